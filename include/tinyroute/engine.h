@@ -1,0 +1,159 @@
+// The tinyroute engine: a small GGUF model run in-process through llama.cpp.
+//
+// Three verbs, nothing else: score continuations, generate under a grammar, embed. Classification,
+// agent routing and metadata are policies over these verbs (route/, message/). The engine owns every
+// llama.cpp handle; one worker thread owns the llama_context and batches work from all callers into
+// shared llama_decode calls, one sequence id per request. Named prompt prefixes are decoded once and
+// their KV cells are shared by every request that names them.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tinyroute/error.h"
+
+namespace tinyroute {
+
+using Token = std::int32_t;
+
+enum class Priority : int { low = 0, normal = 1, high = 2 };
+
+struct EngineParams {
+  std::string model_path;
+  int n_threads = 2;   // threads for llama.cpp's CPU kernels
+  int n_ctx = 4096;    // KV cells shared by all sequences (prefixes + requests in flight)
+  int n_batch = 512;   // tokens per llama_decode
+  int n_parallel = 16; // requests decoded together (one sequence id each)
+  int n_prefixes = 8;  // named prefixes kept resident at once
+  bool use_mmap = true;
+  std::string state_dir;      // where prefix KV state is persisted; empty = no persistence
+  int max_wait_batches = 4;   // ageing: a waiting request gains one priority level per this many decodes
+  bool llama_log = false;     // forward llama.cpp's own log lines to stderr
+};
+
+EngineParams engine_default_params();
+
+struct ModelInfo {
+  std::string path;
+  std::string architecture;  // general.architecture
+  std::string name;          // general.name (may be empty)
+  std::string description;   // llama.cpp's short description, e.g. "llama 1B Q4_K - Medium"
+  std::uint64_t n_params = 0;
+  std::uint64_t file_size = 0;
+  std::int32_t n_vocab = 0;
+  std::int32_t n_ctx_train = 0;
+  std::int32_t n_embd = 0;
+  std::int32_t n_layer = 0;
+  std::string fingerprint;   // sha256 over size, GGUF metadata and sampled tensor data (hex)
+  std::string chat_template; // from the file, or TinyLlama's (zephyr) when the file has none
+  bool chat_template_from_file = false;
+};
+
+struct ChatMessage {
+  std::string role; // system | user | assistant
+  std::string content;
+};
+
+// A prefix is a named prompt head (instructions, few-shot examples) decoded once and shared.
+struct PrefixInfo {
+  std::string name;
+  int n_tokens = 0;
+  bool from_disk = false; // state restored from state_dir instead of decoded
+  double ms = 0;          // time to make it resident
+};
+
+struct ScoreRequest {
+  std::string prefix;                            // a prefix added with add_prefix; empty = none
+  std::vector<Token> query;                      // tokens after the prefix
+  std::vector<std::vector<Token>> continuations; // candidates, each scored after prefix + query
+  Priority priority = Priority::normal;
+};
+
+struct ContinuationScore {
+  double total = 0;                 // sum of token_logprobs
+  std::vector<float> token_logprobs; // log p(token_i | everything before it)
+};
+
+struct ScoreResult {
+  std::vector<ContinuationScore> continuations;
+  int n_decoded = 0;     // tokens this request decoded (the prefix is not counted)
+  double queue_ms = 0;   // waiting before the first decode
+  double compute_ms = 0; // first decode to result
+};
+
+struct GenerateRequest {
+  std::string prefix;
+  std::vector<Token> prompt;
+  std::string grammar;   // GBNF; empty = unconstrained
+  std::string grammar_root = "root";
+  int max_tokens = 64;
+  Priority priority = Priority::normal;
+};
+
+struct GenerateResult {
+  std::string text;
+  std::vector<Token> tokens;
+  bool stopped_by_limit = false; // max_tokens reached before the grammar/model ended
+  int n_decoded = 0;
+  double queue_ms = 0;
+  double compute_ms = 0;
+};
+
+struct EngineStats {
+  std::uint64_t decodes = 0;       // llama_decode calls
+  std::uint64_t tokens = 0;        // tokens decoded in total
+  std::uint64_t requests = 0;      // score + generate + embed requests completed
+  std::uint64_t max_batch_requests = 0; // most distinct requests seen in one decode
+  int queued = 0;
+  int active = 0;
+};
+
+class Engine {
+ public:
+  // Loads the model (mmap) and starts the worker. Throws Error on a bad file.
+  explicit Engine(const EngineParams& params);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const ModelInfo& info() const;
+  const EngineParams& params() const;
+
+  // Thread-safe; no decode involved.
+  std::vector<Token> tokenize(std::string_view text, bool add_bos, bool parse_special = false) const;
+  std::string detokenize(std::span<const Token> tokens) const;
+  std::string token_text(Token token) const;
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant) const;
+
+  // Makes `text` a resident prefix named `name` (tokenized with BOS). Adding the same name with the
+  // same text again is free; new text replaces it. Restores from state_dir when possible.
+  std::future<PrefixInfo> add_prefix(std::string name, std::string text);
+  std::vector<Token> prefix_tokens(const std::string& name) const;
+
+  // The three verbs. All may be called from any thread; results arrive through the future.
+  std::future<ScoreResult> score(ScoreRequest request);
+  std::future<GenerateResult> generate(GenerateRequest request);
+  std::future<std::vector<float>> embed(std::string text);
+
+  // The slow, obviously-correct twins of score and generate: a fresh llama_context per call, the
+  // whole prompt decoded from scratch, no batching, no prefix sharing. Used by tests to prove the
+  // fast paths exact; never on a serving path.
+  ScoreResult score_reference(const ScoreRequest& request) const;
+  GenerateResult generate_reference(const GenerateRequest& request) const;
+
+  EngineStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses a GBNF grammar against the model's vocabulary; throws Error(grammar_invalid) if it fails.
+void validate_grammar(const Engine& engine, const std::string& grammar, const std::string& root = "root");
+
+} // namespace tinyroute
