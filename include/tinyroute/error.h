@@ -20,6 +20,11 @@ enum class ErrorCode {
   unknown_prefix,           // a request names a prefix that was never added
   engine_stopped,           // the engine shut down before the work ran
   io,                       // reading or writing a file failed
+  config_invalid,           // a config file that does not parse or validate (message has file:line)
+  internal_model_forbidden, // the internal model was named where an answer model is required
+  no_candidate,             // no configured model can serve a request
+  download_failed,          // tinyroute pull could not fetch a file
+  checksum_mismatch,        // a downloaded file does not match its expected sha256
   internal,                 // a bug or an unexpected llama.cpp failure
 };
 
