@@ -75,7 +75,7 @@ struct ScoreRequest {
 };
 
 struct ContinuationScore {
-  double total = 0;                 // sum of token_logprobs
+  double total = 0;                  // sum of token_logprobs
   std::vector<float> token_logprobs; // log p(token_i | everything before it)
 };
 
@@ -146,14 +146,14 @@ class Engine {
   ScoreResult score_reference(const ScoreRequest& request) const;
   GenerateResult generate_reference(const GenerateRequest& request) const;
 
+  // Parses a GBNF grammar against the model's vocabulary; throws Error(grammar_invalid) if it fails.
+  void validate_grammar(const std::string& grammar, const std::string& root = "root") const;
+
   EngineStats stats() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Parses a GBNF grammar against the model's vocabulary; throws Error(grammar_invalid) if it fails.
-void validate_grammar(const Engine& engine, const std::string& grammar, const std::string& root = "root");
 
 } // namespace tinyroute

@@ -1,0 +1,93 @@
+#include "tinyroute/engine.h"
+
+#include "engine/model.h"
+#include "engine/reference.h"
+#include "engine/scheduler.h"
+
+namespace tinyroute {
+
+EngineParams engine_default_params() { return EngineParams{}; }
+
+struct Engine::Impl {
+  EngineParams params;
+  engine::Model model;
+  engine::Scheduler scheduler; // declared after model: stops (and frees its context) first
+
+  explicit Impl(const EngineParams& p) : params(p), model(p.model_path, p.use_mmap), scheduler(model, p) {}
+
+  // Grammar samplers are built on the caller's thread so a bad grammar fails at once, not in the worker.
+  engine::SamplerPtr make_sampler(const std::string& grammar, const std::string& root) const {
+    engine::SamplerPtr chain(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+    if (!grammar.empty()) {
+      engine::LlamaLogCapture capture; // llama.cpp explains a parse failure only in its log
+      llama_sampler* g = llama_sampler_init_grammar(model.vocab(), grammar.c_str(), root.c_str());
+      if (g == nullptr) {
+        std::string why = capture.text();
+        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+        throw Error(ErrorCode::grammar_invalid, "invalid GBNF grammar (root '" + root + "'): " + why);
+      }
+      llama_sampler_chain_add(chain.get(), g);
+    }
+    llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
+    return chain;
+  }
+
+  std::vector<Token> full_prompt(const std::string& prefix, const std::vector<Token>& rest) const {
+    std::vector<Token> all = prefix.empty() ? std::vector<Token>{} : scheduler.prefix_tokens(prefix);
+    all.insert(all.end(), rest.begin(), rest.end());
+    return all;
+  }
+};
+
+Engine::Engine(const EngineParams& params) : impl_(std::make_unique<Impl>(params)) {}
+Engine::~Engine() = default;
+
+const ModelInfo& Engine::info() const { return impl_->model.info(); }
+const EngineParams& Engine::params() const { return impl_->params; }
+
+std::vector<Token> Engine::tokenize(std::string_view text, bool add_bos, bool parse_special) const {
+  return impl_->model.tokenize(text, add_bos, parse_special);
+}
+std::string Engine::detokenize(std::span<const Token> tokens) const { return impl_->model.detokenize(tokens); }
+std::string Engine::token_text(Token token) const { return impl_->model.token_text(token); }
+std::string Engine::apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant) const {
+  return impl_->model.apply_chat_template(messages, add_assistant);
+}
+
+std::future<PrefixInfo> Engine::add_prefix(std::string name, std::string text) {
+  // Special tokens are parsed so chat-template markers like </s> become the real tokens.
+  auto tokens = impl_->model.tokenize(text, true, true);
+  return impl_->scheduler.add_prefix(std::move(name), std::move(tokens));
+}
+
+std::vector<Token> Engine::prefix_tokens(const std::string& name) const { return impl_->scheduler.prefix_tokens(name); }
+
+std::future<ScoreResult> Engine::score(ScoreRequest request) { return impl_->scheduler.score(std::move(request)); }
+
+std::future<GenerateResult> Engine::generate(GenerateRequest request) {
+  auto sampler = impl_->make_sampler(request.grammar, request.grammar_root);
+  return impl_->scheduler.generate(std::move(request), std::move(sampler));
+}
+
+std::future<std::vector<float>> Engine::embed(std::string text) {
+  return impl_->scheduler.embed(impl_->model.tokenize(text, true, false));
+}
+
+ScoreResult Engine::score_reference(const ScoreRequest& request) const {
+  const auto prompt = impl_->full_prompt(request.prefix, request.query);
+  return engine::score_reference(impl_->model, impl_->params.n_threads, prompt, request.continuations);
+}
+
+GenerateResult Engine::generate_reference(const GenerateRequest& request) const {
+  auto sampler = impl_->make_sampler(request.grammar, request.grammar_root);
+  const auto prompt = impl_->full_prompt(request.prefix, request.prompt);
+  return engine::generate_reference(impl_->model, impl_->params.n_threads, prompt, sampler.get(), request.max_tokens);
+}
+
+EngineStats Engine::stats() const { return impl_->scheduler.stats(); }
+
+void Engine::validate_grammar(const std::string& grammar, const std::string& root) const {
+  (void)impl_->make_sampler(grammar, root); // building the sampler is the parse
+}
+
+} // namespace tinyroute

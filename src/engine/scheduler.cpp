@@ -1,0 +1,796 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "engine/fingerprint.h"
+#include "engine/logprob.h"
+
+namespace tinyroute::engine {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+constexpr int kMaxSeqsPerTask = 16; // continuation waves reuse a request's sequences beyond this
+constexpr int kKvMargin = 8;         // cells kept free so the KV slot search never fails
+
+struct Task {
+  enum class Kind { prefix, score, generate, embed };
+  Kind kind = Kind::score;
+  Priority priority = Priority::normal;
+  std::uint64_t order = 0;
+  int waited = 0; // decodes spent waiting for admission (ageing)
+  Clock::time_point enqueued = Clock::now();
+  Clock::time_point started{};
+
+  std::string prefix; // prefix used (score/generate) or being added (prefix)
+  std::vector<llama_seq_id> seqs; // seqs[0] is the main sequence
+  int reserve = 0;                // KV cells reserved while active
+
+  std::vector<Token> feed; // decoded on the main sequence from position pos0
+  size_t fed = 0;
+  llama_pos pos0 = 0;
+  int n_decoded = 0;
+
+  // score
+  std::vector<std::vector<Token>> conts;
+  std::vector<ContinuationScore> scores;
+  std::vector<size_t> multi; // continuations longer than one token
+  size_t wave_begin = 0, wave_end = 0;
+  std::vector<size_t> wave_fed;
+  bool query_done = false;
+
+  // generate
+  SamplerPtr sampler;
+  int max_tokens = 0;
+  std::vector<Token> out;
+  bool limit = false;
+  bool has_pending = false;
+  Token pending = 0;
+
+  bool done = false;
+  std::exception_ptr error;
+
+  std::promise<PrefixInfo> p_prefix;
+  std::promise<ScoreResult> p_score;
+  std::promise<GenerateResult> p_gen;
+  std::promise<std::vector<float>> p_embed;
+  PrefixInfo prefix_info;
+
+  llama_pos query_end() const { return pos0 + static_cast<llama_pos>(feed.size()); }
+  bool feeding() const { return fed < feed.size(); }
+};
+
+struct PrefixSlot {
+  std::string name;
+  std::vector<Token> tokens;
+  llama_seq_id seq = 0;
+  bool ready = false;
+  bool busy = false; // a prefix task is (re)writing it
+  std::uint64_t last_used = 0;
+};
+
+// One row of the batch whose logits a task reads.
+struct RowUse {
+  Task* task;
+  enum class What { query_last, cont, gen } what;
+  size_t cont = 0;   // continuation index (score)
+  size_t token = 0;  // which token of that continuation this row predicts
+  int row = 0;
+};
+
+} // namespace
+
+struct Scheduler::State {
+  const Model& model;
+  EngineParams params;
+  ContextPtr ctx;
+  llama_memory_t mem = nullptr;
+  int n_vocab = 0;
+  int kv_cells = 0;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::unique_ptr<Task>> submitted; // guarded by mu
+  bool stopping = false;                       // guarded by mu
+  std::map<std::string, std::vector<Token>> resident_prefixes; // guarded by mu (read by callers)
+  std::uint64_t next_order = 0;                // guarded by mu
+
+  // Worker-only state.
+  std::vector<std::unique_ptr<Task>> waiting;
+  std::vector<std::unique_ptr<Task>> active;
+  std::vector<PrefixSlot> prefixes;
+  std::vector<llama_seq_id> free_seqs;
+  int kv_reserved = 0;
+  std::uint64_t use_clock = 0;
+
+  std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, max_batch_requests{0};
+  std::atomic<int> n_queued{0}, n_active{0};
+
+  std::thread worker;
+
+  State(const Model& m, const EngineParams& p) : model(m), params(p) {
+    if (p.n_parallel < 1 || p.n_prefixes < 1 || p.n_batch < 1 || p.n_ctx < 64) {
+      throw Error(ErrorCode::invalid_argument, "engine params: n_parallel, n_prefixes, n_batch must be >= 1, n_ctx >= 64");
+    }
+    const int pool = std::min(p.n_parallel * 4, 256 - p.n_prefixes);
+    if (pool < 1) throw Error(ErrorCode::invalid_argument, "engine params: too many prefixes (at most 255)");
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = static_cast<uint32_t>(p.n_ctx);
+    cp.n_batch = static_cast<uint32_t>(p.n_batch);
+    cp.n_ubatch = static_cast<uint32_t>(p.n_batch);
+    cp.n_seq_max = static_cast<uint32_t>(p.n_prefixes + pool);
+    cp.n_threads = p.n_threads;
+    cp.n_threads_batch = p.n_threads;
+    cp.kv_unified = true; // requests share their prefix's KV cells instead of copying them
+    // llama.cpp sizes the output buffer by max(outputs, sequences); both must fit its limit.
+    cp.n_outputs_max = static_cast<uint32_t>(std::max(p.n_batch, p.n_prefixes + pool));
+    // CPU flash attention accumulates V in f16; over the long unified cache that drifts ~1e-3 from a
+    // fresh decode. The plain path keeps f32 accumulators and stays exact.
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.no_perf = true;
+    ctx.reset(llama_init_from_model(model.get(), cp));
+    if (!ctx) throw Error(ErrorCode::internal, "llama.cpp could not create a context (n_ctx " + std::to_string(p.n_ctx) + ")");
+    mem = llama_get_memory(ctx.get());
+    n_vocab = model.info().n_vocab;
+    kv_cells = static_cast<int>(llama_n_ctx(ctx.get()));
+    for (int i = 0; i < p.n_prefixes; ++i) prefixes.push_back({"", {}, i, false, false, 0});
+    for (int i = pool - 1; i >= 0; --i) free_seqs.push_back(p.n_prefixes + i);
+    worker = std::thread([this] { run(); });
+  }
+
+  ~State() {
+    {
+      std::lock_guard lk(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    if (worker.joinable()) worker.join();
+  }
+
+  void submit(std::unique_ptr<Task> t) {
+    {
+      std::lock_guard lk(mu);
+      if (stopping) throw Error(ErrorCode::engine_stopped, "engine is shutting down");
+      t->order = next_order++;
+      submitted.push_back(std::move(t));
+      n_queued.fetch_add(1);
+    }
+    cv.notify_one();
+  }
+
+  // ---- worker ----
+
+  static double effective_priority(const Task& t, int max_wait) {
+    return static_cast<int>(t.priority) + static_cast<double>(t.waited) / std::max(1, max_wait);
+  }
+
+  void sort_by_priority(std::vector<std::unique_ptr<Task>>& v) const {
+    const int mw = params.max_wait_batches;
+    std::stable_sort(v.begin(), v.end(), [mw](const auto& a, const auto& b) {
+      const double pa = effective_priority(*a, mw), pb = effective_priority(*b, mw);
+      if (pa != pb) return pa > pb;
+      return a->order < b->order;
+    });
+  }
+
+  PrefixSlot* find_prefix(const std::string& name) {
+    for (auto& s : prefixes)
+      if (!s.name.empty() && s.name == name) return &s;
+    return nullptr;
+  }
+
+  int prefix_cells() const {
+    int n = 0;
+    for (const auto& s : prefixes) n += static_cast<int>(s.tokens.size());
+    return n;
+  }
+
+  void fail(Task& t, std::exception_ptr e) {
+    t.error = std::move(e);
+    t.done = true;
+  }
+
+  // Tries to make `t` active. Returns false to keep it waiting (resources busy).
+  bool admit(Task& t) {
+    const int budget_total = kv_cells - kKvMargin - prefix_cells();
+    if (t.kind == Task::Kind::prefix) {
+      PrefixSlot* slot = find_prefix(t.prefix);
+      if (slot == nullptr) {
+        for (auto& s : prefixes)
+          if (s.name.empty()) { slot = &s; break; }
+      }
+      if (slot == nullptr) { // evict the least recently used idle prefix
+        for (auto& s : prefixes)
+          if (!s.busy && (slot == nullptr || s.last_used < slot->last_used)) slot = &s;
+      }
+      if (slot == nullptr) return false;
+      if (slot->busy) return false;
+      if (slot->ready && slot->name == t.prefix && slot->tokens == t.feed) { // already resident: free
+        t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), false, 0};
+        slot->last_used = ++use_clock;
+        t.done = true;
+        return true;
+      }
+      const int old = static_cast<int>(slot->tokens.size());
+      if (static_cast<int>(t.feed.size()) > budget_total + old) {
+        fail(t, std::make_exception_ptr(Error(
+                    ErrorCode::context_overflow,
+                    "prefix '" + t.prefix + "' has " + std::to_string(t.feed.size()) + " tokens; the context holds " +
+                        std::to_string(budget_total + old) + " (raise n_ctx)")));
+        return true;
+      }
+      if (static_cast<int>(t.feed.size()) - old > budget_total - kv_reserved) return false;
+      llama_memory_seq_rm(mem, slot->seq, -1, -1);
+      slot->name = t.prefix;
+      slot->tokens.clear();
+      slot->ready = false;
+      slot->busy = true;
+      {
+        std::lock_guard lk(mu);
+        resident_prefixes.erase(t.prefix);
+      }
+      t.seqs = {slot->seq};
+      t.pos0 = 0;
+      t.started = Clock::now();
+      if (try_load_prefix(t, *slot)) return true;
+      t.reserve = static_cast<int>(t.feed.size());
+      kv_reserved += t.reserve;
+      return true;
+    }
+
+    const PrefixSlot* slot = nullptr;
+    if (!t.prefix.empty()) {
+      PrefixSlot* s = find_prefix(t.prefix);
+      if (s == nullptr) {
+        fail(t, std::make_exception_ptr(Error(ErrorCode::unknown_prefix,
+                                              "unknown prefix '" + t.prefix + "' (add it with add_prefix first)")));
+        return true;
+      }
+      if (!s->ready) return false; // being decoded: wait for it
+      s->last_used = ++use_clock;
+      slot = s;
+    }
+    const int prefix_len = slot ? static_cast<int>(slot->tokens.size()) : 0;
+    if (t.kind != Task::Kind::embed && t.feed.empty()) {
+      if (prefix_len == 0) {
+        fail(t, std::make_exception_ptr(Error(ErrorCode::invalid_argument, "nothing to condition on: empty prefix and query")));
+        return true;
+      }
+      // Re-decode the prefix's last token on the request's own sequence to get its logits.
+      t.feed = {slot->tokens.back()};
+      t.pos0 = prefix_len - 1;
+    } else {
+      t.pos0 = t.kind == Task::Kind::embed ? 0 : prefix_len;
+    }
+
+    int n_seqs = 1;
+    int cont_cells = 0;
+    if (t.kind == Task::Kind::score) {
+      size_t max_len = 0;
+      for (size_t j = 0; j < t.conts.size(); ++j) {
+        if (t.conts[j].size() > 1) t.multi.push_back(j);
+        max_len = std::max(max_len, t.conts[j].size());
+      }
+      n_seqs = std::max<int>(1, std::min<int>(static_cast<int>(t.multi.size()), kMaxSeqsPerTask));
+      cont_cells = n_seqs * static_cast<int>(max_len > 0 ? max_len - 1 : 0);
+    } else if (t.kind == Task::Kind::generate) {
+      cont_cells = t.max_tokens;
+    }
+    const int need = static_cast<int>(t.feed.size()) + cont_cells;
+    if (t.pos0 + need > kv_cells || need > budget_total) {
+      fail(t, std::make_exception_ptr(Error(
+                  ErrorCode::context_overflow,
+                  "request needs " + std::to_string(prefix_len + need) + " tokens of context (prefix " +
+                      std::to_string(prefix_len) + ", request " + std::to_string(need) + "); the engine has " +
+                      std::to_string(budget_total + prefix_len) + " (shorten the input or raise n_ctx)")));
+      return true;
+    }
+    if (need > budget_total - kv_reserved) return false;
+    if (static_cast<int>(free_seqs.size()) < n_seqs) return false;
+    for (int i = 0; i < n_seqs; ++i) {
+      t.seqs.push_back(free_seqs.back());
+      free_seqs.pop_back();
+    }
+    t.reserve = need;
+    kv_reserved += need;
+    if (slot != nullptr) llama_memory_seq_cp(mem, slot->seq, t.seqs[0], -1, t.pos0);
+    t.started = Clock::now();
+    return true;
+  }
+
+  std::string prefix_state_path(const Task& t) const {
+    return (fs::path(params.state_dir) /
+            ("prefix-" + tokens_fingerprint(model.info().fingerprint, t.feed).substr(0, 32) + ".llama-seq"))
+        .string();
+  }
+
+  bool try_load_prefix(Task& t, PrefixSlot& slot) {
+    if (params.state_dir.empty()) return false;
+    const std::string path = prefix_state_path(t);
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return false;
+    std::vector<llama_token> tokens(t.feed.size() + 1);
+    size_t n = 0;
+    const size_t rc = llama_state_seq_load_file(ctx.get(), path.c_str(), slot.seq, tokens.data(), tokens.size(), &n);
+    tokens.resize(n);
+    if (rc == 0 || tokens != t.feed) {
+      llama_memory_seq_rm(mem, slot.seq, -1, -1); // stale or foreign file: decode instead
+      return false;
+    }
+    finish_prefix(t, slot, true);
+    return true;
+  }
+
+  void finish_prefix(Task& t, PrefixSlot& slot, bool from_disk) {
+    slot.tokens = t.feed;
+    slot.ready = true;
+    slot.busy = false;
+    slot.last_used = ++use_clock;
+    {
+      std::lock_guard lk(mu);
+      resident_prefixes[slot.name] = slot.tokens;
+    }
+    if (!from_disk && !params.state_dir.empty()) {
+      std::error_code ec;
+      fs::create_directories(params.state_dir, ec);
+      const std::string path = prefix_state_path(t), tmp = path + ".tmp";
+      if (llama_state_seq_save_file(ctx.get(), tmp.c_str(), slot.seq, slot.tokens.data(), slot.tokens.size()) > 0) {
+        fs::rename(tmp, path, ec);
+      }
+    }
+    t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), from_disk, ms_between(t.started, Clock::now())};
+    t.done = true;
+  }
+
+  void release(Task& t) {
+    if (t.kind == Task::Kind::prefix) {
+      if (!t.seqs.empty() && t.error) {
+        for (auto& s : prefixes)
+          if (s.seq == t.seqs[0]) {
+            llama_memory_seq_rm(mem, s.seq, -1, -1);
+            s = PrefixSlot{"", {}, s.seq, false, false, 0};
+          }
+      }
+    } else {
+      for (llama_seq_id s : t.seqs) {
+        llama_memory_seq_rm(mem, s, -1, -1);
+        free_seqs.push_back(s);
+      }
+    }
+    t.seqs.clear();
+    kv_reserved -= t.reserve;
+    t.reserve = 0;
+  }
+
+  void complete(Task& t) {
+    n_requests.fetch_add(t.kind == Task::Kind::prefix ? 0 : 1);
+    const auto now = Clock::now();
+    const double queue_ms = t.started == Clock::time_point{} ? ms_between(t.enqueued, now) : ms_between(t.enqueued, t.started);
+    const double compute_ms = t.started == Clock::time_point{} ? 0 : ms_between(t.started, now);
+    switch (t.kind) {
+    case Task::Kind::prefix:
+      if (t.error) t.p_prefix.set_exception(t.error);
+      else t.p_prefix.set_value(t.prefix_info);
+      break;
+    case Task::Kind::score:
+      if (t.error) {
+        t.p_score.set_exception(t.error);
+      } else {
+        for (auto& s : t.scores) s.total = sum_logprobs(s.token_logprobs);
+        t.p_score.set_value(ScoreResult{std::move(t.scores), t.n_decoded, queue_ms, compute_ms});
+      }
+      break;
+    case Task::Kind::generate:
+      if (t.error) {
+        t.p_gen.set_exception(t.error);
+      } else {
+        GenerateResult r;
+        r.text = model.detokenize(t.out);
+        r.tokens = std::move(t.out);
+        r.stopped_by_limit = t.limit;
+        r.n_decoded = t.n_decoded;
+        r.queue_ms = queue_ms;
+        r.compute_ms = compute_ms;
+        t.p_gen.set_value(std::move(r));
+      }
+      break;
+    case Task::Kind::embed:
+      if (t.error) t.p_embed.set_exception(t.error);
+      break; // the value was set when it ran
+    }
+  }
+
+  void setup_wave(Task& t) {
+    t.wave_begin = t.wave_end;
+    t.wave_end = std::min(t.multi.size(), t.wave_begin + t.seqs.size());
+    const llama_pos qend = t.query_end();
+    llama_memory_seq_rm(mem, t.seqs[0], qend, -1);
+    for (size_t i = 1; i < t.wave_end - t.wave_begin; ++i) {
+      llama_memory_seq_rm(mem, t.seqs[i], -1, -1);
+      llama_memory_seq_cp(mem, t.seqs[0], t.seqs[i], -1, qend);
+    }
+    t.wave_fed.assign(t.wave_end - t.wave_begin, 0);
+  }
+
+  bool wave_complete(const Task& t) const {
+    for (size_t i = 0; i < t.wave_fed.size(); ++i)
+      if (t.wave_fed[i] + 1 < t.conts[t.multi[t.wave_begin + i]].size()) return false;
+    return true;
+  }
+
+  void advance_score(Task& t) {
+    // Called after the query or a wave completed.
+    if (!wave_complete(t)) return;
+    if (t.wave_end >= t.multi.size()) {
+      t.done = true;
+      return;
+    }
+    setup_wave(t);
+  }
+
+  // Adds the task's next tokens to the batch; returns how many it added.
+  int fill(Task& t, Batch& batch, std::vector<RowUse>& rows) {
+    const int before = batch.size();
+    auto room = [&] { return batch.size() < batch.capacity(); };
+    if (t.feeding()) {
+      const bool want_last = t.kind != Task::Kind::prefix;
+      while (room() && t.feeding()) {
+        const bool last = t.fed + 1 == t.feed.size();
+        const bool logits = t.kind == Task::Kind::embed || (last && want_last);
+        const int row = batch.add(t.feed[t.fed], t.pos0 + static_cast<llama_pos>(t.fed), t.seqs[0], logits);
+        if (logits && t.kind != Task::Kind::embed) {
+          rows.push_back({&t, t.kind == Task::Kind::generate ? RowUse::What::gen : RowUse::What::query_last, 0, 0, row});
+        }
+        ++t.fed;
+      }
+    } else if (t.kind == Task::Kind::score && t.query_done) {
+      const llama_pos qend = t.query_end();
+      for (size_t i = 0; i < t.wave_fed.size() && room(); ++i) {
+        const size_t j = t.multi[t.wave_begin + i];
+        const auto& c = t.conts[j];
+        while (room() && t.wave_fed[i] + 1 < c.size()) {
+          const size_t k = t.wave_fed[i];
+          const int row = batch.add(c[k], qend + static_cast<llama_pos>(k), t.seqs[i], true);
+          rows.push_back({&t, RowUse::What::cont, j, k + 1, row});
+          ++t.wave_fed[i];
+        }
+      }
+    } else if (t.kind == Task::Kind::generate && t.has_pending) {
+      const auto pos = t.query_end() + static_cast<llama_pos>(t.out.size()) - 1;
+      const int row = batch.add(t.pending, pos, t.seqs[0], true);
+      rows.push_back({&t, RowUse::What::gen, 0, 0, row});
+      t.has_pending = false;
+    }
+    return batch.size() - before;
+  }
+
+  void on_row(const RowUse& r) {
+    Task& t = *r.task;
+    if (t.done) return;
+    const float* logits = llama_get_logits_ith(ctx.get(), r.row);
+    if (logits == nullptr) throw Error(ErrorCode::internal, "llama.cpp returned no logits for a requested row");
+    switch (r.what) {
+    case RowUse::What::query_last: {
+      const double lse = log_sum_exp(logits, n_vocab);
+      for (size_t j = 0; j < t.conts.size(); ++j) {
+        auto& s = t.scores[j];
+        s.token_logprobs[0] = static_cast<float>(logits[t.conts[j][0]] - lse);
+      }
+      t.query_done = true;
+      t.wave_end = 0;
+      t.wave_fed.clear();
+      advance_score(t);
+      break;
+    }
+    case RowUse::What::cont: {
+      const double lse = log_sum_exp(logits, n_vocab);
+      t.scores[r.cont].token_logprobs[r.token] = static_cast<float>(logits[t.conts[r.cont][r.token]] - lse);
+      break;
+    }
+    case RowUse::What::gen: {
+      const Token tok = llama_sampler_sample(t.sampler.get(), ctx.get(), r.row);
+      if (model.is_eog(tok)) {
+        t.done = true;
+      } else {
+        t.out.push_back(tok);
+        if (static_cast<int>(t.out.size()) >= t.max_tokens) {
+          t.limit = true;
+          t.done = true;
+        } else {
+          t.pending = tok;
+          t.has_pending = true;
+        }
+      }
+      break;
+    }
+    }
+  }
+
+  void run_embed(Task& t) {
+    // Embeddings switch the context's output mode, so an embed request decodes alone.
+    llama_set_embeddings(ctx.get(), true);
+    std::vector<double> sum(static_cast<size_t>(model.info().n_embd), 0.0);
+    Batch batch(params.n_batch, 1);
+    try {
+      while (t.feeding()) {
+        batch.clear();
+        std::vector<int> rows;
+        while (batch.size() < batch.capacity() && t.feeding()) {
+          rows.push_back(batch.add(t.feed[t.fed], static_cast<llama_pos>(t.fed), t.seqs[0], true));
+          ++t.fed;
+        }
+        if (llama_decode(ctx.get(), batch.get()) != 0) throw Error(ErrorCode::internal, "llama_decode failed (embed)");
+        n_decodes.fetch_add(1);
+        n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
+        for (int row : rows) {
+          const float* e = llama_get_embeddings_ith(ctx.get(), row);
+          if (e == nullptr) throw Error(ErrorCode::internal, "llama.cpp returned no embedding");
+          for (size_t i = 0; i < sum.size(); ++i) sum[i] += e[i];
+        }
+      }
+      // Mean-pool then L2-normalise, so cosine similarity is a dot product.
+      double norm = 0;
+      for (double& v : sum) {
+        v /= static_cast<double>(t.feed.size());
+        norm += v * v;
+      }
+      norm = std::sqrt(norm);
+      std::vector<float> out(sum.size());
+      for (size_t i = 0; i < sum.size(); ++i) out[i] = static_cast<float>(norm > 0 ? sum[i] / norm : 0);
+      t.n_decoded = static_cast<int>(t.feed.size());
+      t.p_embed.set_value(std::move(out));
+    } catch (...) {
+      t.error = std::current_exception();
+    }
+    llama_set_embeddings(ctx.get(), false);
+    t.done = true;
+  }
+
+  void finish_done_tasks() {
+    for (auto it = active.begin(); it != active.end();) {
+      Task& t = **it;
+      if (!t.done) {
+        ++it;
+        continue;
+      }
+      release(t);
+      complete(t);
+      it = active.erase(it);
+    }
+    n_active.store(static_cast<int>(active.size()));
+  }
+
+  void run() {
+    Batch batch(params.n_batch, 1);
+    std::vector<RowUse> rows;
+    std::vector<Task*> seq_owner(256, nullptr);
+    for (;;) {
+      {
+        std::unique_lock lk(mu);
+        cv.wait(lk, [&] { return stopping || !submitted.empty() || !active.empty() || !waiting.empty(); });
+        if (stopping) break;
+        while (!submitted.empty()) {
+          waiting.push_back(std::move(submitted.front()));
+          submitted.pop_front();
+        }
+      }
+
+      // Admission, highest effective priority first; stop at the first request that must wait so a
+      // large request is not overtaken forever by small ones (requests waiting on a prefix excepted).
+      sort_by_priority(waiting);
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        Task& t = **it;
+        const bool has_room = static_cast<int>(active.size()) < params.n_parallel;
+        if (!has_room) break;
+        bool ok = false;
+        try {
+          ok = admit(t);
+        } catch (...) {
+          fail(t, std::current_exception());
+          ok = true;
+        }
+        if (ok) {
+          n_queued.fetch_sub(1);
+          active.push_back(std::move(*it));
+          it = waiting.erase(it);
+          continue;
+        }
+        const bool waits_on_prefix = t.kind != Task::Kind::prefix && !t.prefix.empty();
+        if (!waits_on_prefix) break;
+        ++it;
+      }
+      finish_done_tasks();
+
+      for (auto& t : active)
+        if (t->kind == Task::Kind::embed && !t->done) run_embed(*t);
+      finish_done_tasks();
+
+      sort_by_priority(active);
+      batch.clear();
+      rows.clear();
+      std::uint64_t tasks_in_batch = 0;
+      for (auto& t : active) {
+        if (batch.size() >= batch.capacity()) break;
+        if (fill(*t, batch, rows) > 0) ++tasks_in_batch;
+      }
+      if (batch.size() == 0) {
+        if (active.empty() && !waiting.empty()) {
+          // Nothing running and nothing admissible: these can never run. Fail them rather than spin.
+          for (auto& t : waiting) {
+            fail(*t, std::make_exception_ptr(Error(ErrorCode::internal, "request could not be scheduled")));
+            complete(*t);
+            n_queued.fetch_sub(1);
+          }
+          waiting.clear();
+        }
+        continue;
+      }
+      const int rc = llama_decode(ctx.get(), batch.get());
+      n_decodes.fetch_add(1);
+      n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
+      max_batch_requests.store(std::max(max_batch_requests.load(), tasks_in_batch));
+      for (auto& t : waiting) ++t->waited;
+      if (rc != 0) {
+        const auto err = std::make_exception_ptr(
+            Error(ErrorCode::internal, "llama_decode failed with status " + std::to_string(rc)));
+        for (auto& t : active) fail(*t, err);
+        finish_done_tasks();
+        continue;
+      }
+      // Count decoded tokens per task (rows with and without logits).
+      std::fill(seq_owner.begin(), seq_owner.end(), nullptr);
+      for (auto& t : active)
+        for (llama_seq_id s : t->seqs) seq_owner[static_cast<size_t>(s)] = t.get();
+      for (int i = 0; i < batch.size(); ++i) {
+        if (Task* owner = seq_owner[static_cast<size_t>(batch.get().seq_id[i][0])]) ++owner->n_decoded;
+      }
+      for (const auto& r : rows) {
+        try {
+          on_row(r);
+        } catch (...) {
+          fail(*r.task, std::current_exception());
+        }
+      }
+      for (auto& t : active) {
+        if (t->done) continue;
+        if (t->kind == Task::Kind::prefix && !t->feeding()) {
+          for (auto& s : prefixes)
+            if (s.seq == t->seqs[0]) finish_prefix(*t, s, false);
+        } else if (t->kind == Task::Kind::score && t->query_done && !t->feeding()) {
+          advance_score(*t);
+        }
+      }
+      finish_done_tasks();
+    }
+
+    // Shutting down: nothing queued or running is left without an answer.
+    const auto err = std::make_exception_ptr(Error(ErrorCode::engine_stopped, "engine stopped before the request ran"));
+    std::lock_guard lk(mu);
+    for (auto& t : submitted) waiting.push_back(std::move(t));
+    submitted.clear();
+    for (auto& t : waiting) {
+      fail(*t, err);
+      complete(*t);
+    }
+    for (auto& t : active) {
+      if (!t->done) fail(*t, err);
+      complete(*t);
+    }
+    waiting.clear();
+    active.clear();
+  }
+};
+
+Scheduler::Scheduler(const Model& model, const EngineParams& params) : state_(std::make_unique<State>(model, params)) {}
+Scheduler::~Scheduler() = default;
+
+namespace {
+void check_tokens(std::span<const Token> tokens, int n_vocab, const char* what) {
+  for (Token t : tokens) {
+    if (t < 0 || t >= n_vocab) {
+      throw Error(ErrorCode::invalid_argument, std::string(what) + ": token id " + std::to_string(t) +
+                                                   " out of range [0, " + std::to_string(n_vocab) + ")");
+    }
+  }
+}
+} // namespace
+
+std::future<PrefixInfo> Scheduler::add_prefix(std::string name, std::vector<Token> tokens) {
+  if (name.empty()) throw Error(ErrorCode::invalid_argument, "prefix name must not be empty");
+  if (tokens.empty()) throw Error(ErrorCode::invalid_argument, "prefix '" + name + "' has no tokens");
+  check_tokens(tokens, state_->n_vocab, "prefix");
+  auto t = std::make_unique<Task>();
+  t->kind = Task::Kind::prefix;
+  t->priority = Priority::high;
+  t->prefix = std::move(name);
+  t->feed = std::move(tokens);
+  auto f = t->p_prefix.get_future();
+  state_->submit(std::move(t));
+  return f;
+}
+
+std::vector<Token> Scheduler::prefix_tokens(const std::string& name) const {
+  std::lock_guard lk(state_->mu);
+  const auto it = state_->resident_prefixes.find(name);
+  if (it == state_->resident_prefixes.end()) throw Error(ErrorCode::unknown_prefix, "unknown prefix '" + name + "'");
+  return it->second;
+}
+
+std::future<ScoreResult> Scheduler::score(ScoreRequest request) {
+  if (request.continuations.empty()) throw Error(ErrorCode::invalid_argument, "score: no continuations given");
+  for (const auto& c : request.continuations) {
+    if (c.empty()) throw Error(ErrorCode::invalid_argument, "score: a continuation is empty");
+    check_tokens(c, state_->n_vocab, "score continuation");
+  }
+  check_tokens(request.query, state_->n_vocab, "score query");
+  if (request.prefix.empty() && request.query.empty()) {
+    throw Error(ErrorCode::invalid_argument, "score: nothing to condition on (no prefix and an empty query)");
+  }
+  auto t = std::make_unique<Task>();
+  t->kind = Task::Kind::score;
+  t->priority = request.priority;
+  t->prefix = std::move(request.prefix);
+  t->feed = std::move(request.query);
+  t->conts = std::move(request.continuations);
+  t->scores.resize(t->conts.size());
+  for (size_t j = 0; j < t->conts.size(); ++j) t->scores[j].token_logprobs.assign(t->conts[j].size(), 0.f);
+  auto f = t->p_score.get_future();
+  state_->submit(std::move(t));
+  return f;
+}
+
+std::future<GenerateResult> Scheduler::generate(GenerateRequest request, SamplerPtr sampler) {
+  if (request.max_tokens < 1) throw Error(ErrorCode::invalid_argument, "generate: max_tokens must be >= 1");
+  check_tokens(request.prompt, state_->n_vocab, "generate prompt");
+  if (request.prefix.empty() && request.prompt.empty()) {
+    throw Error(ErrorCode::invalid_argument, "generate: nothing to condition on (no prefix and an empty prompt)");
+  }
+  auto t = std::make_unique<Task>();
+  t->kind = Task::Kind::generate;
+  t->priority = request.priority;
+  t->prefix = std::move(request.prefix);
+  t->feed = std::move(request.prompt);
+  t->max_tokens = request.max_tokens;
+  t->sampler = std::move(sampler);
+  auto f = t->p_gen.get_future();
+  state_->submit(std::move(t));
+  return f;
+}
+
+std::future<std::vector<float>> Scheduler::embed(std::vector<Token> tokens) {
+  if (tokens.empty()) throw Error(ErrorCode::invalid_argument, "embed: empty text");
+  auto t = std::make_unique<Task>();
+  t->kind = Task::Kind::embed;
+  t->feed = std::move(tokens);
+  auto f = t->p_embed.get_future();
+  state_->submit(std::move(t));
+  return f;
+}
+
+EngineStats Scheduler::stats() const {
+  EngineStats s;
+  s.decodes = state_->n_decodes.load();
+  s.tokens = state_->n_tokens.load();
+  s.requests = state_->n_requests.load();
+  s.max_batch_requests = state_->max_batch_requests.load();
+  s.queued = state_->n_queued.load();
+  s.active = state_->n_active.load();
+  return s;
+}
+
+} // namespace tinyroute::engine

@@ -1,0 +1,36 @@
+// The scheduler owns the llama_context. Callers on any thread submit work and get a future; one worker
+// thread admits requests (by priority, with ageing), gives each its own sequence id, and packs tokens
+// from all active requests into shared llama_decode calls. Named prefixes live in reserved sequences;
+// a request starts from a metadata-only copy of its prefix's KV cells (unified KV cache), so a prefix is
+// decoded once, never per request.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "tinyroute/engine.h"
+
+namespace tinyroute::engine {
+
+class Scheduler {
+ public:
+  Scheduler(const Model& model, const EngineParams& params);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  std::future<PrefixInfo> add_prefix(std::string name, std::vector<Token> tokens);
+  std::vector<Token> prefix_tokens(const std::string& name) const;
+  std::future<ScoreResult> score(ScoreRequest request);
+  std::future<GenerateResult> generate(GenerateRequest request, SamplerPtr sampler);
+  std::future<std::vector<float>> embed(std::vector<Token> tokens);
+  EngineStats stats() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+} // namespace tinyroute::engine

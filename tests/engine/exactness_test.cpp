@@ -1,0 +1,171 @@
+// The proof that batching and the prefix cache are correct: every fast-path result equals its
+// slow twin (a fresh context, the whole prompt decoded from scratch) within 1e-3 per token.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "test-support.h"
+#include "tinyroute/engine.h"
+
+namespace tinyroute {
+namespace {
+
+constexpr double kTol = 1e-3;
+
+EngineParams params_for(const std::string& model, int n_batch = 512) {
+  EngineParams p = engine_default_params();
+  p.model_path = model;
+  p.n_ctx = 4096;
+  p.n_batch = n_batch;
+  p.n_threads = 1; // ctest runs suites in parallel on 2 cores; ggml threads spin when oversubscribed
+  return p;
+}
+
+void expect_same_scores(const ScoreResult& fast, const ScoreResult& slow, const std::string& what) {
+  ASSERT_EQ(fast.continuations.size(), slow.continuations.size()) << what;
+  for (size_t j = 0; j < fast.continuations.size(); ++j) {
+    const auto& f = fast.continuations[j].token_logprobs;
+    const auto& s = slow.continuations[j].token_logprobs;
+    ASSERT_EQ(f.size(), s.size()) << what;
+    for (size_t k = 0; k < f.size(); ++k) {
+      EXPECT_NEAR(f[k], s[k], kTol) << what << ": continuation " << j << " token " << k;
+    }
+    EXPECT_NEAR(fast.continuations[j].total, slow.continuations[j].total, kTol * static_cast<double>(f.size()));
+  }
+}
+
+const std::vector<std::string>& queries() {
+  static const std::vector<std::string> q = {
+      " What's the weather in Paris tomorrow?",
+      " Напиши функцию на Python, которая сортирует список.",
+      " transfer $200 from checking to savings",
+      " Почему сервер отвечает 502 после деплоя? Логи ниже: connection refused upstream",
+      " hi",
+      " Summarise the attached quarterly report and list the three biggest risks for the board, with owners and "
+      "deadlines, in a table.",
+  };
+  return q;
+}
+
+std::vector<std::vector<Token>> labels(const Engine& engine) {
+  std::vector<std::vector<Token>> out;
+  for (const char* l : {" weather", " coding", " banking and finance", " devops incident", " small talk",
+                        " summarization of documents", " перевод"}) {
+    out.push_back(engine.tokenize(l, false));
+  }
+  return out;
+}
+
+TEST(Exactness, BatchedPrefixCachedScoringEqualsBruteForce) {
+  Engine engine(params_for(test::tiny_model()));
+  engine.add_prefix("classify", "<|system|>\nClassify the user's request into one category.</s>\n<|user|>\n").get();
+  const auto conts = labels(engine);
+  // Submit everything at once so requests share decodes.
+  std::vector<ScoreRequest> reqs;
+  std::vector<std::future<ScoreResult>> futs;
+  for (const auto& q : queries()) {
+    ScoreRequest r;
+    r.prefix = "classify";
+    r.query = engine.tokenize(q, false);
+    r.continuations = conts;
+    reqs.push_back(r);
+    futs.push_back(engine.score(r));
+  }
+  for (size_t i = 0; i < futs.size(); ++i) {
+    expect_same_scores(futs[i].get(), engine.score_reference(reqs[i]), queries()[i]);
+  }
+  EXPECT_GT(engine.stats().max_batch_requests, 1u) << "requests were never batched together";
+}
+
+TEST(Exactness, EmptyQueryScoresFromTheEndOfThePrefix) {
+  Engine engine(params_for(test::tiny_model()));
+  engine.add_prefix("p", "The answer is").get();
+  ScoreRequest r;
+  r.prefix = "p";
+  r.continuations = {engine.tokenize(" yes", false), engine.tokenize(" no, certainly not", false)};
+  expect_same_scores(engine.score(r).get(), engine.score_reference(r), "empty query");
+}
+
+TEST(Exactness, NoPrefixScoringEqualsBruteForce) {
+  Engine engine(params_for(test::tiny_model()));
+  ScoreRequest r;
+  r.query = engine.tokenize("Route: refund my order", true);
+  r.continuations = labels(engine);
+  expect_same_scores(engine.score(r).get(), engine.score_reference(r), "no prefix");
+}
+
+TEST(Exactness, ManyMultiTokenContinuationsProcessedInWavesStayExact) {
+  Engine engine(params_for(test::tiny_model()));
+  engine.add_prefix("p", "Pick a label:").get();
+  ScoreRequest r;
+  r.prefix = "p";
+  r.query = engine.tokenize(" deploy the new build to staging", false);
+  for (int i = 0; i < 40; ++i) r.continuations.push_back(engine.tokenize(" label number " + std::to_string(i), false));
+  expect_same_scores(engine.score(r).get(), engine.score_reference(r), "40 continuations");
+}
+
+TEST(Exactness, QueriesLongerThanOneBatchStayExact) {
+  Engine engine(params_for(test::tiny_model(), /*n_batch=*/32));
+  engine.add_prefix("p", "Instructions: read the whole message, then classify it. Message:").get();
+  std::string long_text;
+  for (int i = 0; i < 12; ++i) long_text += " The payment service times out when the queue is full, again.";
+  ScoreRequest r;
+  r.prefix = "p";
+  r.query = engine.tokenize(long_text, false);
+  ASSERT_GT(r.query.size(), 64u);
+  r.continuations = labels(engine);
+  expect_same_scores(engine.score(r).get(), engine.score_reference(r), "long query");
+}
+
+TEST(Exactness, PrefixCacheUnderEightThreadsMatchesSingleThreadedResults) {
+  Engine engine(params_for(test::tiny_model()));
+  engine.add_prefix("classify", "Classify the request. Categories: weather, coding, banking, devops, chat.").get();
+  const auto conts = labels(engine);
+  constexpr int kRequests = 500;
+  std::vector<ScoreRequest> reqs(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    reqs[i].prefix = "classify";
+    reqs[i].query = engine.tokenize(queries()[static_cast<size_t>(i) % queries().size()] + " #" + std::to_string(i), false);
+    reqs[i].continuations = conts;
+  }
+  std::vector<ScoreResult> single(kRequests);
+  for (int i = 0; i < kRequests; ++i) single[i] = engine.score(reqs[i]).get();
+
+  std::vector<ScoreResult> multi(kRequests);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::pair<int, std::future<ScoreResult>>> mine;
+      for (int i = t; i < kRequests; i += 8) mine.emplace_back(i, engine.score(reqs[i]));
+      for (auto& [i, f] : mine) multi[i] = f.get();
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int i = 0; i < kRequests; ++i) expect_same_scores(multi[i], single[i], "request " + std::to_string(i));
+  EXPECT_GT(engine.stats().max_batch_requests, 1u);
+}
+
+TEST(Exactness, BatchedGenerationEqualsSequentialReference) {
+  Engine engine(params_for(test::tiny_model()));
+  engine.add_prefix("fmt", "Write the message as JSON.\n").get();
+  const std::string grammar = R"(root ::= "{\"summary\": \"" [a-z ]{1,20} "\"}")";
+  std::vector<GenerateRequest> reqs;
+  std::vector<std::future<GenerateResult>> futs;
+  for (const auto& q : queries()) {
+    GenerateRequest g;
+    g.prefix = "fmt";
+    g.prompt = engine.tokenize(q, false);
+    g.grammar = grammar;
+    g.max_tokens = 40;
+    reqs.push_back(g);
+    futs.push_back(engine.generate(g));
+  }
+  for (size_t i = 0; i < futs.size(); ++i) {
+    const GenerateResult fast = futs[i].get();
+    const GenerateResult slow = engine.generate_reference(reqs[i]);
+    EXPECT_EQ(fast.tokens, slow.tokens) << queries()[i] << "\n fast: " << fast.text << "\n slow: " << slow.text;
+  }
+}
+
+} // namespace
+} // namespace tinyroute
