@@ -31,18 +31,18 @@ struct EngineParams {
   int n_parallel = 16; // requests decoded together (one sequence id each)
   int n_prefixes = 8;  // named prefixes kept resident at once
   bool use_mmap = true;
-  std::string state_dir;      // where prefix KV state is persisted; empty = no persistence
-  int max_wait_batches = 4;   // ageing: a waiting request gains one priority level per this many decodes
-  bool llama_log = false;     // forward llama.cpp's own log lines to stderr
+  std::string state_dir;    // where prefix KV state is persisted; empty = no persistence
+  int max_wait_batches = 4; // ageing: a waiting request gains one priority level per this many decodes
+  bool llama_log = false;   // forward llama.cpp's own log lines to stderr
 };
 
 EngineParams engine_default_params();
 
 struct ModelInfo {
   std::string path;
-  std::string architecture;  // general.architecture
-  std::string name;          // general.name (may be empty)
-  std::string description;   // llama.cpp's short description, e.g. "llama 1B Q4_K - Medium"
+  std::string architecture; // general.architecture
+  std::string name;         // general.name (may be empty)
+  std::string description;  // llama.cpp's short description, e.g. "llama 1B Q4_K - Medium"
   std::uint64_t n_params = 0;
   std::uint64_t file_size = 0;
   std::int32_t n_vocab = 0;
@@ -89,7 +89,7 @@ struct ScoreResult {
 struct GenerateRequest {
   std::string prefix;
   std::vector<Token> prompt;
-  std::string grammar;   // GBNF; empty = unconstrained
+  std::string grammar; // GBNF; empty = unconstrained
   std::string grammar_root = "root";
   int max_tokens = 64;
   Priority priority = Priority::normal;
@@ -105,16 +105,16 @@ struct GenerateResult {
 };
 
 struct EngineStats {
-  std::uint64_t decodes = 0;       // llama_decode calls
-  std::uint64_t tokens = 0;        // tokens decoded in total
-  std::uint64_t requests = 0;      // score + generate + embed requests completed
+  std::uint64_t decodes = 0;            // llama_decode calls
+  std::uint64_t tokens = 0;             // tokens decoded in total
+  std::uint64_t requests = 0;           // score + generate + embed requests completed
   std::uint64_t max_batch_requests = 0; // most distinct requests seen in one decode
   int queued = 0;
   int active = 0;
 };
 
 class Engine {
- public:
+public:
   // Loads the model (mmap) and starts the worker. Throws Error on a bad file.
   explicit Engine(const EngineParams& params);
   ~Engine();
@@ -151,7 +151,7 @@ class Engine {
 
   EngineStats stats() const;
 
- private:
+private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

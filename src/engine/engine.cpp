@@ -6,7 +6,9 @@
 
 namespace tinyroute {
 
-EngineParams engine_default_params() { return EngineParams{}; }
+EngineParams engine_default_params() {
+  return EngineParams{};
+}
 
 struct Engine::Impl {
   EngineParams params;
@@ -42,14 +44,22 @@ struct Engine::Impl {
 Engine::Engine(const EngineParams& params) : impl_(std::make_unique<Impl>(params)) {}
 Engine::~Engine() = default;
 
-const ModelInfo& Engine::info() const { return impl_->model.info(); }
-const EngineParams& Engine::params() const { return impl_->params; }
+const ModelInfo& Engine::info() const {
+  return impl_->model.info();
+}
+const EngineParams& Engine::params() const {
+  return impl_->params;
+}
 
 std::vector<Token> Engine::tokenize(std::string_view text, bool add_bos, bool parse_special) const {
   return impl_->model.tokenize(text, add_bos, parse_special);
 }
-std::string Engine::detokenize(std::span<const Token> tokens) const { return impl_->model.detokenize(tokens); }
-std::string Engine::token_text(Token token) const { return impl_->model.token_text(token); }
+std::string Engine::detokenize(std::span<const Token> tokens) const {
+  return impl_->model.detokenize(tokens);
+}
+std::string Engine::token_text(Token token) const {
+  return impl_->model.token_text(token);
+}
 std::string Engine::apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant) const {
   return impl_->model.apply_chat_template(messages, add_assistant);
 }
@@ -60,9 +70,13 @@ std::future<PrefixInfo> Engine::add_prefix(std::string name, std::string text) {
   return impl_->scheduler.add_prefix(std::move(name), std::move(tokens));
 }
 
-std::vector<Token> Engine::prefix_tokens(const std::string& name) const { return impl_->scheduler.prefix_tokens(name); }
+std::vector<Token> Engine::prefix_tokens(const std::string& name) const {
+  return impl_->scheduler.prefix_tokens(name);
+}
 
-std::future<ScoreResult> Engine::score(ScoreRequest request) { return impl_->scheduler.score(std::move(request)); }
+std::future<ScoreResult> Engine::score(ScoreRequest request) {
+  return impl_->scheduler.score(std::move(request));
+}
 
 std::future<GenerateResult> Engine::generate(GenerateRequest request) {
   auto sampler = impl_->make_sampler(request.grammar, request.grammar_root);
@@ -81,10 +95,13 @@ ScoreResult Engine::score_reference(const ScoreRequest& request) const {
 GenerateResult Engine::generate_reference(const GenerateRequest& request) const {
   auto sampler = impl_->make_sampler(request.grammar, request.grammar_root);
   const auto prompt = impl_->full_prompt(request.prefix, request.prompt);
-  return engine::generate_reference(impl_->model, impl_->params.n_threads, prompt, sampler.get(), request.max_tokens);
+  return engine::generate_reference(impl_->model, impl_->params.n_threads, prompt, sampler.get(),
+                                    request.max_tokens);
 }
 
-EngineStats Engine::stats() const { return impl_->scheduler.stats(); }
+EngineStats Engine::stats() const {
+  return impl_->scheduler.stats();
+}
 
 void Engine::validate_grammar(const std::string& grammar, const std::string& root) const {
   (void)impl_->make_sampler(grammar, root); // building the sampler is the parse

@@ -17,7 +17,7 @@ struct MdCtxDeleter {
 };
 
 class Sha256 {
- public:
+public:
   Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
   void update(const void* data, size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
   std::string hex() {
@@ -33,7 +33,7 @@ class Sha256 {
     return out;
   }
 
- private:
+private:
   std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx_;
 };
 } // namespace

@@ -23,8 +23,9 @@ using SamplerPtr = std::unique_ptr<llama_sampler, SamplerDeleter>;
 
 // A llama_batch sized once and refilled for every decode.
 class Batch {
- public:
-  Batch(int capacity, int max_seq_per_token) : batch_(llama_batch_init(capacity, 0, max_seq_per_token)), capacity_(capacity) {}
+public:
+  Batch(int capacity, int max_seq_per_token)
+      : batch_(llama_batch_init(capacity, 0, max_seq_per_token)), capacity_(capacity) {}
   ~Batch() { llama_batch_free(batch_); }
   Batch(const Batch&) = delete;
   Batch& operator=(const Batch&) = delete;
@@ -44,7 +45,7 @@ class Batch {
   }
   llama_batch& get() { return batch_; }
 
- private:
+private:
   llama_batch batch_;
   int capacity_;
 };

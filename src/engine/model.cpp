@@ -22,9 +22,16 @@ void llama_log_callback(ggml_log_level level, const char* text, void* /*user*/) 
   if (forward && level != GGML_LOG_LEVEL_DEBUG) std::fputs(text, stderr);
 }
 
-// TinyLlama-1.1B-Chat's format, used when a file carries no chat template of its own.
-constexpr const char* kDefaultTemplate = "zephyr";
+// Named in ModelInfo when a file carries no chat template: tinyroute then uses TinyLlama's format.
+constexpr const char* kDefaultTemplate = "tinyllama";
 
+std::string render_tinyllama(const std::vector<ChatMessage>& messages, bool add_assistant,
+                             const std::string& eos) {
+  std::string out;
+  for (const auto& m : messages) out += "<|" + m.role + "|>\n" + m.content + eos + "\n";
+  if (add_assistant) out += "<|assistant|>\n";
+  return out;
+}
 } // namespace
 
 void init_llama_backend() {
@@ -35,8 +42,12 @@ void init_llama_backend() {
   });
 }
 
-LlamaLogCapture::LlamaLogCapture() : previous_(t_capture) { t_capture = this; }
-LlamaLogCapture::~LlamaLogCapture() { t_capture = previous_; }
+LlamaLogCapture::LlamaLogCapture() : previous_(t_capture) {
+  t_capture = this;
+}
+LlamaLogCapture::~LlamaLogCapture() {
+  t_capture = previous_;
+}
 
 Model::Model(const std::string& path, bool use_mmap) {
   const GgufFacts facts = check_gguf_file(path);
@@ -48,9 +59,10 @@ Model::Model(const std::string& path, bool use_mmap) {
   model_.reset(llama_model_load_from_file(path.c_str(), mp));
   if (!model_) {
     if (capture.text().find("unknown model architecture") != std::string::npos) {
-      throw Error(ErrorCode::unsupported_architecture,
-                  "unsupported model architecture '" + facts.architecture + "' in " + path +
-                      " (this llama.cpp build cannot run it; use a llama-family chat model such as TinyLlama)");
+      throw Error(
+          ErrorCode::unsupported_architecture,
+          "unsupported model architecture '" + facts.architecture + "' in " + path +
+              " (this llama.cpp build cannot run it; use a llama-family chat model such as TinyLlama)");
     }
     std::string why = capture.text();
     if (const auto p = why.find_last_not_of("\n "); p != std::string::npos) why.resize(p + 1);
@@ -83,23 +95,25 @@ Model::Model(const std::string& path, bool use_mmap) {
   } else {
     info_.chat_template = kDefaultTemplate;
   }
-  apply_template_ = info_.chat_template;
-  // TinyLlama's Jinja template writes eos_token rather than a literal </s>, which llama.cpp's built-in
-  // detector mistakes for GLM-Edge (no </s>, no newlines). Recognise its markers and name it directly.
+  // TinyLlama's Jinja template writes eos_token rather than a literal </s>: llama.cpp's built-in
+  // detector mistakes it for GLM-Edge, and its "zephyr" ends turns with <|endoftext|>. tinyroute renders
+  // this format itself, with the model's own end-of-sequence piece.
   const auto has = [&](const char* s) { return info_.chat_template.find(s) != std::string::npos; };
-  if (has("<|user|>") && has("<|assistant|>") && has("<|system|>") && has("eos_token")) {
-    apply_template_ = kDefaultTemplate;
-  }
+  tinyllama_format_ = !info_.chat_template_from_file ||
+                      (has("<|user|>") && has("<|assistant|>") && has("<|system|>") && !has("<|im_start|>"));
+  eos_piece_ = "</s>";
+  if (const Token eos = llama_vocab_eos(vocab_); eos >= 0) eos_piece_ = token_text(eos);
 }
 
 std::vector<Token> Model::tokenize(std::string_view text, bool add_bos, bool parse_special) const {
   if (text.size() > static_cast<size_t>(INT32_MAX / 2)) {
-    throw Error(ErrorCode::invalid_argument, "text too long to tokenize (" + std::to_string(text.size()) + " bytes)");
+    throw Error(ErrorCode::invalid_argument,
+                "text too long to tokenize (" + std::to_string(text.size()) + " bytes)");
   }
   const auto len = static_cast<int32_t>(text.size());
   std::vector<Token> tokens(text.size() + 2);
-  int32_t n = llama_tokenize(vocab_, text.data(), len, tokens.data(), static_cast<int32_t>(tokens.size()), add_bos,
-                             parse_special);
+  int32_t n = llama_tokenize(vocab_, text.data(), len, tokens.data(), static_cast<int32_t>(tokens.size()),
+                             add_bos, parse_special);
   if (n < 0) {
     tokens.resize(static_cast<size_t>(-n));
     n = llama_tokenize(vocab_, text.data(), len, tokens.data(), static_cast<int32_t>(tokens.size()), add_bos,
@@ -134,6 +148,7 @@ std::string Model::token_text(Token token) const {
 }
 
 std::string Model::apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant) const {
+  if (tinyllama_format_) return render_tinyllama(messages, add_assistant, eos_piece_);
   std::vector<llama_chat_message> msgs;
   msgs.reserve(messages.size());
   size_t total = 0;
@@ -142,22 +157,16 @@ std::string Model::apply_chat_template(const std::vector<ChatMessage>& messages,
     total += m.role.size() + m.content.size();
   }
   std::string out(total * 2 + 256, '\0');
-  int32_t n = llama_chat_apply_template(apply_template_.c_str(), msgs.data(), msgs.size(), add_assistant,
+  int32_t n = llama_chat_apply_template(info_.chat_template.c_str(), msgs.data(), msgs.size(), add_assistant,
                                         out.data(), static_cast<int32_t>(out.size()));
   if (n > static_cast<int32_t>(out.size())) {
     out.resize(static_cast<size_t>(n));
-    n = llama_chat_apply_template(apply_template_.c_str(), msgs.data(), msgs.size(), add_assistant, out.data(),
-                                  static_cast<int32_t>(out.size()));
+    n = llama_chat_apply_template(info_.chat_template.c_str(), msgs.data(), msgs.size(), add_assistant,
+                                  out.data(), static_cast<int32_t>(out.size()));
   }
   if (n < 0) {
     // A template llama.cpp's built-in list does not know: fall back to TinyLlama's own format.
-    n = llama_chat_apply_template(kDefaultTemplate, msgs.data(), msgs.size(), add_assistant, out.data(),
-                                  static_cast<int32_t>(out.size()));
-    if (n > static_cast<int32_t>(out.size())) {
-      out.resize(static_cast<size_t>(n));
-      n = llama_chat_apply_template(kDefaultTemplate, msgs.data(), msgs.size(), add_assistant, out.data(),
-                                    static_cast<int32_t>(out.size()));
-    }
+    return render_tinyllama(messages, add_assistant, eos_piece_);
   }
   if (n < 0) throw Error(ErrorCode::internal, "chat template could not be applied");
   out.resize(static_cast<size_t>(n));

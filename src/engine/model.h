@@ -15,7 +15,7 @@
 namespace tinyroute::engine {
 
 class Model {
- public:
+public:
   Model(const std::string& path, bool use_mmap);
 
   llama_model* get() const { return model_.get(); }
@@ -28,11 +28,12 @@ class Model {
   std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant) const;
   bool is_eog(Token token) const { return llama_vocab_is_eog(vocab_, token); }
 
- private:
+private:
   ModelPtr model_;
   const llama_vocab* vocab_ = nullptr;
   ModelInfo info_;
-  std::string apply_template_; // what llama_chat_apply_template is given (a template or a built-in name)
+  bool tinyllama_format_ = false; // <|system|>/<|user|>/<|assistant|> turns ended by </s>
+  std::string eos_piece_;
 };
 
 // llama.cpp logs through one process-wide callback. tinyroute installs it once: lines are dropped
@@ -40,7 +41,7 @@ class Model {
 void init_llama_backend();
 
 class LlamaLogCapture {
- public:
+public:
   LlamaLogCapture();
   ~LlamaLogCapture();
   LlamaLogCapture(const LlamaLogCapture&) = delete;
@@ -48,7 +49,7 @@ class LlamaLogCapture {
   const std::string& text() const { return text_; }
   void append(std::string_view s) { text_.append(s); }
 
- private:
+private:
   std::string text_;
   LlamaLogCapture* previous_;
 };

@@ -27,7 +27,8 @@ ContextPtr fresh_context(const Model& model, int n_threads, size_t n_tokens) {
 // Decodes all of `tokens` from position 0 in one batch; logits for rows >= first_logit.
 void decode_all(llama_context* ctx, std::span<const Token> tokens, size_t first_logit) {
   Batch batch(static_cast<int>(tokens.size()), 1);
-  for (size_t i = 0; i < tokens.size(); ++i) batch.add(tokens[i], static_cast<llama_pos>(i), 0, i >= first_logit);
+  for (size_t i = 0; i < tokens.size(); ++i)
+    batch.add(tokens[i], static_cast<llama_pos>(i), 0, i >= first_logit);
   if (llama_decode(ctx, batch.get()) != 0) throw Error(ErrorCode::internal, "reference: llama_decode failed");
 }
 
@@ -55,7 +56,8 @@ ScoreResult score_reference(const Model& model, int n_threads, std::span<const T
     result.n_decoded += static_cast<int>(tokens.size());
     result.continuations.push_back(std::move(s));
   }
-  result.compute_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  result.compute_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }
 
@@ -77,7 +79,8 @@ GenerateResult generate_reference(const Model& model, int n_threads, std::span<c
     }
     Batch one(1, 1);
     one.add(tok, pos++, 0, true);
-    if (llama_decode(ctx.get(), one.get()) != 0) throw Error(ErrorCode::internal, "reference: llama_decode failed");
+    if (llama_decode(ctx.get(), one.get()) != 0)
+      throw Error(ErrorCode::internal, "reference: llama_decode failed");
     row = 0;
   }
   r.text = model.detokenize(r.tokens);

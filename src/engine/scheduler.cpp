@@ -26,7 +26,7 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 }
 
 constexpr int kMaxSeqsPerTask = 16; // continuation waves reuse a request's sequences beyond this
-constexpr int kKvMargin = 8;         // cells kept free so the KV slot search never fails
+constexpr int kKvMargin = 8;        // cells kept free so the KV slot search never fails
 
 struct Task {
   enum class Kind { prefix, score, generate, embed };
@@ -37,7 +37,7 @@ struct Task {
   Clock::time_point enqueued = Clock::now();
   Clock::time_point started{};
 
-  std::string prefix; // prefix used (score/generate) or being added (prefix)
+  std::string prefix;             // prefix used (score/generate) or being added (prefix)
   std::vector<llama_seq_id> seqs; // seqs[0] is the main sequence
   int reserve = 0;                // KV cells reserved while active
 
@@ -88,8 +88,8 @@ struct PrefixSlot {
 struct RowUse {
   Task* task;
   enum class What { query_last, cont, gen } what;
-  size_t cont = 0;   // continuation index (score)
-  size_t token = 0;  // which token of that continuation this row predicts
+  size_t cont = 0;  // continuation index (score)
+  size_t token = 0; // which token of that continuation this row predicts
   int row = 0;
 };
 
@@ -105,10 +105,10 @@ struct Scheduler::State {
 
   mutable std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::unique_ptr<Task>> submitted; // guarded by mu
-  bool stopping = false;                       // guarded by mu
+  std::deque<std::unique_ptr<Task>> submitted;                 // guarded by mu
+  bool stopping = false;                                       // guarded by mu
   std::map<std::string, std::vector<Token>> resident_prefixes; // guarded by mu (read by callers)
-  std::uint64_t next_order = 0;                // guarded by mu
+  std::uint64_t next_order = 0;                                // guarded by mu
 
   // Worker-only state.
   std::vector<std::unique_ptr<Task>> waiting;
@@ -125,7 +125,8 @@ struct Scheduler::State {
 
   State(const Model& m, const EngineParams& p) : model(m), params(p) {
     if (p.n_parallel < 1 || p.n_prefixes < 1 || p.n_batch < 1 || p.n_ctx < 64) {
-      throw Error(ErrorCode::invalid_argument, "engine params: n_parallel, n_prefixes, n_batch must be >= 1, n_ctx >= 64");
+      throw Error(ErrorCode::invalid_argument,
+                  "engine params: n_parallel, n_prefixes, n_batch must be >= 1, n_ctx >= 64");
     }
     const int pool = std::min(p.n_parallel * 4, 256 - p.n_prefixes);
     if (pool < 1) throw Error(ErrorCode::invalid_argument, "engine params: too many prefixes (at most 255)");
@@ -144,7 +145,9 @@ struct Scheduler::State {
     cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     cp.no_perf = true;
     ctx.reset(llama_init_from_model(model.get(), cp));
-    if (!ctx) throw Error(ErrorCode::internal, "llama.cpp could not create a context (n_ctx " + std::to_string(p.n_ctx) + ")");
+    if (!ctx)
+      throw Error(ErrorCode::internal,
+                  "llama.cpp could not create a context (n_ctx " + std::to_string(p.n_ctx) + ")");
     mem = llama_get_memory(ctx.get());
     n_vocab = model.info().n_vocab;
     kv_cells = static_cast<int>(llama_n_ctx(ctx.get()));
@@ -212,7 +215,10 @@ struct Scheduler::State {
       PrefixSlot* slot = find_prefix(t.prefix);
       if (slot == nullptr) {
         for (auto& s : prefixes)
-          if (s.name.empty()) { slot = &s; break; }
+          if (s.name.empty()) {
+            slot = &s;
+            break;
+          }
       }
       if (slot == nullptr) { // evict the least recently used idle prefix
         for (auto& s : prefixes)
@@ -228,10 +234,11 @@ struct Scheduler::State {
       }
       const int old = static_cast<int>(slot->tokens.size());
       if (static_cast<int>(t.feed.size()) > budget_total + old) {
-        fail(t, std::make_exception_ptr(Error(
-                    ErrorCode::context_overflow,
-                    "prefix '" + t.prefix + "' has " + std::to_string(t.feed.size()) + " tokens; the context holds " +
-                        std::to_string(budget_total + old) + " (raise n_ctx)")));
+        fail(t,
+             std::make_exception_ptr(Error(ErrorCode::context_overflow,
+                                           "prefix '" + t.prefix + "' has " + std::to_string(t.feed.size()) +
+                                               " tokens; the context holds " +
+                                               std::to_string(budget_total + old) + " (raise n_ctx)")));
         return true;
       }
       if (static_cast<int>(t.feed.size()) - old > budget_total - kv_reserved) return false;
@@ -257,51 +264,61 @@ struct Scheduler::State {
     if (!t.prefix.empty()) {
       PrefixSlot* s = find_prefix(t.prefix);
       if (s == nullptr) {
-        fail(t, std::make_exception_ptr(Error(ErrorCode::unknown_prefix,
-                                              "unknown prefix '" + t.prefix + "' (add it with add_prefix first)")));
+        fail(t, std::make_exception_ptr(
+                    Error(ErrorCode::unknown_prefix,
+                          "unknown prefix '" + t.prefix + "' (add it with add_prefix first)")));
         return true;
       }
       if (!s->ready) return false; // being decoded: wait for it
       s->last_used = ++use_clock;
       slot = s;
     }
+    // Everything below is computed into locals and committed only once the task is admitted: a task
+    // that must wait is retried on the next round and must find itself unchanged.
     const int prefix_len = slot ? static_cast<int>(slot->tokens.size()) : 0;
+    std::vector<Token> reprise; // the prefix's last token, re-decoded when the query is empty
+    llama_pos pos0 = t.kind == Task::Kind::embed ? 0 : prefix_len;
     if (t.kind != Task::Kind::embed && t.feed.empty()) {
       if (prefix_len == 0) {
-        fail(t, std::make_exception_ptr(Error(ErrorCode::invalid_argument, "nothing to condition on: empty prefix and query")));
+        fail(t, std::make_exception_ptr(
+                    Error(ErrorCode::invalid_argument, "nothing to condition on: empty prefix and query")));
         return true;
       }
-      // Re-decode the prefix's last token on the request's own sequence to get its logits.
-      t.feed = {slot->tokens.back()};
-      t.pos0 = prefix_len - 1;
-    } else {
-      t.pos0 = t.kind == Task::Kind::embed ? 0 : prefix_len;
+      reprise = {slot->tokens.back()};
+      pos0 = prefix_len - 1;
     }
+    const int n_feed = static_cast<int>(reprise.empty() ? t.feed.size() : reprise.size());
 
     int n_seqs = 1;
     int cont_cells = 0;
+    std::vector<size_t> multi;
     if (t.kind == Task::Kind::score) {
       size_t max_len = 0;
       for (size_t j = 0; j < t.conts.size(); ++j) {
-        if (t.conts[j].size() > 1) t.multi.push_back(j);
+        if (t.conts[j].size() > 1) multi.push_back(j);
         max_len = std::max(max_len, t.conts[j].size());
       }
-      n_seqs = std::max<int>(1, std::min<int>(static_cast<int>(t.multi.size()), kMaxSeqsPerTask));
+      n_seqs = std::max<int>(1, std::min<int>(static_cast<int>(multi.size()), kMaxSeqsPerTask));
       cont_cells = n_seqs * static_cast<int>(max_len > 0 ? max_len - 1 : 0);
     } else if (t.kind == Task::Kind::generate) {
       cont_cells = t.max_tokens;
     }
-    const int need = static_cast<int>(t.feed.size()) + cont_cells;
-    if (t.pos0 + need > kv_cells || need > budget_total) {
-      fail(t, std::make_exception_ptr(Error(
-                  ErrorCode::context_overflow,
-                  "request needs " + std::to_string(prefix_len + need) + " tokens of context (prefix " +
-                      std::to_string(prefix_len) + ", request " + std::to_string(need) + "); the engine has " +
-                      std::to_string(budget_total + prefix_len) + " (shorten the input or raise n_ctx)")));
+    const int need = n_feed + cont_cells;
+    if (pos0 + need > kv_cells || need > budget_total) {
+      fail(t,
+           std::make_exception_ptr(Error(
+               ErrorCode::context_overflow,
+               "request needs " + std::to_string(prefix_len + need) + " tokens of context (prefix " +
+                   std::to_string(prefix_len) + ", request " + std::to_string(need) + "); the engine has " +
+                   std::to_string(budget_total + prefix_len) + " (shorten the input or raise n_ctx)")));
       return true;
     }
     if (need > budget_total - kv_reserved) return false;
     if (static_cast<int>(free_seqs.size()) < n_seqs) return false;
+
+    if (!reprise.empty()) t.feed = std::move(reprise);
+    t.pos0 = pos0;
+    t.multi = std::move(multi);
     for (int i = 0; i < n_seqs; ++i) {
       t.seqs.push_back(free_seqs.back());
       free_seqs.pop_back();
@@ -326,7 +343,8 @@ struct Scheduler::State {
     if (!fs::exists(path, ec)) return false;
     std::vector<llama_token> tokens(t.feed.size() + 1);
     size_t n = 0;
-    const size_t rc = llama_state_seq_load_file(ctx.get(), path.c_str(), slot.seq, tokens.data(), tokens.size(), &n);
+    const size_t rc =
+        llama_state_seq_load_file(ctx.get(), path.c_str(), slot.seq, tokens.data(), tokens.size(), &n);
     tokens.resize(n);
     if (rc == 0 || tokens != t.feed) {
       llama_memory_seq_rm(mem, slot.seq, -1, -1); // stale or foreign file: decode instead
@@ -349,11 +367,13 @@ struct Scheduler::State {
       std::error_code ec;
       fs::create_directories(params.state_dir, ec);
       const std::string path = prefix_state_path(t), tmp = path + ".tmp";
-      if (llama_state_seq_save_file(ctx.get(), tmp.c_str(), slot.seq, slot.tokens.data(), slot.tokens.size()) > 0) {
+      if (llama_state_seq_save_file(ctx.get(), tmp.c_str(), slot.seq, slot.tokens.data(),
+                                    slot.tokens.size()) > 0) {
         fs::rename(tmp, path, ec);
       }
     }
-    t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), from_disk, ms_between(t.started, Clock::now())};
+    t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), from_disk,
+                     ms_between(t.started, Clock::now())};
     t.done = true;
   }
 
@@ -380,12 +400,15 @@ struct Scheduler::State {
   void complete(Task& t) {
     n_requests.fetch_add(t.kind == Task::Kind::prefix ? 0 : 1);
     const auto now = Clock::now();
-    const double queue_ms = t.started == Clock::time_point{} ? ms_between(t.enqueued, now) : ms_between(t.enqueued, t.started);
+    const double queue_ms =
+        t.started == Clock::time_point{} ? ms_between(t.enqueued, now) : ms_between(t.enqueued, t.started);
     const double compute_ms = t.started == Clock::time_point{} ? 0 : ms_between(t.started, now);
     switch (t.kind) {
     case Task::Kind::prefix:
-      if (t.error) t.p_prefix.set_exception(t.error);
-      else t.p_prefix.set_value(t.prefix_info);
+      if (t.error)
+        t.p_prefix.set_exception(t.error);
+      else
+        t.p_prefix.set_value(t.prefix_info);
       break;
     case Task::Kind::score:
       if (t.error) {
@@ -454,7 +477,8 @@ struct Scheduler::State {
         const bool logits = t.kind == Task::Kind::embed || (last && want_last);
         const int row = batch.add(t.feed[t.fed], t.pos0 + static_cast<llama_pos>(t.fed), t.seqs[0], logits);
         if (logits && t.kind != Task::Kind::embed) {
-          rows.push_back({&t, t.kind == Task::Kind::generate ? RowUse::What::gen : RowUse::What::query_last, 0, 0, row});
+          rows.push_back(
+              {&t, t.kind == Task::Kind::generate ? RowUse::What::gen : RowUse::What::query_last, 0, 0, row});
         }
         ++t.fed;
       }
@@ -483,7 +507,8 @@ struct Scheduler::State {
     Task& t = *r.task;
     if (t.done) return;
     const float* logits = llama_get_logits_ith(ctx.get(), r.row);
-    if (logits == nullptr) throw Error(ErrorCode::internal, "llama.cpp returned no logits for a requested row");
+    if (logits == nullptr)
+      throw Error(ErrorCode::internal, "llama.cpp returned no logits for a requested row");
     switch (r.what) {
     case RowUse::What::query_last: {
       const double lse = log_sum_exp(logits, n_vocab);
@@ -534,7 +559,8 @@ struct Scheduler::State {
           rows.push_back(batch.add(t.feed[t.fed], static_cast<llama_pos>(t.fed), t.seqs[0], true));
           ++t.fed;
         }
-        if (llama_decode(ctx.get(), batch.get()) != 0) throw Error(ErrorCode::internal, "llama_decode failed (embed)");
+        if (llama_decode(ctx.get(), batch.get()) != 0)
+          throw Error(ErrorCode::internal, "llama_decode failed (embed)");
         n_decodes.fetch_add(1);
         n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
         for (int row : rows) {
@@ -679,7 +705,8 @@ struct Scheduler::State {
     }
 
     // Shutting down: nothing queued or running is left without an answer.
-    const auto err = std::make_exception_ptr(Error(ErrorCode::engine_stopped, "engine stopped before the request ran"));
+    const auto err =
+        std::make_exception_ptr(Error(ErrorCode::engine_stopped, "engine stopped before the request ran"));
     std::lock_guard lk(mu);
     for (auto& t : submitted) waiting.push_back(std::move(t));
     submitted.clear();
@@ -696,7 +723,8 @@ struct Scheduler::State {
   }
 };
 
-Scheduler::Scheduler(const Model& model, const EngineParams& params) : state_(std::make_unique<State>(model, params)) {}
+Scheduler::Scheduler(const Model& model, const EngineParams& params)
+    : state_(std::make_unique<State>(model, params)) {}
 Scheduler::~Scheduler() = default;
 
 namespace {
@@ -727,12 +755,14 @@ std::future<PrefixInfo> Scheduler::add_prefix(std::string name, std::vector<Toke
 std::vector<Token> Scheduler::prefix_tokens(const std::string& name) const {
   std::lock_guard lk(state_->mu);
   const auto it = state_->resident_prefixes.find(name);
-  if (it == state_->resident_prefixes.end()) throw Error(ErrorCode::unknown_prefix, "unknown prefix '" + name + "'");
+  if (it == state_->resident_prefixes.end())
+    throw Error(ErrorCode::unknown_prefix, "unknown prefix '" + name + "'");
   return it->second;
 }
 
 std::future<ScoreResult> Scheduler::score(ScoreRequest request) {
-  if (request.continuations.empty()) throw Error(ErrorCode::invalid_argument, "score: no continuations given");
+  if (request.continuations.empty())
+    throw Error(ErrorCode::invalid_argument, "score: no continuations given");
   for (const auto& c : request.continuations) {
     if (c.empty()) throw Error(ErrorCode::invalid_argument, "score: a continuation is empty");
     check_tokens(c, state_->n_vocab, "score continuation");
@@ -758,7 +788,8 @@ std::future<GenerateResult> Scheduler::generate(GenerateRequest request, Sampler
   if (request.max_tokens < 1) throw Error(ErrorCode::invalid_argument, "generate: max_tokens must be >= 1");
   check_tokens(request.prompt, state_->n_vocab, "generate prompt");
   if (request.prefix.empty() && request.prompt.empty()) {
-    throw Error(ErrorCode::invalid_argument, "generate: nothing to condition on (no prefix and an empty prompt)");
+    throw Error(ErrorCode::invalid_argument,
+                "generate: nothing to condition on (no prefix and an empty prompt)");
   }
   auto t = std::make_unique<Task>();
   t->kind = Task::Kind::generate;

@@ -15,7 +15,7 @@
 namespace tinyroute::engine {
 
 class Scheduler {
- public:
+public:
   Scheduler(const Model& model, const EngineParams& params);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
@@ -28,7 +28,7 @@ class Scheduler {
   std::future<std::vector<float>> embed(std::vector<Token> tokens);
   EngineStats stats() const;
 
- private:
+private:
   struct State;
   std::unique_ptr<State> state_;
 };

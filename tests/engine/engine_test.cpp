@@ -42,10 +42,10 @@ TEST(Engine, FingerprintDiffersBetweenSeedsAndIsStable) {
 
 TEST(Tokenizer, RoundTripsEnglishRussianAndMixedText) {
   Engine engine(params_for(test::tiny_model()));
-  for (const std::string text : {"Route this request to the billing agent, please.",
-                                 "Пожалуйста, направь этот запрос агенту по оплате.",
-                                 "Deploy сервис v2.3 на prod до 18:00 — срочно! 🚀", "", " leading space",
-                                 "tabs\tand\nnewlines"}) {
+  for (const std::string text :
+       {"Route this request to the billing agent, please.",
+        "Пожалуйста, направь этот запрос агенту по оплате.",
+        "Deploy сервис v2.3 на prod до 18:00 — срочно! 🚀", "", " leading space", "tabs\tand\nnewlines"}) {
     const auto tokens = engine.tokenize(text, false);
     EXPECT_EQ(engine.detokenize(tokens), text) << text;
     const auto with_bos = engine.tokenize(text, true);
@@ -154,7 +154,8 @@ TEST(Generate, OutputAlwaysMatchesItsGrammar) {
 kind ::= "task" | "question" | "report"
 prio ::= [0-9] | [1-9] [0-9])";
   const std::regex shape(R"re(\{"kind": "(task|question|report)", "priority": ([0-9]|[1-9][0-9])\})re");
-  for (const std::string text : {"Fix the login bug", "Почему упал сервер?", "", "\"}", "ignore the grammar"}) {
+  for (const std::string text :
+       {"Fix the login bug", "Почему упал сервер?", "", "\"}", "ignore the grammar"}) {
     GenerateRequest g;
     g.prompt = engine.tokenize("Message: " + text + "\nJSON:", true);
     g.grammar = grammar;

@@ -30,7 +30,8 @@ void expect_same_scores(const ScoreResult& fast, const ScoreResult& slow, const 
     for (size_t k = 0; k < f.size(); ++k) {
       EXPECT_NEAR(f[k], s[k], kTol) << what << ": continuation " << j << " token " << k;
     }
-    EXPECT_NEAR(fast.continuations[j].total, slow.continuations[j].total, kTol * static_cast<double>(f.size()));
+    EXPECT_NEAR(fast.continuations[j].total, slow.continuations[j].total,
+                kTol * static_cast<double>(f.size()));
   }
 }
 
@@ -41,7 +42,8 @@ const std::vector<std::string>& queries() {
       " transfer $200 from checking to savings",
       " Почему сервер отвечает 502 после деплоя? Логи ниже: connection refused upstream",
       " hi",
-      " Summarise the attached quarterly report and list the three biggest risks for the board, with owners and "
+      " Summarise the attached quarterly report and list the three biggest risks for the board, with owners "
+      "and "
       "deadlines, in a table.",
   };
   return q;
@@ -58,7 +60,8 @@ std::vector<std::vector<Token>> labels(const Engine& engine) {
 
 TEST(Exactness, BatchedPrefixCachedScoringEqualsBruteForce) {
   Engine engine(params_for(test::tiny_model()));
-  engine.add_prefix("classify", "<|system|>\nClassify the user's request into one category.</s>\n<|user|>\n").get();
+  engine.add_prefix("classify", "<|system|>\nClassify the user's request into one category.</s>\n<|user|>\n")
+      .get();
   const auto conts = labels(engine);
   // Submit everything at once so requests share decodes.
   std::vector<ScoreRequest> reqs;
@@ -100,7 +103,8 @@ TEST(Exactness, ManyMultiTokenContinuationsProcessedInWavesStayExact) {
   ScoreRequest r;
   r.prefix = "p";
   r.query = engine.tokenize(" deploy the new build to staging", false);
-  for (int i = 0; i < 40; ++i) r.continuations.push_back(engine.tokenize(" label number " + std::to_string(i), false));
+  for (int i = 0; i < 40; ++i)
+    r.continuations.push_back(engine.tokenize(" label number " + std::to_string(i), false));
   expect_same_scores(engine.score(r).get(), engine.score_reference(r), "40 continuations");
 }
 
@@ -119,13 +123,15 @@ TEST(Exactness, QueriesLongerThanOneBatchStayExact) {
 
 TEST(Exactness, PrefixCacheUnderEightThreadsMatchesSingleThreadedResults) {
   Engine engine(params_for(test::tiny_model()));
-  engine.add_prefix("classify", "Classify the request. Categories: weather, coding, banking, devops, chat.").get();
+  engine.add_prefix("classify", "Classify the request. Categories: weather, coding, banking, devops, chat.")
+      .get();
   const auto conts = labels(engine);
   constexpr int kRequests = 500;
   std::vector<ScoreRequest> reqs(kRequests);
   for (int i = 0; i < kRequests; ++i) {
     reqs[i].prefix = "classify";
-    reqs[i].query = engine.tokenize(queries()[static_cast<size_t>(i) % queries().size()] + " #" + std::to_string(i), false);
+    reqs[i].query = engine.tokenize(
+        queries()[static_cast<size_t>(i) % queries().size()] + " #" + std::to_string(i), false);
     reqs[i].continuations = conts;
   }
   std::vector<ScoreResult> single(kRequests);
@@ -163,7 +169,8 @@ TEST(Exactness, BatchedGenerationEqualsSequentialReference) {
   for (size_t i = 0; i < futs.size(); ++i) {
     const GenerateResult fast = futs[i].get();
     const GenerateResult slow = engine.generate_reference(reqs[i]);
-    EXPECT_EQ(fast.tokens, slow.tokens) << queries()[i] << "\n fast: " << fast.text << "\n slow: " << slow.text;
+    EXPECT_EQ(fast.tokens, slow.tokens)
+        << queries()[i] << "\n fast: " << fast.text << "\n slow: " << slow.text;
   }
 }
 

@@ -17,7 +17,7 @@ void make_model(const std::string& out, const std::vector<std::string>& args);
 
 // A temporary directory removed when the object dies.
 class TempDir {
- public:
+public:
   TempDir();
   ~TempDir();
   TempDir(const TempDir&) = delete;
@@ -25,7 +25,7 @@ class TempDir {
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
 
- private:
+private:
   std::string path_;
 };
 
@@ -39,7 +39,7 @@ bool wait_for_port(int port, std::chrono::milliseconds timeout);
 
 // A real child process (fork + exec), killed (SIGTERM, then SIGKILL) when the object dies.
 class Process {
- public:
+public:
   Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
           const std::string& log_path = "");
   ~Process();
@@ -50,7 +50,7 @@ class Process {
   // Sends `sig` and waits up to `timeout`; returns the exit status (or -signal), SIGKILL after timeout.
   int stop(int sig = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
- private:
+private:
   int pid_ = -1;
   int status_ = 0;
   bool reaped_ = false;
