@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tinyroute {
@@ -68,8 +69,18 @@ struct Config {
   bool is_internal_model_name(const std::string& name) const;
 };
 
+std::string_view provider_name(Provider provider); // "openai" | "ollama" | "anthropic"
+std::string_view strategy_name(Strategy strategy); // "score" | "choice"
+
+// Every spelling that means the internal model, lower-cased: its name, the aliases, the `model`
+// value and its file stem (basename without .gguf), plus TinyLlama's usual names when it is TinyLlama.
+std::vector<std::string> internal_model_names(const InternalModelConfig& internal);
+
 // Parses and validates; throws Error(config_invalid) with "FILE:LINE: key: what is wrong", or
 // Error(internal_model_forbidden) when the internal model is used as an answer model anywhere.
+// Every problem found is reported, one "FILE:LINE: ..." line each, ordered by line (lines are
+// 1-based, list indexes 0-based); the code is internal_model_forbidden if any line is about that.
+// load_config throws Error(io) when the file cannot be read.
 Config load_config(const std::string& path);
 Config parse_config(const std::string& yaml_text, const std::string& source_name);
 

@@ -1,0 +1,832 @@
+// Config loading and validation. Every problem is collected rather than stopping at the first, so
+// `tinyroute config check` can show them all at once, each as "FILE:LINE: key.path: what (what to do)".
+#include "tinyroute/config.h"
+
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "tinyroute/error.h"
+
+namespace tinyroute {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string trim(std::string_view s) {
+  const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return std::string(s);
+}
+
+bool ends_with_ci(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && lower(s.substr(s.size() - suffix.size())) == suffix;
+}
+
+std::string quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep = ", ") {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out;
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+    throw Error(ErrorCode::internal, "sha256 of the config failed (OpenSSL EVP_Digest)");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xf];
+  }
+  return hex;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "; did you mean "models"?" for a near miss, so typos point at their fix.
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& known) {
+  const std::size_t limit = std::max<std::size_t>(1, word.size() / 3);
+  std::string best;
+  std::size_t best_distance = limit + 1;
+  for (const auto& k : known) {
+    const std::size_t d = edit_distance(lower(word), lower(k));
+    if (d < best_distance) {
+      best = k;
+      best_distance = d;
+    }
+  }
+  return best.empty() ? "" : "; did you mean " + quoted(best) + "?";
+}
+
+std::string file_stem(std::string_view path) {
+  const auto slash = path.find_last_of("/\\");
+  if (slash != std::string_view::npos) path.remove_prefix(slash + 1);
+  if (ends_with_ci(path, ".gguf")) path.remove_suffix(5);
+  return std::string(path);
+}
+
+bool has_path_separator(std::string_view s) {
+  return s.find_first_of("/\\") != std::string_view::npos;
+}
+
+// Ollama's "family:tag"; a bare name is "name:latest", so its family is the name itself.
+std::string family(std::string_view name) {
+  std::string fam(name.substr(0, name.find(':')));
+  // Ollama pulls Hugging Face GGUF repos as hf.co/org/Repo-GGUF:quant.
+  if (ends_with_ci(fam, "-gguf")) fam.resize(fam.size() - 5);
+  return fam;
+}
+
+// ---- problem collection ----------------------------------------------------------------------
+
+struct Problem {
+  int line = 0;
+  std::string path; // key path; empty for whole-document problems
+  std::string what;
+  bool forbidden = false; // the internal model used as an answer model
+};
+
+class Report {
+public:
+  void add(int line, std::string path, std::string what, bool forbidden = false) {
+    problems_.push_back({line, std::move(path), std::move(what), forbidden});
+  }
+  bool empty() const { return problems_.empty(); }
+
+  [[noreturn]] void raise(const std::string& source) {
+    std::stable_sort(problems_.begin(), problems_.end(),
+                     [](const Problem& a, const Problem& b) { return a.line < b.line; });
+    bool forbidden = false;
+    std::string message;
+    for (const auto& p : problems_) {
+      if (!message.empty()) message += '\n';
+      message += source + ":" + std::to_string(p.line) + ": ";
+      if (!p.path.empty()) message += p.path + ": ";
+      message += p.what;
+      forbidden = forbidden || p.forbidden;
+    }
+    throw Error(forbidden ? ErrorCode::internal_model_forbidden : ErrorCode::config_invalid, message);
+  }
+
+private:
+  std::vector<Problem> problems_;
+};
+
+// ---- typed reading of YAML nodes -------------------------------------------------------------
+
+int line_of(const YAML::Node& node, int fallback = 0) {
+  if (!node.IsDefined()) return fallback;
+  const YAML::Mark mark = node.Mark();
+  return mark.is_null() ? fallback : mark.line + 1;
+}
+
+std::string describe(const YAML::Node& node) {
+  if (node.IsNull()) return "nothing";
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a mapping";
+  return quoted(node.Scalar());
+}
+
+std::string child_path(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+std::string index_path(const std::string& path, std::size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+// A mapping's values by key, plus where the mapping is (for "missing key" messages).
+struct Section {
+  std::string path;
+  int line = 0;
+  bool ok = false; // it was a mapping
+  std::map<std::string, YAML::Node> fields;
+};
+
+// A string from a list, with where it was written.
+struct Item {
+  std::string value;
+  std::string path;
+  int line = 0;
+};
+
+class Reader {
+public:
+  explicit Reader(Report& report) : report_(report) {}
+
+  Report& report() { return report_; }
+
+  // Reads a mapping, reporting keys outside `keys` (typo protection) and keys given twice.
+  Section section(const YAML::Node& node, const std::string& path, int line,
+                  const std::vector<std::string>& keys) {
+    Section s{path, line_of(node, line), false, {}};
+    if (!node.IsMap()) {
+      report_.add(s.line, path, "expected a mapping (key: value lines), got " + describe(node));
+      return s;
+    }
+    s.ok = true;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      // By value: yaml-cpp's iterator hands out a temporary pair, and Nodes are cheap handles.
+      const YAML::Node key = it->first;
+      const int key_line = line_of(key, s.line);
+      if (!key.IsScalar()) {
+        report_.add(key_line, path, "keys must be plain words, got " + describe(key));
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      if (std::find(keys.begin(), keys.end(), name) == keys.end()) {
+        report_.add(key_line, child_path(path, name),
+                    "unknown key" + did_you_mean(name, keys) + " (allowed here: " + join(keys) + ")");
+        continue;
+      }
+      if (s.fields.contains(name)) {
+        report_.add(key_line, child_path(path, name),
+                    "given twice (first at line " + std::to_string(line_of(s.fields[name], s.line)) +
+                        "); keep one");
+        continue;
+      }
+      s.fields.emplace(name, it->second);
+    }
+    return s;
+  }
+
+  // The value of `key`, or nothing when absent (reported if required) or empty (always reported).
+  std::optional<YAML::Node> value(const Section& s, const std::string& key, bool required,
+                                  std::string_view hint = "") {
+    const auto it = s.fields.find(key);
+    if (it == s.fields.end()) {
+      if (required && s.ok) {
+        report_.add(s.line, child_path(s.path, key),
+                    "required key is missing" + (hint.empty() ? "" : " (" + std::string(hint) + ")"));
+      }
+      return std::nullopt;
+    }
+    if (it->second.IsNull()) {
+      report_.add(line_of(it->second, s.line), child_path(s.path, key),
+                  "has no value" +
+                      (hint.empty() ? "; remove the key or give it one" : " (" + std::string(hint) + ")"));
+      return std::nullopt;
+    }
+    return it->second;
+  }
+
+  std::optional<std::string> text(const YAML::Node& node, const std::string& path, int line,
+                                  bool non_empty = true) {
+    if (!node.IsScalar()) {
+      report_.add(line_of(node, line), path, "expected a string, got " + describe(node));
+      return std::nullopt;
+    }
+    std::string v = trim(node.Scalar());
+    if (non_empty && v.empty()) {
+      report_.add(line_of(node, line), path, "must not be empty");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<std::string> text(const Section& s, const std::string& key, bool required,
+                                  std::string_view hint = "", bool non_empty = true) {
+    const auto v = value(s, key, required, hint);
+    if (!v) return std::nullopt;
+    return text(*v, child_path(s.path, key), s.line, non_empty);
+  }
+
+  std::optional<long long> integer(const Section& s, const std::string& key, bool required) {
+    const auto v = value(s, key, required);
+    if (!v) return std::nullopt;
+    const std::string path = child_path(s.path, key);
+    const int line = line_of(*v, s.line);
+    // A quoted "10" is a string in YAML: reject it rather than guess.
+    if (v->IsScalar() && v->Tag() != "!") {
+      std::string_view digits = v->Scalar();
+      if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
+      long long out = 0;
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+      if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()) {
+        if (out < std::numeric_limits<int>::min() || out > std::numeric_limits<int>::max()) {
+          report_.add(line, path, v->Scalar() + " is too large");
+          return std::nullopt;
+        }
+        return out;
+      }
+    }
+    report_.add(line, path, "expected a whole number, got " + describe(*v));
+    return std::nullopt;
+  }
+
+  // A positive int, e.g. a thread count or a context size.
+  void positive(const Section& s, const std::string& key, int& out) {
+    const auto v = integer(s, key, false);
+    if (!v) return;
+    if (*v <= 0) {
+      report_.add(line_of(s.fields.at(key), s.line), child_path(s.path, key),
+                  "must be a positive whole number, got " + std::to_string(*v));
+      return;
+    }
+    out = static_cast<int>(*v);
+  }
+
+  std::optional<double> number(const Section& s, const std::string& key, bool required) {
+    const auto v = value(s, key, required);
+    if (!v) return std::nullopt;
+    if (v->IsScalar() && v->Tag() != "!") {
+      std::string_view digits = v->Scalar();
+      if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
+      double out = 0;
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+      if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty() &&
+          std::isfinite(out)) {
+        return out;
+      }
+    }
+    report_.add(line_of(*v, s.line), child_path(s.path, key), "expected a number, got " + describe(*v));
+    return std::nullopt;
+  }
+
+  std::optional<bool> boolean(const Section& s, const std::string& key) {
+    const auto v = value(s, key, false);
+    if (!v) return std::nullopt;
+    if (v->IsScalar() && v->Tag() != "!") {
+      const std::string word = lower(v->Scalar());
+      if (word == "true" || word == "yes" || word == "on") return true;
+      if (word == "false" || word == "no" || word == "off") return false;
+    }
+    report_.add(line_of(*v, s.line), child_path(s.path, key), "expected true or false, got " + describe(*v));
+    return std::nullopt;
+  }
+
+  // A list of non-empty strings; a single string is not accepted as a one-item list (it hides typos
+  // such as `categories: coding, chat`).
+  std::optional<std::vector<Item>> text_list(const YAML::Node& node, const std::string& path, int line) {
+    if (!node.IsSequence()) {
+      report_.add(line_of(node, line), path,
+                  "expected a list (e.g. [a, b] or \"- a\" lines), got " + describe(node));
+      return std::nullopt;
+    }
+    std::vector<Item> items;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string item_path = index_path(path, i);
+      const int item_line = line_of(node[i], line);
+      if (auto v = text(node[i], item_path, item_line)) items.push_back({*v, item_path, item_line});
+    }
+    return items;
+  }
+
+  std::optional<std::vector<Item>> text_list(const Section& s, const std::string& key, bool required) {
+    const auto v = value(s, key, required);
+    if (!v) return std::nullopt;
+    return text_list(*v, child_path(s.path, key), s.line);
+  }
+
+private:
+  Report& report_;
+};
+
+// ---- the schema --------------------------------------------------------------------------------
+
+const std::vector<std::string> kTopKeys = {"internal_model", "categories", "models", "fallbacks",
+                                           "default_category"};
+const std::vector<std::string> kInternalKeys = {
+    "model",    "name",     "aliases",   "threads",          "context",  "batch",
+    "parallel", "strategy", "threshold", "max_query_tokens", "state_dir"};
+const std::vector<std::string> kCategoryKeys = {"name", "description", "examples"};
+const std::vector<std::string> kModelKeys = {"name",        "provider",    "base_url",       "upstream_model",
+                                             "api_key_env", "categories",  "context_window", "priority",
+                                             "cost",        "capabilities"};
+const std::vector<std::string> kCapabilityKeys = {"tools", "vision", "reasoning"};
+
+constexpr std::string_view kForbiddenWhy =
+    "is the internal model; it only classifies and routes and can never answer users";
+
+// Category names end up in classifier prompts, grammars and metrics labels: keep them identifiers.
+bool valid_category_name(std::string_view name) {
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.';
+  });
+}
+
+bool valid_env_name(std::string_view name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front())) != 0) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
+}
+
+std::string valid_base_url_problem(std::string_view url) {
+  std::string_view rest;
+  if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else if (url.starts_with("https://")) {
+    rest = url.substr(8);
+  } else {
+    return "must start with http:// or https:// (e.g. http://127.0.0.1:11434)";
+  }
+  if (rest.empty() || rest.front() == '/')
+    return "has no host after the scheme (e.g. http://127.0.0.1:11434)";
+  if (std::any_of(url.begin(), url.end(),
+                  [](char c) { return std::isspace(static_cast<unsigned char>(c)); })) {
+    return "must not contain spaces";
+  }
+  return "";
+}
+
+void parse_internal(Reader& r, const Section& top, InternalModelConfig& im) {
+  const auto node =
+      r.value(top, "internal_model", true, "the small routing model, e.g. {model: tinyllama-1.1b-chat}");
+  if (!node) return;
+  const Section s = r.section(*node, "internal_model", top.line, kInternalKeys);
+  if (!s.ok) return;
+  if (auto v = r.text(s, "model", true, "a GGUF path or a name known to `tinyroute pull`")) im.model = *v;
+  if (auto v = r.text(s, "name", false)) im.name = *v;
+  if (auto v = r.text_list(s, "aliases", false)) {
+    im.aliases.clear();
+    for (const auto& item : *v) im.aliases.push_back(item.value);
+  }
+  r.positive(s, "threads", im.threads);
+  r.positive(s, "context", im.context);
+  r.positive(s, "batch", im.batch);
+  r.positive(s, "parallel", im.parallel);
+  r.positive(s, "max_query_tokens", im.max_query_tokens);
+  if (auto v = r.text(s, "strategy", false)) {
+    if (*v == "choice") {
+      im.strategy = Strategy::choice;
+    } else if (*v == "score") {
+      im.strategy = Strategy::score;
+    } else {
+      r.report().add(line_of(s.fields.at("strategy"), s.line), "internal_model.strategy",
+                     quoted(*v) + " is not a strategy; use choice or score");
+    }
+  }
+  if (auto v = r.number(s, "threshold", false)) {
+    if (*v < 0 || *v > 1) {
+      std::ostringstream out;
+      out << *v << " is out of range; use a confidence between 0 and 1";
+      r.report().add(line_of(s.fields.at("threshold"), s.line), "internal_model.threshold", out.str());
+    } else {
+      im.threshold = *v;
+    }
+  }
+  if (auto v = r.text(s, "state_dir", false, "", false)) im.state_dir = *v;
+}
+
+// `defined` maps each accepted category name to where its name was written.
+void parse_categories(Reader& r, const Section& top, Config& cfg, std::map<std::string, Item>& defined) {
+  const auto node = r.value(top, "categories", true, "a list of {name, description, examples}");
+  if (!node) return;
+  if (!node->IsSequence()) {
+    r.report().add(line_of(*node, top.line), "categories",
+                   "expected a list of {name, description, examples}, got " + describe(*node));
+    return;
+  }
+  if (node->size() == 0) {
+    r.report().add(line_of(*node, top.line), "categories", "at least one category is required");
+    return;
+  }
+  for (std::size_t i = 0; i < node->size(); ++i) {
+    const std::string path = index_path("categories", i);
+    const Section s = r.section((*node)[i], path, line_of(*node, top.line), kCategoryKeys);
+    if (!s.ok) continue;
+    CategoryConfig category;
+    const auto name = r.text(s, "name", true, "a short identifier such as coding");
+    if (auto v = r.text(s, "description", true, "one sentence the classifier reads"))
+      category.description = *v;
+    if (auto v = r.text_list(s, "examples", false)) {
+      for (const auto& item : *v) category.examples.push_back(item.value);
+    }
+    if (!name) continue;
+    const int name_line = line_of(s.fields.at("name"), s.line);
+    if (!valid_category_name(*name)) {
+      r.report().add(name_line, path + ".name",
+                     quoted(*name) + " may only use letters, digits, '_', '-' and '.' (e.g. code_review)");
+      continue;
+    }
+    if (const auto seen = defined.find(*name); seen != defined.end()) {
+      r.report().add(name_line, path + ".name",
+                     quoted(*name) + " is already defined at line " + std::to_string(seen->second.line) +
+                         "; category names must be unique");
+      continue;
+    }
+    defined.emplace(*name, Item{*name, path, name_line});
+    category.name = *name;
+    cfg.categories.push_back(std::move(category));
+  }
+}
+
+std::vector<std::string> category_names(const Config& cfg) {
+  std::vector<std::string> names;
+  for (const auto& c : cfg.categories) names.push_back(c.name);
+  return names;
+}
+
+std::vector<std::string> model_names(const Config& cfg) {
+  std::vector<std::string> names;
+  for (const auto& m : cfg.models) names.push_back(m.name);
+  return names;
+}
+
+void parse_model(Reader& r, const Section& s, Config& cfg, std::map<std::string, int>& lines) {
+  Report& report = r.report();
+  ModelConfig m;
+  m.line = s.line;
+  const auto name = r.text(s, "name", true, "the name clients ask for, e.g. qwen2.5-coder:32b");
+  int name_line = s.line;
+  if (name) {
+    name_line = line_of(s.fields.at("name"), s.line);
+    m.name = *name;
+    if (cfg.is_internal_model_name(*name)) {
+      report.add(name_line, s.path + ".name",
+                 quoted(*name) + " " + std::string(kForbiddenWhy) + " — remove it from models", true);
+    }
+  }
+  if (auto v = r.text(s, "provider", true, "one of openai, ollama, anthropic")) {
+    if (*v == "openai") {
+      m.provider = Provider::openai;
+    } else if (*v == "ollama") {
+      m.provider = Provider::ollama;
+    } else if (*v == "anthropic") {
+      m.provider = Provider::anthropic;
+    } else {
+      report.add(line_of(s.fields.at("provider"), s.line), s.path + ".provider",
+                 quoted(*v) + " is not a provider; use openai, ollama or anthropic" +
+                     did_you_mean(*v, {"openai", "ollama", "anthropic"}));
+    }
+  }
+  if (auto v = r.text(s, "base_url", true, "e.g. http://127.0.0.1:11434")) {
+    if (const std::string problem = valid_base_url_problem(*v); !problem.empty()) {
+      report.add(line_of(s.fields.at("base_url"), s.line), s.path + ".base_url", quoted(*v) + " " + problem);
+    }
+    m.base_url = *v;
+  }
+  if (auto v = r.text(s, "upstream_model", false)) {
+    m.upstream_model = *v;
+    if (cfg.is_internal_model_name(*v)) {
+      report.add(line_of(s.fields.at("upstream_model"), s.line), s.path + ".upstream_model",
+                 quoted(*v) + " " + std::string(kForbiddenWhy) + " — point this entry at a large model",
+                 true);
+    }
+  } else {
+    m.upstream_model = m.name;
+  }
+  if (auto v = r.text(s, "api_key_env", false, "", false)) {
+    if (!v->empty() && !valid_env_name(*v)) {
+      report.add(line_of(s.fields.at("api_key_env"), s.line), s.path + ".api_key_env",
+                 "is not an environment variable name; put the key in a variable and name it here "
+                 "(e.g. OPENAI_API_KEY), never the key itself");
+    } else {
+      m.api_key_env = *v;
+    }
+  }
+  if (auto v = r.text_list(s, "categories", false)) {
+    for (const auto& item : *v) {
+      if (std::find(m.categories.begin(), m.categories.end(), item.value) != m.categories.end()) {
+        report.add(item.line, item.path, quoted(item.value) + " is listed twice; keep one");
+        continue;
+      }
+      // Without any valid category the categories section already failed: one root cause, one message.
+      if (!cfg.categories.empty() && !cfg.find_category(item.value)) {
+        report.add(item.line, item.path,
+                   quoted(item.value) + " is not a defined category" +
+                       did_you_mean(item.value, category_names(cfg)) +
+                       " (defined: " + join(category_names(cfg)) + ")");
+      }
+      m.categories.push_back(item.value);
+    }
+  }
+  r.positive(s, "context_window", m.context_window);
+  if (auto v = r.integer(s, "priority", false)) m.priority = static_cast<int>(*v);
+  if (auto v = r.number(s, "cost", false)) {
+    if (*v < 0) {
+      report.add(line_of(s.fields.at("cost"), s.line), s.path + ".cost", "must not be negative");
+    } else {
+      m.cost = *v;
+    }
+  }
+  if (auto node = r.value(s, "capabilities", false)) {
+    const Section caps = r.section(*node, s.path + ".capabilities", s.line, kCapabilityKeys);
+    if (auto v = r.boolean(caps, "tools")) m.capabilities.tools = *v;
+    if (auto v = r.boolean(caps, "vision")) m.capabilities.vision = *v;
+    if (auto v = r.boolean(caps, "reasoning")) m.capabilities.reasoning = *v;
+  }
+  if (!name) return;
+  if (const auto seen = lines.find(*name); seen != lines.end()) {
+    report.add(name_line, s.path + ".name",
+               quoted(*name) + " is already defined at line " + std::to_string(seen->second) +
+                   "; model names must be unique (give the second one another name and set upstream_model)");
+    return;
+  }
+  lines.emplace(*name, name_line);
+  // Kept even when it has problems, so later references to it do not report twice.
+  cfg.models.push_back(std::move(m));
+}
+
+void parse_models(Reader& r, const Section& top, Config& cfg) {
+  const auto node = r.value(top, "models", true, "a list of {name, provider, base_url, categories}");
+  if (!node) return;
+  if (!node->IsSequence()) {
+    r.report().add(line_of(*node, top.line), "models",
+                   "expected a list of {name, provider, base_url, categories}, got " + describe(*node));
+    return;
+  }
+  if (node->size() == 0) {
+    r.report().add(line_of(*node, top.line), "models", "at least one model is required");
+    return;
+  }
+  std::map<std::string, int> lines;
+  for (std::size_t i = 0; i < node->size(); ++i) {
+    const Section s = r.section((*node)[i], index_path("models", i), line_of(*node, top.line), kModelKeys);
+    if (s.ok) parse_model(r, s, cfg, lines);
+  }
+}
+
+void parse_fallbacks(Reader& r, const Section& top, Config& cfg) {
+  const auto node = r.value(top, "fallbacks", false);
+  if (!node) return;
+  // Any category name is allowed as a key here; unknown ones are reported below with a hint.
+  if (!node->IsMap()) {
+    r.report().add(line_of(*node, top.line), "fallbacks",
+                   "expected a mapping of category: [model, ...], got " + describe(*node));
+    return;
+  }
+  Report& report = r.report();
+  for (auto it = node->begin(); it != node->end(); ++it) {
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
+    const int key_line = line_of(key, top.line);
+    if (!key.IsScalar()) {
+      report.add(key_line, "fallbacks", "keys must be category names, got " + describe(key));
+      continue;
+    }
+    const std::string category = key.Scalar();
+    const std::string path = "fallbacks." + category;
+    if (cfg.fallbacks.contains(category)) {
+      report.add(key_line, path, "given twice; keep one list");
+      continue;
+    }
+    if (!cfg.categories.empty() && !cfg.find_category(category)) {
+      report.add(key_line, path,
+                 quoted(category) + " is not a defined category" +
+                     did_you_mean(category, category_names(cfg)) + " (defined: " + join(category_names(cfg)) +
+                     ")");
+    }
+    const auto items = r.text_list(value, path, key_line);
+    if (!items) continue;
+    std::vector<std::string> list;
+    for (const auto& item : *items) {
+      if (cfg.is_internal_model_name(item.value)) {
+        report.add(item.line, item.path,
+                   quoted(item.value) + " " + std::string(kForbiddenWhy) +
+                       " — remove it from this fallback list",
+                   true);
+        continue;
+      }
+      if (!cfg.models.empty() && !cfg.find_model(item.value)) {
+        report.add(item.line, item.path,
+                   quoted(item.value) + " is not a defined model" +
+                       did_you_mean(item.value, model_names(cfg)) + "; fallbacks name entries of models");
+        continue;
+      }
+      if (std::find(list.begin(), list.end(), item.value) != list.end()) {
+        report.add(item.line, item.path, quoted(item.value) + " is listed twice; keep one");
+        continue;
+      }
+      list.push_back(item.value);
+    }
+    cfg.fallbacks.emplace(category, std::move(list));
+  }
+}
+
+// Every category must reach a model, or requests classified into it could never be answered.
+void check_served(Report& report, const Config& cfg, const std::map<std::string, Item>& defined) {
+  for (const auto& category : cfg.categories) {
+    const bool served = std::any_of(cfg.models.begin(), cfg.models.end(), [&](const ModelConfig& m) {
+      return std::find(m.categories.begin(), m.categories.end(), category.name) != m.categories.end();
+    });
+    const auto fb = cfg.fallbacks.find(category.name);
+    if (served || (fb != cfg.fallbacks.end() && !fb->second.empty())) continue;
+    const Item& where = defined.at(category.name);
+    report.add(where.line, where.path,
+               quoted(category.name) + " has no model; add it to some model's categories or add fallbacks." +
+                   category.name);
+  }
+}
+
+} // namespace
+
+std::string_view provider_name(Provider provider) {
+  switch (provider) {
+  case Provider::openai:
+    return "openai";
+  case Provider::ollama:
+    return "ollama";
+  case Provider::anthropic:
+    return "anthropic";
+  }
+  return "unknown";
+}
+
+std::string_view strategy_name(Strategy strategy) {
+  switch (strategy) {
+  case Strategy::score:
+    return "score";
+  case Strategy::choice:
+    return "choice";
+  }
+  return "unknown";
+}
+
+std::vector<std::string> internal_model_names(const InternalModelConfig& internal) {
+  std::vector<std::string> names;
+  const auto add = [&](std::string_view n) {
+    std::string l = lower(trim(n));
+    if (!l.empty() && std::find(names.begin(), names.end(), l) == names.end()) names.push_back(std::move(l));
+  };
+  add(internal.name);
+  for (const auto& alias : internal.aliases) add(alias);
+  add(internal.model);
+  add(file_stem(internal.model));
+  // TinyLlama is pulled and served under these names; all of them must stay off the answer path.
+  if (lower(internal.name).find("tinyllama") != std::string::npos ||
+      lower(internal.model).find("tinyllama") != std::string::npos) {
+    for (const char* n : {"tinyllama", "tinyllama:latest", "tinyllama:1.1b", "tinyllama:1.1b-chat",
+                          "tinyllama-1.1b-chat-v1.0"}) {
+      add(n);
+    }
+  }
+  return names;
+}
+
+const CategoryConfig* Config::find_category(const std::string& name) const {
+  for (const auto& c : categories) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+const ModelConfig* Config::find_model(const std::string& name) const {
+  for (const auto& m : models) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+bool Config::is_internal_model_name(const std::string& name) const {
+  const std::vector<std::string> names = internal_model_names(internal_model);
+  std::set<std::string> families;
+  for (const auto& n : names) {
+    if (!has_path_separator(n)) families.insert(family(n));
+  }
+  const std::string wanted = lower(trim(name));
+  if (wanted.empty()) return false;
+  // Also try the last path segment without .gguf: Ollama's "library/tinyllama:latest", HF's
+  // "TinyLlama/TinyLlama-...", and servers that expose a GGUF file name as the model id.
+  std::vector<std::string> forms = {wanted};
+  if (std::string stem = file_stem(wanted); !stem.empty() && stem != wanted) forms.push_back(std::move(stem));
+  for (const auto& form : forms) {
+    if (std::find(names.begin(), names.end(), form) != names.end()) return true;
+    if (has_path_separator(form)) continue;
+    const std::string fam = family(form);
+    if (families.contains(fam)) return true;
+  }
+  return false;
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& source_name) {
+  Config cfg;
+  cfg.source_path = source_name;
+  cfg.hash = sha256_hex(yaml_text);
+  Report report;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "",
+               "not valid YAML: " + e.msg + " (check indentation, quotes and brackets)");
+    report.raise(source_name);
+  }
+  if (!root.IsMap()) {
+    report.add(1, "",
+               "expected a mapping with internal_model, categories, models and default_category, got " +
+                   describe(root));
+    report.raise(source_name);
+  }
+  try {
+    Reader reader(report);
+    const Section top = reader.section(root, "", 1, kTopKeys);
+    // Fixed order whatever the file's order: the internal model first (the guard needs its names),
+    // categories before the models and fallbacks that refer to them.
+    parse_internal(reader, top, cfg.internal_model);
+    std::map<std::string, Item> category_defs;
+    parse_categories(reader, top, cfg, category_defs);
+    parse_models(reader, top, cfg);
+    parse_fallbacks(reader, top, cfg);
+    if (auto v =
+            reader.text(top, "default_category", true, "the category used when classification is unsure")) {
+      if (!cfg.categories.empty() && !cfg.find_category(*v)) {
+        report.add(line_of(top.fields.at("default_category"), 1), "default_category",
+                   quoted(*v) + " is not a defined category" + did_you_mean(*v, category_names(cfg)) +
+                       " (defined: " + join(category_names(cfg)) + ")");
+      } else {
+        cfg.default_category = *v;
+      }
+    }
+    if (!cfg.models.empty()) check_served(report, cfg, category_defs);
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp throwing here is a bug in the checks above; still say where.
+    report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "", "unexpected YAML error: " + e.msg);
+  }
+  if (!report.empty()) report.raise(source_name);
+  return cfg;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw Error(ErrorCode::io, path + ": cannot read the config file: " + std::strerror(errno) +
+                                   " (pass an existing file, e.g. config/tinyroute.yaml)");
+  }
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) throw Error(ErrorCode::io, path + ": reading the config file failed");
+  return parse_config(bytes.str(), path);
+}
+
+} // namespace tinyroute

@@ -1,0 +1,254 @@
+// select_model: capability, context and availability filters, ordering, fallbacks, errors, and the
+// internal-model guard.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tinyroute/config.h"
+#include "tinyroute/error.h"
+#include "tinyroute/select.h"
+
+namespace tinyroute {
+namespace {
+
+ModelConfig model(const std::string& name, std::vector<std::string> categories, int priority, double cost,
+                  int context_window, Capabilities caps = {}) {
+  ModelConfig m;
+  m.name = name;
+  m.upstream_model = name;
+  m.provider = Provider::ollama;
+  m.base_url = "http://127.0.0.1:11434";
+  m.categories = std::move(categories);
+  m.priority = priority;
+  m.cost = cost;
+  m.context_window = context_window;
+  m.capabilities = caps;
+  return m;
+}
+
+// coding: deepseek and big-coder share priority 10 (deepseek cheaper); small-coder and cheap-coder
+// share priority 5 and cost 0 (config order decides); general is coding's fallback.
+Config fixture() {
+  Config cfg;
+  cfg.internal_model.model = "tinyllama-1.1b-chat";
+  cfg.categories = {{"coding", "Code.", {}}, {"chat", "Talk.", {}}, {"vision", "Images.", {}}};
+  cfg.models = {
+      model("big-coder", {"coding"}, 10, 3, 32768, {.tools = true}),
+      model("deepseek", {"coding"}, 10, 1, 8192, {.reasoning = true}),
+      model("small-coder", {"coding"}, 5, 0, 16384, {.tools = true}),
+      model("cheap-coder", {"coding"}, 5, 0, 16384, {.tools = true}),
+      model("general", {"chat"}, 0, 0, 8192, {.tools = true}),
+      model("eyes", {"vision"}, 0, 0, 8192, {.vision = true}),
+  };
+  cfg.fallbacks = {{"coding", {"general", "big-coder"}}, {"vision", {"general"}}};
+  cfg.default_category = "chat";
+  return cfg;
+}
+
+struct SelectCase {
+  std::string name;
+  std::string category;
+  RequestFacts facts;
+  Availability availability;
+  std::string model;
+  std::vector<std::string> fallbacks;
+  std::vector<std::string> rejected; // model names, in order
+  std::string reason;                // substring of the reason
+};
+
+void PrintTo(const SelectCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+std::vector<SelectCase> select_cases() {
+  return {
+      {"priority_then_cost",
+       "coding",
+       {},
+       {},
+       "deepseek",
+       {"big-coder", "small-coder", "cheap-coder", "general"},
+       {},
+       "coding: deepseek (priority 10, cost 1)"},
+      {"tools_filter",
+       "coding",
+       {.needs_tools = true},
+       {},
+       "big-coder",
+       {"small-coder", "cheap-coder", "general"},
+       {"deepseek"},
+       "skipped deepseek: no tool support"},
+      {"reasoning_filter",
+       "coding",
+       {.needs_reasoning = true},
+       {},
+       "deepseek",
+       {},
+       {"big-coder", "small-coder", "cheap-coder", "general"},
+       "skipped big-coder: no reasoning support"},
+      {"context_filter",
+       "coding",
+       {.estimated_tokens = 12000},
+       {},
+       "big-coder",
+       {"small-coder", "cheap-coder"},
+       {"deepseek", "general"},
+       "coding: big-coder (priority 10, cost 3); skipped deepseek: context 8192 < 12000 tokens"},
+      {"context_exactly_fits",
+       "coding",
+       {.estimated_tokens = 16384},
+       {},
+       "big-coder",
+       {"small-coder", "cheap-coder"},
+       {"deepseek", "general"},
+       "coding: big-coder"},
+      {"context_and_tools_both_listed",
+       "coding",
+       {.estimated_tokens = 20000, .needs_tools = true},
+       {},
+       "big-coder",
+       {},
+       {"deepseek", "small-coder", "cheap-coder", "general"},
+       "skipped deepseek: no tool support, context 8192 < 20000 tokens"},
+      {"unavailable_with_why",
+       "coding",
+       {},
+       {.unavailable_models = {"deepseek", "big-coder"}, .why = {{"deepseek", "breaker open"}}},
+       "small-coder",
+       {"cheap-coder", "general"},
+       {"deepseek", "big-coder"},
+       "skipped deepseek: unavailable (breaker open); skipped big-coder: unavailable"},
+      {"config_order_breaks_ties",
+       "coding",
+       {},
+       {.unavailable_models = {"deepseek", "big-coder"}},
+       "small-coder",
+       {"cheap-coder", "general"},
+       {"deepseek", "big-coder"},
+       "coding: small-coder (priority 5)"},
+      {"fallback_serves_when_all_down",
+       "coding",
+       {},
+       {.unavailable_models = {"deepseek", "big-coder", "small-coder", "cheap-coder"}},
+       "general",
+       {},
+       {"deepseek", "big-coder", "small-coder", "cheap-coder"},
+       "coding: general (fallback, priority 0)"},
+      {"fallback_after_filter",
+       "vision",
+       {.needs_tools = true},
+       {},
+       "general",
+       {},
+       {"eyes"},
+       "vision: general (fallback, priority 0); skipped eyes: no tool support"},
+      {"fallbacks_appended_after_category_models", "vision", {}, {}, "eyes", {"general"}, {}, "vision: eyes"},
+  };
+}
+
+class SelectTable : public ::testing::TestWithParam<SelectCase> {};
+
+TEST_P(SelectTable, Selects) {
+  const SelectCase& c = GetParam();
+  const Config cfg = fixture();
+  const Selection s = select_model(cfg, c.category, c.facts, c.availability);
+  EXPECT_EQ(s.model, c.model);
+  EXPECT_EQ(s.fallbacks, c.fallbacks);
+  std::vector<std::string> rejected;
+  for (const auto& r : s.rejected) rejected.push_back(r.model);
+  EXPECT_EQ(rejected, c.rejected);
+  EXPECT_NE(s.reason.find(c.reason), std::string::npos) << s.reason;
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, SelectTable, ::testing::ValuesIn(select_cases()),
+                         [](const auto& param_info) { return param_info.param.name; });
+
+TEST(Select, IsPure) {
+  const Config cfg = fixture();
+  const RequestFacts facts{.estimated_tokens = 9000};
+  const Selection a = select_model(cfg, "coding", facts);
+  const Selection b = select_model(cfg, "coding", facts);
+  EXPECT_EQ(a.model, b.model);
+  EXPECT_EQ(a.fallbacks, b.fallbacks);
+  EXPECT_EQ(a.reason, b.reason);
+}
+
+TEST(Select, NoCandidateListsEveryRejection) {
+  const Config cfg = fixture();
+  try {
+    select_model(cfg, "coding", {.estimated_tokens = 40000}, {.unavailable_models = {"general"}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::no_candidate);
+    const std::string m = e.what();
+    for (const char* part :
+         {"\"coding\"", "big-coder: context 32768 < 40000 tokens", "deepseek: context 8192 < 40000 tokens",
+          "small-coder: context 16384 < 40000 tokens", "cheap-coder: context 16384 < 40000 tokens",
+          "general: context 8192 < 40000 tokens, unavailable"}) {
+      EXPECT_NE(m.find(part), std::string::npos) << part << " in: " << m;
+    }
+  }
+}
+
+TEST(Select, VisionWithoutVisionModelsIsNoCandidate) {
+  const Config cfg = fixture();
+  try {
+    select_model(cfg, "chat", {.needs_vision = true});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::no_candidate);
+    EXPECT_NE(std::string(e.what()).find("general: no vision support"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Select, UnknownCategoryIsInvalidArgument) {
+  const Config cfg = fixture();
+  try {
+    select_model(cfg, "cooking", {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("\"cooking\""), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("coding, chat, vision"), std::string::npos);
+  }
+}
+
+// A Config built by hand skips validation; select_model still never picks the internal model.
+TEST(Select, NeverReturnsTheInternalModel) {
+  Config cfg = fixture();
+  cfg.models.insert(cfg.models.begin(), model("tinyllama:latest", {"chat"}, 100, 0, 32768, {.tools = true}));
+  ModelConfig disguised = model("helper", {"chat"}, 99, 0, 32768);
+  disguised.upstream_model = "TinyLlama-1.1B-Chat";
+  cfg.models.insert(cfg.models.begin(), disguised);
+  cfg.fallbacks["chat"] = {"tinyllama:latest"};
+
+  const Selection s = select_model(cfg, "chat", {});
+  EXPECT_EQ(s.model, "general");
+  EXPECT_TRUE(s.fallbacks.empty());
+  ASSERT_EQ(s.rejected.size(), 2u);
+  EXPECT_EQ(s.rejected[0].model, "tinyllama:latest");
+  EXPECT_EQ(s.rejected[0].why, "internal model, never an answer target");
+  EXPECT_EQ(s.rejected[1].model, "helper");
+
+  try {
+    select_model(cfg, "chat", {}, {.unavailable_models = {"general"}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::no_candidate);
+    EXPECT_NE(std::string(e.what()).find("tinyllama:latest: internal model"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Select, FallbackNamingAnUndefinedModelIsRejected) {
+  Config cfg = fixture();
+  cfg.fallbacks["chat"] = {"ghost"};
+  const Selection s = select_model(cfg, "chat", {});
+  EXPECT_EQ(s.model, "general");
+  ASSERT_EQ(s.rejected.size(), 1u);
+  EXPECT_EQ(s.rejected[0].model, "ghost");
+  EXPECT_EQ(s.rejected[0].why, "not defined in models");
+}
+
+} // namespace
+} // namespace tinyroute
