@@ -1,6 +1,7 @@
 #include "gateway/http-client.h"
 
 #include <chrono>
+#include <limits>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -69,7 +70,8 @@ struct HttpClientCall::State {
 
 HttpClientCall::HttpClientCall(asio::any_io_executor executor, ClientTimeouts timeouts)
     : state_(std::make_unique<State>(executor, timeouts)) {
-  state_->parser.body_limit(boost::none);
+  // Not boost::none: Beast 1.74 compares Content-Length against an empty optional and fails.
+  state_->parser.body_limit(std::numeric_limits<std::uint64_t>::max());
 }
 
 HttpClientCall::~HttpClientCall() {
