@@ -90,6 +90,7 @@ struct Gateway::Impl {
   std::unique_ptr<HttpServer> server;
   std::vector<std::thread> threads;
   bool running = false;
+  int bound_port = 0; // kept: the acceptor is closed after stop()
 
   awaitable<void> handle(HttpRequest& req, ResponseWriter& out);
   awaitable<int> chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front,
@@ -155,8 +156,9 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
                                        "/api/chat, /api/generate, /api/tags, /v1/route, /health, /metrics");
     } else if (req.method != ep->method && !(req.method == "HEAD" && std::string(ep->method) == "GET")) {
       Headers allow = {{"allow", ep->method}};
-      status = co_await send_error(out, front, 405, "method_not_allowed",
-                                   std::string(path) + " accepts " + ep->method + ", not " + req.method, allow);
+      status =
+          co_await send_error(out, front, 405, "method_not_allowed",
+                              std::string(path) + " accepts " + ep->method + ", not " + req.method, allow);
     } else if (path == "/health") {
       json body = {{"status", "ok"}};
       status = co_await send_json(out, 200, body);
@@ -364,6 +366,7 @@ void Gateway::start() {
       s.io, s.options.host, s.options.port, s.options.max_body_bytes,
       [impl = impl_.get()](HttpRequest& req, ResponseWriter& out) { return impl->handle(req, out); });
   s.server->start();
+  s.bound_port = s.server->port();
   s.work.emplace(s.io.get_executor());
   for (int i = 0; i < std::max(1, s.options.threads); ++i) s.threads.emplace_back([&s] { s.io.run(); });
   s.running = true;

@@ -20,6 +20,8 @@ std::string strip_latest(const std::string& name) {
 } // namespace
 
 bool is_internal_model(const Config& config, const std::string& name) {
+  // The config's own rule first; the case-insensitive check below is belt and braces.
+  if (config.is_internal_model_name(name)) return true;
   const auto& im = config.internal_model;
   std::vector<std::string> names = im.aliases;
   names.push_back(im.name);
