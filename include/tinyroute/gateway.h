@@ -1,0 +1,153 @@
+// tinyroute gateway: an HTTP server that speaks the OpenAI, Anthropic and Ollama APIs, asks a Router
+// (the caller's classifier) which large model should answer, and forwards the request there.
+//
+// Every front protocol is parsed into one canonical ChatRequest; every backend answer is turned into a
+// stream of ChatEvents; each front renders that stream back in its own protocol (N + M adapters, not
+// N x M). The internal small model is never an answer model: naming it is refused with a 4xx.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tinyroute/config.h"
+
+namespace tinyroute {
+
+// ---- canonical request -------------------------------------------------------------------------
+
+struct ContentPart {
+  enum class Kind { text, image };
+  Kind kind = Kind::text;
+  std::string text;       // Kind::text
+  std::string url;        // Kind::image given by URL (http(s)://); empty when inline
+  std::string media_type; // Kind::image inline: e.g. image/png
+  std::string data;       // Kind::image inline: base64 bytes
+};
+
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments; // JSON text, as the model produced it
+};
+
+struct ChatMessage {
+  std::string role; // system | user | assistant | tool
+  std::vector<ContentPart> content;
+  std::vector<ToolCall> tool_calls; // assistant turns that called tools
+  std::string tool_call_id;         // role == tool: which call this answers
+  std::string name;                 // optional participant / tool name
+};
+
+struct ToolSpec {
+  std::string name;
+  std::string description;
+  nlohmann::json parameters = nlohmann::json::object(); // JSON schema
+};
+
+struct SamplingParams {
+  std::optional<double> temperature;
+  std::optional<double> top_p;
+  std::optional<int> top_k;
+  std::optional<int> max_tokens;
+  std::vector<std::string> stop;
+  std::optional<std::int64_t> seed;
+  std::optional<double> presence_penalty;
+  std::optional<double> frequency_penalty;
+};
+
+struct ChatRequest {
+  std::string model; // as the client named it
+  std::vector<ChatMessage> messages;
+  SamplingParams sampling;
+  std::vector<ToolSpec> tools;
+  nlohmann::json tool_choice; // null = unspecified (front protocol's shape)
+  bool stream = false;
+  std::string protocol; // front that parsed it: openai | anthropic | ollama
+  nlohmann::json extras =
+      nlohmann::json::object(); // unknown top-level fields, passed to same-protocol backends
+};
+
+// Concatenated text of all text parts of the last user message (what a router usually looks at).
+std::string last_user_text(const ChatRequest& request);
+
+// ---- canonical response stream -----------------------------------------------------------------
+
+struct ChatEvent {
+  enum class Kind { text, tool_call, finish, usage, error };
+  Kind kind = Kind::text;
+  std::string text;           // text: the delta; error: the message
+  int tool_index = 0;         // tool_call: which call this delta extends
+  std::string tool_id;        // tool_call: set on the first delta of a call
+  std::string tool_name;      // tool_call: set on the first delta of a call
+  std::string tool_arguments; // tool_call: a piece of the JSON arguments
+  std::string finish_reason;  // finish: stop | length | tool_calls | content_filter
+  int prompt_tokens = 0;      // usage
+  int completion_tokens = 0;  // usage
+  std::string error_type;     // error: e.g. upstream_error
+};
+
+// ---- routing hook --------------------------------------------------------------------------------
+
+struct RouteDecision {
+  std::string category;
+  double confidence = 1;
+  std::string model;                  // the answer model (a config.models name)
+  std::vector<std::string> fallbacks; // tried in order when `model` fails before the first byte
+  std::string reason;
+  std::string source; // rule | model | cache | default | explicit
+  double route_ms = 0;
+};
+
+nlohmann::json to_json(const RouteDecision& decision);
+
+// Called for requests that name "auto" (or another of GatewayOptions::auto_aliases). It runs on a
+// worker thread, never on the network threads, so it may take a while. May throw tinyroute::Error.
+using Router = std::function<RouteDecision(const ChatRequest&)>;
+
+// ---- the server ----------------------------------------------------------------------------------
+
+struct GatewayOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080; // 0 = let the OS pick; Gateway::port() says which
+  std::size_t max_body_bytes = 8 << 20;
+  int threads = 1; // network threads
+  std::vector<std::string> auto_aliases = {"auto"};
+  double connect_timeout_s = 5;
+  double first_byte_timeout_s = 120;
+  double idle_timeout_s = 60;
+  int retries = 1;              // extra tries per model on connect error / 429 / 5xx, with backoff
+  double retry_backoff_s = 0.2; // first backoff; doubles per retry
+};
+
+class Gateway {
+public:
+  Gateway(Config config, Router router, GatewayOptions options = {});
+  ~Gateway(); // stops with no drain if still running
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Binds and starts serving on background threads; returns at once. Throws Error(io) if the
+  // address cannot be bound.
+  void start();
+  int port() const;
+  // Stops accepting, lets in-flight requests finish for up to `drain`, then closes everything.
+  void stop(std::chrono::milliseconds drain = std::chrono::seconds(5));
+  // Swaps in a new config (models, fallbacks, internal model names) for requests that start later.
+  void reload(Config config);
+  // The Prometheus text that GET /metrics serves.
+  std::string metrics_text() const;
+
+  struct Impl;
+
+private:
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace tinyroute

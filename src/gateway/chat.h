@@ -1,0 +1,143 @@
+// The canonical middle: helpers around ChatRequest / ChatEvent and the two adapter interfaces.
+// A front adapter parses one client protocol into ChatRequest and renders ChatEvents back into it; a
+// backend adapter turns ChatRequest into an upstream HTTP request and the upstream's (streamed)
+// answer into ChatEvents. Neither side knows the other.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/http-client.h"
+#include "tinyroute/gateway.h"
+
+namespace tinyroute::gateway {
+
+using nlohmann::json;
+
+// A request the client got wrong (or a refusal): becomes `status` with the protocol's error body.
+struct FrontError : std::runtime_error {
+  FrontError(int status_, std::string type_, const std::string& message)
+      : std::runtime_error(message), status(status_), type(std::move(type_)) {}
+  int status;
+  std::string type; // e.g. invalid_request_error, internal_model_forbidden, model_not_found
+};
+
+// A whole answer, folded from the event stream (for clients that did not ask to stream).
+struct ChatResult {
+  std::string text;
+  std::vector<ToolCall> tool_calls;
+  std::string finish_reason;
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  bool failed = false;
+  std::string error;
+};
+void accumulate(ChatResult& result, const ChatEvent& event);
+
+// Renders one answer stream in a front protocol: start() once, event() per ChatEvent, finish() once
+// (unless an error event ended it). Each returns the bytes to write (possibly empty).
+class FrontStream {
+public:
+  virtual ~FrontStream() = default;
+  virtual std::string start() = 0;
+  virtual std::string event(const ChatEvent& event) = 0;
+  virtual std::string finish() = 0;
+};
+
+class FrontAdapter {
+public:
+  virtual ~FrontAdapter() = default;
+  virtual std::string protocol() const = 0; // openai | anthropic | ollama
+  // Throws FrontError(400, ...) with a message naming the bad field.
+  virtual ChatRequest parse(const json& body) const = 0;
+  virtual json render(const ChatResult& result, const std::string& model) const = 0;
+  virtual std::unique_ptr<FrontStream> stream(const ChatRequest& request, const std::string& model) const = 0;
+  virtual std::string stream_content_type() const = 0;
+  virtual json error(int status, const std::string& type, const std::string& message) const = 0;
+};
+
+std::unique_ptr<FrontAdapter> make_openai_front();
+std::unique_ptr<FrontAdapter> make_anthropic_front();
+std::unique_ptr<FrontAdapter> make_ollama_chat_front();
+std::unique_ptr<FrontAdapter> make_ollama_generate_front();
+
+// Turns upstream body bytes into events, chunk by chunk. end() is called when the body ended; it
+// reports an error event if the upstream never said it was finished.
+class BackendDecoder {
+public:
+  virtual ~BackendDecoder() = default;
+  virtual std::vector<ChatEvent> feed(std::string_view bytes) = 0;
+  virtual std::vector<ChatEvent> end() = 0;
+};
+
+class BackendAdapter {
+public:
+  virtual ~BackendAdapter() = default;
+  // Always asks the upstream to stream. Reads the API key from the environment (never logged).
+  virtual ClientRequest request(const ModelConfig& model, const ChatRequest& request) const = 0;
+  virtual std::unique_ptr<BackendDecoder> decoder() const = 0;
+  // The human message inside an upstream error body (falls back to the raw body, truncated).
+  virtual std::string error_message(const std::string& body) const;
+};
+
+const BackendAdapter& backend_for(Provider provider);
+
+// ---- small shared helpers ----
+
+// Splits a byte stream into lines (\n or \r\n), keeping a partial tail for the next feed.
+class LineSplitter {
+public:
+  std::vector<std::string> feed(std::string_view bytes);
+  std::string take_rest();
+
+private:
+  std::string pending_;
+};
+
+// Incremental SSE parser: yields (event name, data) per blank-line-terminated event.
+struct SseEvent {
+  std::string event;
+  std::string data;
+};
+class SseParser {
+public:
+  std::vector<SseEvent> feed(std::string_view bytes);
+
+private:
+  LineSplitter lines_;
+  SseEvent current_;
+  bool has_data_ = false;
+};
+
+std::string sse(const json& data, const std::string& event = "");
+std::string random_id(const std::string& prefix);
+long long unix_time();
+std::string iso_time();
+std::string text_of(const ChatMessage& message); // concatenated text parts
+std::string join_url(const std::string& base, const std::string& path);
+std::string api_key(const ModelConfig& model); // empty when none configured; throws if env var unset
+
+// Typed access to optional JSON fields; a present field of the wrong type throws FrontError(400)
+// naming it ("messages[2].content must be a string or an array").
+std::optional<std::string> opt_string(const json& object, const char* name, const std::string& where);
+std::optional<double> opt_number(const json& object, const char* name, const std::string& where);
+std::optional<int> opt_int(const json& object, const char* name, const std::string& where);
+std::optional<bool> opt_bool(const json& object, const char* name, const std::string& where);
+const json* opt_array(const json& object, const char* name, const std::string& where);
+const json* opt_object(const json& object, const char* name, const std::string& where);
+[[noreturn]] void bad_request(const std::string& message);
+// Stop sequences given as a string or an array of strings.
+std::vector<std::string> string_or_array(const json& object, const char* name, const std::string& where);
+std::string truncate(std::string s, std::size_t n);
+// "data:image/png;base64,AAAA" -> image part with media_type + data; anything else -> url part.
+ContentPart image_from_url(const std::string& url);
+std::string data_url(const ContentPart& image);
+json parse_arguments(const std::string& arguments); // tool-call JSON text -> object ({} if not JSON)
+
+} // namespace tinyroute::gateway

@@ -1,0 +1,405 @@
+// The Gateway: owns the io_context, the transport and the metrics; dispatches each HTTP request to
+// its endpoint, resolves the model (Router for "auto", the internal-model guard) and streams the
+// forwarded answer back through the request's front adapter.
+#include "tinyroute/gateway.h"
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gateway/chat.h"
+#include "gateway/forward.h"
+#include "gateway/http-server.h"
+#include "gateway/metrics.h"
+#include "gateway/routing.h"
+#include "tinyroute/error.h"
+
+namespace tinyroute {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using namespace gateway;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string fmt_double(double v, int precision) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", precision, v);
+  return buf;
+}
+
+// Each endpoint: path, method, handler. Wrong method on a known path is 405, unknown path 404.
+struct Endpoint {
+  const char* path;
+  const char* method;
+};
+constexpr Endpoint endpoints[] = {{"/v1/chat/completions", "POST"},
+                                  {"/v1/messages", "POST"},
+                                  {"/api/chat", "POST"},
+                                  {"/api/generate", "POST"},
+                                  {"/v1/route", "POST"},
+                                  {"/v1/models", "GET"},
+                                  {"/api/tags", "GET"},
+                                  {"/health", "GET"},
+                                  {"/metrics", "GET"}};
+
+// Outside the coroutines: GCC 12 miscompiles range-for over arrays inside them.
+const Endpoint* find_endpoint(const std::string& path) {
+  for (const auto& e : endpoints) {
+    if (path == e.path) return &e;
+  }
+  return nullptr;
+}
+
+} // namespace
+
+struct Gateway::Impl {
+  Impl(Config c, Router r, GatewayOptions o)
+      : config(std::make_shared<const Config>(std::move(c))), router(std::move(r)), options(std::move(o)) {}
+
+  std::shared_ptr<const Config> current_config() const {
+    std::lock_guard lock(config_mutex);
+    return config;
+  }
+
+  mutable std::mutex config_mutex;
+  std::shared_ptr<const Config> config;
+  Router router;
+  GatewayOptions options;
+  Metrics metrics;
+  std::unique_ptr<FrontAdapter> openai = make_openai_front();
+  std::unique_ptr<FrontAdapter> anthropic = make_anthropic_front();
+  std::unique_ptr<FrontAdapter> ollama_chat = make_ollama_chat_front();
+  std::unique_ptr<FrontAdapter> ollama_generate = make_ollama_generate_front();
+
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::thread_pool router_pool{2}; // the Router may run a model: keep it off the network threads
+  std::unique_ptr<HttpServer> server;
+  std::vector<std::thread> threads;
+  bool running = false;
+  int bound_port = 0; // kept: the acceptor is closed after stop()
+
+  awaitable<void> handle(HttpRequest& req, ResponseWriter& out);
+  awaitable<int> chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front,
+                      std::string& model_label);
+  awaitable<int> route(HttpRequest& req, ResponseWriter& out);
+  awaitable<RouteDecision> call_router(const ChatRequest& request);
+
+  static awaitable<int> send_json(ResponseWriter& out, int status, const json& body, Headers headers = {}) {
+    headers.emplace_back("content-type", "application/json");
+    co_await out.send(status, headers, body.dump());
+    co_return status;
+  }
+  static awaitable<int> send_error(ResponseWriter& out, const FrontAdapter& front, int status,
+                                   const std::string& type, const std::string& message,
+                                   Headers headers = {}) {
+    co_return co_await send_json(out, status, front.error(status, type, message), std::move(headers));
+  }
+};
+
+awaitable<RouteDecision> Gateway::Impl::call_router(const ChatRequest& request) {
+  if (!router)
+    throw FrontError(503, "no_router",
+                     "this gateway has no router, so \"auto\" cannot be resolved; name a model");
+  auto started = std::chrono::steady_clock::now();
+  RouteDecision d;
+  try {
+    d = co_await asio::co_spawn(
+        router_pool, [this, &request]() -> awaitable<RouteDecision> { co_return router(request); },
+        use_awaitable);
+  } catch (const Error& e) {
+    throw FrontError(503, "routing_failed", std::string("routing failed: ") + e.what());
+  } catch (const std::exception& e) {
+    throw FrontError(500, "routing_failed", std::string("routing failed: ") + e.what());
+  }
+  if (d.route_ms == 0) {
+    d.route_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  }
+  if (d.source.empty()) d.source = "model";
+  co_return d;
+}
+
+awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
+  const auto started = std::chrono::steady_clock::now();
+  metrics.request_started();
+  const std::string& path = req.target;
+  const FrontAdapter& front = path.rfind("/api/", 0) == 0 ? *ollama_chat
+                              : path == "/v1/messages"    ? *anthropic
+                                                          : *openai;
+  std::string model_label = "-";
+  int status = 500;
+  std::optional<std::string> failure; // co_await is not allowed inside a catch block
+  try {
+    const Endpoint* ep = find_endpoint(path);
+    if (req.body_too_large) {
+      status = co_await send_error(out, front, 413, "request_too_large",
+                                   "the request body is larger than the limit of " +
+                                       std::to_string(options.max_body_bytes) + " bytes");
+    } else if (ep == nullptr) {
+      status = co_await send_error(out, front, 404, "not_found",
+                                   "no endpoint " + req.method + " " + path +
+                                       "; tinyroute serves /v1/chat/completions, /v1/messages, /v1/models, "
+                                       "/api/chat, /api/generate, /api/tags, /v1/route, /health, /metrics");
+    } else if (req.method != ep->method && !(req.method == "HEAD" && std::string(ep->method) == "GET")) {
+      Headers allow = {{"allow", ep->method}};
+      status =
+          co_await send_error(out, front, 405, "method_not_allowed",
+                              std::string(path) + " accepts " + ep->method + ", not " + req.method, allow);
+    } else if (path == "/health") {
+      json body = {{"status", "ok"}};
+      status = co_await send_json(out, 200, body);
+    } else if (path == "/metrics") {
+      Headers headers = {{"content-type", "text/plain; version=0.0.4"}};
+      co_await out.send(200, headers, metrics.render());
+      status = 200;
+    } else if (path == "/v1/models") {
+      json data = json::array();
+      for (const auto& name : listed_models(*current_config(), options)) {
+        data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "tinyroute"}});
+      }
+      json body = {{"object", "list"}, {"data", data}};
+      status = co_await send_json(out, 200, body);
+    } else if (path == "/api/tags") {
+      json models = json::array();
+      for (const auto& name : listed_models(*current_config(), options)) {
+        models.push_back({{"name", name},
+                          {"model", name},
+                          {"modified_at", iso_time()},
+                          {"size", 0},
+                          {"digest", ""},
+                          {"details", {{"format", "remote"}, {"family", "tinyroute"}}}});
+      }
+      json body = {{"models", models}};
+      status = co_await send_json(out, 200, body);
+    } else if (path == "/v1/route") {
+      status = co_await route(req, out);
+    } else if (path == "/v1/chat/completions") {
+      status = co_await chat(req, out, *openai, model_label);
+    } else if (path == "/v1/messages") {
+      status = co_await chat(req, out, *anthropic, model_label);
+    } else if (path == "/api/chat") {
+      status = co_await chat(req, out, *ollama_chat, model_label);
+    } else if (path == "/api/generate") {
+      status = co_await chat(req, out, *ollama_generate, model_label);
+    }
+  } catch (const boost::system::system_error&) {
+    // The client went away mid-answer: nothing left to tell it.
+    metrics.request_finished(path, model_label, 499, seconds_since(started));
+    throw;
+  } catch (const std::exception& e) {
+    spdlog::error("gateway: {} {} failed: {}", req.method, path, e.what());
+    if (out.started()) {
+      metrics.request_finished(path, model_label, 500, seconds_since(started));
+      throw;
+    }
+    failure = std::string("tinyroute failed: ") + e.what();
+  }
+  if (failure) status = co_await send_error(out, front, 500, "internal_error", *failure);
+  metrics.request_finished(path, model_label, status, seconds_since(started));
+}
+
+namespace {
+
+json parse_body(const std::string& body) {
+  if (body.empty()) bad_request("the request body is empty; send a JSON object");
+  try {
+    return json::parse(body);
+  } catch (const json::parse_error& e) {
+    bad_request(std::string("the request body is not valid JSON: ") + e.what());
+  }
+}
+
+std::string model_list(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+} // namespace
+
+awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out) {
+  std::optional<FrontError> failure;
+  try {
+    json body = parse_body(req.body);
+    if (body.is_object() && !body.contains("model")) body["model"] = "auto";
+    ChatRequest request = openai->parse(body);
+    RouteDecision d = co_await call_router(request);
+    co_return co_await send_json(out, 200, to_json(d));
+  } catch (const FrontError& e) {
+    failure = e;
+  }
+  co_return co_await send_error(out, *openai, failure->status, failure->type, failure->what());
+}
+
+awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front,
+                                   std::string& model_label) {
+  auto config_ptr = current_config();
+  const Config& cfg = *config_ptr;
+  ChatRequest request;
+  RouteDecision decision;
+  std::optional<FrontError> failure;
+  try {
+    request = front.parse(parse_body(req.body));
+    model_label = request.model;
+    if (is_internal_model(cfg, request.model)) {
+      throw FrontError(403, "internal_model_forbidden",
+                       "'" + request.model +
+                           "' is tinyroute's internal routing model; it is internal-only and never answers "
+                           "requests. Use \"auto\" or one of: " +
+                           model_list(listed_models(cfg, options)));
+    }
+    if (is_auto_alias(options, request.model)) {
+      decision = co_await call_router(request);
+      if (is_internal_model(cfg, decision.model)) {
+        // A router bug must still never make the internal model answer.
+        throw FrontError(500, "internal_model_forbidden",
+                         "the router chose the internal model '" + decision.model + "', which never answers");
+      }
+    } else {
+      const ModelConfig* m = find_answer_model(cfg, request.model);
+      if (m == nullptr) {
+        throw FrontError(404, "model_not_found",
+                         "model '" + request.model +
+                             "' is not configured; available: " + model_list(listed_models(cfg, options)));
+      }
+      decision.model = m->name;
+      decision.category = m->categories.empty() ? "" : m->categories.front();
+      decision.source = "explicit";
+      decision.reason = "the request named the model";
+    }
+  } catch (const FrontError& e) {
+    failure = e;
+  }
+  if (failure) co_return co_await send_error(out, front, failure->status, failure->type, failure->what());
+
+  auto headers_for = [&](const std::string& model) {
+    return Headers{{"x-tinyroute-category", decision.category},
+                   {"x-tinyroute-model", model},
+                   {"x-tinyroute-confidence", fmt_double(decision.confidence, 3)},
+                   {"x-tinyroute-route-ms", fmt_double(decision.route_ms, 2)},
+                   {"x-tinyroute-decision-source", decision.source}};
+  };
+
+  ForwardOptions fopts;
+  fopts.timeouts = {options.connect_timeout_s, options.first_byte_timeout_s, options.idle_timeout_s};
+  fopts.retries = options.retries;
+  fopts.backoff_s = options.retry_backoff_s;
+
+  std::string answering;
+  ForwardSink sink;
+  sink.begin = [&](const std::string& model) { answering = model; };
+  ChatResult result;
+  std::unique_ptr<FrontStream> stream;
+  bool ended_with_error = false;
+  if (request.stream) {
+    sink.committed = [&] { return out.started(); };
+    sink.event = [&](const ChatEvent& e) -> awaitable<void> {
+      if (!out.started()) {
+        auto headers = headers_for(answering);
+        headers.emplace_back("content-type", front.stream_content_type());
+        headers.emplace_back("cache-control", "no-cache");
+        co_await out.begin_stream(200, headers);
+        stream = front.stream(request, answering);
+        co_await out.write_chunk(stream->start());
+      }
+      if (e.kind == ChatEvent::Kind::error) ended_with_error = true;
+      co_await out.write_chunk(stream->event(e));
+    };
+  } else {
+    sink.committed = [] { return false; };
+    sink.begin = [&](const std::string& model) {
+      answering = model;
+      result = {};
+    };
+    sink.event = [&](const ChatEvent& e) -> awaitable<void> {
+      accumulate(result, e);
+      co_return;
+    };
+  }
+
+  ForwardResult fr = co_await forward(cfg, candidates(cfg, decision), request, fopts, metrics, sink);
+  model_label = fr.ok ? fr.model : decision.model;
+  if (!fr.ok) {
+    co_return co_await send_error(out, front, fr.status, fr.error_type, fr.message,
+                                  headers_for(decision.model));
+  }
+  if (request.stream) {
+    if (!out.started()) { // the upstream finished without a single event
+      ChatEvent finish;
+      finish.kind = ChatEvent::Kind::finish;
+      finish.finish_reason = "stop";
+      co_await sink.event(finish);
+    }
+    if (!ended_with_error) co_await out.write_chunk(stream->finish());
+    co_await out.end_stream();
+    co_return 200;
+  }
+  co_return co_await send_json(out, 200, front.render(result, fr.model), headers_for(fr.model));
+}
+
+Gateway::Gateway(Config config, Router router, GatewayOptions options)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(router), std::move(options))) {}
+
+Gateway::~Gateway() {
+  if (impl_ && impl_->running) stop(std::chrono::milliseconds(0));
+  if (impl_) impl_->router_pool.join();
+}
+
+void Gateway::start() {
+  auto& s = *impl_;
+  if (s.running) return;
+  s.server = std::make_unique<HttpServer>(
+      s.io, s.options.host, s.options.port, s.options.max_body_bytes,
+      [impl = impl_.get()](HttpRequest& req, ResponseWriter& out) { return impl->handle(req, out); });
+  s.server->start();
+  s.bound_port = s.server->port();
+  s.work.emplace(s.io.get_executor());
+  for (int i = 0; i < std::max(1, s.options.threads); ++i) s.threads.emplace_back([&s] { s.io.run(); });
+  s.running = true;
+  spdlog::info("gateway: listening on {}:{}", s.options.host, port());
+}
+
+int Gateway::port() const {
+  return impl_->server ? impl_->server->port() : 0;
+}
+
+void Gateway::stop(std::chrono::milliseconds drain) {
+  auto& s = *impl_;
+  if (!s.running) return;
+  s.server->stop_accepting();
+  const auto deadline = std::chrono::steady_clock::now() + drain;
+  while (s.server->active_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  s.work.reset();
+  s.io.stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+  s.running = false;
+}
+
+void Gateway::reload(Config config) {
+  auto next = std::make_shared<const Config>(std::move(config));
+  std::lock_guard lock(impl_->config_mutex);
+  impl_->config = std::move(next);
+}
+
+std::string Gateway::metrics_text() const {
+  return impl_->metrics.render();
+}
+
+} // namespace tinyroute

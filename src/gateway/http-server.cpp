@@ -1,0 +1,236 @@
+#include "gateway/http-server.h"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <set>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include "tinyroute/error.h"
+
+namespace tinyroute::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+
+namespace {
+
+constexpr auto keep_alive_idle = std::chrono::seconds(60);
+constexpr auto write_timeout = std::chrono::seconds(60);
+
+struct Connection {
+  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  bool busy = false; // a request is being handled (only touched on the connection's strand)
+};
+
+class BeastWriter final : public ResponseWriter {
+public:
+  BeastWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive)
+      : stream_(stream), version_(version), keep_alive_(keep_alive) {}
+
+  awaitable<void> send(int status, const Headers& headers, std::string body) override {
+    http::response<http::string_body> res{static_cast<http::status>(status), version_};
+    res.set(http::field::server, "tinyroute");
+    for (const auto& [k, v] : headers) res.set(k, v);
+    res.keep_alive(keep_alive_);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    started_ = true;
+    stream_.expires_after(write_timeout);
+    co_await http::async_write(stream_, res, use_awaitable);
+    done_ = true;
+  }
+
+  awaitable<void> begin_stream(int status, const Headers& headers) override {
+    header_.emplace(static_cast<http::status>(status), version_);
+    header_->set(http::field::server, "tinyroute");
+    for (const auto& [k, v] : headers) header_->set(k, v);
+    header_->keep_alive(keep_alive_);
+    header_->chunked(true);
+    serializer_.emplace(*header_);
+    started_ = true;
+    stream_.expires_after(write_timeout);
+    co_await http::async_write_header(stream_, *serializer_, use_awaitable);
+  }
+
+  awaitable<void> write_chunk(std::string_view bytes) override {
+    if (bytes.empty()) co_return;
+    stream_.expires_after(write_timeout);
+    co_await asio::async_write(stream_, http::make_chunk(asio::const_buffer(bytes.data(), bytes.size())),
+                               use_awaitable);
+  }
+
+  awaitable<void> end_stream() override {
+    stream_.expires_after(write_timeout);
+    co_await asio::async_write(stream_, http::make_chunk_last(), use_awaitable);
+    done_ = true;
+  }
+
+  bool started() const override { return started_; }
+  bool done() const { return done_; }
+
+private:
+  beast::tcp_stream& stream_;
+  unsigned version_;
+  bool keep_alive_;
+  bool started_ = false;
+  bool done_ = false;
+  std::optional<http::response<http::empty_body>> header_;
+  std::optional<http::response_serializer<http::empty_body>> serializer_;
+};
+
+} // namespace
+
+struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
+  State(asio::io_context& io_, std::size_t max_body, Handler h)
+      : io(io_), acceptor(io_), max_body_bytes(max_body), handler(std::move(h)) {}
+
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  std::size_t max_body_bytes;
+  Handler handler;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> active{0};
+  std::mutex mutex;
+  std::set<std::shared_ptr<Connection>> connections;
+
+  awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+      beast::error_code ec;
+      auto socket =
+          co_await acceptor.async_accept(asio::make_strand(io), asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (stopping || ec == asio::error::operation_aborted) co_return;
+        spdlog::warn("gateway: accept failed: {}", ec.message());
+        continue;
+      }
+      auto conn = std::make_shared<Connection>(std::move(socket));
+      {
+        std::lock_guard lock(mutex);
+        connections.insert(conn);
+      }
+      auto executor = conn->stream.get_executor();
+      asio::co_spawn(executor, session(conn), [self, conn](std::exception_ptr) {
+        std::lock_guard lock(self->mutex);
+        self->connections.erase(conn);
+      });
+    }
+  }
+
+  awaitable<void> session(std::shared_ptr<Connection> conn) {
+    auto self = shared_from_this();
+    beast::flat_buffer buffer;
+    for (;;) {
+      if (stopping) break;
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(max_body_bytes);
+      conn->stream.expires_after(keep_alive_idle);
+      beast::error_code ec;
+      auto n =
+          co_await http::async_read(conn->stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      (void)n;
+      bool too_large = ec == http::error::body_limit;
+      if (ec && !too_large) break; // client closed, timeout, or garbage: nothing useful to answer
+      conn->busy = true;
+      active++;
+      HttpRequest req;
+      const auto& msg = parser.get();
+      req.method = std::string(msg.method_string());
+      std::string target(msg.target());
+      auto q = target.find('?');
+      req.target = target.substr(0, q);
+      if (q != std::string::npos) req.query = target.substr(q + 1);
+      for (const auto& field : msg) {
+        std::string name(field.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        req.headers[name] = std::string(field.value());
+      }
+      req.body_too_large = too_large;
+      if (!too_large) req.body = msg.body();
+      const bool keep_alive = !too_large && msg.keep_alive() && !stopping;
+      BeastWriter writer(conn->stream, msg.version(), keep_alive);
+      bool ok = true;
+      try {
+        co_await handler(req, writer);
+      } catch (const std::exception& e) {
+        // A write failed (client gone) or the handler broke; the connection cannot be trusted further.
+        spdlog::debug("gateway: connection ended: {}", e.what());
+        ok = false;
+      }
+      active--;
+      conn->busy = false;
+      if (!ok || !writer.done() || !keep_alive) break;
+    }
+    beast::error_code ignored;
+    conn->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    conn->stream.close();
+  }
+};
+
+HttpServer::HttpServer(asio::io_context& io, const std::string& host, int port, std::size_t max_body_bytes,
+                       Handler handler)
+    : state_(std::make_shared<State>(io, max_body_bytes, std::move(handler))) {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec)
+    throw Error(ErrorCode::invalid_argument, "gateway: bad listen host '" + host + "': " + ec.message());
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+  auto& acc = state_->acceptor;
+  acc.open(endpoint.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw Error(ErrorCode::io, "gateway: cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                                   ec.message() + " (is another server using the port?)");
+  }
+}
+
+HttpServer::~HttpServer() = default;
+
+int HttpServer::port() const {
+  return state_->acceptor.local_endpoint().port();
+}
+
+void HttpServer::start() {
+  asio::co_spawn(state_->acceptor.get_executor(), state_->accept_loop(), asio::detached);
+}
+
+void HttpServer::stop_accepting() {
+  state_->stopping = true;
+  auto state = state_;
+  asio::post(state->acceptor.get_executor(), [state] {
+    beast::error_code ignored;
+    state->acceptor.close(ignored);
+  });
+  // Idle keep-alive connections would otherwise wait for their next request.
+  std::lock_guard lock(state->mutex);
+  for (const auto& conn : state->connections) {
+    asio::post(conn->stream.get_executor(), [conn] {
+      if (!conn->busy) conn->stream.cancel();
+    });
+  }
+}
+
+std::size_t HttpServer::active_requests() const {
+  return state_->active;
+}
+
+} // namespace tinyroute::gateway

@@ -1,0 +1,61 @@
+// Transport: a Beast HTTP/1.1 server on Asio coroutines (one coroutine per connection, no thread per
+// connection), keep-alive, a body-size limit and a chunked streaming writer for SSE / NDJSON.
+// Protocol knowledge lives in the handler; this file only moves bytes.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace tinyroute::gateway {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method; // upper case, e.g. POST
+  std::string target; // path without the query string
+  std::string query;
+  std::map<std::string, std::string> headers; // lower-case names
+  std::string body;
+  bool body_too_large = false; // the body was over the limit and was not read; answer 413
+};
+
+// What a handler writes to. Either one send(), or begin_stream() + write_chunk()* + end_stream().
+// Writes throw boost::system::system_error when the client went away.
+class ResponseWriter {
+public:
+  virtual ~ResponseWriter() = default;
+  virtual boost::asio::awaitable<void> send(int status, const Headers& headers, std::string body) = 0;
+  virtual boost::asio::awaitable<void> begin_stream(int status, const Headers& headers) = 0;
+  virtual boost::asio::awaitable<void> write_chunk(std::string_view bytes) = 0;
+  virtual boost::asio::awaitable<void> end_stream() = 0;
+  virtual bool started() const = 0; // any byte of the response was sent
+};
+
+using Handler = std::function<boost::asio::awaitable<void>(HttpRequest&, ResponseWriter&)>;
+
+class HttpServer {
+public:
+  HttpServer(boost::asio::io_context& io, const std::string& host, int port, std::size_t max_body_bytes,
+             Handler handler);
+  ~HttpServer();
+  int port() const;
+  void start();          // spawns the accept loop
+  void stop_accepting(); // closes the listening socket; open connections finish their request
+  std::size_t active_requests() const;
+
+  struct State;
+
+private:
+  std::shared_ptr<State> state_;
+};
+
+} // namespace tinyroute::gateway

@@ -1,0 +1,38 @@
+// Observability: Prometheus text exposition of requests by model and status, latency histograms,
+// in-flight requests, upstream attempts and fallbacks. Thread-safe; owned by one Gateway.
+#pragma once
+
+#include <array>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+namespace tinyroute::gateway {
+
+class Metrics {
+public:
+  void request_started();
+  void request_finished(const std::string& endpoint, const std::string& model, int status, double seconds);
+  void upstream_attempt(const std::string& model,
+                        const std::string& outcome); // ok|connect_error|status_5xx|...
+  void fallback(const std::string& from, const std::string& to);
+  std::string render() const;
+
+private:
+  static constexpr std::array<double, 12> buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                     0.5,   1,    2.5,   5,    10,  30};
+  struct Histogram {
+    std::array<long long, buckets.size()> counts{};
+    long long count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mutex_;
+  long long in_flight_ = 0;
+  std::map<std::tuple<std::string, std::string, int>, long long> requests_; // endpoint, model, status
+  std::map<std::string, Histogram> latency_;                                // model
+  std::map<std::pair<std::string, std::string>, long long> attempts_;
+  std::map<std::pair<std::string, std::string>, long long> fallbacks_;
+};
+
+} // namespace tinyroute::gateway
