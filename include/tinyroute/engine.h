@@ -54,7 +54,7 @@ struct ModelInfo {
   bool chat_template_from_file = false;
 };
 
-struct ChatMessage {
+struct PromptMessage {
   std::string role; // system | user | assistant
   std::string content;
 };
@@ -128,7 +128,7 @@ public:
   std::vector<Token> tokenize(std::string_view text, bool add_bos, bool parse_special = false) const;
   std::string detokenize(std::span<const Token> tokens) const;
   std::string token_text(Token token) const;
-  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant) const;
+  std::string apply_chat_template(const std::vector<PromptMessage>& messages, bool add_assistant) const;
 
   // Makes `text` a resident prefix named `name` (tokenized with BOS). Adding the same name with the
   // same text again is free; new text replaces it. Restores from state_dir when possible.

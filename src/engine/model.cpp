@@ -25,7 +25,7 @@ void llama_log_callback(ggml_log_level level, const char* text, void* /*user*/) 
 // Named in ModelInfo when a file carries no chat template: tinyroute then uses TinyLlama's format.
 constexpr const char* kDefaultTemplate = "tinyllama";
 
-std::string render_tinyllama(const std::vector<ChatMessage>& messages, bool add_assistant,
+std::string render_tinyllama(const std::vector<PromptMessage>& messages, bool add_assistant,
                              const std::string& eos) {
   std::string out;
   for (const auto& m : messages) out += "<|" + m.role + "|>\n" + m.content + eos + "\n";
@@ -147,7 +147,7 @@ std::string Model::token_text(Token token) const {
   return n < 0 ? std::string() : std::string(buf, static_cast<size_t>(n));
 }
 
-std::string Model::apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant) const {
+std::string Model::apply_chat_template(const std::vector<PromptMessage>& messages, bool add_assistant) const {
   if (tinyllama_format_) return render_tinyllama(messages, add_assistant, eos_piece_);
   std::vector<llama_chat_message> msgs;
   msgs.reserve(messages.size());

@@ -25,7 +25,7 @@ public:
   std::vector<Token> tokenize(std::string_view text, bool add_bos, bool parse_special) const;
   std::string detokenize(std::span<const Token> tokens) const;
   std::string token_text(Token token) const;
-  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant) const;
+  std::string apply_chat_template(const std::vector<PromptMessage>& messages, bool add_assistant) const;
   bool is_eog(Token token) const { return llama_vocab_is_eog(vocab_, token); }
 
 private:

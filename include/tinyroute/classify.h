@@ -1,0 +1,143 @@
+// Classification policies over the engine's score verb.
+//
+// A LabelScorer turns "which of these labels fits this text?" into one cached instruction prefix and
+// one batched score call. Task classification, agent routing and enumerated metadata fields are all
+// LabelScorers with different labels and instructions. Instructions are always English: label scoring
+// reads likelihoods, so the small model never has to write in the request's language.
+#pragma once
+
+#include <future>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tinyroute/config.h"
+#include "tinyroute/engine.h"
+#include "tinyroute/select.h"
+
+namespace tinyroute {
+
+struct Label {
+  std::string name;
+  std::string description;
+  std::vector<std::string> examples; // few-shot texts that belong to this label (any language)
+};
+
+struct LabelScorerOptions {
+  std::string prefix_name;              // the engine prefix holding the instructions
+  std::string task;                     // what to decide, one English paragraph
+  std::string item_noun = "Request";    // "Request: <text>"
+  std::string answer_noun = "Category"; // "Category: <answer>"
+  Strategy strategy = Strategy::choice;
+  int max_query_tokens = 256; // longer texts keep their head and tail
+};
+
+struct LabelDistribution {
+  std::vector<std::string> labels; // in configured order
+  std::vector<double> probs;       // same order, sums to 1
+  size_t best = 0;
+  double confidence = 0; // probs[best]
+  int query_tokens = 0;  // tokens decoded after the cached prefix (text + answer cue)
+  bool truncated = false;
+  int n_decoded = 0;
+  double queue_ms = 0;
+  double compute_ms = 0;
+};
+
+class LabelScorer {
+public:
+  // Builds the instruction prefix and makes it resident in the engine (decoded once).
+  LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerOptions options);
+
+  std::future<LabelDistribution> score(const std::string& text, Priority priority = Priority::normal) const;
+  // The brute-force twin: the same prompt decoded from scratch for every label. Tests only.
+  LabelDistribution score_reference(const std::string& text) const;
+
+  const std::vector<Label>& labels() const { return labels_; }
+  const LabelScorerOptions& options() const { return options_; }
+  const std::string& prefix_text() const { return prefix_text_; }
+  // The tokens decoded after the prefix for `text`: the (truncated) text and the answer cue.
+  std::vector<Token> query_tokens(const std::string& text, bool* truncated = nullptr) const;
+
+private:
+  ScoreRequest request_for(const std::string& text, bool* truncated) const;
+  LabelDistribution distribution(const ScoreResult& result, int query_tokens, bool truncated) const;
+
+  Engine& engine_;
+  std::vector<Label> labels_;
+  LabelScorerOptions options_;
+  std::string prefix_text_;
+  std::vector<Token> tail_;                    // after the text: end of turn + answer cue
+  std::vector<Token> ellipsis_;                // marks where a long text was cut
+  std::vector<std::vector<Token>> candidates_; // one continuation per label
+};
+
+struct ClassifyResult {
+  std::string category;  // the decision (default_category when uncertain)
+  std::string top_label; // what the model ranked first, even when uncertain
+  double confidence = 0;
+  std::vector<std::pair<std::string, double>> distribution; // every configured category
+  bool uncertain = false;                                   // confidence below the threshold
+  std::string source;                                       // model | default
+  Strategy strategy = Strategy::choice;
+  int query_tokens = 0;
+  bool truncated = false;
+  int tokens_decoded = 0;
+  double latency_ms = 0;
+};
+
+// classify_task over the config's categories, with its threshold and default category.
+class Classifier {
+public:
+  Classifier(Engine& engine, const Config& config);
+  std::future<ClassifyResult> classify_task(const std::string& text,
+                                            Priority priority = Priority::normal) const;
+  ClassifyResult classify_reference(const std::string& text) const;
+  const LabelScorer& scorer() const { return scorer_; }
+
+private:
+  ClassifyResult decide(const LabelDistribution& d, double ms) const;
+  LabelScorer scorer_;
+  double threshold_;
+  std::string default_category_;
+};
+
+struct RouteResult {
+  ClassifyResult classification;
+  Selection selection;
+  double route_ms = 0;
+};
+
+// The library's front door: classify_task, select_model and route over one engine and config.
+// Every call may be made from many threads at once.
+class TaskRouter {
+public:
+  // Loads the internal model named in config.internal_model (a path or a `tinyroute pull` name).
+  explicit TaskRouter(Config config);
+  TaskRouter(std::shared_ptr<Engine> engine, Config config);
+
+  std::future<ClassifyResult> classify_task(std::string text, Priority priority = Priority::normal) const;
+  std::future<Selection> select_model(std::string category, RequestFacts facts = {},
+                                      Availability availability = {}) const;
+  std::future<RouteResult> route(std::string text, RequestFacts facts = {}, Availability availability = {},
+                                 Priority priority = Priority::normal) const;
+
+  Engine& engine() const { return *engine_; }
+  const Config& config() const { return config_; }
+  const Classifier& classifier() const { return *classifier_; }
+
+private:
+  std::shared_ptr<Engine> engine_;
+  Config config_;
+  std::unique_ptr<Classifier> classifier_;
+};
+
+// Engine parameters from the config's internal_model section (model path resolved via `pull`'s cache).
+EngineParams engine_params_from(const InternalModelConfig& internal);
+
+// Throws Error(internal_model_forbidden) if the internal model is an answer model anywhere in `config`
+// (the same guard load_config applies, for configs built in code).
+void check_internal_model_guard(const Config& config);
+
+} // namespace tinyroute

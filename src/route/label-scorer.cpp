@@ -1,0 +1,148 @@
+#include <algorithm>
+#include <cmath>
+
+#include "tinyroute/classify.h"
+
+namespace tinyroute {
+
+namespace {
+
+// Marks where the text goes when the chat template is rendered, so the prompt splits into the cached
+// prefix (everything before) and the per-request tail (everything after).
+constexpr const char* kSlot = "\x01TINYROUTE_SLOT\x01";
+
+std::string code_of(size_t i) {
+  return std::string(1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i]);
+}
+constexpr size_t kMaxCodes = 26;
+
+std::vector<double> softmax(const std::vector<double>& x) {
+  const double mx = *std::max_element(x.begin(), x.end());
+  std::vector<double> p(x.size());
+  double sum = 0;
+  for (size_t i = 0; i < x.size(); ++i) sum += p[i] = std::exp(x[i] - mx);
+  for (double& v : p) v /= sum;
+  return p;
+}
+
+} // namespace
+
+LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerOptions options)
+    : engine_(engine), labels_(std::move(labels)), options_(std::move(options)) {
+  if (labels_.size() < 2) throw Error(ErrorCode::invalid_argument, "a label set needs at least two labels");
+  if (options_.prefix_name.empty())
+    throw Error(ErrorCode::invalid_argument, "label set: prefix_name is empty");
+  if (options_.max_query_tokens < 8)
+    throw Error(ErrorCode::invalid_argument, "max_query_tokens must be >= 8");
+  const bool choice = options_.strategy == Strategy::choice;
+  if (choice && labels_.size() > kMaxCodes) {
+    throw Error(ErrorCode::invalid_argument,
+                "strategy 'choice' supports at most " + std::to_string(kMaxCodes) + " labels (" +
+                    std::to_string(labels_.size()) + " given); use strategy 'score'");
+  }
+
+  // Each label's answer: a one-token letter code (choice) or the label's own name (score).
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    auto toks = engine_.tokenize(choice ? code_of(i) : labels_[i].name, false, false);
+    if (toks.empty())
+      throw Error(ErrorCode::invalid_argument, "label '" + labels_[i].name + "' tokenizes to nothing");
+    if (choice && toks.size() != 1) {
+      throw Error(ErrorCode::internal,
+                  "code " + code_of(i) + " is not one token in this vocabulary; use strategy 'score'");
+    }
+    candidates_.push_back(std::move(toks));
+  }
+
+  std::string sys = options_.task + "\n\n" + options_.answer_noun + " options:\n";
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    sys += (choice ? code_of(i) + ". " : "- ") + labels_[i].name;
+    if (!labels_[i].description.empty()) sys += ": " + labels_[i].description;
+    sys += "\n";
+  }
+  std::string examples;
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    for (const auto& ex : labels_[i].examples) {
+      examples += options_.item_noun + ": " + ex + "\n" + options_.answer_noun + ": " +
+                  (choice ? code_of(i) : labels_[i].name) + "\n\n";
+    }
+  }
+  if (!examples.empty()) sys += "\nExamples:\n\n" + examples;
+  sys += choice ? "Answer with the letter of the one " + options_.answer_noun + " that fits best."
+                : "Answer with the name of the one " + options_.answer_noun + " that fits best.";
+
+  const std::string rendered =
+      engine_.apply_chat_template({{"system", sys}, {"user", options_.item_noun + ":" + kSlot}}, true);
+  const size_t at = rendered.find(kSlot);
+  if (at == std::string::npos) throw Error(ErrorCode::internal, "chat template dropped the request slot");
+  prefix_text_ = rendered.substr(0, at);
+  const std::string tail_text = rendered.substr(at + std::string(kSlot).size()) + options_.answer_noun + ":";
+  tail_ = engine_.tokenize(tail_text, false, true);
+  ellipsis_ = engine_.tokenize(" [...]", false, false);
+  engine_.add_prefix(options_.prefix_name, prefix_text_).get();
+}
+
+std::vector<Token> LabelScorer::query_tokens(const std::string& text, bool* truncated) const {
+  // The text is tokenized without special-token parsing: "</s>" typed by a user stays plain text.
+  std::vector<Token> body = engine_.tokenize(text, false, false);
+  const size_t budget = static_cast<size_t>(options_.max_query_tokens);
+  const bool cut = body.size() > budget;
+  if (cut) {
+    const size_t keep = budget - ellipsis_.size();
+    const size_t head = keep * 2 / 3, tail = keep - head;
+    std::vector<Token> shortened(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(head));
+    shortened.insert(shortened.end(), ellipsis_.begin(), ellipsis_.end());
+    shortened.insert(shortened.end(), body.end() - static_cast<std::ptrdiff_t>(tail), body.end());
+    body = std::move(shortened);
+  }
+  if (truncated) *truncated = cut;
+  body.insert(body.end(), tail_.begin(), tail_.end());
+  return body;
+}
+
+ScoreRequest LabelScorer::request_for(const std::string& text, bool* truncated) const {
+  ScoreRequest r;
+  r.prefix = options_.prefix_name;
+  r.query = query_tokens(text, truncated);
+  r.continuations = candidates_;
+  return r;
+}
+
+LabelDistribution LabelScorer::distribution(const ScoreResult& result, int query_tokens,
+                                            bool truncated) const {
+  // choice: the codes' log-probabilities renormalised among themselves; score: each label's mean
+  // token log-probability (length-normalised, so long names are not penalised), then softmax.
+  std::vector<double> lp;
+  for (const auto& c : result.continuations)
+    lp.push_back(c.total / static_cast<double>(c.token_logprobs.size()));
+  LabelDistribution d;
+  for (const auto& l : labels_) d.labels.push_back(l.name);
+  d.probs = softmax(lp);
+  d.best = static_cast<size_t>(std::max_element(d.probs.begin(), d.probs.end()) - d.probs.begin());
+  d.confidence = d.probs[d.best];
+  d.query_tokens = query_tokens;
+  d.truncated = truncated;
+  d.n_decoded = result.n_decoded;
+  d.queue_ms = result.queue_ms;
+  d.compute_ms = result.compute_ms;
+  return d;
+}
+
+std::future<LabelDistribution> LabelScorer::score(const std::string& text, Priority priority) const {
+  bool truncated = false;
+  ScoreRequest r = request_for(text, &truncated);
+  r.priority = priority;
+  const int n_query = static_cast<int>(r.query.size());
+  auto fut = engine_.score(std::move(r));
+  // Deferred: the engine's worker does the work; the small conversion runs in the caller's get().
+  return std::async(std::launch::deferred, [this, f = std::move(fut), n_query, truncated]() mutable {
+    return distribution(f.get(), n_query, truncated);
+  });
+}
+
+LabelDistribution LabelScorer::score_reference(const std::string& text) const {
+  bool truncated = false;
+  const ScoreRequest r = request_for(text, &truncated);
+  return distribution(engine_.score_reference(r), static_cast<int>(r.query.size()), truncated);
+}
+
+} // namespace tinyroute
