@@ -114,7 +114,7 @@ struct RouteResult {
 class TaskRouter {
 public:
   // Loads the internal model named in config.internal_model (a path or a `tinyroute pull` name).
-  explicit TaskRouter(Config config);
+  explicit TaskRouter(const Config& config);
   TaskRouter(std::shared_ptr<Engine> engine, Config config);
 
   std::future<ClassifyResult> classify_task(std::string text, Priority priority = Priority::normal) const;

@@ -89,8 +89,10 @@ void check_internal_model_guard(const Config& config) {
   }
 }
 
-TaskRouter::TaskRouter(Config config)
-    : TaskRouter(std::make_shared<Engine>(engine_params_from(config.internal_model)), std::move(config)) {}
+// Copies the config: moving it into the delegated constructor could happen before the engine's
+// parameters are read from it (argument evaluation order is unspecified).
+TaskRouter::TaskRouter(const Config& config)
+    : TaskRouter(std::make_shared<Engine>(engine_params_from(config.internal_model)), config) {}
 
 TaskRouter::TaskRouter(std::shared_ptr<Engine> engine, Config config)
     : engine_(std::move(engine)), config_(std::move(config)) {
