@@ -14,17 +14,17 @@ enum class Strategy { score, choice };
 
 // The small in-process model. It only classifies, routes and formats; it never answers users.
 struct InternalModelConfig {
-  std::string model;                 // a GGUF path, or a name known to `tinyroute pull`
+  std::string model;                        // a GGUF path, or a name known to `tinyroute pull`
   std::string name = "tinyllama-1.1b-chat"; // what the internal model is called on the wire
-  std::vector<std::string> aliases;  // extra names that also mean the internal model
+  std::vector<std::string> aliases;         // extra names that also mean the internal model
   int threads = 2;
   int context = 4096;
   int batch = 512;
   int parallel = 16;
   Strategy strategy = Strategy::choice;
-  double threshold = 0.35;           // below this confidence -> default_category, flagged uncertain
-  int max_query_tokens = 256;        // query truncation budget (head and tail kept)
-  std::string state_dir;             // persisted prefix state; empty = off
+  double threshold = 0.35;    // below this confidence -> default_category, flagged uncertain
+  int max_query_tokens = 256; // query truncation budget (head and tail kept)
+  std::string state_dir;      // persisted prefix state; empty = off
 };
 
 struct CategoryConfig {
@@ -40,22 +40,22 @@ struct Capabilities {
 };
 
 struct ModelConfig {
-  std::string name;            // the name clients use
+  std::string name; // the name clients use
   Provider provider = Provider::openai;
-  std::string base_url;        // e.g. http://127.0.0.1:11434
-  std::string upstream_model;  // the backend's name for it (defaults to name)
-  std::string api_key_env;     // environment variable holding the API key; empty = none
+  std::string base_url;       // e.g. http://127.0.0.1:11434
+  std::string upstream_model; // the backend's name for it (defaults to name)
+  std::string api_key_env;    // environment variable holding the API key; empty = none
   std::vector<std::string> categories;
   int context_window = 8192;
-  int priority = 0;            // higher wins
-  double cost = 0;             // lower wins among equal priority
+  int priority = 0; // higher wins
+  double cost = 0;  // lower wins among equal priority
   Capabilities capabilities;
-  int line = 0;                // where it was defined (for messages)
+  int line = 0; // where it was defined (for messages)
 };
 
 struct Config {
-  std::string source_path;     // the file it came from
-  std::string hash;            // sha256 of the file's bytes (hex), for caches keyed by config
+  std::string source_path; // the file it came from
+  std::string hash;        // sha256 of the file's bytes (hex), for caches keyed by config
   InternalModelConfig internal_model;
   std::vector<CategoryConfig> categories;
   std::vector<ModelConfig> models;

@@ -60,7 +60,8 @@ std::string Engine::detokenize(std::span<const Token> tokens) const {
 std::string Engine::token_text(Token token) const {
   return impl_->model.token_text(token);
 }
-std::string Engine::apply_chat_template(const std::vector<PromptMessage>& messages, bool add_assistant) const {
+std::string Engine::apply_chat_template(const std::vector<PromptMessage>& messages,
+                                        bool add_assistant) const {
   return impl_->model.apply_chat_template(messages, add_assistant);
 }
 
