@@ -4,21 +4,25 @@
 #   make bench  benchmarks (never part of make test); figures go to BENCHMARKS.md
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all debug release demo test test-debug test-release bench deps node-deps format clean
+.PHONY: all deps-check debug release demo test test-debug test-release bench deps node-deps format clean
 
 all: release
 
 deps:
 	bash scripts/install-deps.sh
 
+# Installs Debian packages only when some are missing (a fresh machine); a no-op afterwards.
+deps-check:
+	@bash scripts/install-deps.sh --if-missing
+
 node-deps:
 	@if [ ! -d tests/gateway/node/node_modules ]; then cd tests/gateway/node && npm ci --no-audit --no-fund; fi
 
-debug:
+debug: deps-check
 	cmake --preset debug
 	cmake --build --preset debug -j $(JOBS)
 
-release:
+release: deps-check
 	cmake --preset release
 	cmake --build --preset release -j $(JOBS)
 

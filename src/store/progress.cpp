@@ -62,7 +62,7 @@ std::string render_progress(uint64_t done, uint64_t total, double bytes_per_s, i
   if (known) {
     // Floor, so 100% appears only when the last byte is in.
     const int pct = finished ? 100 : std::min(99, static_cast<int>(std::floor(fraction * 100.0)));
-    std::array<char, 8> buf{};
+    std::array<char, 16> buf{}; // room for any int, so GCC can prove no truncation
     std::snprintf(buf.data(), buf.size(), "%3d%%", pct);
     percent = buf.data();
   }
