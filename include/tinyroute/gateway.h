@@ -124,6 +124,8 @@ struct GatewayOptions {
   double idle_timeout_s = 60;
   int retries = 1;              // extra tries per model on connect error / 429 / 5xx, with backoff
   double retry_backoff_s = 0.2; // first backoff; doubles per retry
+  int breaker_failures = 5;     // consecutive failures that open a backend's circuit breaker
+  double breaker_open_s = 30;   // how long an open breaker skips the backend before one probe
 };
 
 class Gateway {

@@ -133,7 +133,7 @@ awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& reque
 
 awaitable<ForwardResult> forward(const Config& config, const std::vector<std::string>& models,
                                  const ChatRequest& request, const ForwardOptions& options, Metrics& metrics,
-                                 ForwardSink& sink) {
+                                 Breakers& breakers, ForwardSink& sink) {
   ForwardResult result;
   bool only_unavailable = true; // every failure was "could not reach / overloaded" -> 503, else 502
   for (std::size_t i = 0; i < models.size(); ++i) {
@@ -144,6 +144,12 @@ awaitable<ForwardResult> forward(const Config& config, const std::vector<std::st
       continue;
     }
     if (i > 0) metrics.fallback(models[i - 1], models[i]);
+    if (!breakers.allow(model->base_url)) {
+      result.attempts.push_back(
+          {model->name, 0, "circuit open for " + model->base_url + " (recent failures)"});
+      metrics.upstream_attempt(model->name, "circuit_open");
+      continue;
+    }
     double backoff = options.backoff_s;
     for (int t = 0; t <= options.retries; ++t) {
       if (t > 0) {
@@ -153,6 +159,14 @@ awaitable<ForwardResult> forward(const Config& config, const std::vector<std::st
         backoff *= 2;
       }
       TryResult r = co_await try_once(*model, request, options, metrics, sink);
+      // The server answered (even with a 4xx): it is up. Unreachable, overloaded or broken: it is not.
+      if (r.outcome == Outcome::answered || r.outcome == Outcome::client_error) {
+        breakers.success(model->base_url);
+      } else if (r.outcome == Outcome::retry) {
+        breakers.failure(model->base_url);
+      } else {
+        breakers.release(model->base_url);
+      }
       if (r.outcome == Outcome::answered) {
         result.ok = true;
         result.model = model->name;
@@ -174,6 +188,7 @@ awaitable<ForwardResult> forward(const Config& config, const std::vector<std::st
         only_unavailable = false;
         break;
       }
+      if (!breakers.allow(model->base_url)) break; // it just opened: stop retrying this server
     }
   }
   result.status = only_unavailable ? 503 : 502;

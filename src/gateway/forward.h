@@ -11,6 +11,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "gateway/breaker.h"
 #include "gateway/chat.h"
 #include "gateway/http-client.h"
 #include "gateway/metrics.h"
@@ -49,6 +50,6 @@ struct ForwardResult {
 
 boost::asio::awaitable<ForwardResult> forward(const Config& config, const std::vector<std::string>& models,
                                               const ChatRequest& request, const ForwardOptions& options,
-                                              Metrics& metrics, ForwardSink& sink);
+                                              Metrics& metrics, Breakers& breakers, ForwardSink& sink);
 
 } // namespace tinyroute::gateway

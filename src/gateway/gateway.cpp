@@ -79,6 +79,8 @@ struct Gateway::Impl {
   Router router;
   GatewayOptions options;
   Metrics metrics;
+  Breakers breakers{BreakerOptions{options.breaker_failures, std::chrono::milliseconds(static_cast<long long>(
+                                                                 options.breaker_open_s * 1000))}};
   std::unique_ptr<FrontAdapter> openai = make_openai_front();
   std::unique_ptr<FrontAdapter> anthropic = make_anthropic_front();
   std::unique_ptr<FrontAdapter> ollama_chat = make_ollama_chat_front();
@@ -160,7 +162,9 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
           co_await send_error(out, front, 405, "method_not_allowed",
                               std::string(path) + " accepts " + ep->method + ", not " + req.method, allow);
     } else if (path == "/health") {
-      json body = {{"status", "ok"}};
+      json backends = json::object();
+      for (const auto& [backend, state] : breakers.snapshot()) backends[backend] = breaker_state_name(state);
+      json body = {{"status", "ok"}, {"breakers", backends}};
       status = co_await send_json(out, 200, body);
     } else if (path == "/metrics") {
       Headers headers = {{"content-type", "text/plain; version=0.0.4"}};
@@ -331,7 +335,8 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
     };
   }
 
-  ForwardResult fr = co_await forward(cfg, candidates(cfg, decision), request, fopts, metrics, sink);
+  ForwardResult fr =
+      co_await forward(cfg, candidates(cfg, decision), request, fopts, metrics, breakers, sink);
   model_label = fr.ok ? fr.model : decision.model;
   if (!fr.ok) {
     co_return co_await send_error(out, front, fr.status, fr.error_type, fr.message,

@@ -211,6 +211,7 @@ protected:
     opts.threads = 2;
     opts.max_body_bytes = 64 * 1024;
     opts.retry_backoff_s = 0.01;
+    opts.breaker_failures = 1000; // these tests count tries; the breaker has its own test below
     opts.auto_aliases = {"auto", "auto-down", "auto-500", "auto-all-bad"};
     Router router = [](const ChatRequest& r) {
       RouteDecision d;
@@ -480,6 +481,40 @@ TEST_F(GatewayTest, AllBackendsFailingListsEachAttempt) {
   EXPECT_NE(message.find("down: cannot connect"), std::string::npos) << message;
   EXPECT_NE(message.find("broken: HTTP 500: the upstream fell over"), std::string::npos) << message;
   EXPECT_NE(message.find("4 attempts"), std::string::npos) << message;
+}
+
+TEST_F(GatewayTest, CircuitBreakerSkipsAFailingBackendThenProbesItAgain) {
+  const int dead_port = t::free_port();
+  Config c = base_config();
+  c.models = {model("dead", Provider::openai, dead_port),
+              model("quick", Provider::openai, env->quick->port())};
+  GatewayOptions opts;
+  opts.port = 0;
+  opts.retries = 0;
+  opts.breaker_failures = 2;
+  opts.breaker_open_s = 0.3;
+  Gateway gw(
+      c, [](const ChatRequest&) { return RouteDecision{"general", 1, "dead", {"quick"}, "t", "rule", 0}; },
+      opts);
+  gw.start();
+  const std::string dead_url = "http://127.0.0.1:" + std::to_string(dead_port);
+  auto breaker_state = [&] { return request(gw.port(), "GET", "/health").j()["breakers"][dead_url]; };
+  auto send = [&] {
+    auto r = request(gw.port(), "POST", "/v1/chat/completions",
+                     R"({"model":"auto","messages":[{"role":"user","content":"hi"}],"max_tokens":4})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.headers["x-tinyroute-model"], "quick");
+  };
+  send();
+  EXPECT_EQ(breaker_state(), "closed");
+  send(); // second consecutive failure opens it
+  EXPECT_EQ(breaker_state(), "open");
+  send(); // skipped without a connection attempt
+  EXPECT_NE(gw.metrics_text().find("circuit_open"), std::string::npos) << gw.metrics_text();
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  send(); // the cool-down passed: one probe, which fails and opens it again
+  EXPECT_EQ(breaker_state(), "open");
+  gw.stop(std::chrono::milliseconds(200));
 }
 
 TEST_F(GatewayTest, BackendDyingMidStreamEndsWithACleanErrorEvent) {
