@@ -89,8 +89,10 @@ void check_internal_model_guard(const Config& config) {
   }
 }
 
+// A copy, not a move: the order in which arguments are evaluated is unspecified, and GCC moves the
+// config out before engine_params_from reads it.
 TaskRouter::TaskRouter(Config config)
-    : TaskRouter(std::make_shared<Engine>(engine_params_from(config.internal_model)), std::move(config)) {}
+    : TaskRouter(std::make_shared<Engine>(engine_params_from(config.internal_model)), Config(config)) {}
 
 TaskRouter::TaskRouter(std::shared_ptr<Engine> engine, Config config)
     : engine_(std::move(engine)), config_(std::move(config)) {
