@@ -122,11 +122,17 @@ TEST_F(ServeTest, AnswersNativeEndpointsReloadsAndStops) {
   EXPECT_TRUE(configured(r.j()["category"])) << r.body;
   EXPECT_TRUE(r.j()["model"] == "big" || r.j()["model"] == "spare") << r.body;
 
-  // A changed description: reloaded, still serving.
-  t::write_file(config, config_yaml(t::tiny_model(), t::free_port(), "Small talk, jokes and greetings."));
+  // A changed description and a fourth category: reloaded, still serving, the new labels in use.
+  std::string yaml = config_yaml(t::tiny_model(), t::free_port(), "Small talk, jokes and greetings.");
+  yaml.replace(yaml.find("models:\n"), 8,
+               "  - name: translation\n    description: Translating text.\nmodels:\n");
+  yaml.replace(yaml.find("[chat, coding, math]"), 20, "[chat, coding, math, translation]");
+  t::write_file(config, yaml);
   ::kill(serve->pid(), SIGHUP);
   ASSERT_TRUE(wait_for_log(log, "reloaded")) << t::read_file(log);
-  EXPECT_EQ(http(port, "POST", "/v1/classify", R"({"text":"hi"})").status, 200);
+  auto reloaded = http(port, "POST", "/v1/classify", R"({"text":"hi"})");
+  EXPECT_EQ(reloaded.status, 200);
+  EXPECT_EQ(reloaded.j()["distribution"].size(), 4u) << reloaded.body;
 
   // A broken config: logged, the old one kept, the process alive.
   t::write_file(config, "internal_model: [\n");
@@ -137,7 +143,7 @@ TEST_F(ServeTest, AnswersNativeEndpointsReloadsAndStops) {
       << "the error names the file: " << t::read_file(log);
   auto after = http(port, "POST", "/v1/classify", R"({"text":"hi"})");
   EXPECT_EQ(after.status, 200);
-  EXPECT_TRUE(configured(after.j()["category"]));
+  EXPECT_EQ(after.j()["distribution"].size(), 4u) << "the last good config stays: " << after.body;
 
   auto metrics = http(port, "GET", "/metrics");
   EXPECT_EQ(metrics.status, 200);
