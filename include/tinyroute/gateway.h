@@ -111,6 +111,13 @@ nlohmann::json to_json(const RouteDecision& decision);
 // worker thread, never on the network threads, so it may take a while. May throw tinyroute::Error.
 using Router = std::function<RouteDecision(const ChatRequest&)>;
 
+// A JSON-in, JSON-out endpoint served next to the built-in ones (e.g. a native classify API). It runs
+// on a worker thread, never on the network threads. The body is parsed for it (null for GET/HEAD or an
+// empty body); a body that is not JSON is a 400. Errors become OpenAI-style error bodies: Error by code
+// (invalid_argument 400, internal_model_forbidden 403, model_not_found 404, context_overflow 413,
+// no_candidate / engine_stopped 503, others 500), any other exception 500.
+using JsonHandler = std::function<nlohmann::json(const nlohmann::json& body)>;
+
 // ---- the server ----------------------------------------------------------------------------------
 
 struct GatewayOptions {
@@ -135,6 +142,9 @@ public:
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
+  // Adds METHOD PATH (before start()). Throws Error(invalid_argument) for a path that is already
+  // served, built in or added.
+  void add_json_endpoint(std::string method, std::string path, JsonHandler handler);
   // Binds and starts serving on background threads; returns at once. Throws Error(io) if the
   // address cannot be bound.
   void start();

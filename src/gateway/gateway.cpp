@@ -3,6 +3,7 @@
 // forwarded answer back through the request's front adapter.
 #include "tinyroute/gateway.h"
 
+#include <cctype>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -63,6 +64,34 @@ const Endpoint* find_endpoint(const std::string& path) {
   return nullptr;
 }
 
+// Where a library Error lands on the HTTP status scale (for added JSON endpoints).
+int http_status_for(ErrorCode code) {
+  switch (code) {
+  case ErrorCode::invalid_argument:
+  case ErrorCode::config_invalid:
+  case ErrorCode::grammar_invalid:
+    return 400;
+  case ErrorCode::internal_model_forbidden:
+    return 403;
+  case ErrorCode::model_not_found:
+  case ErrorCode::unknown_prefix:
+    return 404;
+  case ErrorCode::context_overflow:
+    return 413;
+  case ErrorCode::no_candidate:
+  case ErrorCode::engine_stopped:
+    return 503;
+  default:
+    return 500;
+  }
+}
+
+struct ExtraEndpoint {
+  std::string method;
+  std::string path;
+  JsonHandler handler;
+};
+
 } // namespace
 
 struct Gateway::Impl {
@@ -78,6 +107,7 @@ struct Gateway::Impl {
   std::shared_ptr<const Config> config;
   Router router;
   GatewayOptions options;
+  std::vector<ExtraEndpoint> extra; // fixed once start() ran: read without a lock
   Metrics metrics;
   Breakers breakers{BreakerOptions{options.breaker_failures, std::chrono::milliseconds(static_cast<long long>(
                                                                  options.breaker_open_s * 1000))}};
@@ -99,6 +129,19 @@ struct Gateway::Impl {
                       std::string& model_label);
   awaitable<int> route(HttpRequest& req, ResponseWriter& out);
   awaitable<RouteDecision> call_router(const ChatRequest& request);
+  awaitable<int> call_extra(HttpRequest& req, ResponseWriter& out, const ExtraEndpoint& endpoint);
+  const ExtraEndpoint* find_extra(const std::string& path) const {
+    for (const auto& e : extra) {
+      if (e.path == path) return &e;
+    }
+    return nullptr;
+  }
+  std::string served_paths() const {
+    std::string served = "/v1/chat/completions, /v1/messages, /v1/models, /api/chat, /api/generate, "
+                         "/api/tags, /v1/route, /health, /metrics";
+    for (const auto& e : extra) served += ", " + e.path;
+    return served;
+  }
 
   static awaitable<int> send_json(ResponseWriter& out, int status, const json& body, Headers headers = {}) {
     headers.emplace_back("content-type", "application/json");
@@ -147,15 +190,23 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
   std::optional<std::string> failure; // co_await is not allowed inside a catch block
   try {
     const Endpoint* ep = find_endpoint(path);
+    const ExtraEndpoint* added = ep == nullptr ? find_extra(path) : nullptr;
     if (req.body_too_large) {
       status = co_await send_error(out, front, 413, "request_too_large",
                                    "the request body is larger than the limit of " +
                                        std::to_string(options.max_body_bytes) + " bytes");
+    } else if (added != nullptr) {
+      if (req.method != added->method && !(req.method == "HEAD" && added->method == "GET")) {
+        Headers allow = {{"allow", added->method}};
+        status = co_await send_error(out, front, 405, "method_not_allowed",
+                                     path + " accepts " + added->method + ", not " + req.method, allow);
+      } else {
+        status = co_await call_extra(req, out, *added);
+      }
     } else if (ep == nullptr) {
       status = co_await send_error(out, front, 404, "not_found",
-                                   "no endpoint " + req.method + " " + path +
-                                       "; tinyroute serves /v1/chat/completions, /v1/messages, /v1/models, "
-                                       "/api/chat, /api/generate, /api/tags, /v1/route, /health, /metrics");
+                                   "no endpoint " + req.method + " " + path + "; tinyroute serves " +
+                                       served_paths());
     } else if (req.method != ep->method && !(req.method == "HEAD" && std::string(ep->method) == "GET")) {
       Headers allow = {{"allow", ep->method}};
       status =
@@ -247,6 +298,32 @@ awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out) {
     failure = e;
   }
   co_return co_await send_error(out, *openai, failure->status, failure->type, failure->what());
+}
+
+awaitable<int> Gateway::Impl::call_extra(HttpRequest& req, ResponseWriter& out,
+                                         const ExtraEndpoint& endpoint) {
+  int status = 500;
+  std::string type = "internal_error";
+  std::string message;
+  try {
+    json body;
+    if (!req.body.empty() && req.method != "GET" && req.method != "HEAD") body = parse_body(req.body);
+    json answer = co_await asio::co_spawn(
+        router_pool, [&endpoint, &body]() -> awaitable<json> { co_return endpoint.handler(body); },
+        use_awaitable);
+    co_return co_await send_json(out, 200, answer);
+  } catch (const FrontError& e) {
+    status = e.status;
+    type = e.type;
+    message = e.what();
+  } catch (const Error& e) {
+    status = http_status_for(e.code());
+    type = status < 500 ? "invalid_request_error" : std::string(error_code_name(e.code()));
+    message = e.what();
+  } catch (const std::exception& e) {
+    message = std::string("tinyroute failed: ") + e.what();
+  }
+  co_return co_await send_error(out, *openai, status, type, message);
 }
 
 awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front,
@@ -362,6 +439,19 @@ Gateway::Gateway(Config config, Router router, GatewayOptions options)
 Gateway::~Gateway() {
   if (impl_ && impl_->running) stop(std::chrono::milliseconds(0));
   if (impl_) impl_->router_pool.join();
+}
+
+void Gateway::add_json_endpoint(std::string method, std::string path, JsonHandler handler) {
+  auto& s = *impl_;
+  if (s.running)
+    throw Error(ErrorCode::invalid_argument, "add_json_endpoint: the gateway is already serving");
+  if (path.empty() || path[0] != '/')
+    throw Error(ErrorCode::invalid_argument, "add_json_endpoint: the path must start with '/': " + path);
+  if (!handler) throw Error(ErrorCode::invalid_argument, "add_json_endpoint: no handler for " + path);
+  if (find_endpoint(path) != nullptr || s.find_extra(path) != nullptr)
+    throw Error(ErrorCode::invalid_argument, "add_json_endpoint: " + path + " is already served");
+  for (auto& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  s.extra.push_back({std::move(method), std::move(path), std::move(handler)});
 }
 
 void Gateway::start() {

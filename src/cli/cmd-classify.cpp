@@ -1,0 +1,61 @@
+// tinyroute classify "text" / tinyroute route "text": one request through the internal model.
+#include <iostream>
+#include <memory>
+
+#include "cli.h"
+#include "output.h"
+
+namespace tinyroute::cli {
+
+namespace {
+
+struct ClassifyOptions {
+  CommonOptions common;
+  std::string text;
+};
+
+CLI::App* add_text_command(CLI::App& app, const char* name, const char* help, ClassifyOptions& o) {
+  auto* cmd = app.add_subcommand(name, help);
+  cmd->add_option("text", o.text, "The request text (any language)")->required();
+  add_config_option(cmd, o.common);
+  add_model_option(cmd, o.common);
+  add_json_flag(cmd, o.common);
+  return cmd;
+}
+
+} // namespace
+
+void register_classify_commands(CLI::App& app, Action& action) {
+  auto classify = std::make_shared<ClassifyOptions>();
+  add_text_command(app, "classify", "Classify a request into one of the configured categories", *classify)
+      ->callback([&action, classify] {
+        action = [o = classify] {
+          TaskRouter router(load_cli_config(o->common));
+          ClassifyResult r = router.classify_task(o->text).get();
+          if (o->common.json) {
+            std::cout << classify_json(r).dump(2) << "\n";
+          } else {
+            std::cout << classify_text(r);
+          }
+          return 0;
+        };
+      });
+
+  auto route = std::make_shared<ClassifyOptions>();
+  add_text_command(app, "route", "Classify a request and pick the large model that should answer it", *route)
+      ->callback([&action, route] {
+        action = [o = route] {
+          TaskRouter router(load_cli_config(o->common));
+          RouteResult r = router.route(o->text).get();
+          if (o->common.json) {
+            std::cout << route_json(r).dump(2) << "\n";
+          } else {
+            std::cout << classify_text(r.classification) << selection_text(r.selection) << "route       "
+                      << fixed(r.route_ms, 2) << " ms\n";
+          }
+          return 0;
+        };
+      });
+}
+
+} // namespace tinyroute::cli

@@ -1,0 +1,237 @@
+// tinyroute serve: the gateway with the internal model as its router. Requests for "auto" are
+// classified (TaskRouter::route) and forwarded to the chosen large model; POST /v1/classify answers
+// with the classification itself. SIGHUP reloads the config (a bad one is logged and ignored);
+// SIGTERM / SIGINT stop accepting and drain in-flight requests. Signals are taken synchronously by
+// the main thread (sigwait), so no handler and no global state are involved.
+#include <csignal>
+#include <mutex>
+#include <pthread.h>
+
+#include <spdlog/spdlog.h>
+
+#include "cli.h"
+#include "output.h"
+#include "tinyroute/gateway.h"
+
+namespace tinyroute::cli {
+
+namespace {
+
+struct ServeOptions {
+  CommonOptions common;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int threads = 2;
+  double drain_s = 10;
+};
+
+// The TaskRouter in use; SIGHUP swaps in a new one while requests keep reading the old one.
+class LiveRouter {
+public:
+  std::shared_ptr<const TaskRouter> get() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  void set(std::shared_ptr<const TaskRouter> next) {
+    std::lock_guard lock(mutex_);
+    current_ = std::move(next);
+  }
+
+private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const TaskRouter> current_;
+};
+
+// The internal model can be kept across a reload when nothing that shapes the engine changed.
+bool same_engine(const InternalModelConfig& a, const InternalModelConfig& b) {
+  return a.model == b.model && a.threads == b.threads && a.context == b.context && a.batch == b.batch &&
+         a.parallel == b.parallel && a.state_dir == b.state_dir;
+}
+
+// What the request needs from its answer model: tools, images, and a rough size in tokens.
+RequestFacts facts_for(const ChatRequest& request, const Engine& engine) {
+  RequestFacts f;
+  f.needs_tools = !request.tools.empty();
+  size_t tokens = 0;
+  for (const auto& m : request.messages) {
+    for (const auto& part : m.content) {
+      if (part.kind == ContentPart::Kind::image) {
+        f.needs_vision = true;
+      } else {
+        tokens += engine.tokenize(part.text, false).size() + 4;
+      }
+    }
+  }
+  tokens += static_cast<size_t>(request.sampling.max_tokens.value_or(0));
+  f.estimated_tokens = static_cast<int>(tokens);
+  return f;
+}
+
+RouteDecision decide(const TaskRouter& router, const ChatRequest& request) {
+  const std::string text = last_user_text(request);
+  RouteDecision d;
+  RequestFacts facts = facts_for(request, router.engine());
+  if (text.empty()) {
+    // Nothing to classify: the default category, said so.
+    const auto started = std::chrono::steady_clock::now();
+    Selection s = router.select_model(router.config().default_category, facts).get();
+    d = {router.config().default_category,
+         0,
+         s.model,
+         s.fallbacks,
+         "no user text; " + s.reason,
+         "default",
+         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()};
+    return d;
+  }
+  RouteResult r = router.route(text, facts).get();
+  d.category = r.classification.category;
+  d.confidence = r.classification.confidence;
+  d.model = r.selection.model;
+  d.fallbacks = r.selection.fallbacks;
+  d.reason = r.selection.reason;
+  d.source = r.classification.source;
+  d.route_ms = r.route_ms;
+  return d;
+}
+
+// The text of a /v1/classify body: {"text": "..."} or {"messages": [...]} (its last user turn).
+std::string classify_input(const json& body) {
+  auto bad = [](const std::string& what) { throw Error(ErrorCode::invalid_argument, what); };
+  if (!body.is_object()) bad("send a JSON object with \"text\" or \"messages\"");
+  if (body.contains("text")) {
+    if (!body["text"].is_string()) bad("\"text\" must be a string");
+    return body["text"];
+  }
+  if (!body.contains("messages")) bad("send a JSON object with \"text\" or \"messages\"");
+  const json& messages = body["messages"];
+  if (!messages.is_array()) bad("\"messages\" must be an array");
+  for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+    if (!it->is_object() || it->value("role", "") != "user" || !it->contains("content")) continue;
+    const json& content = (*it)["content"];
+    if (content.is_string()) return content;
+    std::string text;
+    if (content.is_array()) {
+      for (const auto& part : content) {
+        if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
+            part["text"].is_string())
+          text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
+      }
+    }
+    return text;
+  }
+  bad("\"messages\" has no user message");
+  return {};
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+void log_config(const Config& config) {
+  std::vector<std::string> categories, models;
+  for (const auto& c : config.categories) categories.push_back(c.name);
+  for (const auto& m : config.models)
+    models.push_back(m.name + " (" + std::string(provider_name(m.provider)) + " " + m.base_url + ")");
+  spdlog::info("config {}: {} categories: {}; default {}", config.source_path, categories.size(),
+               joined(categories), config.default_category);
+  spdlog::info("answer models: {}", joined(models));
+}
+
+void log_engine(const Engine& engine) {
+  const ModelInfo& i = engine.info();
+  const EngineParams& p = engine.params();
+  spdlog::info("internal model {} ({}, {:.1f}M params, {} layers, fingerprint {}); threads {}, context {}, "
+               "parallel {}; internal-only, never answers",
+               i.path, i.description, static_cast<double>(i.n_params) / 1e6, i.n_layer,
+               i.fingerprint.substr(0, 12), p.n_threads, p.n_ctx, p.n_parallel);
+}
+
+int run_serve(const ServeOptions& o) {
+  // Block the signals before any thread exists so every thread inherits the mask and only the
+  // sigwait below ever sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  spdlog::set_level(spdlog::level::info);
+
+  Config config = load_cli_config(o.common);
+  auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
+  log_engine(*engine);
+  auto live = std::make_shared<LiveRouter>();
+  live->set(std::make_shared<const TaskRouter>(engine, config));
+  log_config(config);
+
+  GatewayOptions gopts;
+  gopts.host = o.host;
+  gopts.port = o.port;
+  gopts.threads = o.threads;
+  Gateway gateway(
+      config, [live](const ChatRequest& request) { return decide(*live->get(), request); }, gopts);
+  gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body) {
+    const std::string text = classify_input(body);
+    return classify_json(live->get()->classify_task(text).get());
+  });
+  gateway.start();
+  spdlog::info("tinyroute {} serving on http://{}:{} (OpenAI /v1/chat/completions, Anthropic /v1/messages, "
+               "Ollama /api/chat; /v1/classify, /v1/route, /health, /metrics)",
+               TINYROUTE_VERSION, o.host, gateway.port());
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: reloading {}", config_path(o.common));
+      try {
+        Config next = load_cli_config(o.common);
+        auto current = live->get();
+        std::shared_ptr<Engine> next_engine = engine;
+        if (!same_engine(current->config().internal_model, next.internal_model)) {
+          next_engine = std::make_shared<Engine>(engine_params_from(next.internal_model));
+          log_engine(*next_engine);
+        }
+        auto next_router = std::make_shared<const TaskRouter>(next_engine, next);
+        gateway.reload(next);
+        live->set(std::move(next_router));
+        engine = std::move(next_engine);
+        log_config(next);
+        spdlog::info("reloaded");
+      } catch (const std::exception& e) {
+        spdlog::error("reload failed; still serving the previous config: {}", e.what());
+      }
+      continue;
+    }
+    spdlog::info("{}: stopping; draining in-flight requests for up to {:.0f} s",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", o.drain_s);
+    gateway.stop(std::chrono::milliseconds(static_cast<long>(o.drain_s * 1000)));
+    spdlog::info("stopped");
+    return 0;
+  }
+}
+
+} // namespace
+
+void register_serve_command(CLI::App& app, Action& action) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand("serve", "Run the routing gateway (OpenAI, Anthropic and Ollama APIs)");
+  add_config_option(cmd, o->common);
+  add_model_option(cmd, o->common);
+  cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port,-p", o->port, "Port to listen on (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Network threads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--drain-seconds", o->drain_s, "On SIGTERM, how long in-flight requests may finish")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->callback([&action, o] { action = [o] { return run_serve(*o); }; });
+}
+
+} // namespace tinyroute::cli

@@ -1,0 +1,168 @@
+#include "output.h"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace tinyroute::cli {
+
+namespace {
+
+// Display columns of a UTF-8 string (every code point counts as one: enough for labels and names).
+size_t columns(const std::string& s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+std::vector<std::pair<std::string, double>> sorted_distribution(const ClassifyResult& r) {
+  auto d = r.distribution;
+  std::stable_sort(d.begin(), d.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return d;
+}
+
+} // namespace
+
+std::string fixed(double value, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, value);
+  return buf;
+}
+
+json classify_json(const ClassifyResult& r) {
+  json dist = json::array();
+  for (const auto& [label, p] : sorted_distribution(r)) dist.push_back({{"label", label}, {"prob", p}});
+  return {{"category", r.category},     {"top_label", r.top_label},
+          {"confidence", r.confidence}, {"uncertain", r.uncertain},
+          {"source", r.source},         {"strategy", std::string(strategy_name(r.strategy))},
+          {"distribution", dist},       {"query_tokens", r.query_tokens},
+          {"truncated", r.truncated},   {"tokens_decoded", r.tokens_decoded},
+          {"latency_ms", r.latency_ms}};
+}
+
+json selection_json(const Selection& s) {
+  json rejected = json::array();
+  for (const auto& r : s.rejected) rejected.push_back({{"model", r.model}, {"why", r.why}});
+  return {{"model", s.model}, {"fallbacks", s.fallbacks}, {"reason", s.reason}, {"rejected", rejected}};
+}
+
+json route_json(const RouteResult& r) {
+  return {{"classification", classify_json(r.classification)},
+          {"selection", selection_json(r.selection)},
+          {"route_ms", r.route_ms}};
+}
+
+json latency_json(const LatencySummary& l) {
+  return {{"count", l.count}, {"mean", l.mean}, {"p50", l.p50},
+          {"p95", l.p95},     {"p99", l.p99},   {"max", l.max}};
+}
+
+json metrics_json(const EvalMetrics& m) {
+  json per_class = json::array();
+  for (const auto& c : m.per_class) {
+    per_class.push_back({{"label", c.label},
+                         {"support", c.support},
+                         {"predicted", c.predicted},
+                         {"precision", c.precision},
+                         {"recall", c.recall},
+                         {"f1", c.f1}});
+  }
+  return {{"total", m.total},       {"correct", m.correct}, {"accuracy", m.accuracy},
+          {"macro_f1", m.macro_f1}, {"labels", m.labels},   {"confusion", m.confusion},
+          {"per_class", per_class}};
+}
+
+std::string format_table(const std::vector<std::vector<std::string>>& rows, bool header) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    if (width.size() < row.size()) width.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], columns(row[i]));
+  }
+  std::string out;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    std::string line;
+    for (size_t i = 0; i < rows[r].size(); ++i) {
+      if (i > 0) line += "  ";
+      line += rows[r][i];
+      if (i + 1 < rows[r].size()) line.append(width[i] - columns(rows[r][i]), ' ');
+    }
+    out += line + "\n";
+    if (header && r == 0) {
+      size_t total = 0;
+      for (size_t i = 0; i < width.size(); ++i) total += width[i] + (i > 0 ? 2 : 0);
+      out += std::string(total, '-') + "\n";
+    }
+  }
+  return out;
+}
+
+std::string classify_text(const ClassifyResult& r) {
+  std::string out = "category    " + r.category + "  (confidence " + fixed(r.confidence, 3) + ", source " +
+                    r.source + (r.uncertain ? ", uncertain: model ranked " + r.top_label + " first" : "") +
+                    ")\n";
+  out += "strategy    " + std::string(strategy_name(r.strategy)) + "\n";
+  out += "tokens      " + std::to_string(r.tokens_decoded) + " decoded, query " +
+         std::to_string(r.query_tokens) + (r.truncated ? " (truncated)" : "") + "\n";
+  out += "latency     " + fixed(r.latency_ms, 2) + " ms\n";
+  out += "distribution\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [label, p] : sorted_distribution(r)) {
+    rows.push_back({"  " + label, fixed(p, 4), std::string(static_cast<size_t>(p * 40 + 0.5), '#')});
+  }
+  return out + format_table(rows, false);
+}
+
+std::string selection_text(const Selection& s) {
+  std::string fallbacks;
+  for (const auto& f : s.fallbacks) fallbacks += (fallbacks.empty() ? "" : ", ") + f;
+  std::string out = "model       " + s.model + "\n";
+  out += "fallbacks   " + (fallbacks.empty() ? std::string("(none)") : fallbacks) + "\n";
+  out += "reason      " + s.reason + "\n";
+  for (const auto& r : s.rejected) out += "  rejected  " + r.model + ": " + r.why + "\n";
+  return out;
+}
+
+std::string metrics_text(const EvalMetrics& m) {
+  std::string out = "examples    " + std::to_string(m.total) + "\n";
+  out += "accuracy    " + fixed(m.accuracy, 4) + "  (" + std::to_string(m.correct) + "/" +
+         std::to_string(m.total) + ")\n";
+  out += "macro-F1    " + fixed(m.macro_f1, 4) + "\n\n";
+  std::vector<std::vector<std::string>> rows = {{"label", "precision", "recall", "f1", "support"}};
+  for (const auto& c : m.per_class) {
+    rows.push_back(
+        {c.label, fixed(c.precision, 3), fixed(c.recall, 3), fixed(c.f1, 3), std::to_string(c.support)});
+  }
+  out += format_table(rows) + "\nconfusion (rows: gold, columns: predicted)\n";
+  std::vector<std::vector<std::string>> grid = {{""}};
+  for (const auto& l : m.labels) grid[0].push_back(l);
+  for (size_t g = 0; g < m.labels.size(); ++g) {
+    std::vector<std::string> row = {m.labels[g]};
+    for (int v : m.confusion[g]) row.push_back(std::to_string(v));
+    grid.push_back(row);
+  }
+  return out + format_table(grid);
+}
+
+bool stderr_is_tty() {
+  return ::isatty(STDERR_FILENO) == 1;
+}
+
+int terminal_width() {
+  winsize ws{};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+std::string count_progress(std::uint64_t done, std::uint64_t total, int width) {
+  const std::string counts = " " + std::to_string(done) + "/" + std::to_string(total);
+  const int bar = width - static_cast<int>(counts.size()) - 3;
+  if (bar < 5 || total == 0) return counts.substr(1);
+  const int filled =
+      static_cast<int>(static_cast<double>(bar) * static_cast<double>(done) / static_cast<double>(total));
+  std::string line = "[" + std::string(static_cast<size_t>(filled), '=');
+  if (filled < bar) line += ">" + std::string(static_cast<size_t>(bar - filled - 1), ' ');
+  return line + "]" + counts;
+}
+
+} // namespace tinyroute::cli

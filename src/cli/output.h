@@ -1,0 +1,41 @@
+// How the CLI prints: JSON shapes for library results (shared by --json and `serve`'s native
+// endpoints), aligned tables, and a progress line for terminals.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tinyroute/classify.h"
+#include "tinyroute/eval.h"
+
+namespace tinyroute::cli {
+
+using nlohmann::json;
+
+// The distribution is sorted by probability, highest first.
+json classify_json(const ClassifyResult& result);
+json selection_json(const Selection& selection);
+json route_json(const RouteResult& result);
+json metrics_json(const EvalMetrics& metrics);
+json latency_json(const LatencySummary& latency);
+
+// Human-readable forms of the same.
+std::string classify_text(const ClassifyResult& result);
+std::string selection_text(const Selection& selection);
+std::string metrics_text(const EvalMetrics& metrics);
+
+// Rows of cells, columns padded to the widest cell (UTF-8 aware); the first row is the header when
+// `header` is set (a rule is drawn under it).
+std::string format_table(const std::vector<std::vector<std::string>>& rows, bool header = true);
+std::string fixed(double value, int decimals);
+
+bool stderr_is_tty();
+int terminal_width(); // of stderr; 80 when unknown
+
+// "[=====>    ]  45/100" fitted to `width` columns.
+std::string count_progress(std::uint64_t done, std::uint64_t total, int width);
+
+} // namespace tinyroute::cli

@@ -1,0 +1,208 @@
+// `tinyroute serve` as a real process: health, the native endpoints, SIGHUP reloads (good and broken
+// configs), SIGTERM, and an end-to-end forward to a real llama-server standing in for the large model.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <thread>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "cli-common.h"
+
+namespace cli_test {
+
+Reply http(int port, const std::string& method, const std::string& target, const std::string& body) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  namespace bhttp = beast::http;
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  bhttp::write(stream, req);
+  beast::flat_buffer buf;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(16 << 20);
+  beast::error_code ec;
+  bhttp::read(stream, buf, parser, ec);
+  Reply r;
+  r.status = static_cast<int>(parser.get().result_int());
+  for (const auto& f : parser.get()) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers[name] = std::string(f.value());
+  }
+  r.body = parser.get().body();
+  return r;
+}
+
+namespace {
+
+bool healthy(int port) {
+  try {
+    return http(port, "GET", "/health").status == 200;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool wait_healthy(int port, t::Process& process, std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!process.running()) return false;
+    if (t::wait_for_port(port, std::chrono::milliseconds(100)) && healthy(port)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// Waits until the log mentions `what` (the server logs each reload's outcome).
+bool wait_for_log(const std::string& path, const std::string& what, int count = 1) {
+  for (int i = 0; i < 200; ++i) {
+    const std::string log = t::read_file(path);
+    int seen = 0;
+    for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++seen;
+    if (seen >= count) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+bool configured(const json& category) {
+  return category.is_string() &&
+         std::find(kCategories.begin(), kCategories.end(), category.get<std::string>()) != kCategories.end();
+}
+
+class ServeTest : public ::testing::Test {
+protected:
+  void start(int upstream_port) {
+    config = dir.file("tinyroute.yaml");
+    log = dir.file("serve.log");
+    t::write_file(config, config_yaml(t::tiny_model(), upstream_port));
+    port = t::free_port();
+    serve = std::make_unique<t::Process>(
+        std::vector<std::string>{TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)},
+        std::map<std::string, std::string>{}, log);
+    ASSERT_TRUE(wait_healthy(port, *serve)) << t::read_file(log);
+  }
+  t::TempDir dir;
+  std::string config, log;
+  int port = 0;
+  std::unique_ptr<t::Process> serve;
+};
+
+TEST_F(ServeTest, AnswersNativeEndpointsReloadsAndStops) {
+  start(t::free_port());
+  auto c = http(port, "POST", "/v1/classify", R"({"text":"Напиши функцию на Rust"})");
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_TRUE(configured(c.j()["category"])) << c.body;
+  EXPECT_EQ(c.j()["distribution"].size(), 3u);
+
+  auto m = http(
+      port, "POST", "/v1/classify",
+      R"({"messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"2+2?"}]}]})");
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_TRUE(configured(m.j()["category"])) << m.body;
+
+  auto bad = http(port, "POST", "/v1/classify", R"({"text": 5})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_TRUE(bad.j()["error"]["message"].is_string()) << bad.body;
+  EXPECT_EQ(http(port, "POST", "/v1/classify", "not json").status, 400);
+  EXPECT_EQ(http(port, "POST", "/v1/classify", R"({"messages":[]})").status, 400);
+
+  auto r = http(port, "POST", "/v1/route", R"({"messages":[{"role":"user","content":"hello"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(configured(r.j()["category"])) << r.body;
+  EXPECT_TRUE(r.j()["model"] == "big" || r.j()["model"] == "spare") << r.body;
+
+  // A changed description and a fourth category: reloaded, still serving, the new labels in use.
+  std::string yaml = config_yaml(t::tiny_model(), t::free_port(), "Small talk, jokes and greetings.");
+  yaml.replace(yaml.find("models:\n"), 8,
+               "  - name: translation\n    description: Translating text.\nmodels:\n");
+  yaml.replace(yaml.find("[chat, coding, math]"), 20, "[chat, coding, math, translation]");
+  t::write_file(config, yaml);
+  ::kill(serve->pid(), SIGHUP);
+  ASSERT_TRUE(wait_for_log(log, "reloaded")) << t::read_file(log);
+  auto reloaded = http(port, "POST", "/v1/classify", R"({"text":"hi"})");
+  EXPECT_EQ(reloaded.status, 200);
+  EXPECT_EQ(reloaded.j()["distribution"].size(), 4u) << reloaded.body;
+
+  // A broken config: logged, the old one kept, the process alive.
+  t::write_file(config, "internal_model: [\n");
+  ::kill(serve->pid(), SIGHUP);
+  ASSERT_TRUE(wait_for_log(log, "reload failed")) << t::read_file(log);
+  EXPECT_TRUE(serve->running());
+  EXPECT_TRUE(wait_for_log(log, "still serving the previous config: " + config + ":"))
+      << "the error names the file: " << t::read_file(log);
+  auto after = http(port, "POST", "/v1/classify", R"({"text":"hi"})");
+  EXPECT_EQ(after.status, 200);
+  EXPECT_EQ(after.j()["distribution"].size(), 4u) << "the last good config stays: " << after.body;
+
+  auto metrics = http(port, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("tinyroute_"), std::string::npos);
+
+  EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
+  EXPECT_FALSE(t::wait_for_port(port, std::chrono::milliseconds(200)));
+}
+
+TEST_F(ServeTest, SigintStopsCleanlyToo) {
+  start(t::free_port());
+  EXPECT_EQ(serve->stop(SIGINT, std::chrono::seconds(20)), 0) << t::read_file(log);
+}
+
+TEST(ServeFailures, BusyPortAndBadConfigExitOneWithAMessage) {
+  t::TempDir dir;
+  const std::string config = dir.file("c.yaml");
+  t::write_file(config, config_yaml(t::tiny_model(), t::free_port()));
+  const int port = t::free_port();
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor busy(
+      io, {boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+  auto [rc, out] = tinyroute({"serve", "--config", config, "--port", std::to_string(port)});
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find(std::to_string(port)), std::string::npos) << out;
+
+  t::write_file(config, "nope: 1\n");
+  auto [rc2, out2] = tinyroute({"serve", "--config", config, "--port", "0"});
+  EXPECT_EQ(rc2, 1) << out2;
+  EXPECT_NE(out2.find(config + ":1:"), std::string::npos) << out2;
+}
+
+// The whole path: an OpenAI request for "auto" is classified by the internal model and forwarded to a
+// real llama-server (another tiny model standing in for the large one).
+TEST_F(ServeTest, ForwardsAutoToARealLlamaServer) {
+  if (std::string(TINYROUTE_LLAMA_SERVER).empty()) GTEST_SKIP() << "llama-server is not built";
+  const int llama_port = t::free_port();
+  t::Process llama({TINYROUTE_LLAMA_SERVER, "-m", t::tiny_model(2), "--port", std::to_string(llama_port),
+                    "--host", "127.0.0.1", "-c", "2048", "-np", "2", "-t", "1"},
+                   {}, dir.file("llama-server.log"));
+  ASSERT_TRUE(wait_healthy(llama_port, llama, std::chrono::seconds(120)))
+      << t::read_file(dir.file("llama-server.log"));
+  start(llama_port);
+
+  const std::string request =
+      R"({"model":"auto","max_tokens":8,"messages":[{"role":"user","content":"Привет! Как дела?"}]})";
+  auto r = http(port, "POST", "/v1/chat/completions", request);
+  ASSERT_EQ(r.status, 200) << r.body << t::read_file(log);
+  EXPECT_TRUE(configured(json(r.headers["x-tinyroute-category"]))) << r.headers["x-tinyroute-category"];
+  EXPECT_TRUE(r.headers["x-tinyroute-model"] == "big" || r.headers["x-tinyroute-model"] == "spare");
+  EXPECT_EQ(r.j()["object"], "chat.completion") << r.body;
+  EXPECT_TRUE(r.j()["choices"][0]["message"]["content"].is_string()) << r.body;
+
+  // The internal model is never an answer model, whatever the client asks.
+  auto refused = http(port, "POST", "/v1/chat/completions",
+                      R"({"model":"tinyllama","messages":[{"role":"user","content":"hi"}]})");
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
+}
+
+} // namespace
+} // namespace cli_test

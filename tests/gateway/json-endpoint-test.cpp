@@ -1,0 +1,142 @@
+// Gateway::add_json_endpoint: extra JSON endpoints served next to the built-in ones, with their errors
+// in the OpenAI error shape and the right 4xx/5xx. Real Gateway on loopback, real HTTP requests.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cctype>
+#include <thread>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include "test-support.h"
+#include "tinyroute/error.h"
+#include "tinyroute/gateway.h"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using nlohmann::json;
+using namespace tinyroute;
+
+struct Reply {
+  int status = 0;
+  std::map<std::string, std::string> headers;
+  std::string body;
+  json j() const { return json::parse(body, nullptr, false); }
+};
+
+Reply request(int port, const std::string& method, const std::string& target, const std::string& body = "") {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  beast::error_code ec;
+  http::read(stream, buf, parser, ec);
+  Reply r;
+  r.status = static_cast<int>(parser.get().result_int());
+  for (const auto& f : parser.get()) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers[name] = std::string(f.value());
+  }
+  r.body = parser.get().body();
+  return r;
+}
+
+Config small_config() {
+  Config c;
+  c.internal_model.name = "tinyllama-1.1b-chat";
+  c.internal_model.model = "/models/tiny.gguf";
+  c.default_category = "general";
+  c.categories = {{"general", "anything", {}}};
+  return c;
+}
+
+class JsonEndpointTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    GatewayOptions o;
+    o.port = 0;
+    gw = std::make_unique<Gateway>(small_config(), nullptr, o);
+    gw->add_json_endpoint("post", "/v1/echo", [this](const json& body) {
+      network_thread_seen = network_thread_seen || std::this_thread::get_id() == test_thread;
+      if (body.is_object() && body.contains("fail")) {
+        const std::string kind = body["fail"];
+        if (kind == "arg") throw Error(ErrorCode::invalid_argument, "'text' must be a string");
+        if (kind == "candidate") throw Error(ErrorCode::no_candidate, "nothing can answer");
+        throw std::runtime_error("boom");
+      }
+      return json{{"echo", body}};
+    });
+    gw->add_json_endpoint("GET", "/v1/ping", [](const json& body) {
+      return json{{"null_body", body.is_null()}};
+    });
+    gw->start();
+  }
+  int port() const { return gw->port(); }
+
+  std::thread::id test_thread = std::this_thread::get_id();
+  std::atomic<bool> network_thread_seen{false};
+  std::unique_ptr<Gateway> gw;
+};
+
+TEST_F(JsonEndpointTest, AnswersWithTheHandlersJson) {
+  auto r = request(port(), "POST", "/v1/echo", R"({"text":"hi"})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"], "application/json");
+  EXPECT_EQ(r.j()["echo"]["text"], "hi");
+  auto g = request(port(), "GET", "/v1/ping");
+  EXPECT_EQ(g.status, 200);
+  EXPECT_EQ(g.j()["null_body"], true);
+  EXPECT_FALSE(network_thread_seen);
+}
+
+TEST_F(JsonEndpointTest, ErrorsUseTheOpenAIShapeAndStatus) {
+  auto bad_json = request(port(), "POST", "/v1/echo", "{not json");
+  EXPECT_EQ(bad_json.status, 400);
+  EXPECT_TRUE(bad_json.j()["error"]["message"].is_string());
+
+  auto arg = request(port(), "POST", "/v1/echo", R"({"fail":"arg"})");
+  EXPECT_EQ(arg.status, 400);
+  EXPECT_EQ(arg.j()["error"]["message"], "'text' must be a string");
+  EXPECT_EQ(arg.j()["error"]["type"], "invalid_request_error");
+
+  EXPECT_EQ(request(port(), "POST", "/v1/echo", R"({"fail":"candidate"})").status, 503);
+  auto boom = request(port(), "POST", "/v1/echo", R"({"fail":"other"})");
+  EXPECT_EQ(boom.status, 500);
+  EXPECT_NE(boom.j()["error"]["message"].get<std::string>().find("boom"), std::string::npos);
+
+  auto wrong = request(port(), "GET", "/v1/echo");
+  EXPECT_EQ(wrong.status, 405);
+  EXPECT_EQ(wrong.headers["allow"], "POST");
+  auto missing = request(port(), "POST", "/v1/nothing", "{}");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.j()["error"]["message"].get<std::string>().find("/v1/echo"), std::string::npos);
+  // The gateway is still healthy after every failure.
+  EXPECT_EQ(request(port(), "GET", "/health").status, 200);
+}
+
+TEST_F(JsonEndpointTest, RefusesDuplicatesAndLateAdds) {
+  auto dummy = [](const json&) { return json::object(); };
+  EXPECT_THROW(gw->add_json_endpoint("POST", "/v1/other", dummy), Error); // already serving
+  Gateway fresh(small_config(), nullptr, {});
+  EXPECT_THROW(fresh.add_json_endpoint("POST", "/health", dummy), Error);
+  EXPECT_THROW(fresh.add_json_endpoint("POST", "no-slash", dummy), Error);
+  fresh.add_json_endpoint("POST", "/v1/x", dummy);
+  EXPECT_THROW(fresh.add_json_endpoint("GET", "/v1/x", dummy), Error);
+}
+
+} // namespace
