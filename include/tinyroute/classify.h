@@ -68,8 +68,9 @@ private:
   std::vector<Label> labels_;
   LabelScorerOptions options_;
   std::string prefix_text_;
-  std::vector<Token> tail_;                    // after the text: end of turn + answer cue
-  std::vector<Token> ellipsis_;                // marks where a long text was cut
+  std::string prefix_id_;       // the engine prefix: options_.prefix_name + a hash of prefix_text_
+  std::vector<Token> tail_;     // after the text: end of turn + answer cue
+  std::vector<Token> ellipsis_; // marks where a long text was cut
   std::vector<std::vector<Token>> candidates_; // one continuation per label
 };
 

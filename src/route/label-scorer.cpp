@@ -75,10 +75,13 @@ LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerO
   const size_t at = rendered.find(kSlot);
   if (at == std::string::npos) throw Error(ErrorCode::internal, "chat template dropped the request slot");
   prefix_text_ = rendered.substr(0, at);
+  // The engine prefix is named by its content: a reloaded config with new instructions gets a new
+  // prefix, while requests still in flight keep scoring against the old one.
+  prefix_id_ = options_.prefix_name + "@" + std::to_string(std::hash<std::string>{}(prefix_text_));
   const std::string tail_text = rendered.substr(at + std::string(kSlot).size()) + options_.answer_noun + ":";
   tail_ = engine_.tokenize(tail_text, false, true);
   ellipsis_ = engine_.tokenize(" [...]", false, false);
-  engine_.add_prefix(options_.prefix_name, prefix_text_).get();
+  engine_.add_prefix(prefix_id_, prefix_text_).get();
 }
 
 std::vector<Token> LabelScorer::query_tokens(const std::string& text, bool* truncated) const {
@@ -101,7 +104,7 @@ std::vector<Token> LabelScorer::query_tokens(const std::string& text, bool* trun
 
 ScoreRequest LabelScorer::request_for(const std::string& text, bool* truncated) const {
   ScoreRequest r;
-  r.prefix = options_.prefix_name;
+  r.prefix = prefix_id_;
   r.query = query_tokens(text, truncated);
   r.continuations = candidates_;
   return r;
@@ -132,11 +135,20 @@ std::future<LabelDistribution> LabelScorer::score(const std::string& text, Prior
   ScoreRequest r = request_for(text, &truncated);
   r.priority = priority;
   const int n_query = static_cast<int>(r.query.size());
-  auto fut = engine_.score(std::move(r));
+  auto fut = engine_.score(r);
   // Deferred: the engine's worker does the work; the small conversion runs in the caller's get().
-  return std::async(std::launch::deferred, [this, f = std::move(fut), n_query, truncated]() mutable {
-    return distribution(f.get(), n_query, truncated);
-  });
+  return std::async(std::launch::deferred,
+                    [this, f = std::move(fut), r = std::move(r), n_query, truncated]() mutable {
+                      try {
+                        return distribution(f.get(), n_query, truncated);
+                      } catch (const Error& e) {
+                        if (e.code() != ErrorCode::unknown_prefix) throw;
+                        // Evicted by other prefixes (the engine keeps a bounded number): make it resident
+                        // again, once.
+                        engine_.add_prefix(prefix_id_, prefix_text_).get();
+                        return distribution(engine_.score(std::move(r)).get(), n_query, truncated);
+                      }
+                    });
 }
 
 LabelDistribution LabelScorer::score_reference(const std::string& text) const {

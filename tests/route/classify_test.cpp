@@ -255,3 +255,42 @@ TEST(TaskRouter, SelectModelForAnUnknownCategoryIsAnError) {
 
 } // namespace
 } // namespace tinyroute
+
+namespace tinyroute {
+namespace {
+
+TEST(LabelScorerPrefix, AnEvictedPrefixIsMadeResidentAgain) {
+  Config config = make_config("choice");
+  EngineParams p = engine_params_from(config.internal_model);
+  p.n_prefixes = 1; // every new prefix evicts the previous one
+  auto engine = std::make_shared<Engine>(p);
+  TaskRouter router(engine, config);
+  const ClassifyResult before = router.classify_task("fix the build").get();
+  engine->add_prefix("other", "Something else entirely.").get(); // evicts classify_task's prefix
+  const ClassifyResult after = router.classify_task("fix the build").get();
+  EXPECT_EQ(after.category, before.category);
+  for (size_t i = 0; i < before.distribution.size(); ++i) {
+    EXPECT_NEAR(after.distribution[i].second, before.distribution[i].second, 1e-3);
+  }
+}
+
+TEST(LabelScorerPrefix, NewInstructionsGetANewPrefixAndOldScorersKeepTheirs) {
+  const Config a = make_config("choice");
+  Config b = a;
+  b.categories[0].description = "Programming of any kind.";
+  auto engine = std::make_shared<Engine>(engine_params_from(a.internal_model));
+  TaskRouter first(engine, a);
+  TaskRouter second(engine, b);
+  EXPECT_NE(first.classifier().scorer().prefix_text(), second.classifier().scorer().prefix_text());
+  // Both stay usable side by side, each exact against its own reference.
+  for (const TaskRouter* r : {&first, &second}) {
+    const ClassifyResult fast = r->classify_task("hello").get();
+    const ClassifyResult slow = r->classifier().classify_reference("hello");
+    for (size_t i = 0; i < fast.distribution.size(); ++i) {
+      EXPECT_NEAR(fast.distribution[i].second, slow.distribution[i].second, 1e-3);
+    }
+  }
+}
+
+} // namespace
+} // namespace tinyroute
