@@ -35,11 +35,11 @@ struct MessageInput {
   // when valid; the text is its "body"/"text"/"message"/"content" string, else the remaining fields.
   std::string text;
   // Overrides: they win over the JSON and the model. Invalid ones throw Error(invalid_argument).
-  std::optional<std::string> from; // default "user"
-  std::optional<std::string> to;   // a configured agent; default: chosen by AgentRouter
-  std::optional<std::string> reply_to;
-  std::optional<std::string> correlation_id; // default: the new message's id
-  std::optional<int> hop_count;              // hops taken so far; default 0
+  std::optional<std::string> from = std::nullopt; // default "user"
+  std::optional<std::string> to = std::nullopt;   // a configured agent; default: chosen by AgentRouter
+  std::optional<std::string> reply_to = std::nullopt;
+  std::optional<std::string> correlation_id = std::nullopt; // default: the new message's id
+  std::optional<int> hop_count = std::nullopt;              // hops taken so far; default 0
 };
 
 struct MessageEntities {
@@ -57,7 +57,7 @@ struct AgentMessage {
   MessageEntities entities;
   std::optional<std::string> deadline; // YYYY-MM-DD
   std::string language;
-  std::optional<std::string> reply_to;
+  std::optional<std::string> reply_to = std::nullopt;
   std::string correlation_id;
   int hop_count = 0;
   std::string created_at; // RFC 3339 UTC with milliseconds
