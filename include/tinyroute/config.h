@@ -53,6 +53,30 @@ struct ModelConfig {
   int line = 0; // where it was defined (for messages)
 };
 
+// An agent that other agents and people can address (agent_routing picks one for a message).
+struct AgentConfig {
+  std::string name;                  // identifier, unique among agents
+  std::string description;           // what the agent does, one sentence the router reads
+  std::vector<std::string> skills;   // short skill phrases, shown to the router with the description
+  std::vector<std::string> examples; // messages that belong to this agent, any language
+  std::string endpoint;              // where messages for it are delivered (http:// or https://)
+  std::vector<std::string> accepts;  // message kinds it takes; every kind when not configured
+  bool triage = false;               // receives what routing is unsure about (exactly one agent)
+  int line = 0;                      // where it was defined (for messages)
+};
+
+// The message kinds an envelope may carry, in schema order.
+inline const std::vector<std::string>& message_kinds() {
+  static const std::vector<std::string> kinds = {"task", "question", "report", "handoff", "notification"};
+  return kinds;
+}
+
+struct AgentRoutingConfig {
+  double threshold = 0.35;       // below this confidence a message goes to the triage agent
+  int max_hops = 8;              // a message forwarded more often than this is refused (loops)
+  int max_message_bytes = 65536; // larger messages are refused before any model work
+};
+
 struct Config {
   std::string source_path; // the file it came from
   std::string hash;        // sha256 of the file's bytes (hex), for caches keyed by config
@@ -61,9 +85,13 @@ struct Config {
   std::vector<ModelConfig> models;
   std::map<std::string, std::vector<std::string>> fallbacks; // category -> model names, in order
   std::string default_category;
+  std::vector<AgentConfig> agents; // empty when the config has no agents section
+  AgentRoutingConfig agent_routing;
 
   const CategoryConfig* find_category(const std::string& name) const;
   const ModelConfig* find_model(const std::string& name) const;
+  const AgentConfig* find_agent(const std::string& name) const;
+  const AgentConfig* triage_agent() const; // nullptr when there are no agents
   // True if `name` means the internal model (its name, an alias, the file stem, or an Ollama-style
   // "family:tag" whose family is one of those).
   bool is_internal_model_name(const std::string& name) const;

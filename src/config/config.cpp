@@ -364,8 +364,8 @@ private:
 
 // ---- the schema --------------------------------------------------------------------------------
 
-const std::vector<std::string> kTopKeys = {"internal_model", "categories", "models", "fallbacks",
-                                           "default_category"};
+const std::vector<std::string> kTopKeys = {"internal_model",   "categories", "models",       "fallbacks",
+                                           "default_category", "agents",     "agent_routing"};
 const std::vector<std::string> kInternalKeys = {
     "model",    "name",     "aliases",   "threads",          "context",  "batch",
     "parallel", "strategy", "threshold", "max_query_tokens", "state_dir"};
@@ -374,6 +374,9 @@ const std::vector<std::string> kModelKeys = {"name",        "provider",    "base
                                              "api_key_env", "categories",  "context_window", "priority",
                                              "cost",        "capabilities"};
 const std::vector<std::string> kCapabilityKeys = {"tools", "vision", "reasoning"};
+const std::vector<std::string> kAgentKeys = {"name",     "description", "skills", "examples",
+                                             "endpoint", "accepts",     "triage"};
+const std::vector<std::string> kAgentRoutingKeys = {"threshold", "max_hops", "max_message_bytes"};
 
 constexpr std::string_view kForbiddenWhy =
     "is the internal model; it only classifies and routes and can never answer users";
@@ -674,6 +677,128 @@ void parse_fallbacks(Reader& r, const Section& top, Config& cfg) {
   }
 }
 
+void parse_agent(Reader& r, const Section& s, Config& cfg, std::map<std::string, int>& names,
+                 int& triage_line) {
+  Report& report = r.report();
+  AgentConfig a;
+  a.line = s.line;
+  const auto name = r.text(s, "name", true, "a short identifier such as billing");
+  if (auto v = r.text(s, "description", true, "one sentence the agent router reads")) a.description = *v;
+  if (auto v = r.text_list(s, "skills", false)) {
+    for (const auto& item : *v) a.skills.push_back(item.value);
+  }
+  if (auto v = r.text_list(s, "examples", false)) {
+    for (const auto& item : *v) a.examples.push_back(item.value);
+  }
+  if (auto v = r.text(s, "endpoint", true, "where its messages go, e.g. http://127.0.0.1:9001/inbox")) {
+    if (const std::string problem = valid_base_url_problem(*v); !problem.empty()) {
+      report.add(line_of(s.fields.at("endpoint"), s.line), s.path + ".endpoint", quoted(*v) + " " + problem);
+    }
+    a.endpoint = *v;
+  }
+  if (auto v = r.text_list(s, "accepts", false)) {
+    for (const auto& item : *v) {
+      const auto& kinds = message_kinds();
+      if (std::find(kinds.begin(), kinds.end(), item.value) == kinds.end()) {
+        report.add(item.line, item.path,
+                   quoted(item.value) + " is not a message kind" + did_you_mean(item.value, kinds) +
+                       " (kinds: " + join(kinds) + ")");
+        continue;
+      }
+      if (std::find(a.accepts.begin(), a.accepts.end(), item.value) != a.accepts.end()) {
+        report.add(item.line, item.path, quoted(item.value) + " is listed twice; keep one");
+        continue;
+      }
+      a.accepts.push_back(item.value);
+    }
+    if (v->empty()) {
+      report.add(line_of(s.fields.at("accepts"), s.line), s.path + ".accepts",
+                 "is empty; list the kinds it takes or remove the key (it then takes every kind)");
+    }
+  } else if (!s.fields.contains("accepts")) {
+    a.accepts = message_kinds();
+  }
+  if (auto v = r.boolean(s, "triage"); v && *v) {
+    const int line = line_of(s.fields.at("triage"), s.line);
+    if (triage_line != 0) {
+      report.add(line, s.path + ".triage",
+                 "another agent is already the triage agent (line " + std::to_string(triage_line) +
+                     "); exactly one agent may have triage: true");
+    } else {
+      triage_line = line;
+      a.triage = true;
+    }
+  }
+  if (!name) return;
+  const int name_line = line_of(s.fields.at("name"), s.line);
+  if (!valid_category_name(*name)) {
+    report.add(name_line, s.path + ".name",
+               quoted(*name) + " may only use letters, digits, '_', '-' and '.' (e.g. billing_support)");
+    return;
+  }
+  if (const auto seen = names.find(*name); seen != names.end()) {
+    report.add(name_line, s.path + ".name",
+               quoted(*name) + " is already defined at line " + std::to_string(seen->second) +
+                   "; agent names must be unique");
+    return;
+  }
+  names.emplace(*name, name_line);
+  a.name = *name;
+  cfg.agents.push_back(std::move(a));
+}
+
+void parse_agents(Reader& r, const Section& top, Config& cfg) {
+  const auto node = r.value(top, "agents", false, "a list of {name, description, endpoint, ...}");
+  if (!node) return;
+  const int line = line_of(*node, top.line);
+  if (!node->IsSequence()) {
+    r.report().add(
+        line, "agents",
+        "expected a list of {name, description, skills, examples, endpoint, accepts, triage}, got " +
+            describe(*node));
+    return;
+  }
+  if (node->size() < 2) {
+    r.report().add(line, "agents",
+                   "at least two agents are required (one of them with triage: true); remove the section "
+                   "if there is nothing to route between");
+    return;
+  }
+  std::map<std::string, int> names;
+  int triage_line = 0;
+  std::size_t entries = 0;
+  for (std::size_t i = 0; i < node->size(); ++i) {
+    const Section s = r.section((*node)[i], index_path("agents", i), line, kAgentKeys);
+    if (!s.ok) continue;
+    ++entries;
+    parse_agent(r, s, cfg, names, triage_line);
+  }
+  // Only when every entry could be read: a broken entry may be the one meant as triage.
+  if (triage_line == 0 && entries == node->size()) {
+    r.report().add(line, "agents",
+                   "no agent has triage: true; mark exactly one agent (it receives messages routing is "
+                   "unsure about)");
+  }
+}
+
+void parse_agent_routing(Reader& r, const Section& top, AgentRoutingConfig& ar) {
+  const auto node = r.value(top, "agent_routing", false);
+  if (!node) return;
+  const Section s = r.section(*node, "agent_routing", top.line, kAgentRoutingKeys);
+  if (!s.ok) return;
+  if (auto v = r.number(s, "threshold", false)) {
+    if (*v < 0 || *v > 1) {
+      std::ostringstream out;
+      out << *v << " is out of range; use a confidence between 0 and 1";
+      r.report().add(line_of(s.fields.at("threshold"), s.line), "agent_routing.threshold", out.str());
+    } else {
+      ar.threshold = *v;
+    }
+  }
+  r.positive(s, "max_hops", ar.max_hops);
+  r.positive(s, "max_message_bytes", ar.max_message_bytes);
+}
+
 // Every category must reach a model, or requests classified into it could never be answered.
 void check_served(Report& report, const Config& cfg, const std::map<std::string, Item>& defined) {
   for (const auto& category : cfg.categories) {
@@ -748,6 +873,20 @@ const ModelConfig* Config::find_model(const std::string& name) const {
   return nullptr;
 }
 
+const AgentConfig* Config::find_agent(const std::string& name) const {
+  for (const auto& a : agents) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+const AgentConfig* Config::triage_agent() const {
+  for (const auto& a : agents) {
+    if (a.triage) return &a;
+  }
+  return nullptr;
+}
+
 bool Config::is_internal_model_name(const std::string& name) const {
   const std::vector<std::string> names = internal_model_names(internal_model);
   std::set<std::string> families;
@@ -809,6 +948,8 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
       }
     }
     if (!cfg.models.empty()) check_served(report, cfg, category_defs);
+    parse_agents(reader, top, cfg);
+    parse_agent_routing(reader, top, cfg.agent_routing);
   } catch (const YAML::Exception& e) {
     // yaml-cpp throwing here is a bug in the checks above; still say where.
     report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "", "unexpected YAML error: " + e.msg);

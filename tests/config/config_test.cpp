@@ -32,6 +32,15 @@ const std::string kModels = "models:\n"
                             "    categories: [chat, coding]\n";
 const std::string kDefault = "default_category: chat\n";
 const std::string kValid = kInternal + kCategories + kModels + kDefault;
+// Two agents, the second one triage; bad agent cases append lines to the last agent.
+const std::string kAgents = "agents:\n"
+                            "  - name: billing\n"
+                            "    description: Invoices and payments.\n"
+                            "    endpoint: http://127.0.0.1:9001/inbox\n"
+                            "  - name: triage\n"
+                            "    description: Anything else.\n"
+                            "    endpoint: http://127.0.0.1:9002/inbox\n"
+                            "    triage: true\n";
 
 // One model entry serving chat, with `extra` lines appended to it.
 std::string model_entry(const std::string& name, const std::string& extra = "") {
@@ -202,6 +211,58 @@ std::vector<BadCase> bad_cases() {
        "internal_model:\n  model: /models/router-q4.gguf\n  name: router\n" + kCategories + kModels +
            model_entry("m", "    upstream_model: router-q4 # <-\n") + kDefault,
        forbidden, "models[1].upstream_model: \"router-q4\" is the internal model"},
+      {"agents_not_a_list", kValid + "agents: {billing: x} # <-\n", invalid, "agents: expected a list"},
+      {"agents_only_one",
+       kValid + "agents:\n  - name: t # <-\n    description: d\n    endpoint: http://h:1\n    triage: true\n",
+       invalid, "agents: at least two agents are required"},
+      {"agents_without_triage",
+       kValid + "agents:\n  - name: a # <-\n    description: d\n    endpoint: http://h:1\n"
+                "  - name: b\n    description: d\n    endpoint: http://h:2\n",
+       invalid, "agents: no agent has triage: true"},
+      {"agents_two_triage",
+       kValid + kAgents +
+           "  - name: ops\n    description: d\n    endpoint: http://h:1\n    triage: true # <-\n",
+       invalid, "agents[2].triage: another agent is already the triage agent (line 21)"},
+      {"agent_unknown_key", kValid + kAgents + "    skils: [a] # <-\n", invalid,
+       "agents[1].skils: unknown key; did you mean \"skills\"?"},
+      {"agent_bad_kind", kValid + kAgents + "    accepts: [task, questoin] # <-\n", invalid,
+       "agents[1].accepts[1]: \"questoin\" is not a message kind; did you mean \"question\"?"},
+      {"agent_kind_twice", kValid + kAgents + "    accepts: [task, task] # <-\n", invalid,
+       "agents[1].accepts[1]: \"task\" is listed twice"},
+      {"agent_accepts_nothing", kValid + kAgents + "    accepts: [] # <-\n", invalid,
+       "agents[1].accepts: is empty"},
+      {"agent_string_for_skills", kValid + kAgents + "    skills: refunds # <-\n", invalid,
+       "agents[1].skills: expected a list"},
+      {"agent_triage_not_bool",
+       kValid + "agents:\n  - name: a\n    description: d\n    endpoint: http://h:1\n    triage: maybe # <-\n"
+                "  - name: b\n    description: d\n    endpoint: http://h:2\n    triage: true\n",
+       invalid, "agents[0].triage: expected true or false"},
+      {"agent_bad_endpoint",
+       kValid + "agents:\n  - name: a\n    description: d\n    endpoint: h:1/inbox # <-\n"
+                "  - name: b\n    description: d\n    endpoint: http://h:2\n    triage: true\n",
+       invalid, "agents[0].endpoint: \"h:1/inbox\" must start with http:// or https://"},
+      {"agent_missing_endpoint",
+       kValid + "agents:\n  - name: a # <-\n    description: d\n"
+                "  - name: b\n    description: d\n    endpoint: http://h:2\n    triage: true\n",
+       invalid, "agents[0].endpoint: required key is missing"},
+      {"agent_missing_description",
+       kValid + "agents:\n  - name: a # <-\n    endpoint: http://h:1\n"
+                "  - name: b\n    description: d\n    endpoint: http://h:2\n    triage: true\n",
+       invalid, "agents[0].description: required key is missing"},
+      {"agent_duplicate_name",
+       kValid + kAgents + "  - name: billing # <-\n    description: d\n    endpoint: http://h:1\n", invalid,
+       "agents[2].name: \"billing\" is already defined at line 15; agent names must be unique"},
+      {"agent_bad_name",
+       kValid + kAgents + "  - name: bill ing # <-\n    description: d\n    endpoint: http://h:1\n", invalid,
+       "agents[2].name: \"bill ing\" may only use letters"},
+      {"agent_routing_threshold", kValid + kAgents + "agent_routing: {threshold: 2} # <-\n", invalid,
+       "agent_routing.threshold: 2 is out of range"},
+      {"agent_routing_zero_hops", kValid + kAgents + "agent_routing:\n  max_hops: 0 # <-\n", invalid,
+       "agent_routing.max_hops: must be a positive whole number"},
+      {"agent_routing_bytes_not_int", kValid + kAgents + "agent_routing:\n  max_message_bytes: 64k # <-\n",
+       invalid, "agent_routing.max_message_bytes: expected a whole number"},
+      {"agent_routing_unknown_key", kValid + kAgents + "agent_routing:\n  max_hop: 3 # <-\n", invalid,
+       "agent_routing.max_hop: unknown key; did you mean \"max_hops\"?"},
   };
 }
 
@@ -346,6 +407,55 @@ TEST(Config, ReadsEveryField) {
   EXPECT_EQ(cfg.fallbacks.at("chat"), (std::vector<std::string>{"small", "big"}));
   EXPECT_EQ(provider_name(Provider::anthropic), "anthropic");
   EXPECT_EQ(strategy_name(Strategy::score), "score");
+}
+
+TEST(Config, ReadsAgentsAndAgentRouting) {
+  const std::string yaml = kValid + kAgents +
+                           "    skills: [routing, \"разбор входящих\"]\n"
+                           "    examples: [\"Куда это отправить?\", \"who handles this?\"]\n"
+                           "    accepts: [question, handoff]\n"
+                           "agent_routing:\n  threshold: 0.5\n  max_hops: 3\n  max_message_bytes: 1024\n";
+  const Config cfg = parse_config(yaml, "agents.yaml");
+  ASSERT_EQ(cfg.agents.size(), 2u);
+  const AgentConfig& billing = cfg.agents[0];
+  EXPECT_EQ(billing.name, "billing");
+  EXPECT_EQ(billing.description, "Invoices and payments.");
+  EXPECT_EQ(billing.endpoint, "http://127.0.0.1:9001/inbox");
+  EXPECT_EQ(billing.accepts, message_kinds()); // every kind when not configured
+  EXPECT_FALSE(billing.triage);
+  EXPECT_EQ(billing.line, 15);
+  const AgentConfig* triage = cfg.triage_agent();
+  ASSERT_NE(triage, nullptr);
+  EXPECT_EQ(triage->name, "triage");
+  EXPECT_EQ(triage->skills, (std::vector<std::string>{"routing", "разбор входящих"}));
+  EXPECT_EQ(triage->examples.size(), 2u);
+  EXPECT_EQ(triage->accepts, (std::vector<std::string>{"question", "handoff"}));
+  EXPECT_EQ(cfg.find_agent("billing"), &cfg.agents[0]);
+  EXPECT_EQ(cfg.find_agent("nope"), nullptr);
+  EXPECT_DOUBLE_EQ(cfg.agent_routing.threshold, 0.5);
+  EXPECT_EQ(cfg.agent_routing.max_hops, 3);
+  EXPECT_EQ(cfg.agent_routing.max_message_bytes, 1024);
+
+  // Without the sections: no agents, default routing limits.
+  const Config plain = parse_config(kValid, "plain.yaml");
+  EXPECT_TRUE(plain.agents.empty());
+  EXPECT_EQ(plain.triage_agent(), nullptr);
+  const AgentRoutingConfig defaults;
+  EXPECT_EQ(plain.agent_routing.max_hops, defaults.max_hops);
+  EXPECT_EQ(plain.agent_routing.max_message_bytes, defaults.max_message_bytes);
+}
+
+TEST(Config, ShippedClinc150AgentsLoad) {
+  const Config cfg = load_config(std::string(TINYROUTE_SOURCE_DIR) + "/config/agents-clinc150.yaml");
+  ASSERT_EQ(cfg.agents.size(), 11u);
+  ASSERT_NE(cfg.triage_agent(), nullptr);
+  EXPECT_EQ(cfg.triage_agent()->name, "triage");
+  for (const auto& a : cfg.agents) {
+    EXPECT_FALSE(a.description.empty()) << a.name;
+    EXPECT_EQ(a.examples.size(), 2u) << a.name;
+    EXPECT_EQ(a.accepts, message_kinds()) << a.name;
+    EXPECT_EQ(a.skills.size(), a.triage ? 0u : 15u) << a.name; // CLINC150: 15 intents per domain
+  }
 }
 
 TEST(Config, ReportsEveryProblemInLineOrder) {
