@@ -29,7 +29,7 @@ struct EngineParams {
   int n_ctx = 4096;    // KV cells shared by all sequences (prefixes + requests in flight)
   int n_batch = 512;   // tokens per llama_decode
   int n_parallel = 16; // requests decoded together (one sequence id each)
-  int n_prefixes = 8;  // named prefixes kept resident at once
+  int n_prefixes = 16; // named prefixes kept resident at once (classify, agents, each metadata field)
   bool use_mmap = true;
   std::string state_dir;    // where prefix KV state is persisted; empty = no persistence
   int max_wait_batches = 4; // ageing: a waiting request gains one priority level per this many decodes
