@@ -37,8 +37,8 @@ test-release: release node-deps
 
 test: test-debug test-release
 
-bench: release
-	bash bench/run.sh build/release
+bench: deps-check
+	bash bench/run.sh
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i

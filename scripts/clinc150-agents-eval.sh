@@ -4,9 +4,9 @@
 # request labelled "triage". One JSON object per line: {"text": ..., "label": ...}.
 #
 #   scripts/clinc150-agents-eval.sh [DATA_DIR] [OUT]
-#   DATA_DIR defaults to /work/shared/data/clinc150, OUT to build/eval/clinc150-agents.jsonl.
+#   DATA_DIR defaults to ../shared/data/clinc150 (beside the repository), OUT to build/eval/clinc150-agents.jsonl.
 set -euo pipefail
-data=${1:-/work/shared/data/clinc150}
+data=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/../shared/data/clinc150}
 out=${2:-build/eval/clinc150-agents.jsonl}
 mkdir -p "$(dirname "$out")"
 python3 - "$data" "$out" <<'PY'

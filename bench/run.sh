@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Run tinyroute's benchmarks (what `make bench` calls): builds tinyroute-bench, generates the
+# TinyLlama-shaped Q4_K_M model if it is missing, measures llama.cpp's prompt-processing rate, then
+# classification latency against llama-server, concurrency, memory and start-up. Writes
+# bench/results/*.json and prints markdown tables (also saved to bench/results/summary.md).
+#
+# Usage: bench/run.sh [latency|concurrency|memory|startup ...]   (default: all of them)
+#
+# Environment:
+#   TINYROUTE_BENCH_BUILD  build tree (default: build/bench, RelWithDebInfo, tests off)
+#   TINYROUTE_THREADS      threads for tinyroute, llama-server and llama-bench (default: 2)
+#   TINYROUTE_BENCH_N      classification requests in the latency run (default: 200)
+#   TINYROUTE_BENCH_N_INTERLEAVED  requests in the three-task interleaved run (default: 90)
+#   TINYROUTE_BENCH_CLIENTS  concurrency levels (default: 1,4,16)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+build="${TINYROUTE_BENCH_BUILD:-$repo/build/bench}"
+threads="${TINYROUTE_THREADS:-2}"
+results="$here/results"
+data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
+modes=("$@")
+[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup)
+
+log() { echo "[bench] $*" >&2; }
+
+# RelWithDebInfo: llama.cpp (prebuilt, optimised) does the heavy lifting; -O2 -g keeps perf usable.
+if [[ ! -f "$build/CMakeCache.txt" ]]; then
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYROUTE_BUILD_TESTS=OFF \
+    >&2
+fi
+cmake --build "$build" --target tinyroute-bench tinyroute-mkmodel -j "$threads" >&2
+bench="$build/bench/tinyroute-bench"
+
+model="$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)"
+cache_var() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt" | grep -v -- '-NOTFOUND$' | head -n1; }
+server="$(cache_var TINYROUTE_LLAMA_SERVER)"
+llama_bench="$(cache_var TINYROUTE_LLAMA_BENCH)"
+[[ -x "$server" && -x "$llama_bench" ]] || { log "llama-server / llama-bench not found in $build"; exit 1; }
+
+mkdir -p "$results"
+{
+  echo "{"
+  echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+  echo "  \"commit\": \"$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)\","
+  echo "  \"nproc\": $(nproc),"
+  echo "  \"cpu\": \"$(lscpu | sed -n 's/^Model name: *//p' | head -n1)\","
+  echo "  \"flags\": \"$(lscpu | sed -n 's/^Flags: *//p' | head -n1)\","
+  echo "  \"loadavg\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
+  echo "  \"model\": \"$model\","
+  echo "  \"model_bytes\": $(stat -c %s "$model"),"
+  echo "  \"threads\": $threads"
+  echo "}"
+} >"$results/machine.json"
+
+common=(--model "$model" --config "$repo/config/tinyroute.yaml" --threads "$threads"
+  --data "$data/val.jsonl" --russian "$here/data/russian.jsonl" --out "$results")
+summary="$results/summary.md"
+: >"$summary"
+for mode in "${modes[@]}"; do
+  case "$mode" in
+    latency)
+      log "llama-bench: prompt-processing rate (the compute floor)"
+      "$llama_bench" -m "$model" -t "$threads" -p 16,64,256 -n 0 -r 2 -o json >"$results/llama-bench.json" 2>/dev/null
+      log "latency: ${TINYROUTE_BENCH_N:-200} requests x (llama-server, choice, score), then 3 tasks interleaved"
+      "$bench" latency "${common[@]}" --domains "$data/domains.json" --llama-server "$server" \
+        --pp "$results/llama-bench.json" --n "${TINYROUTE_BENCH_N:-200}" \
+        --n-interleaved "${TINYROUTE_BENCH_N_INTERLEAVED:-90}" | tee -a "$summary"
+      ;;
+    concurrency)
+      log "concurrency: classify_task at ${TINYROUTE_BENCH_CLIENTS:-1,4,16} clients, generation at 1 and 16"
+      "$bench" concurrency "${common[@]}" --clients "${TINYROUTE_BENCH_CLIENTS:-1,4,16}" | tee -a "$summary"
+      ;;
+    memory) "$bench" memory "${common[@]}" | tee -a "$summary" ;;
+    startup) "$bench" startup "${common[@]}" | tee -a "$summary" ;;
+    *) log "unknown mode: $mode"; exit 2 ;;
+  esac
+done
+log "results in $results"
