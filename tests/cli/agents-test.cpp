@@ -26,7 +26,9 @@ void expect_agent_route(const json& j, const std::string& raw) {
   EXPECT_TRUE(is_agent(j["agent"])) << raw;
   EXPECT_TRUE(j["uncertain"].is_boolean()) << raw;
   EXPECT_TRUE(j["source"] == "model" || j["source"] == "default") << raw;
-  if (j["uncertain"] == true) EXPECT_EQ(j["agent"], "triage") << raw;
+  if (j["uncertain"] == true) {
+    EXPECT_EQ(j["agent"], "triage") << raw;
+  }
   ASSERT_EQ(j["distribution"].size(), kAgents.size()) << raw;
   double sum = 0;
   for (const auto& d : j["distribution"]) {
@@ -199,7 +201,9 @@ protected:
     ASSERT_TRUE(wait_healthy(port, *serve)) << t::read_file(log);
   }
   void TearDown() override {
-    if (serve) EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
+    if (serve) {
+      EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
+    }
   }
   Reply post(const std::string& path, const std::string& body) { return http(port, "POST", path, body); }
 
