@@ -1,5 +1,6 @@
 #include "agent-endpoints.h"
 
+#include <algorithm>
 #include <climits>
 #include <optional>
 #include <string>

@@ -211,8 +211,7 @@ int run_serve(const ServeOptions& o) {
   gateway.start();
   spdlog::info("tinyroute {} serving on http://{}:{} (OpenAI /v1/chat/completions, Anthropic /v1/messages, "
                "Ollama /api/chat; /v1/classify, /v1/route, /v1/agents/route, /v1/agents/messages, "
-               "/v1/metadata, /health, "
-               "/metrics)",
+               "/v1/metadata, /health, /metrics)",
                TINYROUTE_VERSION, o.host, gateway.port());
 
   for (;;) {
