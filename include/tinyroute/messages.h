@@ -40,6 +40,9 @@ struct MessageInput {
   std::optional<std::string> reply_to = std::nullopt;
   std::optional<std::string> correlation_id = std::nullopt; // default: the new message's id
   std::optional<int> hop_count = std::nullopt;              // hops taken so far; default 0
+  // Whether a "to" field inside `text` (loose JSON) may pick the recipient. Off where the text comes
+  // from someone who must not address agents directly (serve's HTTP endpoint): then only `to` does.
+  bool recipient_from_text = true;
 };
 
 struct MessageEntities {

@@ -1,5 +1,7 @@
-// tinyroute eval FILE.jsonl: classify a labelled set and report accuracy, macro-F1, per-class scores,
-// the confusion matrix and latency. Every request is submitted at once so the engine can batch them.
+// tinyroute eval FILE.jsonl: classify a labelled set (task categories, or with --labels-from agents the
+// configured agents, triage included) and report accuracy, macro-F1, per-class scores, the confusion
+// matrix and latency. Every request is submitted at once so the engine can batch them.
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -10,6 +12,7 @@
 
 #include "cli.h"
 #include "output.h"
+#include "tinyroute/agents.h"
 
 namespace tinyroute::cli {
 
@@ -50,26 +53,68 @@ std::vector<Example> read_examples(const std::string& path, int limit) {
   return out;
 }
 
-int run_eval(const EvalOptions& o) {
-  if (o.labels_from == "agents") {
-    throw UsageError("--labels-from agents needs an `agents` section, which this config format does not "
-                     "have yet; use --labels-from categories");
+// One prediction: the label chosen and how long it took.
+struct Prediction {
+  std::string label;
+  double latency_ms = 0;
+};
+
+// Submits every example at once (so the engine batches them) and hands back the pending answers.
+template <typename Result, typename Submit, typename Pick>
+std::vector<std::future<Prediction>> submit_all(const std::vector<Example>& examples, Submit submit,
+                                                Pick pick) {
+  std::vector<std::future<Prediction>> pending;
+  pending.reserve(examples.size());
+  for (const auto& e : examples) {
+    std::future<Result> f = submit(e.text);
+    pending.push_back(
+        std::async(std::launch::deferred, [f = std::move(f), pick]() mutable { return pick(f.get()); }));
   }
+  return pending;
+}
+
+int run_eval(const EvalOptions& o) {
+  const bool agents = o.labels_from == "agents";
   Config config = load_cli_config(o.common);
+  if (agents && config.agents.empty()) {
+    throw UsageError("--labels-from agents needs a config with an `agents` section; " + config.source_path +
+                     " has none");
+  }
   std::vector<Example> examples = read_examples(o.file, o.limit);
   std::vector<std::string> labels;
-  for (const auto& c : config.categories) labels.push_back(c.name);
+  if (agents) {
+    for (const auto& a : config.agents) labels.push_back(a.name);
+  } else {
+    for (const auto& c : config.categories) labels.push_back(c.name);
+  }
   for (const auto& e : examples) {
-    if (config.find_category(e.label) == nullptr) {
-      spdlog::warn("eval: label '{}' is not a configured category; it can never be predicted", e.label);
+    if (std::find(labels.begin(), labels.end(), e.label) == labels.end()) {
+      spdlog::warn("eval: label '{}' is not a configured {}; it can never be predicted", e.label,
+                   agents ? "agent" : "category");
     }
   }
 
-  TaskRouter router(std::move(config));
+  // The policy under test; the engine outlives it (declared first).
+  std::shared_ptr<Engine> engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
+  std::unique_ptr<TaskRouter> tasks;
+  std::unique_ptr<AgentRouter> agent_router;
   const auto started = std::chrono::steady_clock::now();
-  std::vector<std::future<ClassifyResult>> pending;
-  pending.reserve(examples.size());
-  for (const auto& e : examples) pending.push_back(router.classify_task(e.text));
+  std::vector<std::future<Prediction>> pending;
+  if (agents) {
+    agent_router = std::make_unique<AgentRouter>(*engine, config);
+    pending = submit_all<AgentRoute>(
+        examples, [&](const std::string& text) { return agent_router->route_agent(text); },
+        [](const AgentRoute& r) {
+          return Prediction{r.agent, r.latency_ms};
+        });
+  } else {
+    tasks = std::make_unique<TaskRouter>(engine, std::move(config));
+    pending = submit_all<ClassifyResult>(
+        examples, [&](const std::string& text) { return tasks->classify_task(text); },
+        [](const ClassifyResult& r) {
+          return Prediction{r.category, r.latency_ms};
+        });
+  }
 
   const bool progress = stderr_is_tty();
   const int width = progress ? terminal_width() : 80;
@@ -77,9 +122,9 @@ int run_eval(const EvalOptions& o) {
   std::vector<std::string> gold, predicted;
   std::vector<double> latency;
   for (size_t i = 0; i < pending.size(); ++i) {
-    ClassifyResult r = pending[i].get();
+    Prediction r = pending[i].get();
     gold.push_back(examples[i].label);
-    predicted.push_back(r.category);
+    predicted.push_back(r.label);
     latency.push_back(r.latency_ms);
     const auto now = std::chrono::steady_clock::now();
     if (progress && (now - last_draw > std::chrono::milliseconds(100) || i + 1 == pending.size())) {
@@ -95,6 +140,7 @@ int run_eval(const EvalOptions& o) {
   if (o.common.json) {
     json out = metrics_json(m);
     out["file"] = o.file;
+    out["labels_from"] = o.labels_from;
     out["latency_ms"] = latency_json(l);
     out["wall_s"] = wall_s;
     out["per_second"] = wall_s > 0 ? static_cast<double>(m.total) / wall_s : 0;
@@ -114,9 +160,11 @@ int run_eval(const EvalOptions& o) {
 void register_eval_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<EvalOptions>();
   auto* cmd = app.add_subcommand(
-      "eval", "Measure classification on a labelled JSONL file ({\"text\",\"label\"} lines)");
+      "eval",
+      "Measure classification or agent routing on a labelled JSONL file ({\"text\",\"label\"} lines)");
   cmd->add_option("file", o->file, "JSONL file")->required();
-  cmd->add_option("--labels-from", o->labels_from, "What the labels name")
+  cmd->add_option("--labels-from", o->labels_from,
+                  "What the labels name: task categories, or agents (evaluates agent routing)")
       ->check(CLI::IsMember({"categories", "agents"}))
       ->capture_default_str();
   cmd->add_option("--limit", o->limit, "Use only the first N examples")->check(CLI::PositiveNumber);

@@ -1,6 +1,7 @@
 // tinyroute serve: the gateway with the internal model as its router. Requests for "auto" are
 // classified (TaskRouter::route) and forwarded to the chosen large model; POST /v1/classify answers
-// with the classification itself. SIGHUP reloads the config (a bad one is logged and ignored);
+// with the classification itself; /v1/agents/route, /v1/agents/messages and /v1/metadata serve the agent
+// policies on the same engine. SIGHUP reloads the config (a bad one is logged and ignored);
 // SIGTERM / SIGINT stop accepting and drain in-flight requests. Signals are taken synchronously by
 // the main thread (sigwait), so no handler and no global state are involved.
 #include <csignal>
@@ -9,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent-endpoints.h"
 #include "cli.h"
 #include "output.h"
 #include "tinyroute/gateway.h"
@@ -25,21 +27,34 @@ struct ServeOptions {
   double drain_s = 10;
 };
 
-// The TaskRouter in use; SIGHUP swaps in a new one while requests keep reading the old one.
+// Everything built from one config over one engine: the TaskRouter and the agent policies.
+struct Served {
+  std::shared_ptr<const TaskRouter> tasks;
+  std::shared_ptr<const AgentServices> agents;
+};
+
+Served make_served(std::shared_ptr<Engine> engine, const Config& config) {
+  Served s;
+  s.tasks = std::make_shared<const TaskRouter>(engine, config);
+  s.agents = std::make_shared<const AgentServices>(std::move(engine), config);
+  return s;
+}
+
+// What is in use; SIGHUP swaps in a new set while requests keep reading the old one.
 class LiveRouter {
 public:
-  std::shared_ptr<const TaskRouter> get() const {
+  Served get() const {
     std::lock_guard lock(mutex_);
     return current_;
   }
-  void set(std::shared_ptr<const TaskRouter> next) {
+  void set(Served next) {
     std::lock_guard lock(mutex_);
     current_ = std::move(next);
   }
 
 private:
   mutable std::mutex mutex_;
-  std::shared_ptr<const TaskRouter> current_;
+  Served current_;
 };
 
 // The internal model can be kept across a reload when nothing that shapes the engine changed.
@@ -138,6 +153,13 @@ void log_config(const Config& config) {
   spdlog::info("config {}: {} categories: {}; default {}", config.source_path, categories.size(),
                joined(categories), config.default_category);
   spdlog::info("answer models: {}", joined(models));
+  std::vector<std::string> agents;
+  for (const auto& a : config.agents) agents.push_back(a.name + (a.triage ? " (triage)" : ""));
+  if (agents.empty()) {
+    spdlog::info("no agents section: /v1/agents/* answer 400");
+  } else {
+    spdlog::info("{} agents: {}", agents.size(), joined(agents));
+  }
 }
 
 void log_engine(const Engine& engine) {
@@ -164,7 +186,7 @@ int run_serve(const ServeOptions& o) {
   auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
   log_engine(*engine);
   auto live = std::make_shared<LiveRouter>();
-  live->set(std::make_shared<const TaskRouter>(engine, config));
+  live->set(make_served(engine, config));
   log_config(config);
 
   GatewayOptions gopts;
@@ -172,14 +194,24 @@ int run_serve(const ServeOptions& o) {
   gopts.port = o.port;
   gopts.threads = o.threads;
   Gateway gateway(
-      config, [live](const ChatRequest& request) { return decide(*live->get(), request); }, gopts);
+      config, [live](const ChatRequest& request) { return decide(*live->get().tasks, request); }, gopts);
   gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body) {
     const std::string text = classify_input(body);
-    return classify_json(live->get()->classify_task(text).get());
+    return classify_json(live->get().tasks->classify_task(text).get());
+  });
+  gateway.add_json_endpoint("POST", "/v1/agents/route", [live](const json& body) {
+    return agent_route_endpoint(*live->get().agents, body);
+  });
+  gateway.add_json_endpoint("POST", "/v1/agents/messages", [live](const json& body) {
+    return agent_message_endpoint(*live->get().agents, body);
+  });
+  gateway.add_json_endpoint("POST", "/v1/metadata", [live](const json& body) {
+    return metadata_endpoint(*live->get().agents, body);
   });
   gateway.start();
   spdlog::info("tinyroute {} serving on http://{}:{} (OpenAI /v1/chat/completions, Anthropic /v1/messages, "
-               "Ollama /api/chat; /v1/classify, /v1/route, /health, /metrics)",
+               "Ollama /api/chat; /v1/classify, /v1/route, /v1/agents/route, /v1/agents/messages, "
+               "/v1/metadata, /health, /metrics)",
                TINYROUTE_VERSION, o.host, gateway.port());
 
   for (;;) {
@@ -191,13 +223,13 @@ int run_serve(const ServeOptions& o) {
         Config next = load_cli_config(o.common);
         auto current = live->get();
         std::shared_ptr<Engine> next_engine = engine;
-        if (!same_engine(current->config().internal_model, next.internal_model)) {
+        if (!same_engine(current.tasks->config().internal_model, next.internal_model)) {
           next_engine = std::make_shared<Engine>(engine_params_from(next.internal_model));
           log_engine(*next_engine);
         }
-        auto next_router = std::make_shared<const TaskRouter>(next_engine, next);
+        Served next_served = make_served(next_engine, next);
         gateway.reload(next);
-        live->set(std::move(next_router));
+        live->set(std::move(next_served));
         engine = std::move(next_engine);
         log_config(next);
         spdlog::info("reloaded");

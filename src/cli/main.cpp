@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tinyroute " TINYROUTE_VERSION);
 
   Action action;
+  register_agent_commands(app, action);
   register_classify_commands(app, action);
   register_config_commands(app, action);
   register_eval_command(app, action);

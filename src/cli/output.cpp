@@ -16,10 +16,23 @@ size_t columns(const std::string& s) {
       s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
-std::vector<std::pair<std::string, double>> sorted_distribution(const ClassifyResult& r) {
-  auto d = r.distribution;
+std::vector<std::pair<std::string, double>> sorted(std::vector<std::pair<std::string, double>> d) {
   std::stable_sort(d.begin(), d.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   return d;
+}
+
+json distribution_json(const std::vector<std::pair<std::string, double>>& distribution, const char* key) {
+  json dist = json::array();
+  for (const auto& [name, p] : sorted(distribution)) dist.push_back({{key, name}, {"prob", p}});
+  return dist;
+}
+
+std::string distribution_text(const std::vector<std::pair<std::string, double>>& distribution) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [label, p] : sorted(distribution)) {
+    rows.push_back({"  " + label, fixed(p, 4), std::string(static_cast<size_t>(p * 40 + 0.5), '#')});
+  }
+  return format_table(rows, false);
 }
 
 } // namespace
@@ -31,8 +44,7 @@ std::string fixed(double value, int decimals) {
 }
 
 json classify_json(const ClassifyResult& r) {
-  json dist = json::array();
-  for (const auto& [label, p] : sorted_distribution(r)) dist.push_back({{"label", label}, {"prob", p}});
+  const json dist = distribution_json(r.distribution, "label");
   return {{"category", r.category},     {"top_label", r.top_label},
           {"confidence", r.confidence}, {"uncertain", r.uncertain},
           {"source", r.source},         {"strategy", std::string(strategy_name(r.strategy))},
@@ -106,11 +118,55 @@ std::string classify_text(const ClassifyResult& r) {
          std::to_string(r.query_tokens) + (r.truncated ? " (truncated)" : "") + "\n";
   out += "latency     " + fixed(r.latency_ms, 2) + " ms\n";
   out += "distribution\n";
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& [label, p] : sorted_distribution(r)) {
-    rows.push_back({"  " + label, fixed(p, 4), std::string(static_cast<size_t>(p * 40 + 0.5), '#')});
-  }
-  return out + format_table(rows, false);
+  return out + distribution_text(r.distribution);
+}
+
+json agent_route_json(const AgentRoute& r) {
+  return {{"agent", r.agent},
+          {"top_agent", r.top_agent},
+          {"confidence", r.confidence},
+          {"uncertain", r.uncertain},
+          {"source", r.source},
+          {"distribution", distribution_json(r.distribution, "agent")},
+          {"query_tokens", r.query_tokens},
+          {"truncated", r.truncated},
+          {"tokens_decoded", r.tokens_decoded},
+          {"latency_ms", r.latency_ms}};
+}
+
+std::string agent_route_text(const AgentRoute& r) {
+  std::string out = "agent       " + r.agent + "  (confidence " + fixed(r.confidence, 3) + ", source " +
+                    r.source + (r.uncertain ? ", uncertain: model ranked " + r.top_agent + " first" : "") +
+                    ")\n";
+  out += "tokens      " + std::to_string(r.tokens_decoded) + " decoded, query " +
+         std::to_string(r.query_tokens) + (r.truncated ? " (truncated)" : "") + "\n";
+  out += "latency     " + fixed(r.latency_ms, 2) + " ms\n";
+  return out + "distribution\n" + distribution_text(r.distribution);
+}
+
+json metadata_json(const MessageMetadata& m) {
+  return {{"language", m.language},
+          {"intent", m.intent},
+          {"urgency", m.urgency},
+          {"topics", m.topics},
+          {"needs_tools", m.needs_tools},
+          {"complexity", m.complexity},
+          {"estimated_tokens", m.estimated_tokens},
+          {"latency_ms", m.latency_ms}};
+}
+
+std::string metadata_text(const MessageMetadata& m) {
+  std::string topics;
+  for (const auto& t : m.topics) topics += (topics.empty() ? "" : ", ") + t;
+  return format_table({{"language", m.language},
+                       {"intent", m.intent},
+                       {"urgency", m.urgency},
+                       {"topics", topics.empty() ? "(none)" : topics},
+                       {"needs_tools", m.needs_tools ? "yes" : "no"},
+                       {"complexity", m.complexity},
+                       {"tokens", std::to_string(m.estimated_tokens)},
+                       {"latency", fixed(m.latency_ms, 2) + " ms"}},
+                      false);
 }
 
 std::string selection_text(const Selection& s) {

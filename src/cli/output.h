@@ -8,8 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tinyroute/agents.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/eval.h"
+#include "tinyroute/messages.h"
 
 namespace tinyroute::cli {
 
@@ -21,11 +23,15 @@ json selection_json(const Selection& selection);
 json route_json(const RouteResult& result);
 json metrics_json(const EvalMetrics& metrics);
 json latency_json(const LatencySummary& latency);
+json agent_route_json(const AgentRoute& route);
+json metadata_json(const MessageMetadata& metadata);
 
 // Human-readable forms of the same.
 std::string classify_text(const ClassifyResult& result);
 std::string selection_text(const Selection& selection);
 std::string metrics_text(const EvalMetrics& metrics);
+std::string agent_route_text(const AgentRoute& route);
+std::string metadata_text(const MessageMetadata& metadata);
 
 // Rows of cells, columns padded to the widest cell (UTF-8 aware); the first row is the header when
 // `header` is set (a rule is drawn under it).

@@ -274,7 +274,7 @@ std::future<FormattedMessage> MessageFormatter::format_agent_message(MessageInpu
     if (!config.agents.empty() && !config.find_agent(m.to))
       throw Error(ErrorCode::invalid_argument, "to: \"" + m.to + "\" is not a configured agent");
     to_source = "override";
-  } else if (loose.to) {
+  } else if (loose.to && input.recipient_from_text) {
     m.to = *loose.to;
     to_source = "input";
   } else if (!router_) {

@@ -2,6 +2,7 @@
 // of command output, and a blocking HTTP request.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,37 @@ inline std::string config_yaml(const std::string& model_path, int upstream_port,
          "fallbacks:\n"
          "  chat: [spare]\n"
          "default_category: chat\n";
+}
+
+inline const std::vector<std::string> kAgents = {"billing", "devops", "triage"};
+
+// config_yaml with three agents (devops takes only tasks and reports) and tight limits.
+inline std::string agents_config_yaml(const std::string& model_path, int upstream_port) {
+  return config_yaml(model_path, upstream_port) + "agent_routing:\n"
+                                                  "  threshold: 0.35\n"
+                                                  "  max_hops: 3\n"
+                                                  "  max_message_bytes: 2048\n"
+                                                  "agents:\n"
+                                                  "  - name: billing\n"
+                                                  "    description: Invoices, refunds and payments.\n"
+                                                  "    skills: [refunds, invoices]\n"
+                                                  "    examples: [\"Где мой счёт за март?\"]\n"
+                                                  "    endpoint: http://127.0.0.1:9001/inbox\n"
+                                                  "  - name: devops\n"
+                                                  "    description: Deployments, servers and outages.\n"
+                                                  "    skills: [kubernetes, on-call]\n"
+                                                  "    examples: [\"prod is down\"]\n"
+                                                  "    endpoint: http://127.0.0.1:9002/inbox\n"
+                                                  "    accepts: [task, report]\n"
+                                                  "  - name: triage\n"
+                                                  "    description: Anything else, sent on to a person.\n"
+                                                  "    endpoint: http://127.0.0.1:9003/inbox\n"
+                                                  "    triage: true\n";
+}
+
+inline bool is_agent(const json& name) {
+  return name.is_string() &&
+         std::find(kAgents.begin(), kAgents.end(), name.get<std::string>()) != kAgents.end();
 }
 
 inline std::pair<int, std::string> tinyroute(std::vector<std::string> args) {

@@ -207,7 +207,8 @@ TEST_F(CliTest, UsageErrorsExitTwoAndHelpExitsZero) {
   EXPECT_EQ(tinyroute({"eval", "x.jsonl", "--labels-from", "nonsense"}).first, 2);
   auto [hrc, help] = tinyroute({"--help"});
   EXPECT_EQ(hrc, 0);
-  for (const char* cmd : {"classify", "route", "config", "eval", "pull", "serve", "version"})
+  for (const char* cmd :
+       {"agent", "metadata", "classify", "route", "config", "eval", "pull", "serve", "version"})
     EXPECT_NE(help.find(cmd), std::string::npos) << cmd;
   auto [vrc, version] = tinyroute({"version"});
   EXPECT_EQ(vrc, 0);

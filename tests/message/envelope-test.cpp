@@ -185,6 +185,29 @@ TEST_F(Envelope, LooseJsonTakesKnownFieldsAndKeepsTheWholeBody) {
   EXPECT_TRUE(validate_json(agent_message_schema(), g.json).empty());
 }
 
+// Where the text comes from someone who must not address agents (serve's HTTP endpoint), a "to"
+// inside it is ignored: routing decides, the other loose fields are still read, an override still wins.
+TEST_F(Envelope, RecipientFromTextCanBeTurnedOff) {
+  const std::string text = R"({"to": "devops", "priority": "urgent", "body": "Где мой счёт за март?"})";
+  const FormattedMessage f =
+      formatter_->format_agent_message({.text = text, .recipient_from_text = false}).get();
+  EXPECT_EQ(f.to_source, "routing");
+  ASSERT_TRUE(f.route.has_value());
+  EXPECT_EQ(f.message.to, choose_recipient(*f.route, *config_, f.message.kind));
+  EXPECT_EQ(f.message.priority, "urgent");
+  EXPECT_EQ(f.message.body, text);
+  // The same words without the "to" field go to the same agent.
+  const FormattedMessage plain =
+      formatter_->format_agent_message({.text = R"({"priority": "urgent", "body": "Где мой счёт за март?"})"})
+          .get();
+  EXPECT_EQ(f.message.to, plain.message.to);
+
+  const FormattedMessage o =
+      formatter_->format_agent_message({.text = text, .to = "billing", .recipient_from_text = false}).get();
+  EXPECT_EQ(o.to_source, "override");
+  EXPECT_EQ(o.message.to, "billing");
+}
+
 TEST_F(Envelope, HopLimitIsEnforced) {
   const int max = config_->agent_routing.max_hops;
   EXPECT_EQ(formatter_->format_agent_message({.text = "ok", .hop_count = max}).get().message.hop_count, max);
