@@ -1,5 +1,6 @@
 #include "gateway/forward.h"
 
+#include <cctype>
 #include <chrono>
 
 #include <boost/asio/steady_timer.hpp>
@@ -104,11 +105,13 @@ awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& reque
   };
   std::string failure;
   std::string broke; // the upstream connection failed while reading (co_await is not allowed in catch)
+  std::string head;  // the body's first bytes, to show what a garbled answer looked like
   try {
     for (;;) {
       auto piece = co_await call.read_some();
       if (!piece) break;
       if (piece->empty()) continue;
+      if (head.size() < 80) head += piece->substr(0, 80 - head.size());
       failure = co_await deliver(decoder->feed(*piece));
       if (!failure.empty()) break;
     }
@@ -130,6 +133,13 @@ awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& reque
   }
   if (!failure.empty()) {
     attempt.error = failure;
+    if (broke.empty() && !head.empty() && !sink.committed()) {
+      // Nothing usable arrived: show what did (a proxy's HTML error page, ...).
+      std::string shown;
+      for (char c : head) shown += std::isprint(static_cast<unsigned char>(c)) != 0 ? c : '.';
+      attempt.error += " (it answered " + std::to_string(status) + " with content-type '" +
+                       call.header("content-type") + "', starting '" + shown + "')";
+    }
     metrics.upstream_attempt(model.name, "broke_before_commit");
     co_return TryResult{Outcome::retry, attempt};
   }

@@ -96,6 +96,10 @@ TEST(GatewayFaults, GarbageAnswerIsACleanErrorNotACrash) {
       auto j = r.j();
       ASSERT_TRUE(j.is_object() && j["error"]["message"].is_string()) << r.body;
       EXPECT_NE(j["error"]["message"].get<std::string>().find(name + ": "), std::string::npos) << r.body;
+      // What came back is shown, so a proxy's error page in the way is easy to spot.
+      EXPECT_NE(j["error"]["message"].get<std::string>().find("content-type 'text/html', starting '<html>"),
+                std::string::npos)
+          << r.body;
     }
   }
   EXPECT_EQ(request(g.port(), "GET", "/health").status, 200);
