@@ -2,6 +2,7 @@
 // fallbacks. Loaded from YAML; every error names the file, line and offending key.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <string>
 #include <string_view>
@@ -77,6 +78,21 @@ struct AgentRoutingConfig {
   int max_message_bytes = 65536; // larger messages are refused before any model work
 };
 
+// One gateway API key: the key itself lives in an environment variable, never in the file.
+struct GatewayApiKeyConfig {
+  std::string key_env;             // environment variable holding the key
+  std::vector<std::string> models; // model names it may use; "*" = every model
+  int line = 0;                    // where it was defined (for messages)
+};
+
+// The optional `gateway:` section (what `tinyroute serve` listens on and who may call it).
+struct GatewayConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::size_t max_body_bytes = 8 << 20;
+  std::vector<GatewayApiKeyConfig> api_keys; // empty = no authentication
+};
+
 struct Config {
   std::string source_path; // the file it came from
   std::string hash;        // sha256 of the file's bytes (hex), for caches keyed by config
@@ -87,6 +103,7 @@ struct Config {
   std::string default_category;
   std::vector<AgentConfig> agents; // empty when the config has no agents section
   AgentRoutingConfig agent_routing;
+  GatewayConfig gateway; // defaults when the config has no gateway section
 
   const CategoryConfig* find_category(const std::string& name) const;
   const ModelConfig* find_model(const std::string& name) const;

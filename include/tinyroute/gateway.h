@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -124,7 +125,9 @@ struct GatewayOptions {
   std::string host = "127.0.0.1";
   int port = 8080; // 0 = let the OS pick; Gateway::port() says which
   std::size_t max_body_bytes = 8 << 20;
-  int threads = 1; // network threads
+  std::size_t max_header_bytes = 16 * 1024; // larger request heads get a 431
+  double request_read_timeout_s = 30;       // a client must send its whole request within this (slow clients)
+  int threads = 1;                          // network threads
   std::vector<std::string> auto_aliases = {"auto"};
   double connect_timeout_s = 5;
   double first_byte_timeout_s = 120;
@@ -133,7 +136,19 @@ struct GatewayOptions {
   double retry_backoff_s = 0.2; // first backoff; doubles per retry
   int breaker_failures = 5;     // consecutive failures that open a backend's circuit breaker
   double breaker_open_s = 30;   // how long an open breaker skips the backend before one probe
+  // Gateway API keys: key -> the model names it may use ("*" = every model). Empty = no auth. When
+  // set, every request but GET /health needs "Authorization: Bearer KEY" or "x-api-key: KEY": a
+  // missing or unknown key is a 401, a model the key may not use (named, or chosen by routing) a 403.
+  // Keys are never logged.
+  std::map<std::string, std::vector<std::string>> api_keys;
+  // CA bundle (PEM) for https:// upstreams; empty = $TINYROUTE_CA_FILE if set, else the system store.
+  std::string ca_file;
 };
+
+// The `gateway:` config section as options: listen address, body limit, and the API keys read from
+// the environment variables it names. Throws Error(config_invalid) "FILE:LINE: ..." when a named
+// variable is unset or empty.
+GatewayOptions gateway_options_from(const Config& config);
 
 class Gateway {
 public:

@@ -364,8 +364,8 @@ private:
 
 // ---- the schema --------------------------------------------------------------------------------
 
-const std::vector<std::string> kTopKeys = {"internal_model",   "categories", "models",       "fallbacks",
-                                           "default_category", "agents",     "agent_routing"};
+const std::vector<std::string> kTopKeys = {"internal_model",   "categories", "models",        "fallbacks",
+                                           "default_category", "agents",     "agent_routing", "gateway"};
 const std::vector<std::string> kInternalKeys = {
     "model",    "name",     "aliases",   "threads",          "context",  "batch",
     "parallel", "strategy", "threshold", "max_query_tokens", "state_dir"};
@@ -377,6 +377,8 @@ const std::vector<std::string> kCapabilityKeys = {"tools", "vision", "reasoning"
 const std::vector<std::string> kAgentKeys = {"name",     "description", "skills", "examples",
                                              "endpoint", "accepts",     "triage"};
 const std::vector<std::string> kAgentRoutingKeys = {"threshold", "max_hops", "max_message_bytes"};
+const std::vector<std::string> kGatewayKeys = {"listen", "max_body_bytes", "api_keys"};
+const std::vector<std::string> kApiKeyKeys = {"key_env", "models"};
 
 constexpr std::string_view kForbiddenWhy =
     "is the internal model; it only classifies and routes and can never answer users";
@@ -799,6 +801,97 @@ void parse_agent_routing(Reader& r, const Section& top, AgentRoutingConfig& ar) 
   r.positive(s, "max_message_bytes", ar.max_message_bytes);
 }
 
+// "HOST:PORT" or "[V6]:PORT"; an empty string when it parses, else what is wrong.
+std::string parse_listen(const std::string& text, GatewayConfig& gw) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return "must be HOST:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"";
+  std::string host = text.substr(0, colon);
+  const std::string port = text.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.back() != ']' || host.size() < 3) return "has an unclosed [ in the IPv6 address";
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return "writes an IPv6 address without brackets; use \"[" + host + "]:" + port + "\"";
+  }
+  int value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value < 0 || value > 65535)
+    return "has port " + quoted(port) + "; use a number from 0 to 65535 (0 = any free port)";
+  gw.host = host;
+  gw.port = value;
+  return "";
+}
+
+void parse_gateway(Reader& r, const Section& top, const Config& cfg, GatewayConfig& gw) {
+  const auto node = r.value(top, "gateway", false);
+  if (!node) return;
+  const Section s = r.section(*node, "gateway", top.line, kGatewayKeys);
+  if (!s.ok) return;
+  Report& report = r.report();
+  if (auto v = r.text(s, "listen", false, "HOST:PORT, e.g. \"127.0.0.1:8080\"")) {
+    if (const std::string problem = parse_listen(*v, gw); !problem.empty())
+      report.add(line_of(s.fields.at("listen"), s.line), "gateway.listen", quoted(*v) + " " + problem);
+  }
+  int max_body = 0;
+  r.positive(s, "max_body_bytes", max_body);
+  if (max_body > 0) gw.max_body_bytes = static_cast<std::size_t>(max_body);
+  const auto keys = r.value(s, "api_keys", false, "a list of {key_env: ENV_NAME, models: [...]}");
+  if (!keys) return;
+  const int keys_line = line_of(*keys, s.line);
+  if (!keys->IsSequence()) {
+    report.add(keys_line, "gateway.api_keys",
+               "expected a list of {key_env: ENV_NAME, models: [...]}, got " + describe(*keys));
+    return;
+  }
+  std::map<std::string, int> seen;
+  for (std::size_t i = 0; i < keys->size(); ++i) {
+    const Section k = r.section((*keys)[i], index_path("gateway.api_keys", i), keys_line, kApiKeyKeys);
+    if (!k.ok) continue;
+    GatewayApiKeyConfig key;
+    key.line = k.line;
+    if (auto v = r.text(k, "key_env", true,
+                        "the environment variable that holds the key; keys never go in the file")) {
+      const int line = line_of(k.fields.at("key_env"), k.line);
+      if (!valid_env_name(*v)) {
+        report.add(line, k.path + ".key_env",
+                   quoted(*v) + " is not an environment variable name (letters, digits and '_', e.g. "
+                                "TINYROUTE_KEY_TEAM_A); the key itself belongs in that variable, not here");
+      } else if (const auto dup = seen.find(*v); dup != seen.end()) {
+        report.add(line, k.path + ".key_env",
+                   quoted(*v) + " is already used at line " + std::to_string(dup->second) +
+                       "; keep one entry");
+      } else {
+        seen.emplace(*v, line);
+        key.key_env = *v;
+      }
+    }
+    if (auto items = r.text_list(k, "models", true)) {
+      if (items->empty()) {
+        report.add(line_of(k.fields.at("models"), k.line), k.path + ".models",
+                   "is empty; list the models this key may use, or [\"*\"] for all");
+      }
+      for (const auto& item : *items) {
+        if (item.value != "*" && cfg.is_internal_model_name(item.value)) {
+          report.add(item.line, item.path,
+                     quoted(item.value) + " " + std::string(kForbiddenWhy) +
+                         " — remove it from this key's models",
+                     true);
+          continue;
+        }
+        if (item.value != "*" && !cfg.models.empty() && !cfg.find_model(item.value)) {
+          report.add(item.line, item.path,
+                     quoted(item.value) + " is not a defined model" +
+                         did_you_mean(item.value, model_names(cfg)) + " (use \"*\" for every model)");
+          continue;
+        }
+        key.models.push_back(item.value);
+      }
+    }
+    if (!key.key_env.empty()) gw.api_keys.push_back(std::move(key));
+  }
+}
+
 // Every category must reach a model, or requests classified into it could never be answered.
 void check_served(Report& report, const Config& cfg, const std::map<std::string, Item>& defined) {
   for (const auto& category : cfg.categories) {
@@ -950,6 +1043,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
     if (!cfg.models.empty()) check_served(report, cfg, category_defs);
     parse_agents(reader, top, cfg);
     parse_agent_routing(reader, top, cfg.agent_routing);
+    parse_gateway(reader, top, cfg, cfg.gateway);
   } catch (const YAML::Exception& e) {
     // yaml-cpp throwing here is a bug in the checks above; still say where.
     report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "", "unexpected YAML error: " + e.msg);

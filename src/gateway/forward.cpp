@@ -1,5 +1,6 @@
 #include "gateway/forward.h"
 
+#include <cctype>
 #include <chrono>
 
 #include <boost/asio/steady_timer.hpp>
@@ -61,13 +62,19 @@ awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& reque
     metrics.upstream_attempt(model.name, "config_error");
     co_return TryResult{Outcome::next_model, attempt};
   }
-  HttpClientCall call(co_await asio::this_coro::executor, options.timeouts);
+  HttpClientCall call(co_await asio::this_coro::executor, options.timeouts, options.tls);
   int status = 0;
+  const auto sent = std::chrono::steady_clock::now();
   try {
     status = co_await call.open(upstream);
   } catch (const ConnectError& e) {
     attempt.error = e.what();
-    metrics.upstream_attempt(model.name, "connect_error");
+    if (e.kind == ConnectError::Kind::untrusted) { // the same certificate will be refused again
+      metrics.upstream_attempt(model.name, "tls_untrusted");
+      co_return TryResult{Outcome::next_model, attempt};
+    }
+    attempt.timed_out = e.kind == ConnectError::Kind::timed_out;
+    metrics.upstream_attempt(model.name, attempt.timed_out ? "timeout" : "connect_error");
     co_return TryResult{Outcome::retry, attempt};
   } catch (const Error& e) {
     attempt.error = e.what();
@@ -75,6 +82,8 @@ awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& reque
     co_return TryResult{Outcome::next_model, attempt};
   }
   attempt.status = status;
+  metrics.backend_latency(model.name,
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count());
   if (status < 200 || status >= 300) {
     std::string body = co_await call.read_rest();
     attempt.error = "HTTP " + std::to_string(status) + ": " + backend.error_message(body);
@@ -96,11 +105,13 @@ awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& reque
   };
   std::string failure;
   std::string broke; // the upstream connection failed while reading (co_await is not allowed in catch)
+  std::string head;  // the body's first bytes, to show what a garbled answer looked like
   try {
     for (;;) {
       auto piece = co_await call.read_some();
       if (!piece) break;
       if (piece->empty()) continue;
+      if (head.size() < 80) head += piece->substr(0, 80 - head.size());
       failure = co_await deliver(decoder->feed(*piece));
       if (!failure.empty()) break;
     }
@@ -122,6 +133,13 @@ awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& reque
   }
   if (!failure.empty()) {
     attempt.error = failure;
+    if (broke.empty() && !head.empty() && !sink.committed()) {
+      // Nothing usable arrived: show what did (a proxy's HTML error page, ...).
+      std::string shown;
+      for (char c : head) shown += std::isprint(static_cast<unsigned char>(c)) != 0 ? c : '.';
+      attempt.error += " (it answered " + std::to_string(status) + " with content-type '" +
+                       call.header("content-type") + "', starting '" + shown + "')";
+    }
     metrics.upstream_attempt(model.name, "broke_before_commit");
     co_return TryResult{Outcome::retry, attempt};
   }
@@ -136,10 +154,12 @@ awaitable<ForwardResult> forward(const Config& config, const std::vector<std::st
                                  Breakers& breakers, ForwardSink& sink) {
   ForwardResult result;
   bool only_unavailable = true; // every failure was "could not reach / overloaded" -> 503, else 502
+  bool only_timeouts = true;    // every try timed out -> 504
   for (std::size_t i = 0; i < models.size(); ++i) {
     const ModelConfig* model = find_answer_model(config, models[i]);
     if (model == nullptr) {
       result.attempts.push_back({models[i], 0, "not a configured model"});
+      only_timeouts = false;
       only_unavailable = false;
       continue;
     }
@@ -147,6 +167,7 @@ awaitable<ForwardResult> forward(const Config& config, const std::vector<std::st
     if (!breakers.allow(model->base_url)) {
       result.attempts.push_back(
           {model->name, 0, "circuit open for " + model->base_url + " (recent failures)"});
+      only_timeouts = false;
       metrics.upstream_attempt(model->name, "circuit_open");
       continue;
     }
@@ -175,6 +196,7 @@ awaitable<ForwardResult> forward(const Config& config, const std::vector<std::st
       }
       spdlog::info("gateway: {} attempt {} failed: {}", model->name, t + 1, r.attempt.error);
       result.attempts.push_back(r.attempt);
+      if (!r.attempt.timed_out) only_timeouts = false;
       if (r.outcome == Outcome::client_error) {
         // The upstream rejected the request itself; another model would most likely too.
         result.status = r.attempt.status;
@@ -191,7 +213,7 @@ awaitable<ForwardResult> forward(const Config& config, const std::vector<std::st
       if (!breakers.allow(model->base_url)) break; // it just opened: stop retrying this server
     }
   }
-  result.status = only_unavailable ? 503 : 502;
+  result.status = !result.attempts.empty() && only_timeouts ? 504 : only_unavailable ? 503 : 502;
   result.error_type = "upstream_unavailable";
   std::string list;
   for (const auto& a : result.attempts) {

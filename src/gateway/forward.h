@@ -6,6 +6,7 @@
 #include <utility> // before Asio: Boost 1.74 awaitable.hpp uses std::exchange without it
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct Attempt {
   std::string model;
   int status = 0; // upstream HTTP status; 0 = no response
   std::string error;
+  bool timed_out = false; // no answer in time (connect or first byte)
 };
 
 // What the forwarder drives. begin() is called when an upstream accepted the request (a retry after
@@ -37,6 +39,7 @@ struct ForwardOptions {
   ClientTimeouts timeouts;
   int retries = 1;
   double backoff_s = 0.2;
+  std::shared_ptr<boost::asio::ssl::context> tls; // for https:// upstreams
 };
 
 struct ForwardResult {

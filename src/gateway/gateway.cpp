@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -15,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gateway/auth.h"
 #include "gateway/chat.h"
 #include "gateway/forward.h"
 #include "gateway/http-server.h"
@@ -108,6 +110,8 @@ struct Gateway::Impl {
   Router router;
   GatewayOptions options;
   std::vector<ExtraEndpoint> extra; // fixed once start() ran: read without a lock
+  ApiKeys api_keys{options.api_keys};
+  std::shared_ptr<asio::ssl::context> tls = make_client_tls(options.ca_file); // shared by https calls
   Metrics metrics;
   Breakers breakers{BreakerOptions{options.breaker_failures, std::chrono::milliseconds(static_cast<long long>(
                                                                  options.breaker_open_s * 1000))}};
@@ -125,8 +129,8 @@ struct Gateway::Impl {
   int bound_port = 0; // kept: the acceptor is closed after stop()
 
   awaitable<void> handle(HttpRequest& req, ResponseWriter& out);
-  awaitable<int> chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front,
-                      std::string& model_label);
+  awaitable<int> chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front, const Grant* grant,
+                      std::string& category_label, std::string& model_label);
   awaitable<int> route(HttpRequest& req, ResponseWriter& out);
   awaitable<RouteDecision> call_router(const ChatRequest& request);
   awaitable<int> call_extra(HttpRequest& req, ResponseWriter& out, const ExtraEndpoint& endpoint);
@@ -175,6 +179,7 @@ awaitable<RouteDecision> Gateway::Impl::call_router(const ChatRequest& request) 
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   }
   if (d.source.empty()) d.source = "model";
+  metrics.routing_latency(d.source, d.route_ms / 1000);
   co_return d;
 }
 
@@ -186,12 +191,32 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
                               : path == "/v1/messages"    ? *anthropic
                                                           : *openai;
   std::string model_label = "-";
+  std::string category_label = "-";
+  // Labels only take values from a fixed set (served paths, configured models and categories): a
+  // client must not be able to grow the metrics without bound by inventing paths or model names.
+  const bool served =
+      req.malformed_status == 0 && (find_endpoint(path) != nullptr || find_extra(path) != nullptr);
+  const std::string endpoint_label = served ? path : "other";
   int status = 500;
   std::optional<std::string> failure; // co_await is not allowed inside a catch block
   try {
     const Endpoint* ep = find_endpoint(path);
     const ExtraEndpoint* added = ep == nullptr ? find_extra(path) : nullptr;
-    if (req.body_too_large) {
+    const Grant* grant = nullptr;
+    const bool open_path = path == "/health" && (req.method == "GET" || req.method == "HEAD");
+    if (req.malformed_status != 0) {
+      status = co_await send_error(out, front, req.malformed_status, "invalid_request_error", req.malformed);
+    } else if (api_keys.enabled() && !open_path && (grant = api_keys.find(req.headers)) == nullptr) {
+      // The message never repeats what was sent: keys must not end up in logs or error trackers.
+      Headers challenge = {{"www-authenticate", "Bearer"}};
+      const bool presented = req.headers.contains("authorization") || req.headers.contains("x-api-key");
+      status = co_await send_error(
+          out, front, 401, "authentication_error",
+          presented
+              ? "the API key is not valid for this gateway"
+              : "this gateway needs an API key: send \"Authorization: Bearer KEY\" (or \"x-api-key: KEY\")",
+          challenge);
+    } else if (req.body_too_large) {
       status = co_await send_error(out, front, 413, "request_too_large",
                                    "the request body is larger than the limit of " +
                                        std::to_string(options.max_body_bytes) + " bytes");
@@ -224,6 +249,8 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
     } else if (path == "/v1/models") {
       json data = json::array();
       for (const auto& name : listed_models(*current_config(), options)) {
+        if (grant != nullptr && !grant->all && !is_auto_alias(options, name) && !grant->allows(name))
+          continue;
         data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "tinyroute"}});
       }
       json body = {{"object", "list"}, {"data", data}};
@@ -231,6 +258,8 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
     } else if (path == "/api/tags") {
       json models = json::array();
       for (const auto& name : listed_models(*current_config(), options)) {
+        if (grant != nullptr && !grant->all && !is_auto_alias(options, name) && !grant->allows(name))
+          continue;
         models.push_back({{"name", name},
                           {"model", name},
                           {"modified_at", iso_time()},
@@ -243,28 +272,28 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
     } else if (path == "/v1/route") {
       status = co_await route(req, out);
     } else if (path == "/v1/chat/completions") {
-      status = co_await chat(req, out, *openai, model_label);
+      status = co_await chat(req, out, *openai, grant, category_label, model_label);
     } else if (path == "/v1/messages") {
-      status = co_await chat(req, out, *anthropic, model_label);
+      status = co_await chat(req, out, *anthropic, grant, category_label, model_label);
     } else if (path == "/api/chat") {
-      status = co_await chat(req, out, *ollama_chat, model_label);
+      status = co_await chat(req, out, *ollama_chat, grant, category_label, model_label);
     } else if (path == "/api/generate") {
-      status = co_await chat(req, out, *ollama_generate, model_label);
+      status = co_await chat(req, out, *ollama_generate, grant, category_label, model_label);
     }
   } catch (const boost::system::system_error&) {
     // The client went away mid-answer: nothing left to tell it.
-    metrics.request_finished(path, model_label, 499, seconds_since(started));
+    metrics.request_finished(endpoint_label, category_label, model_label, 499, seconds_since(started));
     throw;
   } catch (const std::exception& e) {
     spdlog::error("gateway: {} {} failed: {}", req.method, path, e.what());
     if (out.started()) {
-      metrics.request_finished(path, model_label, 500, seconds_since(started));
+      metrics.request_finished(endpoint_label, category_label, model_label, 500, seconds_since(started));
       throw;
     }
     failure = std::string("tinyroute failed: ") + e.what();
   }
   if (failure) status = co_await send_error(out, front, 500, "internal_error", *failure);
-  metrics.request_finished(path, model_label, status, seconds_since(started));
+  metrics.request_finished(endpoint_label, category_label, model_label, status, seconds_since(started));
 }
 
 namespace {
@@ -327,6 +356,7 @@ awaitable<int> Gateway::Impl::call_extra(HttpRequest& req, ResponseWriter& out,
 }
 
 awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front,
+                                   const Grant* grant, std::string& category_label,
                                    std::string& model_label) {
   auto config_ptr = current_config();
   const Config& cfg = *config_ptr;
@@ -335,7 +365,6 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   std::optional<FrontError> failure;
   try {
     request = front.parse(parse_body(req.body));
-    model_label = request.model;
     if (is_internal_model(cfg, request.model)) {
       throw FrontError(403, "internal_model_forbidden",
                        "'" + request.model +
@@ -362,6 +391,16 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
       decision.source = "explicit";
       decision.reason = "the request named the model";
     }
+    category_label = decision.category.empty() ? "-" : decision.category;
+    model_label = decision.model;
+    if (grant != nullptr && !grant->allows(decision.model)) {
+      model_label = decision.model;
+      throw FrontError(403, "permission_error",
+                       is_auto_alias(options, request.model)
+                           ? "routing chose '" + decision.model +
+                                 "' for this request, which this API key may not use"
+                           : "this API key may not use model '" + decision.model + "'");
+    }
   } catch (const FrontError& e) {
     failure = e;
   }
@@ -379,6 +418,10 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   fopts.timeouts = {options.connect_timeout_s, options.first_byte_timeout_s, options.idle_timeout_s};
   fopts.retries = options.retries;
   fopts.backoff_s = options.retry_backoff_s;
+  fopts.tls = tls;
+  std::vector<std::string> models = candidates(cfg, decision);
+  if (grant != nullptr) // a fallback the key may not use is skipped, never silently substituted
+    std::erase_if(models, [&](const std::string& m) { return !grant->allows(m); });
 
   std::string answering;
   ForwardSink sink;
@@ -412,8 +455,7 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
     };
   }
 
-  ForwardResult fr =
-      co_await forward(cfg, candidates(cfg, decision), request, fopts, metrics, breakers, sink);
+  ForwardResult fr = co_await forward(cfg, models, request, fopts, metrics, breakers, sink);
   model_label = fr.ok ? fr.model : decision.model;
   if (!fr.ok) {
     co_return co_await send_error(out, front, fr.status, fr.error_type, fr.message,
@@ -457,8 +499,12 @@ void Gateway::add_json_endpoint(std::string method, std::string path, JsonHandle
 void Gateway::start() {
   auto& s = *impl_;
   if (s.running) return;
+  ServerLimits limits;
+  limits.max_body_bytes = s.options.max_body_bytes;
+  limits.max_header_bytes = s.options.max_header_bytes;
+  limits.request_read_timeout_s = s.options.request_read_timeout_s;
   s.server = std::make_unique<HttpServer>(
-      s.io, s.options.host, s.options.port, s.options.max_body_bytes,
+      s.io, s.options.host, s.options.port, limits,
       [impl = impl_.get()](HttpRequest& req, ResponseWriter& out) { return impl->handle(req, out); });
   s.server->start();
   s.bound_port = s.server->port();
@@ -495,6 +541,27 @@ void Gateway::reload(Config config) {
 
 std::string Gateway::metrics_text() const {
   return impl_->metrics.render();
+}
+
+GatewayOptions gateway_options_from(const Config& config) {
+  GatewayOptions options;
+  options.host = config.gateway.host;
+  options.port = config.gateway.port;
+  options.max_body_bytes = config.gateway.max_body_bytes;
+  std::string problems;
+  for (const auto& key : config.gateway.api_keys) {
+    const char* value = std::getenv(key.key_env.c_str());
+    if (value == nullptr || *value == '\0') {
+      problems += (problems.empty() ? "" : "\n") + config.source_path + ":" + std::to_string(key.line) +
+                  ": gateway.api_keys: the environment variable " + key.key_env +
+                  " is not set or empty; export the key there before starting the gateway";
+      continue;
+    }
+    auto& models = options.api_keys[value];
+    models.insert(models.end(), key.models.begin(), key.models.end());
+  }
+  if (!problems.empty()) throw Error(ErrorCode::config_invalid, problems);
+  return options;
 }
 
 } // namespace tinyroute

@@ -1,13 +1,18 @@
 #include "gateway/http-client.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <limits>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "tinyroute/error.h"
 
@@ -16,6 +21,7 @@ namespace tinyroute::gateway {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
@@ -27,92 +33,178 @@ std::chrono::milliseconds ms(double seconds) {
 }
 
 struct Url {
+  bool tls = false;
   std::string host, port, target;
 };
 
 Url parse_url(const std::string& url) {
-  const std::string scheme = "http://";
+  Url u;
+  std::string rest;
   if (url.rfind("https://", 0) == 0) {
-    throw Error(ErrorCode::invalid_argument, "upstream URL '" + url +
-                                                 "' uses https, which this build's gateway cannot speak yet; "
-                                                 "put a TLS-terminating proxy in front or use http://");
+    u.tls = true;
+    rest = url.substr(8);
+  } else if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+  } else {
+    throw Error(ErrorCode::invalid_argument, "upstream URL '" + url + "' is not http:// or https://");
   }
-  if (url.rfind(scheme, 0) != 0)
-    throw Error(ErrorCode::invalid_argument, "upstream URL '" + url + "' is not http://");
-  std::string rest = url.substr(scheme.size());
   auto slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
-  Url u;
   u.target = slash == std::string::npos ? "/" : rest.substr(slash);
   auto colon = hostport.rfind(':');
-  if (colon != std::string::npos && hostport.find(']') == std::string::npos) {
+  const auto bracket = hostport.find(']');
+  if (colon != std::string::npos && (bracket == std::string::npos || colon > bracket)) {
     u.host = hostport.substr(0, colon);
     u.port = hostport.substr(colon + 1);
   } else {
     u.host = hostport;
-    u.port = "80";
+    u.port = u.tls ? "443" : "80";
   }
   if (u.host.size() > 2 && u.host.front() == '[') u.host = u.host.substr(1, u.host.size() - 2);
   return u;
 }
 
+bool is_ip_literal(const std::string& host) {
+  beast::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// Why OpenSSL refused the peer, in words (e.g. "self-signed certificate").
+std::string verify_problem(SSL* ssl) {
+  const long result = SSL_get_verify_result(ssl);
+  return result == X509_V_OK ? "" : X509_verify_cert_error_string(result);
+}
+
 } // namespace
 
+std::shared_ptr<ssl::context> make_client_tls(const std::string& ca_file) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_verify_mode(ssl::verify_peer);
+  std::string file = ca_file;
+  if (file.empty()) {
+    if (const char* env = std::getenv("TINYROUTE_CA_FILE"); env != nullptr) file = env;
+  }
+  beast::error_code ec;
+  if (!file.empty()) {
+    ctx->load_verify_file(file, ec);
+    if (ec) {
+      throw Error(ErrorCode::io, "cannot load the CA file '" + file + "' (TINYROUTE_CA_FILE): " +
+                                     ec.message() + "; give a PEM file with the certificates to trust");
+    }
+  } else {
+    ctx->set_default_verify_paths(ec);
+    if (ec) throw Error(ErrorCode::io, "cannot load the system CA store: " + ec.message());
+  }
+  return ctx;
+}
+
 struct HttpClientCall::State {
-  State(asio::any_io_executor ex, ClientTimeouts t) : resolver(ex), stream(ex), timeouts(t) {}
+  State(asio::any_io_executor ex, ClientTimeouts t, std::shared_ptr<ssl::context> c)
+      : executor(ex), resolver(ex), timeouts(t), tls(std::move(c)) {}
+  asio::any_io_executor executor;
   tcp::resolver resolver;
-  beast::tcp_stream stream;
   ClientTimeouts timeouts;
+  std::shared_ptr<ssl::context> tls;
+  // Exactly one of these: plain TCP for http://, TLS over TCP for https://.
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
   bool eof = false;
+
+  beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+
+  // Runs `op(stream)` on whichever stream this call uses.
+  template <class Op> auto with_stream(Op&& op) { return secure ? op(*secure) : op(*plain); }
 };
 
-HttpClientCall::HttpClientCall(asio::any_io_executor executor, ClientTimeouts timeouts)
-    : state_(std::make_unique<State>(executor, timeouts)) {
+HttpClientCall::HttpClientCall(asio::any_io_executor executor, ClientTimeouts timeouts,
+                               std::shared_ptr<ssl::context> tls)
+    : state_(std::make_unique<State>(executor, timeouts, std::move(tls))) {
   // Not boost::none: Beast 1.74 compares Content-Length against an empty optional and fails.
   state_->parser.body_limit(std::numeric_limits<std::uint64_t>::max());
 }
 
 HttpClientCall::~HttpClientCall() {
+  auto& s = *state_;
+  if (!s.plain && !s.secure) return;
+  // No TLS close_notify: the answer is complete or abandoned, and waiting on the peer helps nobody.
   beast::error_code ignored;
-  state_->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  state_->stream.close();
+  s.lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  s.lowest().close();
 }
 
 awaitable<int> HttpClientCall::open(const ClientRequest& request) {
   auto& s = *state_;
   Url url = parse_url(request.url);
+  if (url.tls) {
+    if (!s.tls) s.tls = make_client_tls();
+    s.secure.emplace(s.executor, *s.tls);
+  } else {
+    s.plain.emplace(s.executor);
+  }
   beast::error_code rec;
   auto results =
       co_await s.resolver.async_resolve(url.host, url.port, asio::redirect_error(use_awaitable, rec));
   if (rec) throw ConnectError("cannot resolve " + url.host + ": " + rec.message());
-  s.stream.expires_after(ms(s.timeouts.connect_s));
+  s.lowest().expires_after(ms(s.timeouts.connect_s));
   beast::error_code cec;
-  auto ep = co_await s.stream.async_connect(results, asio::redirect_error(use_awaitable, cec));
+  auto ep = co_await s.lowest().async_connect(results, asio::redirect_error(use_awaitable, cec));
   (void)ep;
-  if (cec) throw ConnectError("cannot connect to " + url.host + ":" + url.port + ": " + cec.message());
+  if (cec) {
+    throw ConnectError("cannot connect to " + url.host + ":" + url.port + ": " + cec.message(),
+                       cec == beast::error::timeout ? ConnectError::Kind::timed_out
+                                                    : ConnectError::Kind::failed);
+  }
+  if (s.secure) {
+    SSL* native = s.secure->native_handle();
+    // SNI carries host names only (RFC 6066); the certificate is checked against the name or IP.
+    if (!is_ip_literal(url.host)) { // SSL_set_tlsext_host_name, without the macro's C cast
+      SSL_ctrl(native, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+               const_cast<char*>(url.host.c_str()));
+    }
+    s.secure->set_verify_callback(ssl::host_name_verification(url.host));
+    beast::error_code hec;
+    co_await s.secure->async_handshake(ssl::stream_base::client, asio::redirect_error(use_awaitable, hec));
+    if (hec) {
+      const std::string why = verify_problem(native);
+      if (!why.empty()) {
+        throw ConnectError(
+            "TLS to " + url.host + ":" + url.port + ": the server's certificate could not be verified (" +
+                why + "); if it is signed by a private CA, set TINYROUTE_CA_FILE to that CA's PEM file",
+            ConnectError::Kind::untrusted);
+      }
+      throw ConnectError("TLS handshake with " + url.host + ":" + url.port + " failed: " + hec.message(),
+                         hec == beast::error::timeout ? ConnectError::Kind::timed_out
+                                                      : ConnectError::Kind::failed);
+    }
+  }
 
   http::request<http::string_body> req{http::string_to_verb(request.method), url.target, 11};
-  req.set(http::field::host, url.host + ":" + url.port);
+  const bool default_port = url.port == (url.tls ? "443" : "80");
+  req.set(http::field::host, default_port ? url.host : url.host + ":" + url.port);
   req.set(http::field::user_agent, "tinyroute");
   for (const auto& [k, v] : request.headers) req.set(k, v);
   req.body() = request.body;
   req.prepare_payload();
-  s.stream.expires_after(ms(s.timeouts.first_byte_s));
+  s.lowest().expires_after(ms(s.timeouts.first_byte_s));
   beast::error_code wec;
-  auto wn = co_await http::async_write(s.stream, req, asio::redirect_error(use_awaitable, wec));
+  auto wn = co_await s.with_stream(
+      [&](auto& stream) { return http::async_write(stream, req, asio::redirect_error(use_awaitable, wec)); });
   (void)wn;
   if (wec) throw ConnectError("cannot send request to " + request.url + ": " + wec.message());
   beast::error_code hec;
-  auto hn = co_await http::async_read_header(s.stream, s.buffer, s.parser,
-                                             asio::redirect_error(use_awaitable, hec));
+  auto hn = co_await s.with_stream([&](auto& stream) {
+    return http::async_read_header(stream, s.buffer, s.parser, asio::redirect_error(use_awaitable, hec));
+  });
   (void)hn;
   if (hec) {
-    throw ConnectError(hec == beast::error::timeout
-                           ? "no response from " + request.url + " within " +
-                                 std::to_string(s.timeouts.first_byte_s) + "s"
-                           : "no response from " + request.url + ": " + hec.message());
+    const bool timed_out = hec == beast::error::timeout;
+    throw ConnectError(timed_out ? "no response from " + request.url + " within " +
+                                       std::to_string(s.timeouts.first_byte_s) + "s"
+                                 : "no response from " + request.url + ": " + hec.message(),
+                       timed_out ? ConnectError::Kind::timed_out : ConnectError::Kind::failed);
   }
   co_return static_cast<int>(s.parser.get().result_int());
 }
@@ -123,12 +215,18 @@ awaitable<std::optional<std::string>> HttpClientCall::read_some() {
   char buf[16 * 1024];
   s.parser.get().body().data = buf;
   s.parser.get().body().size = sizeof(buf);
-  s.stream.expires_after(ms(s.timeouts.idle_s));
+  s.lowest().expires_after(ms(s.timeouts.idle_s));
   beast::error_code ec;
-  auto n =
-      co_await http::async_read_some(s.stream, s.buffer, s.parser, asio::redirect_error(use_awaitable, ec));
+  auto n = co_await s.with_stream([&](auto& stream) {
+    return http::async_read_some(stream, s.buffer, s.parser, asio::redirect_error(use_awaitable, ec));
+  });
   (void)n;
   if (ec == http::error::need_buffer) ec = {};
+  if (ec == ssl::error::stream_truncated) {
+    // A TLS peer that closed without close_notify: the end of a body that runs to the close.
+    ec = {};
+    s.parser.put_eof(ec);
+  }
   if (ec) {
     s.eof = true;
     if (ec == beast::error::timeout)

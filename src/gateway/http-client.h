@@ -1,6 +1,7 @@
 // An async HTTP/1.1 client for upstream model servers (Beast, coroutines) that hands the response body
 // over piece by piece, so a streamed answer is never buffered whole. Three timeouts: connect, first
-// byte (the response head), idle (between body pieces).
+// byte (the response head), idle (between body pieces). https:// URLs use TLS: SNI, the peer's
+// certificate verified against the given CA store and checked against the host name.
 #pragma once
 
 #include <memory>
@@ -11,6 +12,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 namespace tinyroute::gateway {
 
@@ -22,19 +24,28 @@ struct ClientTimeouts {
 
 struct ClientRequest {
   std::string method = "POST";
-  std::string url; // http://host:port/path
+  std::string url; // http://host:port/path or https://host:port/path
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
 };
 
 // Thrown for failures before the response head: the forwarder may retry or fall back.
 struct ConnectError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  enum class Kind { failed, timed_out, untrusted };
+  explicit ConnectError(const std::string& message, Kind kind_ = Kind::failed)
+      : std::runtime_error(message), kind(kind_) {}
+  Kind kind; // timed_out: connect or first byte; untrusted: the TLS certificate was refused
 };
+
+// A client TLS context that verifies peers: against `ca_file` (PEM) when given, else
+// $TINYROUTE_CA_FILE when set, else the system CA store. Throws Error(io) if the file cannot be used.
+std::shared_ptr<boost::asio::ssl::context> make_client_tls(const std::string& ca_file = "");
 
 class HttpClientCall {
 public:
-  explicit HttpClientCall(boost::asio::any_io_executor executor, ClientTimeouts timeouts);
+  // `tls` is used for https:// URLs (nullptr: one is made per call with make_client_tls()).
+  HttpClientCall(boost::asio::any_io_executor executor, ClientTimeouts timeouts,
+                 std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~HttpClientCall();
   HttpClientCall(const HttpClientCall&) = delete;
   HttpClientCall& operator=(const HttpClientCall&) = delete;

@@ -30,7 +30,10 @@ using asio::use_awaitable;
 
 namespace {
 
-constexpr auto keep_alive_idle = std::chrono::seconds(60);
+std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
 constexpr auto write_timeout = std::chrono::seconds(60);
 
 struct Connection {
@@ -98,12 +101,12 @@ private:
 } // namespace
 
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
-  State(asio::io_context& io_, std::size_t max_body, Handler h)
-      : io(io_), acceptor(io_), max_body_bytes(max_body), handler(std::move(h)) {}
+  State(asio::io_context& io_, ServerLimits l, Handler h)
+      : io(io_), acceptor(io_), limits(l), handler(std::move(h)) {}
 
   asio::io_context& io;
   tcp::acceptor acceptor;
-  std::size_t max_body_bytes;
+  ServerLimits limits;
   Handler handler;
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> active{0};
@@ -137,17 +140,46 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   awaitable<void> session(std::shared_ptr<Connection> conn) {
     auto self = shared_from_this();
     beast::flat_buffer buffer;
+    bool linger = false; // the last request was refused unread (too large, malformed)
     for (;;) {
       if (stopping) break;
       http::request_parser<http::string_body> parser;
-      parser.body_limit(max_body_bytes);
-      conn->stream.expires_after(keep_alive_idle);
+      parser.body_limit(limits.max_body_bytes);
+      parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       beast::error_code ec;
+      if (buffer.size() == 0) {
+        // An idle keep-alive connection may wait a while for its next request ...
+        conn->stream.expires_after(ms(limits.keep_alive_idle_s));
+        auto got = co_await conn->stream.async_read_some(buffer.prepare(4096),
+                                                         asio::redirect_error(use_awaitable, ec));
+        if (ec) break;
+        buffer.commit(got);
+      }
+      // ... but once it started, the whole request must arrive in time: a client that trickles bytes
+      // must not hold a connection (and its memory) forever.
+      conn->stream.expires_after(ms(limits.request_read_timeout_s));
       auto n =
           co_await http::async_read(conn->stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       (void)n;
       bool too_large = ec == http::error::body_limit;
-      if (ec && !too_large) break; // client closed, timeout, or garbage: nothing useful to answer
+      if (ec == beast::error::timeout) {
+        spdlog::info("gateway: a client did not send its request within {}s; closing the connection",
+                     limits.request_read_timeout_s);
+        break;
+      }
+      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+          ec == asio::error::operation_aborted || stopping) {
+        break; // client closed (or we are stopping): nothing to answer
+      }
+      int malformed_status = 0;
+      std::string malformed;
+      if (ec && !too_large) {
+        // The bytes are not a request we can read: say so (4xx) and close, the stream is out of sync.
+        malformed_status = ec == http::error::header_limit ? 431 : 400;
+        malformed = ec == http::error::header_limit ? "the request headers are larger than the limit of " +
+                                                          std::to_string(limits.max_header_bytes) + " bytes"
+                                                    : "the request is not valid HTTP/1.1: " + ec.message();
+      }
       conn->busy = true;
       active++;
       HttpRequest req;
@@ -163,9 +195,11 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
         req.headers[name] = std::string(field.value());
       }
       req.body_too_large = too_large;
-      if (!too_large) req.body = msg.body();
-      const bool keep_alive = !too_large && msg.keep_alive() && !stopping;
-      BeastWriter writer(conn->stream, msg.version(), keep_alive);
+      req.malformed_status = malformed_status;
+      req.malformed = malformed;
+      if (!too_large && malformed_status == 0) req.body = msg.body();
+      const bool keep_alive = !too_large && malformed_status == 0 && msg.keep_alive() && !stopping;
+      BeastWriter writer(conn->stream, malformed_status != 0 ? 11 : msg.version(), keep_alive);
       bool ok = true;
       try {
         co_await handler(req, writer);
@@ -176,17 +210,32 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
       }
       active--;
       conn->busy = false;
+      linger = too_large || malformed_status != 0;
       if (!ok || !writer.done() || !keep_alive) break;
     }
     beast::error_code ignored;
+    if (linger) {
+      // The client may still be sending what we refused to read: closing with unread bytes would reset
+      // the connection and could destroy our answer before it is read. Half-close, then drain briefly.
+      conn->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      conn->stream.expires_after(std::chrono::seconds(1));
+      std::size_t drained = 0;
+      char sink[4096];
+      while (drained < (1u << 20)) {
+        beast::error_code dec;
+        drained += co_await conn->stream.async_read_some(asio::buffer(sink),
+                                                         asio::redirect_error(use_awaitable, dec));
+        if (dec) break;
+      }
+    }
     conn->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     conn->stream.close();
   }
 };
 
-HttpServer::HttpServer(asio::io_context& io, const std::string& host, int port, std::size_t max_body_bytes,
+HttpServer::HttpServer(asio::io_context& io, const std::string& host, int port, ServerLimits limits,
                        Handler handler)
-    : state_(std::make_shared<State>(io, max_body_bytes, std::move(handler))) {
+    : state_(std::make_shared<State>(io, limits, std::move(handler))) {
   beast::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec)

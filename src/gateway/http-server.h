@@ -1,6 +1,7 @@
 // Transport: a Beast HTTP/1.1 server on Asio coroutines (one coroutine per connection, no thread per
-// connection), keep-alive, a body-size limit and a chunked streaming writer for SSE / NDJSON.
-// Protocol knowledge lives in the handler; this file only moves bytes.
+// connection), keep-alive, header/body size limits, a deadline for reading each request (a client
+// that trickles its request is cut off and its connection freed) and a chunked streaming writer for SSE /
+// NDJSON. Protocol knowledge lives in the handler; this file only moves bytes.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +27,17 @@ struct HttpRequest {
   std::map<std::string, std::string> headers; // lower-case names
   std::string body;
   bool body_too_large = false; // the body was over the limit and was not read; answer 413
+  // The request could not be parsed (bad Content-Length, a header over the limit, ...): answer
+  // `malformed_status` with `malformed` as the message; the connection is closed afterwards.
+  int malformed_status = 0;
+  std::string malformed;
+};
+
+struct ServerLimits {
+  std::size_t max_body_bytes = 8 << 20;
+  std::size_t max_header_bytes = 16 * 1024;
+  double request_read_timeout_s = 30; // first byte to last byte of one request (slow clients)
+  double keep_alive_idle_s = 60;      // waiting for the next request on an open connection
 };
 
 // What a handler writes to. Either one send(), or begin_stream() + write_chunk()* + end_stream().
@@ -44,7 +56,7 @@ using Handler = std::function<boost::asio::awaitable<void>(HttpRequest&, Respons
 
 class HttpServer {
 public:
-  HttpServer(boost::asio::io_context& io, const std::string& host, int port, std::size_t max_body_bytes,
+  HttpServer(boost::asio::io_context& io, const std::string& host, int port, ServerLimits limits,
              Handler handler);
   ~HttpServer();
   int port() const;

@@ -24,17 +24,42 @@ void Metrics::request_started() {
   ++in_flight_;
 }
 
-void Metrics::request_finished(const std::string& endpoint, const std::string& model, int status,
-                               double seconds) {
+void Metrics::Histogram::observe(double seconds) {
+  for (std::size_t i = 0; i < buckets.size(); ++i) {
+    if (seconds <= buckets[i]) ++counts[i];
+  }
+  ++count;
+  sum += seconds;
+}
+
+void Metrics::request_finished(const std::string& endpoint, const std::string& category,
+                               const std::string& model, int status, double seconds) {
   std::lock_guard lock(mutex_);
   --in_flight_;
-  ++requests_[{endpoint, model, status}];
-  auto& h = latency_[model];
-  for (std::size_t i = 0; i < buckets.size(); ++i) {
-    if (seconds <= buckets[i]) ++h.counts[i];
+  ++requests_[{endpoint, category, model, status}];
+  latency_[model].observe(seconds);
+}
+
+void Metrics::routing_latency(const std::string& source, double seconds) {
+  std::lock_guard lock(mutex_);
+  routing_latency_[source].observe(seconds);
+}
+
+void Metrics::backend_latency(const std::string& model, double seconds) {
+  std::lock_guard lock(mutex_);
+  backend_latency_[model].observe(seconds);
+}
+
+void Metrics::render_histogram(std::ostream& o, const char* name, const char* label,
+                               const std::map<std::string, Histogram>& by_label) {
+  for (const auto& [value, h] : by_label) {
+    const std::string l = std::string(label) + "=\"" + esc(value) + "\"";
+    for (std::size_t i = 0; i < buckets.size(); ++i)
+      o << name << "_bucket{" << l << ",le=\"" << buckets[i] << "\"} " << h.counts[i] << "\n";
+    o << name << "_bucket{" << l << ",le=\"+Inf\"} " << h.count << "\n";
+    o << name << "_sum{" << l << "} " << h.sum << "\n";
+    o << name << "_count{" << l << "} " << h.count << "\n";
   }
-  ++h.count;
-  h.sum += seconds;
 }
 
 void Metrics::upstream_attempt(const std::string& model, const std::string& outcome) {
@@ -50,11 +75,12 @@ void Metrics::fallback(const std::string& from, const std::string& to) {
 std::string Metrics::render() const {
   std::lock_guard lock(mutex_);
   std::ostringstream o;
-  o << "# HELP tinyroute_requests_total Requests answered, by endpoint, model and HTTP status.\n"
+  o << "# HELP tinyroute_requests_total Requests answered, by endpoint, category, model and HTTP status.\n"
     << "# TYPE tinyroute_requests_total counter\n";
   for (const auto& [k, v] : requests_) {
-    o << "tinyroute_requests_total{endpoint=\"" << esc(std::get<0>(k)) << "\",model=\"" << esc(std::get<1>(k))
-      << "\",status=\"" << std::get<2>(k) << "\"} " << v << "\n";
+    o << "tinyroute_requests_total{endpoint=\"" << esc(std::get<0>(k)) << "\",category=\""
+      << esc(std::get<1>(k)) << "\",model=\"" << esc(std::get<2>(k)) << "\",status=\"" << std::get<3>(k)
+      << "\"} " << v << "\n";
   }
   o << "# HELP tinyroute_request_duration_seconds Time from request to the end of the answer, by model.\n"
     << "# TYPE tinyroute_request_duration_seconds histogram\n";
@@ -68,6 +94,13 @@ std::string Metrics::render() const {
     o << "tinyroute_request_duration_seconds_sum{model=\"" << esc(model) << "\"} " << h.sum << "\n";
     o << "tinyroute_request_duration_seconds_count{model=\"" << esc(model) << "\"} " << h.count << "\n";
   }
+  o << "# HELP tinyroute_routing_duration_seconds Time the router took per decision, by decision source.\n"
+    << "# TYPE tinyroute_routing_duration_seconds histogram\n";
+  render_histogram(o, "tinyroute_routing_duration_seconds", "source", routing_latency_);
+  o << "# HELP tinyroute_backend_duration_seconds Time from sending a request upstream to its response "
+       "head (time to first byte), by model.\n"
+    << "# TYPE tinyroute_backend_duration_seconds histogram\n";
+  render_histogram(o, "tinyroute_backend_duration_seconds", "model", backend_latency_);
   o << "# HELP tinyroute_in_flight_requests Requests being answered now.\n"
     << "# TYPE tinyroute_in_flight_requests gauge\n"
     << "tinyroute_in_flight_requests " << in_flight_ << "\n";

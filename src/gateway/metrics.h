@@ -1,10 +1,12 @@
-// Observability: Prometheus text exposition of requests by model and status, latency histograms,
+// Observability: Prometheus text exposition of requests by category, model and status; request,
+// routing and backend latency histograms;
 // in-flight requests, upstream attempts and fallbacks. Thread-safe; owned by one Gateway.
 #pragma once
 
 #include <array>
 #include <map>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <tuple>
 
@@ -13,7 +15,10 @@ namespace tinyroute::gateway {
 class Metrics {
 public:
   void request_started();
-  void request_finished(const std::string& endpoint, const std::string& model, int status, double seconds);
+  void request_finished(const std::string& endpoint, const std::string& category, const std::string& model,
+                        int status, double seconds);
+  void routing_latency(const std::string& source, double seconds); // the Router's time per decision
+  void backend_latency(const std::string& model, double seconds);  // request sent -> response head
   void upstream_attempt(const std::string& model,
                         const std::string& outcome); // ok|connect_error|status_5xx|...
   void fallback(const std::string& from, const std::string& to);
@@ -26,11 +31,17 @@ private:
     std::array<long long, buckets.size()> counts{};
     long long count = 0;
     double sum = 0;
+    void observe(double seconds);
   };
+  static void render_histogram(std::ostream& o, const char* name, const char* label,
+                               const std::map<std::string, Histogram>& by_label);
   mutable std::mutex mutex_;
   long long in_flight_ = 0;
-  std::map<std::tuple<std::string, std::string, int>, long long> requests_; // endpoint, model, status
-  std::map<std::string, Histogram> latency_;                                // model
+  // endpoint, category, model, status
+  std::map<std::tuple<std::string, std::string, std::string, int>, long long> requests_;
+  std::map<std::string, Histogram> latency_;         // model
+  std::map<std::string, Histogram> routing_latency_; // decision source
+  std::map<std::string, Histogram> backend_latency_; // model
   std::map<std::pair<std::string, std::string>, long long> attempts_;
   std::map<std::pair<std::string, std::string>, long long> fallbacks_;
 };

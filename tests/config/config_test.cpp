@@ -263,6 +263,46 @@ std::vector<BadCase> bad_cases() {
        invalid, "agent_routing.max_message_bytes: expected a whole number"},
       {"agent_routing_unknown_key", kValid + kAgents + "agent_routing:\n  max_hop: 3 # <-\n", invalid,
        "agent_routing.max_hop: unknown key; did you mean \"max_hops\"?"},
+      {"gateway_not_a_mapping", kValid + "gateway: 8080 # <-\n", invalid, "gateway: expected a mapping"},
+      {"gateway_unknown_key", kValid + "gateway:\n  listne: \"127.0.0.1:1\" # <-\n", invalid,
+       "gateway.listne: unknown key; did you mean \"listen\"?"},
+      {"gateway_listen_no_port", kValid + "gateway:\n  listen: 127.0.0.1 # <-\n", invalid,
+       "gateway.listen: \"127.0.0.1\" must be HOST:PORT"},
+      {"gateway_listen_bad_port", kValid + "gateway:\n  listen: \"127.0.0.1:99999\" # <-\n", invalid,
+       "gateway.listen: \"127.0.0.1:99999\" has port \"99999\""},
+      {"gateway_listen_bare_ipv6", kValid + "gateway:\n  listen: \"::1:8080\" # <-\n", invalid,
+       "without brackets; use \"[::1]:8080\""},
+      {"gateway_zero_body", kValid + "gateway:\n  max_body_bytes: 0 # <-\n", invalid,
+       "gateway.max_body_bytes: must be a positive whole number"},
+      {"gateway_keys_not_list", kValid + "gateway:\n  api_keys: {key_env: K} # <-\n", invalid,
+       "gateway.api_keys: expected a list of {key_env"},
+      {"gateway_key_in_file",
+       kValid + "gateway:\n  api_keys:\n    - key: sk-123 # <-\n      key_env: K\n"
+                "      models: [\"*\"]\n",
+       invalid, "gateway.api_keys[0].key: unknown key"},
+      {"gateway_key_env_missing", kValid + "gateway:\n  api_keys:\n    - models: [\"*\"] # <-\n", invalid,
+       "gateway.api_keys[0].key_env: required key is missing"},
+      {"gateway_key_env_not_a_name",
+       kValid + "gateway:\n  api_keys:\n    - key_env: sk-live-123 # <-\n"
+                "      models: [\"*\"]\n",
+       invalid, "gateway.api_keys[0].key_env: \"sk-live-123\" is not an environment"},
+      {"gateway_key_env_twice",
+       kValid + "gateway:\n  api_keys:\n    - {key_env: K, models: [\"*\"]}\n"
+                "    - {key_env: K, models: [llama3.1:8b]} # <-\n",
+       invalid, "gateway.api_keys[1].key_env: \"K\" is already used at line"},
+      {"gateway_key_models_missing", kValid + "gateway:\n  api_keys:\n    - key_env: K # <-\n", invalid,
+       "gateway.api_keys[0].models: required key is missing"},
+      {"gateway_key_models_empty",
+       kValid + "gateway:\n  api_keys:\n    - key_env: K\n      models: [] # <-\n", invalid,
+       "gateway.api_keys[0].models: is empty"},
+      {"gateway_key_unknown_model",
+       kValid + "gateway:\n  api_keys:\n    - key_env: K\n      models:\n"
+                "        - llama3.1:9b # <-\n",
+       invalid, "gateway.api_keys[0].models[0]: \"llama3.1:9b\" is not a defined model"},
+      {"gateway_key_internal_model",
+       kValid + "gateway:\n  api_keys:\n    - key_env: K\n      models:\n"
+                "        - tinyllama # <-\n",
+       forbidden, "gateway.api_keys[0].models[0]: \"tinyllama\" is the internal model"},
   };
 }
 

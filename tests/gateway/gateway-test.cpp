@@ -15,6 +15,7 @@
 #include "test-support.h"
 #include "tinyroute/error.h"
 #include "tinyroute/gateway.h"
+#include "upstreams.h"
 
 namespace {
 
@@ -26,117 +27,7 @@ using nlohmann::json;
 using namespace tinyroute;
 namespace t = tinyroute::test;
 
-struct Reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;
-  std::string body;
-  json j() const { return json::parse(body, nullptr, false); }
-};
-
-// A plain blocking HTTP/1.1 request (the raw-protocol side of the tests).
-Reply request(int port, const std::string& method, const std::string& target, const std::string& body = "",
-              const std::string& content_type = "application/json") {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  if (!body.empty()) req.set(http::field::content_type, content_type);
-  req.body() = body;
-  req.prepare_payload();
-  http::write(stream, req);
-  beast::flat_buffer buf;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(64 << 20);
-  beast::error_code ec;
-  http::read(stream, buf, parser, ec);
-  Reply r;
-  r.status = static_cast<int>(parser.get().result_int());
-  for (const auto& f : parser.get()) r.headers[std::string(f.name_string())] = std::string(f.value());
-  r.body = parser.get().body();
-  return r;
-}
-
-// A real little upstream that misbehaves on purpose: "500" answers every request with a 500 error,
-// "break" starts an SSE answer and then drops the connection, "ok" answers quickly and completely
-// (one connection at a time: a real server, but never the bottleneck).
-class BadUpstream {
-public:
-  explicit BadUpstream(std::string mode)
-      : mode_(std::move(mode)), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~BadUpstream() {
-    stop_ = true;
-    beast::error_code ec;
-    tcp::socket poke(io_);
-    poke.connect(acceptor_.local_endpoint(), ec);
-    thread_.join();
-  }
-  int port() const { return acceptor_.local_endpoint().port(); }
-  int hits() const { return hits_; }
-
-private:
-  void serve() {
-    while (!stop_) {
-      tcp::socket socket(io_);
-      beast::error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec || stop_) return;
-      beast::flat_buffer buf;
-      http::request<http::string_body> req;
-      http::read(socket, buf, req, ec);
-      if (ec) continue;
-      ++hits_;
-      if (mode_ == "500") {
-        http::response<http::string_body> res{http::status::internal_server_error, 11};
-        res.set(http::field::content_type, "application/json");
-        res.body() = R"({"error":{"message":"the upstream fell over","type":"server_error"}})";
-        res.keep_alive(false);
-        res.prepare_payload();
-        http::write(socket, res, ec);
-      } else {
-        std::string head =
-            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
-        asio::write(socket, asio::buffer(head), ec);
-        auto chunk = [&](const std::string& data) {
-          char size[16];
-          std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
-          asio::write(socket, asio::buffer(std::string(size) + data + "\r\n"), ec);
-        };
-        for (const char* word : {"Hello", " there"}) {
-          chunk("data: " + json{{"choices", {{{"index", 0}, {"delta", {{"content", word}}}}}}}.dump() +
-                "\n\n");
-          if (mode_ == "break") std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        if (mode_ == "ok") { // a complete, quick answer
-          chunk("data: " +
-                json{{"choices", {{{"index", 0}, {"delta", json::object()}, {"finish_reason", "stop"}}}}}
-                    .dump() +
-                "\n\ndata: [DONE]\n\n");
-          asio::write(socket, asio::buffer(std::string("0\r\n\r\n")), ec);
-        }
-      }
-      socket.close(ec); // "break" dies mid-answer here
-    }
-  }
-  std::string mode_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> hits_{0};
-};
-
-ModelConfig model(const std::string& name, Provider provider, int port) {
-  ModelConfig m;
-  m.name = name;
-  m.provider = provider;
-  m.base_url = "http://127.0.0.1:" + std::to_string(port);
-  m.upstream_model = name;
-  m.categories = {"general"};
-  return m;
-}
+using namespace tinyroute::test::gw;
 
 struct Env {
   std::unique_ptr<t::TempDir> dir;
@@ -148,16 +39,6 @@ struct Env {
   std::string skip;
 };
 Env* env = nullptr;
-
-Config base_config() {
-  Config c;
-  c.internal_model.name = "tinyllama-1.1b-chat";
-  c.internal_model.aliases = {"router-small"};
-  c.internal_model.model = "/models/TinyLlama-1.1B-Chat-v1.0.Q4_K_M.gguf";
-  c.default_category = "general";
-  c.categories = {{"general", "anything", {}}};
-  return c;
-}
 
 class GatewayTest : public ::testing::Test {
 protected:
@@ -558,13 +439,22 @@ TEST_F(GatewayTest, MetricsCountRequestsByModelAndStatus) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(m.status, 200);
-  EXPECT_NE(m.body.find(
-                "tinyroute_requests_total{endpoint=\"/v1/chat/completions\",model=\"llama\",status=\"200\"}"),
+  EXPECT_NE(m.body.find("tinyroute_requests_total{endpoint=\"/v1/chat/completions\",category=\"general\","
+                        "model=\"llama\",status=\"200\"}"),
             std::string::npos)
       << m.body;
   EXPECT_NE(m.body.find("tinyroute_request_duration_seconds_bucket{model=\"llama\",le=\"+Inf\"}"),
             std::string::npos);
-  EXPECT_NE(m.body.find("tinyroute_in_flight_requests"), std::string::npos);
+  // The router ran ("rule" source in this fixture) and llama-server answered: both latencies observed.
+  EXPECT_NE(m.body.find("tinyroute_routing_duration_seconds_count{source=\"rule\"}"), std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("tinyroute_backend_duration_seconds_count{model=\"llama\"}"), std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("# TYPE tinyroute_fallbacks_total counter"), std::string::npos);
+  // This /metrics request itself is in flight while it renders.
+  const auto at = m.body.find("\ntinyroute_in_flight_requests ");
+  ASSERT_NE(at, std::string::npos) << m.body;
+  EXPECT_GE(std::stoi(m.body.substr(at + 30)), 1) << m.body;
 }
 
 } // namespace
