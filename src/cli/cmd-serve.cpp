@@ -6,6 +6,7 @@
 // the main thread (sigwait), so no handler and no global state are involved.
 #include <csignal>
 #include <mutex>
+#include <optional>
 #include <pthread.h>
 
 #include <spdlog/spdlog.h>
@@ -21,8 +22,8 @@ namespace {
 
 struct ServeOptions {
   CommonOptions common;
-  std::string host = "127.0.0.1";
-  int port = 8080;
+  std::optional<std::string> host; // unset: the config's gateway.listen (default 127.0.0.1:8080)
+  std::optional<int> port;
   int threads = 2;
   double drain_s = 10;
 };
@@ -189,9 +190,11 @@ int run_serve(const ServeOptions& o) {
   live->set(make_served(engine, config));
   log_config(config);
 
-  GatewayOptions gopts;
-  gopts.host = o.host;
-  gopts.port = o.port;
+  // The config's gateway section (listen address, body limit, API keys from the environment); the
+  // command line wins for the address.
+  GatewayOptions gopts = gateway_options_from(config);
+  if (o.host) gopts.host = *o.host;
+  if (o.port) gopts.port = *o.port;
   gopts.threads = o.threads;
   Gateway gateway(
       config, [live](const ChatRequest& request) { return decide(*live->get().tasks, request); }, gopts);
@@ -212,7 +215,7 @@ int run_serve(const ServeOptions& o) {
   spdlog::info("tinyroute {} serving on http://{}:{} (OpenAI /v1/chat/completions, Anthropic /v1/messages, "
                "Ollama /api/chat; /v1/classify, /v1/route, /v1/agents/route, /v1/agents/messages, "
                "/v1/metadata, /health, /metrics)",
-               TINYROUTE_VERSION, o.host, gateway.port());
+               TINYROUTE_VERSION, gopts.host, gateway.port());
 
   for (;;) {
     int sig = 0;
@@ -253,10 +256,11 @@ void register_serve_command(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("serve", "Run the routing gateway (OpenAI, Anthropic and Ollama APIs)");
   add_config_option(cmd, o->common);
   add_model_option(cmd, o->common);
-  cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port,-p", o->port, "Port to listen on (0: any free port)")
-      ->check(CLI::Range(0, 65535))
-      ->capture_default_str();
+  cmd->add_option("--host", o->host,
+                  "Address to listen on (default: the config's gateway.listen, else 127.0.0.1)");
+  cmd->add_option("--port,-p", o->port,
+                  "Port to listen on, 0 = any free port (default: gateway.listen, else 8080)")
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--threads", o->threads, "Network threads")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

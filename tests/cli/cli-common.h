@@ -108,6 +108,7 @@ struct Reply {
   json j() const { return json::parse(body, nullptr, false); }
 };
 
-Reply http(int port, const std::string& method, const std::string& target, const std::string& body = "");
+Reply http(int port, const std::string& method, const std::string& target, const std::string& body = "",
+           const std::map<std::string, std::string>& headers = {});
 
 } // namespace cli_test

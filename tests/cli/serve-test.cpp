@@ -13,7 +13,8 @@
 
 namespace cli_test {
 
-Reply http(int port, const std::string& method, const std::string& target, const std::string& body) {
+Reply http(int port, const std::string& method, const std::string& target, const std::string& body,
+           const std::map<std::string, std::string>& headers) {
   namespace asio = boost::asio;
   namespace beast = boost::beast;
   namespace bhttp = beast::http;
@@ -24,6 +25,7 @@ Reply http(int port, const std::string& method, const std::string& target, const
   bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
   req.set(bhttp::field::host, "127.0.0.1");
   if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
+  for (const auto& [name, value] : headers) req.set(name, value);
   req.body() = body;
   req.prepare_payload();
   bhttp::write(stream, req);
@@ -156,6 +158,34 @@ TEST_F(ServeTest, AnswersNativeEndpointsReloadsAndStops) {
 TEST_F(ServeTest, SigintStopsCleanlyToo) {
   start(t::free_port());
   EXPECT_EQ(serve->stop(SIGINT, std::chrono::seconds(20)), 0) << t::read_file(log);
+}
+
+TEST(ServeConfig, ListensWhereTheGatewaySectionSaysAndRequiresItsApiKey) {
+  t::TempDir dir;
+  const int port = t::free_port();
+  const std::string config = dir.file("tinyroute.yaml");
+  const std::string log = dir.file("serve.log");
+  t::write_file(config, config_yaml(t::tiny_model(), t::free_port()) +
+                            "gateway:\n  listen: \"127.0.0.1:" + std::to_string(port) +
+                            "\"\n  api_keys:\n    - {key_env: TR_TEST_KEY, models: [\"*\"]}\n");
+  t::Process serve({TINYROUTE_CLI, "serve", "--config", config}, {{"TR_TEST_KEY", "s3cret-key"}}, log);
+  ASSERT_TRUE(wait_healthy(port, serve)) << t::read_file(log); // /health needs no key
+  const std::string body = R"({"text":"fix the build"})";
+  EXPECT_EQ(http(port, "POST", "/v1/classify", body).status, 401);
+  EXPECT_EQ(http(port, "POST", "/v1/classify", body, {{"authorization", "Bearer wrong"}}).status, 401);
+  EXPECT_EQ(http(port, "POST", "/v1/classify", body, {{"authorization", "Bearer s3cret-key"}}).status, 200);
+  EXPECT_EQ(t::read_file(log).find("s3cret-key"), std::string::npos) << "an API key reached the log";
+  EXPECT_EQ(serve.stop(SIGTERM), 0);
+}
+
+TEST(ServeConfig, AMissingApiKeyVariableIsAClearStartupError) {
+  t::TempDir dir;
+  const std::string config = dir.file("tinyroute.yaml");
+  t::write_file(config, config_yaml(t::tiny_model(), t::free_port()) +
+                            "gateway:\n  api_keys:\n    - {key_env: TR_UNSET_KEY_VAR, models: [\"*\"]}\n");
+  auto [rc, out] = tinyroute({"serve", "--config", config, "--port", "0"});
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("TR_UNSET_KEY_VAR"), std::string::npos) << out;
 }
 
 TEST(ServeFailures, BusyPortAndBadConfigExitOneWithAMessage) {
