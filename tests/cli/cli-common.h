@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http-client.h"
+
 #include "test-support.h"
 
 namespace cli_test {
@@ -101,12 +103,7 @@ inline json parse_or_fail(const std::string& out) {
   return j;
 }
 
-struct Reply {
-  int status = 0;
-  std::map<std::string, std::string> headers; // lower-case names
-  std::string body;
-  json j() const { return json::parse(body, nullptr, false); }
-};
+using Reply = tinyroute::test::HttpReply;
 
 Reply http(int port, const std::string& method, const std::string& target, const std::string& body = "",
            const std::map<std::string, std::string>& headers = {});

@@ -5,44 +5,13 @@
 #include <csignal>
 #include <thread>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include "cli-common.h"
 
 namespace cli_test {
 
 Reply http(int port, const std::string& method, const std::string& target, const std::string& body,
            const std::map<std::string, std::string>& headers) {
-  namespace asio = boost::asio;
-  namespace beast = boost::beast;
-  namespace bhttp = beast::http;
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(
-      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-  bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
-  req.set(bhttp::field::host, "127.0.0.1");
-  if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
-  for (const auto& [name, value] : headers) req.set(name, value);
-  req.body() = body;
-  req.prepare_payload();
-  bhttp::write(stream, req);
-  beast::flat_buffer buf;
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(16 << 20);
-  beast::error_code ec;
-  bhttp::read(stream, buf, parser, ec);
-  Reply r;
-  r.status = static_cast<int>(parser.get().result_int());
-  for (const auto& f : parser.get()) {
-    std::string name(f.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    r.headers[name] = std::string(f.value());
-  }
-  r.body = parser.get().body();
-  return r;
+  return tinyroute::test::http_request(port, method, target, body, {headers.begin(), headers.end()});
 }
 
 namespace {

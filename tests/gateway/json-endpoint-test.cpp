@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "http-client.h"
 #include "test-support.h"
 #include "tinyroute/error.h"
 #include "tinyroute/gateway.h"
@@ -24,36 +25,10 @@ using tcp = asio::ip::tcp;
 using nlohmann::json;
 using namespace tinyroute;
 
-struct Reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;
-  std::string body;
-  json j() const { return json::parse(body, nullptr, false); }
-};
+using Reply = tinyroute::test::HttpReply;
 
 Reply request(int port, const std::string& method, const std::string& target, const std::string& body = "") {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  if (!body.empty()) req.set(http::field::content_type, "application/json");
-  req.body() = body;
-  req.prepare_payload();
-  http::write(stream, req);
-  beast::flat_buffer buf;
-  http::response_parser<http::string_body> parser;
-  beast::error_code ec;
-  http::read(stream, buf, parser, ec);
-  Reply r;
-  r.status = static_cast<int>(parser.get().result_int());
-  for (const auto& f : parser.get()) {
-    std::string name(f.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    r.headers[name] = std::string(f.value());
-  }
-  r.body = parser.get().body();
-  return r;
+  return tinyroute::test::http_request(port, method, target, body);
 }
 
 Config small_config() {

@@ -19,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "http-client.h"
 #include "tinyroute/config.h"
 
 namespace tinyroute::test::gw {
@@ -29,37 +30,13 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using nlohmann::json;
 
-struct Reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;
-  std::string body;
-  json j() const { return json::parse(body, nullptr, false); }
-};
+using Reply = tinyroute::test::HttpReply;
 
 // A plain blocking HTTP/1.1 request (the raw-protocol side of the tests).
 inline Reply request(int port, const std::string& method, const std::string& target,
                      const std::string& body = "",
                      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  if (!body.empty()) req.set(http::field::content_type, "application/json");
-  for (const auto& [k, v] : headers) req.set(k, v);
-  req.body() = body;
-  req.prepare_payload();
-  http::write(stream, req);
-  beast::flat_buffer buf;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(64 << 20);
-  beast::error_code ec;
-  http::read(stream, buf, parser, ec);
-  Reply r;
-  r.status = static_cast<int>(parser.get().result_int());
-  for (const auto& f : parser.get()) r.headers[std::string(f.name_string())] = std::string(f.value());
-  r.body = parser.get().body();
-  return r;
+  return tinyroute::test::http_request(port, method, target, body, headers);
 }
 
 // A real little upstream that misbehaves on purpose: "500" answers every request with a 500 error,
