@@ -14,6 +14,7 @@
 #include "agent-endpoints.h"
 #include "cli.h"
 #include "output.h"
+#include "select-endpoint.h"
 #include "tinyroute/gateway.h"
 
 namespace tinyroute::cli {
@@ -202,6 +203,8 @@ int run_serve(const ServeOptions& o) {
     const std::string text = classify_input(body);
     return classify_json(live->get().tasks->classify_task(text).get());
   });
+  gateway.add_json_endpoint("POST", "/v1/select",
+                            [live](const json& body) { return select_endpoint(*live->get().tasks, body); });
   gateway.add_json_endpoint("POST", "/v1/agents/route", [live](const json& body) {
     return agent_route_endpoint(*live->get().agents, body);
   });

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "cli-common.h"
+#include "tinyroute/select.h"
 
 namespace cli_test {
 
@@ -127,6 +128,52 @@ TEST_F(ServeTest, AnswersNativeEndpointsReloadsAndStops) {
 TEST_F(ServeTest, SigintStopsCleanlyToo) {
   start(t::free_port());
   EXPECT_EQ(serve->stop(SIGINT, std::chrono::seconds(20)), 0) << t::read_file(log);
+}
+
+// POST /v1/select is select_model over HTTP: the same answer as the library for the same config, and
+// every bad body or impossible request in the OpenAI error shape.
+TEST_F(ServeTest, SelectAnswersWhatSelectModelDoesAndSaysWhyItCannot) {
+  start(t::free_port());
+  const tinyroute::Config loaded = tinyroute::load_config(config);
+  for (const auto& category : kCategories) {
+    auto r = http(port, "POST", "/v1/select", json{{"category", category}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    const tinyroute::Selection expected = tinyroute::select_model(loaded, category, {});
+    EXPECT_EQ(r.j()["model"], expected.model) << r.body;
+    EXPECT_EQ(r.j()["fallbacks"], json(expected.fallbacks)) << r.body;
+    EXPECT_EQ(r.j()["reason"], expected.reason) << r.body;
+    EXPECT_TRUE(r.j()["rejected"].is_array()) << r.body;
+  }
+  // chat: big first, spare from fallbacks.chat.
+  auto chat = http(port, "POST", "/v1/select", R"({"category":"chat","estimated_tokens":100})");
+  EXPECT_EQ(chat.j()["model"], "big") << chat.body;
+  EXPECT_EQ(chat.j()["fallbacks"], json({"spare"})) << chat.body;
+
+  // Too large for every context window: 503, each rejection named.
+  auto huge = http(port, "POST", "/v1/select", R"({"category":"math","estimated_tokens":100000})");
+  EXPECT_EQ(huge.status, 503) << huge.body;
+  EXPECT_NE(huge.j()["error"]["message"].get<std::string>().find("big: context 8192 < 100000 tokens"),
+            std::string::npos)
+      << huge.body;
+  EXPECT_EQ(http(port, "POST", "/v1/select", R"({"category":"coding","needs_vision":true})").status, 503);
+  EXPECT_EQ(http(port, "POST", "/v1/select", R"({"category":"coding","needs_tools":true})").status, 503);
+
+  auto unknown = http(port, "POST", "/v1/select", R"({"category":"poetry"})");
+  EXPECT_EQ(unknown.status, 400) << unknown.body;
+  EXPECT_EQ(unknown.j()["error"]["type"], "invalid_request_error") << unknown.body;
+  EXPECT_NE(
+      unknown.j()["error"]["message"].get<std::string>().find("configured categories: chat, coding, math"),
+      std::string::npos)
+      << unknown.body;
+  for (const char* body :
+       {R"({})", R"({"category":5})", R"([])", R"({"category":"chat","needs_tools":"yes"})",
+        R"({"category":"chat","estimated_tokens":-1})", R"({"category":"chat","estimated_tokens":1.5})",
+        R"({"category":"chat","tools":true})"}) {
+    auto r = http(port, "POST", "/v1/select", body);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
+    EXPECT_TRUE(r.j()["error"]["message"].is_string()) << r.body;
+  }
+  EXPECT_EQ(http(port, "GET", "/v1/select").status, 405);
 }
 
 TEST(ServeConfig, ListensWhereTheGatewaySectionSaysAndRequiresItsApiKey) {

@@ -1,0 +1,269 @@
+"""Fixtures: a real `tinyroute serve` on a generated tiny model, and small scripted HTTP servers for the
+failure modes a real tinyroute will not produce on demand (Ollama-style errors, silence).
+
+The binaries come from the environment that ctest sets (tests/python/CMakeLists.txt):
+TINYROUTE_BIN, TINYROUTE_MKMODEL, TINYROUTE_VOCAB_GGUF and TINYROUTE_TEST_MODELS. Run by hand, they are
+read from build/release (else build/debug)/tinyroute-paths.env.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import httpx
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # import the package from source, no install needed
+REPO = HERE.parents[2]
+
+CATEGORIES = ["chat", "coding", "math"]
+AGENTS = ["billing", "devops", "triage"]
+
+
+def _paths() -> Dict[str, str]:
+    found = {k: os.environ[k] for k in ("TINYROUTE_BIN", "TINYROUTE_MKMODEL", "TINYROUTE_VOCAB_GGUF") if os.environ.get(k)}
+    if len(found) == 3:
+        return found
+    for build in ("release", "debug"):
+        env = REPO / "build" / build / "tinyroute-paths.env"
+        if env.exists():
+            for line in env.read_text().splitlines():
+                key, _, value = line.partition("=")
+                if value:
+                    found.setdefault(key, value)
+            break
+    missing = [k for k in ("TINYROUTE_BIN", "TINYROUTE_MKMODEL", "TINYROUTE_VOCAB_GGUF") if not found.get(k)]
+    if missing:
+        pytest.skip(f"build tinyroute first (cmake --build --preset release) or set {', '.join(missing)}")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_model(paths: Dict[str, str], cache: Path, seed: int = 1) -> str:
+    """The same generated model (and the same lock) the C++ tests use, so it is made once per build."""
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"tiny-{seed}.gguf"
+    with open(str(path) + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            tmp = str(path) + ".tmp"
+            out = subprocess.run(
+                [paths["TINYROUTE_MKMODEL"], "--vocab", paths["TINYROUTE_VOCAB_GGUF"], "--out", tmp,
+                 "--preset", "tiny", "--seed", str(seed)],
+                capture_output=True, text=True,
+            )
+            assert out.returncode == 0, f"tinyroute-mkmodel failed: {out.stdout}{out.stderr}"
+            os.rename(tmp, path)
+    return str(path)
+
+
+def config_yaml(model: str, upstream_port: int, extra: str = "") -> str:
+    base = f"http://127.0.0.1:{upstream_port}"
+    return f"""internal_model:
+  model: {model}
+  threads: 1
+  context: 2048
+  parallel: 4
+categories:
+  - name: chat
+    description: Casual conversation and greetings.
+    examples: ["Hi! How are you?", "Привет! Как дела?"]
+  - name: coding
+    description: Writing, reviewing or debugging source code.
+    examples: ["Write a Python function", "Напиши функцию на C++"]
+  - name: math
+    description: Calculations and equations.
+models:
+  - name: big
+    provider: openai
+    base_url: {base}
+    upstream_model: tiny
+    categories: [chat, coding, math]
+  - name: spare
+    provider: openai
+    base_url: {base}
+    categories: [coding]
+fallbacks:
+  chat: [spare]
+default_category: chat
+agent_routing:
+  threshold: 0.35
+  max_hops: 3
+  max_message_bytes: 2048
+agents:
+  - name: billing
+    description: Invoices, refunds and payments.
+    skills: [refunds, invoices]
+    examples: ["Где мой счёт за март?"]
+    endpoint: http://127.0.0.1:9001/inbox
+  - name: devops
+    description: Deployments, servers and outages.
+    skills: [kubernetes, on-call]
+    examples: ["prod is down"]
+    endpoint: http://127.0.0.1:9002/inbox
+    accepts: [task, report]
+  - name: triage
+    description: Anything else, sent on to a person.
+    endpoint: http://127.0.0.1:9003/inbox
+    triage: true
+{extra}"""
+
+
+@dataclass
+class Serve:
+    """A running `tinyroute serve`."""
+
+    url: str
+    port: int
+    config: str
+    log: Path
+    bin: str
+    process: subprocess.Popen = field(repr=False)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_serve(paths: Dict[str, str], workdir: Path, yaml: str, env: Optional[Dict[str, str]] = None) -> Serve:
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "tinyroute.yaml"
+    config.write_text(yaml)
+    log = workdir / "serve.log"
+    port = free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [paths["TINYROUTE_BIN"], "serve", "--config", str(config), "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        )
+    serve = Serve(f"http://127.0.0.1:{port}", port, str(config), log, paths["TINYROUTE_BIN"], process)
+    deadline = time.monotonic() + 120  # the ASan build loads slowly on a busy machine
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"tinyroute serve exited with {process.returncode}:\n{serve.log_text()}")
+        try:
+            if httpx.get(serve.url + "/health", timeout=1).status_code == 200:
+                return serve
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    serve.stop()
+    pytest.fail(f"tinyroute serve did not become healthy:\n{serve.log_text()}")
+
+
+@pytest.fixture(scope="session")
+def paths() -> Dict[str, str]:
+    return _paths()
+
+
+@pytest.fixture(scope="session")
+def model(paths: Dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> str:
+    cache = os.environ.get("TINYROUTE_TEST_MODELS")
+    return tiny_model(paths, Path(cache) if cache else tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def server(paths: Dict[str, str], model: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """One server for the whole session; it must stop cleanly (exit 0: under ASan, no leak reports)."""
+    serve = start_serve(paths, tmp_path_factory.mktemp("serve"), config_yaml(model, free_port()))
+    yield serve
+    rc = serve.stop()
+    assert rc == 0, f"tinyroute serve exited with {rc} on SIGTERM:\n{serve.log_text()}"
+
+
+# ---- scripted servers ------------------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: Dict[str, str]
+    body: Any
+
+
+@dataclass
+class Scripted:
+    """An HTTP server on 127.0.0.1 that answers every request with `status`/`body` and records what it
+    was sent (header names lower-cased)."""
+
+    url: str
+    seen: List[Seen]
+    status: int = 200
+    body: bytes = b"{}"
+    content_type: str = "application/json"
+
+    def answer(self, status: int, body: Any, content_type: str = "application/json") -> None:
+        self.status = status
+        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.content_type = content_type
+
+
+@contextlib.contextmanager
+def scripted_server() -> Iterator[Scripted]:
+    state: Dict[str, Scripted] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            s = state["s"]
+            s.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
+                               json.loads(raw) if raw else None))
+            self.send_response(s.status)
+            self.send_header("content-type", s.content_type)
+            self.send_header("content-length", str(len(s.body)))
+            self.end_headers()
+            self.wfile.write(s.body)
+
+        do_GET = do_POST = _handle
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["s"] = Scripted(f"http://127.0.0.1:{httpd.server_address[1]}", [])
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state["s"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """Accepts connections (the kernel's backlog does) and never answers: every request times out."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"

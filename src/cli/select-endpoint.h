@@ -1,0 +1,17 @@
+// serve's POST /v1/select: TaskRouter::select_model over HTTP, for clients that classify elsewhere (or
+// already know the category) and only want the answer model. The body is checked here, so a malformed
+// one is a 400 that says what is wrong.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "tinyroute/classify.h"
+
+namespace tinyroute::cli {
+
+// {"category", "needs_tools"?, "needs_vision"?, "needs_reasoning"?, "estimated_tokens"?} ->
+// {"model", "fallbacks", "reason", "rejected": [{"model", "why"}]}. An unknown category is
+// Error(invalid_argument) listing the configured ones (400); no usable model is Error(no_candidate) (503).
+nlohmann::json select_endpoint(const TaskRouter& router, const nlohmann::json& body);
+
+} // namespace tinyroute::cli
