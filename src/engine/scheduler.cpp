@@ -241,7 +241,7 @@ struct Scheduler::State {
 
   // Tries to make `t` active. Returns false to keep it waiting (resources busy).
   bool admit(Task& t) {
-    const int budget_total = kv_cells - kKvMargin - prefix_cells();
+    int budget_total = kv_cells - kKvMargin - prefix_cells();
     if (t.kind == Task::Kind::prefix) {
       PrefixSlot* slot = find_prefix(t.prefix);
       if (slot == nullptr) {
@@ -264,6 +264,9 @@ struct Scheduler::State {
         return true;
       }
       const int old = static_cast<int>(slot->tokens.size());
+      // Room for a prefix that does not fit comes from the idle prefixes used longest ago (after a
+      // reload: the old config's); a request that still names one gets unknown_prefix and re-adds it.
+      budget_total += evict_prefixes_for(static_cast<int>(t.feed.size()) - budget_total - old, slot);
       if (static_cast<int>(t.feed.size()) > budget_total + old) {
         fail(t,
              std::make_exception_ptr(Error(ErrorCode::context_overflow,
@@ -331,6 +334,7 @@ struct Scheduler::State {
       cont_cells = t.max_tokens;
     }
     const int need = n_feed + cont_cells;
+    if (need > budget_total) budget_total += evict_prefixes_for(need - budget_total, slot);
     if (pos0 + need > kv_cells || need > budget_total) {
       fail(t,
            std::make_exception_ptr(Error(
@@ -354,6 +358,27 @@ struct Scheduler::State {
     if (slot != nullptr) llama_memory_seq_cp(mem, slot->seq, t.seqs[0], -1, t.pos0);
     t.started = Clock::now();
     return true;
+  }
+
+  // Frees at least `cells` KV cells by dropping idle resident prefixes, least recently used first, never
+  // `keep`. Returns the cells freed (less than asked when nothing else is idle).
+  int evict_prefixes_for(int cells, const PrefixSlot* keep) {
+    int freed = 0;
+    while (freed < cells) {
+      PrefixSlot* victim = nullptr;
+      for (auto& s : prefixes)
+        if (&s != keep && s.ready && !s.busy && (victim == nullptr || s.last_used < victim->last_used))
+          victim = &s;
+      if (victim == nullptr) break;
+      freed += static_cast<int>(victim->tokens.size());
+      llama_memory_seq_rm(mem, victim->seq, -1, -1);
+      {
+        std::lock_guard lk(mu);
+        resident_prefixes.erase(victim->name);
+      }
+      *victim = PrefixSlot{"", {}, victim->seq, false, false, 0};
+    }
+    return freed;
   }
 
   std::string prefix_state_path(const Task& t) const {
