@@ -7,6 +7,9 @@
 //   concurrency  N clients calling classify_task at once; constrained generation at 1 vs 16 clients
 //   memory       RSS of the process at each stage of bringing the engine up
 //   startup      process start -> first classification, without and with persisted prefix state
+//   analyze      analyze() (every decision in one pass) vs the same decisions as separate tinyroute calls
+//                vs one classify_task, and a decision-cache hit (in-process; the llama-server peer
+//                figures for issue 10 are not driven from here yet)
 //
 // Benchmark code only: never part of the test suite.
 #include <unistd.h>
@@ -19,6 +22,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -26,9 +30,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "message/field-scorers.h"
 #include "support.h"
+#include "tinyroute/analyze.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/config.h"
+#include "tinyroute/decision-cache.h"
 #include "tinyroute/engine.h"
 
 namespace fs = std::filesystem;
@@ -723,11 +730,62 @@ int run_startup(const Args& a) {
   return 0;
 }
 
+// analyze vs separate calls vs one classification, request by request (one caller, so each figure is
+// one request's latency), then a cache hit of the same texts.
+int run_analyze(const Args& a) {
+  Config c = bench_config(a, Strategy::choice);
+  Engine engine(bench_params(c));
+  Analyzer analyzer(engine, c);
+  auto cache = std::make_shared<DecisionCache>();
+  Analyzer cached(engine, c, cache);
+  Classifier clf(engine, c);
+  std::optional<AgentRouter> agents;
+  if (!c.agents.empty()) agents.emplace(engine, c);
+  std::vector<LabelScorer> fields;
+  for (auto f :
+       {MessageField::language, MessageField::priority, MessageField::needs_tools, MessageField::complexity})
+    fields.push_back(make_field_scorer(engine, c, f));
+  const auto texts = load_texts(a, a.num("n", 100));
+  std::map<std::string, std::vector<double>> ms;
+  for (const auto& t : texts) {
+    double t0 = now_ms();
+    clf.classify_task(t).get();
+    ms["classify_task (one decision)"].push_back(now_ms() - t0);
+    t0 = now_ms();
+    analyzer.analyze(t).get();
+    ms["analyze (all decisions, one pass)"].push_back(now_ms() - t0);
+    t0 = now_ms();
+    auto cf = clf.classify_task(t); // separate calls, all submitted at once so the engine batches them
+    std::optional<std::future<AgentRoute>> af;
+    if (agents) af = agents->route_agent(t);
+    std::vector<std::future<LabelDistribution>> ff;
+    for (const auto& f : fields) ff.push_back(f.score(t));
+    cf.get();
+    if (af) af->get();
+    for (auto& f : ff) f.get();
+    ms["separate calls (same decisions)"].push_back(now_ms() - t0);
+    cached.analyze(t).get(); // fills the cache
+    t0 = now_ms();
+    cached.analyze(t).get();
+    ms["analyze, decision-cache hit"].push_back(now_ms() - t0);
+  }
+  std::cout << "\n### analyze (ms per request, " << texts.size() << " requests, one caller)\n\n"
+            << "| path | p50 | p95 |\n|---|---|---|\n";
+  json out = json::object();
+  for (const auto& [name, v] : ms) {
+    std::cout << "| " << name << " | " << fmt(percentile(v, 50)) << " | " << fmt(percentile(v, 95)) << " |\n";
+    out[name] = {{"p50", percentile(v, 50)}, {"p95", percentile(v, 95)}, {"n", v.size()}};
+  }
+  write_json(a.get("out", "bench/results") + "/analyze.json", out);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: tinyroute-bench latency|concurrency|memory|startup|first-classify --key value ...\n";
+    std::cerr << "usage: tinyroute-bench latency|concurrency|memory|startup|first-classify|analyze --key "
+                 "value ...\n";
     return 2;
   }
   Args a;
@@ -746,6 +804,7 @@ int main(int argc, char** argv) {
     if (mode == "memory") return run_memory(a);
     if (mode == "startup") return run_startup(a);
     if (mode == "first-classify") return run_first_classify(a);
+    if (mode == "analyze") return run_analyze(a);
     std::cerr << "unknown mode " << mode << "\n";
     return 2;
   } catch (const std::exception& e) {

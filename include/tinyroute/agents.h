@@ -51,5 +51,10 @@ private:
 
 // The labels an agent router scores: one per agent, the description followed by its skills.
 std::vector<Label> agent_labels(const Config& config);
+LabelScorerOptions agent_options(const Config& config);
+
+// The routing decision from a distribution: below `threshold` the triage agent, flagged uncertain.
+// Shared by AgentRouter and analyze.
+AgentRoute agent_decision(const LabelDistribution& d, double threshold, const std::string& triage, double ms);
 
 } // namespace tinyroute

@@ -45,6 +45,26 @@ struct LabelDistribution {
   double compute_ms = 0;
 };
 
+// A label set as a prompt: the system instructions (task, options, examples, answer rule) and one
+// answer continuation per label (a letter code for `choice`, the name for `score`). Throws
+// Error(invalid_argument) for fewer than two labels or more than 26 with `choice`.
+struct LabelPrompt {
+  std::string instructions;
+  std::vector<std::vector<Token>> answers;
+};
+LabelPrompt label_prompt(const Engine& engine, const std::vector<Label>& labels,
+                         const LabelScorerOptions& options);
+
+// The distribution over `labels` from their answers' scores: each answer's mean token log-probability
+// (so long names are not penalised), softmax over the labels. Timings and token counts are left 0.
+LabelDistribution label_distribution(const std::vector<Label>& labels,
+                                     const std::vector<ContinuationScore>& answers);
+
+// `text` tokenized as plain text (a typed "</s>" stays text); over `max_tokens` the head (2/3) and the
+// tail are kept around " [...]". Sets *truncated when it cut.
+std::vector<Token> clip_text_tokens(const Engine& engine, const std::string& text, int max_tokens,
+                                    bool* truncated = nullptr);
+
 class LabelScorer {
 public:
   // Builds the instruction prefix and makes it resident in the engine (decoded once).
@@ -57,6 +77,8 @@ public:
   const std::vector<Label>& labels() const { return labels_; }
   const LabelScorerOptions& options() const { return options_; }
   const std::string& prefix_text() const { return prefix_text_; }
+  const std::string& instructions() const { return prompt_.instructions; }
+  const std::vector<std::vector<Token>>& answers() const { return prompt_.answers; }
   // The tokens decoded after the prefix for `text`: the (truncated) text and the answer cue.
   std::vector<Token> query_tokens(const std::string& text, bool* truncated = nullptr) const;
 
@@ -68,10 +90,9 @@ private:
   std::vector<Label> labels_;
   LabelScorerOptions options_;
   std::string prefix_text_;
-  std::string prefix_id_;       // the engine prefix: options_.prefix_name + a hash of prefix_text_
-  std::vector<Token> tail_;     // after the text: end of turn + answer cue
-  std::vector<Token> ellipsis_; // marks where a long text was cut
-  std::vector<std::vector<Token>> candidates_; // one continuation per label
+  std::string prefix_id_;   // the engine prefix: options_.prefix_name + a hash of prefix_text_
+  std::vector<Token> tail_; // after the text: end of turn + answer cue
+  LabelPrompt prompt_;
 };
 
 struct ClassifyResult {
@@ -87,6 +108,15 @@ struct ClassifyResult {
   int tokens_decoded = 0;
   double latency_ms = 0;
 };
+
+// The classification decision from a distribution: below `threshold` the default category (when one is
+// configured), flagged uncertain. Shared by Classifier and analyze.
+ClassifyResult classify_decision(const LabelDistribution& d, double threshold,
+                                 const std::string& default_category, Strategy strategy, double ms);
+
+// The labels and options classify_task scores with (prefix_name "classify_task").
+std::vector<Label> category_labels(const Config& config);
+LabelScorerOptions classify_options(const Config& config);
 
 // classify_task over the config's categories, with its threshold and default category.
 class Classifier {

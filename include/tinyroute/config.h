@@ -26,6 +26,8 @@ struct InternalModelConfig {
   double threshold = 0.35;    // below this confidence -> default_category, flagged uncertain
   int max_query_tokens = 256; // query truncation budget (head and tail kept)
   std::string state_dir;      // persisted prefix state; empty = off
+  int cache_size = 4096;      // decisions kept by the decision cache (serve); 0 = off
+  double cache_ttl_s = 300;   // `cache_ttl`: seconds a cached decision stays valid
 };
 
 struct CategoryConfig {

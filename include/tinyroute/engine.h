@@ -67,10 +67,19 @@ struct PrefixInfo {
   double ms = 0;          // time to make it resident
 };
 
+// One fork of a score request: after prefix + query, the sequence is copied (no decode) and this
+// branch's cue appended; its continuations are scored after prefix + query + cue. Several decisions
+// about one text share the query's decode this way; all cues are decoded together in one batch.
+struct ScoreBranch {
+  std::vector<Token> cue;                        // may be empty: read right after the query
+  std::vector<std::vector<Token>> continuations; // at least one, none empty
+};
+
 struct ScoreRequest {
   std::string prefix;                            // a prefix added with add_prefix; empty = none
   std::vector<Token> query;                      // tokens after the prefix
   std::vector<std::vector<Token>> continuations; // candidates, each scored after prefix + query
+  std::vector<ScoreBranch> branches;             // forks after the query (continuations may then be empty)
   Priority priority = Priority::normal;
 };
 
@@ -81,9 +90,11 @@ struct ContinuationScore {
 
 struct ScoreResult {
   std::vector<ContinuationScore> continuations;
+  std::vector<std::vector<ContinuationScore>> branches; // one list per ScoreRequest::branches entry
   int n_decoded = 0;     // tokens this request decoded (the prefix is not counted)
   double queue_ms = 0;   // waiting before the first decode
   double compute_ms = 0; // first decode to result
+  double query_ms = 0;   // first decode to the end of the query (the rest is cues and continuations)
 };
 
 struct GenerateRequest {

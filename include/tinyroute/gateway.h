@@ -143,6 +143,8 @@ struct GatewayOptions {
   std::map<std::string, std::vector<std::string>> api_keys;
   // CA bundle (PEM) for https:// upstreams; empty = $TINYROUTE_CA_FILE if set, else the system store.
   std::string ca_file;
+  // More Prometheus text appended to GET /metrics (e.g. the decision cache's counters); may be empty.
+  std::function<std::string()> extra_metrics;
 };
 
 // The `gateway:` config section as options: listen address, body limit, and the API keys read from

@@ -1,4 +1,4 @@
-// tinyroute classify "text" / tinyroute route "text": one request through the internal model.
+// tinyroute classify "text" / route "text" / analyze "text": one request through the internal model.
 #include <iostream>
 #include <memory>
 
@@ -36,6 +36,25 @@ void register_classify_commands(CLI::App& app, Action& action) {
             std::cout << classify_json(r).dump(2) << "\n";
           } else {
             std::cout << classify_text(r);
+          }
+          return 0;
+        };
+      });
+
+  auto analyze = std::make_shared<ClassifyOptions>();
+  add_text_command(app, "analyze",
+                   "Every internal decision in one pass: category, agent, metadata fields, selected model",
+                   *analyze)
+      ->callback([&action, analyze] {
+        action = [o = analyze] {
+          const Config config = load_cli_config(o->common);
+          Engine engine(engine_params_from(config.internal_model));
+          Analyzer analyzer(engine, config);
+          AnalyzeResult r = analyzer.analyze(o->text).get();
+          if (o->common.json) {
+            std::cout << analyze_json(r).dump(2) << "\n";
+          } else {
+            std::cout << analyze_text(r);
           }
           return 0;
         };

@@ -1,6 +1,7 @@
-// tinyroute serve: the gateway with the internal model as its router. Requests for "auto" are
-// classified (TaskRouter::route) and forwarded to the chosen large model; POST /v1/classify answers
-// with the classification itself; /v1/agents/route, /v1/agents/messages and /v1/metadata serve the agent
+// tinyroute serve: the gateway with the internal model as its router. Requests for "auto" and /v1/route
+// are analyzed (Analyzer: every decision in one pass, repeated requests from the decision cache) and
+// forwarded to the chosen large model; POST /v1/analyze answers with the analysis, POST /v1/classify
+// with the classification alone; /v1/agents/route, /v1/agents/messages and /v1/metadata serve the agent
 // policies on the same engine. SIGHUP reloads the config (a bad one is logged and ignored);
 // SIGTERM / SIGINT stop accepting and drain in-flight requests. Signals are taken synchronously by
 // the main thread (sigwait), so no handler and no global state are involved.
@@ -15,6 +16,7 @@
 #include "cli.h"
 #include "output.h"
 #include "select-endpoint.h"
+#include "tinyroute/decision-cache.h"
 #include "tinyroute/gateway.h"
 
 namespace tinyroute::cli {
@@ -29,15 +31,18 @@ struct ServeOptions {
   double drain_s = 10;
 };
 
-// Everything built from one config over one engine: the TaskRouter and the agent policies.
+// Everything built from one config over one engine: the TaskRouter, the analyzer and the agent policies.
 struct Served {
   std::shared_ptr<const TaskRouter> tasks;
+  std::shared_ptr<const Analyzer> analyzer;
   std::shared_ptr<const AgentServices> agents;
 };
 
-Served make_served(std::shared_ptr<Engine> engine, const Config& config) {
+Served make_served(std::shared_ptr<Engine> engine, const Config& config,
+                   std::shared_ptr<DecisionCache> cache) {
   Served s;
   s.tasks = std::make_shared<const TaskRouter>(engine, config);
+  s.analyzer = std::make_shared<const Analyzer>(*engine, config, std::move(cache));
   s.agents = std::make_shared<const AgentServices>(std::move(engine), config);
   return s;
 }
@@ -84,7 +89,8 @@ RequestFacts facts_for(const ChatRequest& request, const Engine& engine) {
   return f;
 }
 
-RouteDecision decide(const TaskRouter& router, const ChatRequest& request) {
+RouteDecision decide(const Served& served, const ChatRequest& request) {
+  const TaskRouter& router = *served.tasks;
   const std::string text = last_user_text(request);
   RouteDecision d;
   RequestFacts facts = facts_for(request, router.engine());
@@ -101,14 +107,15 @@ RouteDecision decide(const TaskRouter& router, const ChatRequest& request) {
          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()};
     return d;
   }
-  RouteResult r = router.route(text, facts).get();
+  // One pass for every decision (and none for a repeated request): analyze, not classify.
+  AnalyzeResult r = served.analyzer->analyze(text, facts).get();
   d.category = r.classification.category;
   d.confidence = r.classification.confidence;
   d.model = r.selection.model;
   d.fallbacks = r.selection.fallbacks;
   d.reason = r.selection.reason;
-  d.source = r.classification.source;
-  d.route_ms = r.route_ms;
+  d.source = r.source == "cache" ? "cache" : r.classification.source;
+  d.route_ms = r.timing.total_ms;
   return d;
 }
 
@@ -187,8 +194,10 @@ int run_serve(const ServeOptions& o) {
   Config config = load_cli_config(o.common);
   auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
   log_engine(*engine);
+  auto cache = std::make_shared<DecisionCache>(DecisionCacheOptions{
+      static_cast<std::size_t>(config.internal_model.cache_size), config.internal_model.cache_ttl_s});
   auto live = std::make_shared<LiveRouter>();
-  live->set(make_served(engine, config));
+  live->set(make_served(engine, config, cache));
   log_config(config);
 
   // The config's gateway section (listen address, body limit, API keys from the environment); the
@@ -197,14 +206,18 @@ int run_serve(const ServeOptions& o) {
   if (o.host) gopts.host = *o.host;
   if (o.port) gopts.port = *o.port;
   gopts.threads = o.threads;
+  gopts.extra_metrics = [cache] { return cache->metrics_text(); };
   Gateway gateway(
-      config, [live](const ChatRequest& request) { return decide(*live->get().tasks, request); }, gopts);
+      config, [live](const ChatRequest& request) { return decide(live->get(), request); }, gopts);
   gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body) {
     const std::string text = classify_input(body);
     return classify_json(live->get().tasks->classify_task(text).get());
   });
   gateway.add_json_endpoint("POST", "/v1/select",
                             [live](const json& body) { return select_endpoint(*live->get().tasks, body); });
+  gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body) {
+    return analyze_json(live->get().analyzer->analyze(classify_input(body)).get());
+  });
   gateway.add_json_endpoint("POST", "/v1/agents/route", [live](const json& body) {
     return agent_route_endpoint(*live->get().agents, body);
   });
@@ -215,10 +228,11 @@ int run_serve(const ServeOptions& o) {
     return metadata_endpoint(*live->get().agents, body);
   });
   gateway.start();
-  spdlog::info("tinyroute {} serving on http://{}:{} (OpenAI /v1/chat/completions, Anthropic /v1/messages, "
-               "Ollama /api/chat; /v1/classify, /v1/route, /v1/agents/route, /v1/agents/messages, "
-               "/v1/metadata, /health, /metrics)",
-               TINYROUTE_VERSION, gopts.host, gateway.port());
+  spdlog::info(
+      "tinyroute {} serving on http://{}:{} (OpenAI /v1/chat/completions, Anthropic /v1/messages, "
+      "Ollama /api/chat; /v1/analyze, /v1/classify, /v1/route, /v1/agents/route, /v1/agents/messages, "
+      "/v1/metadata, /health, /metrics)",
+      TINYROUTE_VERSION, gopts.host, gateway.port());
 
   for (;;) {
     int sig = 0;
@@ -233,9 +247,10 @@ int run_serve(const ServeOptions& o) {
           next_engine = std::make_shared<Engine>(engine_params_from(next.internal_model));
           log_engine(*next_engine);
         }
-        Served next_served = make_served(next_engine, next);
+        Served next_served = make_served(next_engine, next, cache);
         gateway.reload(next);
         live->set(std::move(next_served));
+        cache->clear(); // decisions made under the old config must not outlive it
         engine = std::move(next_engine);
         log_config(next);
         spdlog::info("reloaded");

@@ -121,6 +121,43 @@ std::string classify_text(const ClassifyResult& r) {
   return out + distribution_text(r.distribution);
 }
 
+json analyze_json(const AnalyzeResult& r) {
+  json fields = json::object();
+  for (const auto& [name, f] : r.fields) {
+    fields[name] = {{"value", f.value},
+                    {"confidence", f.confidence},
+                    {"distribution", distribution_json(f.distribution, "label")}};
+  }
+  const AnalyzeTiming& t = r.timing;
+  return {{"category", classify_json(r.classification)},
+          {"agent", r.agent ? agent_route_json(*r.agent) : json(nullptr)},
+          {"fields", fields},
+          {"selection", selection_json(r.selection)},
+          {"source", r.source},
+          {"query_tokens", r.query_tokens},
+          {"truncated", r.truncated},
+          {"tokens_decoded", r.tokens_decoded},
+          {"latency_ms",
+           {{"queue", t.queue_ms},
+            {"request", t.request_ms},
+            {"decisions", t.decisions_ms},
+            {"select", t.select_ms},
+            {"total", t.total_ms}}}};
+}
+
+std::string analyze_text(const AnalyzeResult& r) {
+  std::string out = classify_text(r.classification);
+  if (r.agent) out += agent_route_text(*r.agent);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [name, f] : r.fields) rows.push_back({name, f.value, fixed(f.confidence, 4)});
+  out += format_table(rows, false);
+  out += selection_text(r.selection);
+  out += "source      " + r.source + ", " + std::to_string(r.tokens_decoded) + " tokens decoded\n";
+  out += "latency     " + fixed(r.timing.total_ms, 2) + " ms (request " + fixed(r.timing.request_ms, 2) +
+         ", decisions " + fixed(r.timing.decisions_ms, 2) + ", queue " + fixed(r.timing.queue_ms, 2) + ")\n";
+  return out;
+}
+
 json agent_route_json(const AgentRoute& r) {
   return {{"agent", r.agent},
           {"top_agent", r.top_agent},

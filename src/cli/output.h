@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tinyroute/agents.h"
+#include "tinyroute/analyze.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/eval.h"
 #include "tinyroute/messages.h"
@@ -25,6 +26,7 @@ json metrics_json(const EvalMetrics& metrics);
 json latency_json(const LatencySummary& latency);
 json agent_route_json(const AgentRoute& route);
 json metadata_json(const MessageMetadata& metadata);
+json analyze_json(const AnalyzeResult& result);
 
 // Human-readable forms of the same.
 std::string classify_text(const ClassifyResult& result);
@@ -32,6 +34,7 @@ std::string selection_text(const Selection& selection);
 std::string metrics_text(const EvalMetrics& metrics);
 std::string agent_route_text(const AgentRoute& route);
 std::string metadata_text(const MessageMetadata& metadata);
+std::string analyze_text(const AnalyzeResult& result);
 
 // Rows of cells, columns padded to the widest cell (UTF-8 aware); the first row is the header when
 // `header` is set (a rule is drawn under it).

@@ -367,8 +367,8 @@ private:
 const std::vector<std::string> kTopKeys = {"internal_model",   "categories", "models",        "fallbacks",
                                            "default_category", "agents",     "agent_routing", "gateway"};
 const std::vector<std::string> kInternalKeys = {
-    "model",    "name",     "aliases",   "threads",          "context",  "batch",
-    "parallel", "strategy", "threshold", "max_query_tokens", "state_dir"};
+    "model",    "name",      "aliases",          "threads",   "context",    "batch",    "parallel",
+    "strategy", "threshold", "max_query_tokens", "state_dir", "cache_size", "cache_ttl"};
 const std::vector<std::string> kCategoryKeys = {"name", "description", "examples"};
 const std::vector<std::string> kModelKeys = {"name",        "provider",    "base_url",       "upstream_model",
                                              "api_key_env", "categories",  "context_window", "priority",
@@ -451,6 +451,22 @@ void parse_internal(Reader& r, const Section& top, InternalModelConfig& im) {
     }
   }
   if (auto v = r.text(s, "state_dir", false, "", false)) im.state_dir = *v;
+  if (auto v = r.integer(s, "cache_size", false)) {
+    if (*v < 0 || *v > 10'000'000) {
+      r.report().add(line_of(s.fields.at("cache_size"), s.line), "internal_model.cache_size",
+                     std::to_string(*v) + " is out of range; use 0 (off) to 10000000 decisions");
+    } else {
+      im.cache_size = static_cast<int>(*v);
+    }
+  }
+  if (auto v = r.number(s, "cache_ttl", false)) {
+    if (*v <= 0) {
+      r.report().add(line_of(s.fields.at("cache_ttl"), s.line), "internal_model.cache_ttl",
+                     "must be a positive number of seconds");
+    } else {
+      im.cache_ttl_s = *v;
+    }
+  }
 }
 
 // `defined` maps each accepted category name to where its name was written.

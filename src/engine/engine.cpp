@@ -90,7 +90,20 @@ std::future<std::vector<float>> Engine::embed(std::string text) {
 
 ScoreResult Engine::score_reference(const ScoreRequest& request) const {
   const auto prompt = impl_->full_prompt(request.prefix, request.query);
-  return engine::score_reference(impl_->model, impl_->params.n_threads, prompt, request.continuations);
+  const int n = impl_->params.n_threads;
+  ScoreResult r = request.continuations.empty()
+                      ? ScoreResult{}
+                      : engine::score_reference(impl_->model, n, prompt, request.continuations);
+  // A branch is its own prompt: prefix + query + cue, decoded from scratch like everything here.
+  for (const auto& b : request.branches) {
+    auto with_cue = prompt;
+    with_cue.insert(with_cue.end(), b.cue.begin(), b.cue.end());
+    ScoreResult br = engine::score_reference(impl_->model, n, with_cue, b.continuations);
+    r.branches.push_back(std::move(br.continuations));
+    r.n_decoded += br.n_decoded;
+    r.compute_ms += br.compute_ms;
+  }
+  return r;
 }
 
 GenerateResult Engine::generate_reference(const GenerateRequest& request) const {

@@ -46,13 +46,27 @@ struct Task {
   llama_pos pos0 = 0;
   int n_decoded = 0;
 
-  // score
-  std::vector<std::vector<Token>> conts;
-  std::vector<ContinuationScore> scores;
-  std::vector<size_t> multi; // continuations longer than one token
+  // score: groups[0] is the request's own continuations (empty cue), groups[1..] its branches. Every
+  // lane is a sequence forked from the end of the query that decodes one group's cue, then (for a
+  // multi-token continuation) all but its last token; lanes run in waves of at most seqs.size().
+  struct Group {
+    std::vector<Token> cue;
+    std::vector<std::vector<Token>> conts;
+    std::vector<ContinuationScore> scores;
+  };
+  static constexpr size_t kNoCont = static_cast<size_t>(-1);
+  struct Lane {
+    size_t group = 0;
+    size_t cont = kNoCont;      // the multi-token continuation it completes, kNoCont for a cue alone
+    bool reads_singles = false; // its last cue row also scores the group's one-token continuations
+    std::vector<Token> tokens;  // cue + cont[0 .. n-2]
+  };
+  std::vector<Group> groups;
+  std::vector<Lane> lanes;
   size_t wave_begin = 0, wave_end = 0;
   std::vector<size_t> wave_fed;
   bool query_done = false;
+  Clock::time_point query_finished{};
 
   // generate
   SamplerPtr sampler;
@@ -87,11 +101,28 @@ struct PrefixSlot {
 // One row of the batch whose logits a task reads.
 struct RowUse {
   Task* task;
-  enum class What { query_last, cont, gen } what;
-  size_t cont = 0;  // continuation index (score)
-  size_t token = 0; // which token of that continuation this row predicts
+  enum class What { query_last, lane, gen } what;
+  size_t lane = 0; // score: which lane
+  size_t k = 0;    // score: the lane token at this row
   int row = 0;
 };
+
+// Splits a score request into groups and lanes (see Task). Runs on the caller's thread.
+void plan_lanes(Task& t) {
+  for (size_t g = 0; g < t.groups.size(); ++g) {
+    const auto& group = t.groups[g];
+    bool singles_read = group.cue.empty(); // an empty cue reads one-token continuations from the query
+    for (size_t j = 0; j < group.conts.size(); ++j) {
+      const auto& c = group.conts[j];
+      if (c.size() < 2) continue;
+      Task::Lane lane{g, j, !singles_read, group.cue};
+      lane.tokens.insert(lane.tokens.end(), c.begin(), c.end() - 1);
+      singles_read = true;
+      t.lanes.push_back(std::move(lane));
+    }
+    if (!singles_read) t.lanes.push_back({g, Task::kNoCont, true, group.cue});
+  }
+}
 
 } // namespace
 
@@ -210,7 +241,7 @@ struct Scheduler::State {
 
   // Tries to make `t` active. Returns false to keep it waiting (resources busy).
   bool admit(Task& t) {
-    const int budget_total = kv_cells - kKvMargin - prefix_cells();
+    int budget_total = kv_cells - kKvMargin - prefix_cells();
     if (t.kind == Task::Kind::prefix) {
       PrefixSlot* slot = find_prefix(t.prefix);
       if (slot == nullptr) {
@@ -233,6 +264,9 @@ struct Scheduler::State {
         return true;
       }
       const int old = static_cast<int>(slot->tokens.size());
+      // Room for a prefix that does not fit comes from the idle prefixes used longest ago (after a
+      // reload: the old config's); a request that still names one gets unknown_prefix and re-adds it.
+      budget_total += evict_prefixes_for(static_cast<int>(t.feed.size()) - budget_total - old, slot);
       if (static_cast<int>(t.feed.size()) > budget_total + old) {
         fail(t,
              std::make_exception_ptr(Error(ErrorCode::context_overflow,
@@ -291,19 +325,16 @@ struct Scheduler::State {
 
     int n_seqs = 1;
     int cont_cells = 0;
-    std::vector<size_t> multi;
     if (t.kind == Task::Kind::score) {
       size_t max_len = 0;
-      for (size_t j = 0; j < t.conts.size(); ++j) {
-        if (t.conts[j].size() > 1) multi.push_back(j);
-        max_len = std::max(max_len, t.conts[j].size());
-      }
-      n_seqs = std::max<int>(1, std::min<int>(static_cast<int>(multi.size()), kMaxSeqsPerTask));
-      cont_cells = n_seqs * static_cast<int>(max_len > 0 ? max_len - 1 : 0);
+      for (const auto& lane : t.lanes) max_len = std::max(max_len, lane.tokens.size());
+      n_seqs = std::max<int>(1, std::min<int>(static_cast<int>(t.lanes.size()), kMaxSeqsPerTask));
+      cont_cells = n_seqs * static_cast<int>(max_len);
     } else if (t.kind == Task::Kind::generate) {
       cont_cells = t.max_tokens;
     }
     const int need = n_feed + cont_cells;
+    if (need > budget_total) budget_total += evict_prefixes_for(need - budget_total, slot);
     if (pos0 + need > kv_cells || need > budget_total) {
       fail(t,
            std::make_exception_ptr(Error(
@@ -318,7 +349,6 @@ struct Scheduler::State {
 
     if (!reprise.empty()) t.feed = std::move(reprise);
     t.pos0 = pos0;
-    t.multi = std::move(multi);
     for (int i = 0; i < n_seqs; ++i) {
       t.seqs.push_back(free_seqs.back());
       free_seqs.pop_back();
@@ -328,6 +358,27 @@ struct Scheduler::State {
     if (slot != nullptr) llama_memory_seq_cp(mem, slot->seq, t.seqs[0], -1, t.pos0);
     t.started = Clock::now();
     return true;
+  }
+
+  // Frees at least `cells` KV cells by dropping idle resident prefixes, least recently used first, never
+  // `keep`. Returns the cells freed (less than asked when nothing else is idle).
+  int evict_prefixes_for(int cells, const PrefixSlot* keep) {
+    int freed = 0;
+    while (freed < cells) {
+      PrefixSlot* victim = nullptr;
+      for (auto& s : prefixes)
+        if (&s != keep && s.ready && !s.busy && (victim == nullptr || s.last_used < victim->last_used))
+          victim = &s;
+      if (victim == nullptr) break;
+      freed += static_cast<int>(victim->tokens.size());
+      llama_memory_seq_rm(mem, victim->seq, -1, -1);
+      {
+        std::lock_guard lk(mu);
+        resident_prefixes.erase(victim->name);
+      }
+      *victim = PrefixSlot{"", {}, victim->seq, false, false, 0};
+    }
+    return freed;
   }
 
   std::string prefix_state_path(const Task& t) const {
@@ -414,8 +465,16 @@ struct Scheduler::State {
       if (t.error) {
         t.p_score.set_exception(t.error);
       } else {
-        for (auto& s : t.scores) s.total = sum_logprobs(s.token_logprobs);
-        t.p_score.set_value(ScoreResult{std::move(t.scores), t.n_decoded, queue_ms, compute_ms});
+        ScoreResult r;
+        for (auto& g : t.groups)
+          for (auto& s : g.scores) s.total = sum_logprobs(s.token_logprobs);
+        r.continuations = std::move(t.groups[0].scores);
+        for (size_t g = 1; g < t.groups.size(); ++g) r.branches.push_back(std::move(t.groups[g].scores));
+        r.n_decoded = t.n_decoded;
+        r.queue_ms = queue_ms;
+        r.compute_ms = compute_ms;
+        r.query_ms = t.query_done ? ms_between(t.started, t.query_finished) : compute_ms;
+        t.p_score.set_value(std::move(r));
       }
       break;
     case Task::Kind::generate:
@@ -440,7 +499,7 @@ struct Scheduler::State {
 
   void setup_wave(Task& t) {
     t.wave_begin = t.wave_end;
-    t.wave_end = std::min(t.multi.size(), t.wave_begin + t.seqs.size());
+    t.wave_end = std::min(t.lanes.size(), t.wave_begin + t.seqs.size());
     const llama_pos qend = t.query_end();
     llama_memory_seq_rm(mem, t.seqs[0], qend, -1);
     for (size_t i = 1; i < t.wave_end - t.wave_begin; ++i) {
@@ -452,14 +511,14 @@ struct Scheduler::State {
 
   bool wave_complete(const Task& t) const {
     for (size_t i = 0; i < t.wave_fed.size(); ++i)
-      if (t.wave_fed[i] + 1 < t.conts[t.multi[t.wave_begin + i]].size()) return false;
+      if (t.wave_fed[i] < t.lanes[t.wave_begin + i].tokens.size()) return false;
     return true;
   }
 
   void advance_score(Task& t) {
     // Called after the query or a wave completed.
     if (!wave_complete(t)) return;
-    if (t.wave_end >= t.multi.size()) {
+    if (t.wave_end >= t.lanes.size()) {
       t.done = true;
       return;
     }
@@ -485,12 +544,14 @@ struct Scheduler::State {
     } else if (t.kind == Task::Kind::score && t.query_done) {
       const llama_pos qend = t.query_end();
       for (size_t i = 0; i < t.wave_fed.size() && room(); ++i) {
-        const size_t j = t.multi[t.wave_begin + i];
-        const auto& c = t.conts[j];
-        while (room() && t.wave_fed[i] + 1 < c.size()) {
+        const size_t l = t.wave_begin + i;
+        const auto& lane = t.lanes[l];
+        const size_t cue = t.groups[lane.group].cue.size();
+        while (room() && t.wave_fed[i] < lane.tokens.size()) {
           const size_t k = t.wave_fed[i];
-          const int row = batch.add(c[k], qend + static_cast<llama_pos>(k), t.seqs[i], true);
-          rows.push_back({&t, RowUse::What::cont, j, k + 1, row});
+          const bool logits = k + 1 >= cue; // cue tokens before the last predict nothing scored
+          const int row = batch.add(lane.tokens[k], qend + static_cast<llama_pos>(k), t.seqs[i], logits);
+          if (logits) rows.push_back({&t, RowUse::What::lane, l, k, row});
           ++t.wave_fed[i];
         }
       }
@@ -512,19 +573,33 @@ struct Scheduler::State {
     switch (r.what) {
     case RowUse::What::query_last: {
       const double lse = log_sum_exp(logits, n_vocab);
-      for (size_t j = 0; j < t.conts.size(); ++j) {
-        auto& s = t.scores[j];
-        s.token_logprobs[0] = static_cast<float>(logits[t.conts[j][0]] - lse);
+      for (auto& g : t.groups) {
+        if (!g.cue.empty()) continue;
+        for (size_t j = 0; j < g.conts.size(); ++j)
+          g.scores[j].token_logprobs[0] = static_cast<float>(logits[g.conts[j][0]] - lse);
       }
       t.query_done = true;
+      t.query_finished = Clock::now();
       t.wave_end = 0;
       t.wave_fed.clear();
       advance_score(t);
       break;
     }
-    case RowUse::What::cont: {
+    case RowUse::What::lane: {
       const double lse = log_sum_exp(logits, n_vocab);
-      t.scores[r.cont].token_logprobs[r.token] = static_cast<float>(logits[t.conts[r.cont][r.token]] - lse);
+      const auto& lane = t.lanes[r.lane];
+      auto& g = t.groups[lane.group];
+      const size_t cue = g.cue.size();
+      auto put = [&](size_t j, size_t token) {
+        g.scores[j].token_logprobs[token] = static_cast<float>(logits[g.conts[j][token]] - lse);
+      };
+      if (r.k + 1 == cue) { // the cue's last row: every continuation's first token
+        if (lane.cont != Task::kNoCont) put(lane.cont, 0);
+        if (lane.reads_singles)
+          for (size_t j = 0; j < g.conts.size(); ++j)
+            if (g.conts[j].size() == 1) put(j, 0);
+      }
+      if (r.k >= cue) put(lane.cont, r.k - cue + 1);
       break;
     }
     case RowUse::What::gen: {
@@ -761,11 +836,20 @@ std::vector<Token> Scheduler::prefix_tokens(const std::string& name) const {
 }
 
 std::future<ScoreResult> Scheduler::score(ScoreRequest request) {
-  if (request.continuations.empty())
+  if (request.continuations.empty() && request.branches.empty())
     throw Error(ErrorCode::invalid_argument, "score: no continuations given");
-  for (const auto& c : request.continuations) {
-    if (c.empty()) throw Error(ErrorCode::invalid_argument, "score: a continuation is empty");
-    check_tokens(c, state_->n_vocab, "score continuation");
+  auto check_conts = [this](const std::vector<std::vector<Token>>& conts) {
+    for (const auto& c : conts) {
+      if (c.empty()) throw Error(ErrorCode::invalid_argument, "score: a continuation is empty");
+      check_tokens(c, state_->n_vocab, "score continuation");
+    }
+  };
+  check_conts(request.continuations);
+  for (const auto& b : request.branches) {
+    if (b.continuations.empty())
+      throw Error(ErrorCode::invalid_argument, "score: a branch has no continuations");
+    check_conts(b.continuations);
+    check_tokens(b.cue, state_->n_vocab, "score branch cue");
   }
   check_tokens(request.query, state_->n_vocab, "score query");
   if (request.prefix.empty() && request.query.empty()) {
@@ -776,9 +860,13 @@ std::future<ScoreResult> Scheduler::score(ScoreRequest request) {
   t->priority = request.priority;
   t->prefix = std::move(request.prefix);
   t->feed = std::move(request.query);
-  t->conts = std::move(request.continuations);
-  t->scores.resize(t->conts.size());
-  for (size_t j = 0; j < t->conts.size(); ++j) t->scores[j].token_logprobs.assign(t->conts[j].size(), 0.f);
+  t->groups.push_back({{}, std::move(request.continuations), {}});
+  for (auto& b : request.branches) t->groups.push_back({std::move(b.cue), std::move(b.continuations), {}});
+  for (auto& g : t->groups) {
+    g.scores.resize(g.conts.size());
+    for (size_t j = 0; j < g.conts.size(); ++j) g.scores[j].token_logprobs.assign(g.conts[j].size(), 0.f);
+  }
+  plan_lanes(*t);
   auto f = t->p_score.get_future();
   state_->submit(std::move(t));
   return f;

@@ -244,7 +244,9 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
       status = co_await send_json(out, 200, body);
     } else if (path == "/metrics") {
       Headers headers = {{"content-type", "text/plain; version=0.0.4"}};
-      co_await out.send(200, headers, metrics.render());
+      // A named local, not a temporary: GCC 12 destroys temporaries inside co_await expressions twice.
+      const std::string text = metrics.render() + (options.extra_metrics ? options.extra_metrics() : "");
+      co_await out.send(200, headers, text);
       status = 200;
     } else if (path == "/v1/models") {
       json data = json::array();

@@ -3,8 +3,6 @@
 
 namespace tinyroute {
 
-namespace {
-
 LabelScorerOptions agent_options(const Config& config) {
   LabelScorerOptions o;
   o.prefix_name = "route_agent";
@@ -19,6 +17,8 @@ LabelScorerOptions agent_options(const Config& config) {
   o.max_query_tokens = config.internal_model.max_query_tokens;
   return o;
 }
+
+namespace {
 
 const Config& require_agents(const Config& config) {
   if (config.agents.empty() || config.triage_agent() == nullptr) {
@@ -48,19 +48,24 @@ AgentRouter::AgentRouter(Engine& engine, const Config& config)
     : scorer_(engine, agent_labels(require_agents(config)), agent_options(config)),
       threshold_(config.agent_routing.threshold), triage_(config.triage_agent()->name) {}
 
-AgentRoute AgentRouter::decide(const LabelDistribution& d, double ms) const {
+AgentRoute agent_decision(const LabelDistribution& d, double threshold, const std::string& triage,
+                          double ms) {
   AgentRoute r;
   r.top_agent = d.labels[d.best];
   r.confidence = d.confidence;
   for (size_t i = 0; i < d.labels.size(); ++i) r.distribution.emplace_back(d.labels[i], d.probs[i]);
-  r.uncertain = d.confidence < threshold_;
-  r.agent = r.uncertain ? triage_ : r.top_agent;
+  r.uncertain = d.confidence < threshold;
+  r.agent = r.uncertain ? triage : r.top_agent;
   r.source = r.uncertain ? "default" : "model";
   r.query_tokens = d.query_tokens;
   r.truncated = d.truncated;
   r.tokens_decoded = d.n_decoded;
   r.latency_ms = ms;
   return r;
+}
+
+AgentRoute AgentRouter::decide(const LabelDistribution& d, double ms) const {
+  return agent_decision(d, threshold_, triage_, ms);
 }
 
 std::future<AgentRoute> AgentRouter::route_agent(const std::string& text, Priority priority) const {

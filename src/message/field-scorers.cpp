@@ -68,16 +68,21 @@ FieldSpec spec_for(MessageField field) {
 
 } // namespace
 
-LabelScorer make_field_scorer(Engine& engine, const Config& config, MessageField field) {
+FieldLabels field_labels(const Config& config, MessageField field) {
   FieldSpec spec = spec_for(field);
-  LabelScorerOptions o;
-  o.prefix_name = spec.prefix;
-  o.task = spec.task;
-  o.item_noun = "Message";
-  o.answer_noun = spec.answer_noun;
-  o.strategy = config.internal_model.strategy;
-  o.max_query_tokens = config.internal_model.max_query_tokens;
-  return LabelScorer(engine, std::move(spec.labels), std::move(o));
+  FieldLabels f{std::move(spec.labels), {}};
+  f.options.prefix_name = spec.prefix;
+  f.options.task = spec.task;
+  f.options.item_noun = "Message";
+  f.options.answer_noun = spec.answer_noun;
+  f.options.strategy = config.internal_model.strategy;
+  f.options.max_query_tokens = config.internal_model.max_query_tokens;
+  return f;
+}
+
+LabelScorer make_field_scorer(Engine& engine, const Config& config, MessageField field) {
+  FieldLabels f = field_labels(config, field);
+  return LabelScorer(engine, std::move(f.labels), std::move(f.options));
 }
 
 } // namespace tinyroute

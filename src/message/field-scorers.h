@@ -14,6 +14,14 @@ namespace tinyroute {
 
 enum class MessageField { kind, priority, language, needs_tools, complexity };
 
+// A field's labels and scoring options (what make_field_scorer builds its scorer from; analyze puts
+// the same instructions into its shared prefix).
+struct FieldLabels {
+  std::vector<Label> labels;
+  LabelScorerOptions options;
+};
+FieldLabels field_labels(const Config& config, MessageField field);
+
 LabelScorer make_field_scorer(Engine& engine, const Config& config, MessageField field);
 
 } // namespace tinyroute

@@ -5,8 +5,6 @@
 
 namespace tinyroute {
 
-namespace {
-
 std::vector<Label> category_labels(const Config& config) {
   std::vector<Label> labels;
   for (const auto& c : config.categories) labels.push_back({c.name, c.description, c.examples});
@@ -26,26 +24,29 @@ LabelScorerOptions classify_options(const Config& config) {
   return o;
 }
 
-} // namespace
-
 Classifier::Classifier(Engine& engine, const Config& config)
     : scorer_(engine, category_labels(config), classify_options(config)),
       threshold_(config.internal_model.threshold), default_category_(config.default_category) {}
 
-ClassifyResult Classifier::decide(const LabelDistribution& d, double ms) const {
+ClassifyResult classify_decision(const LabelDistribution& d, double threshold,
+                                 const std::string& default_category, Strategy strategy, double ms) {
   ClassifyResult r;
   r.top_label = d.labels[d.best];
   r.confidence = d.confidence;
   for (size_t i = 0; i < d.labels.size(); ++i) r.distribution.emplace_back(d.labels[i], d.probs[i]);
-  r.uncertain = d.confidence < threshold_;
-  r.category = r.uncertain && !default_category_.empty() ? default_category_ : r.top_label;
+  r.uncertain = d.confidence < threshold;
+  r.category = r.uncertain && !default_category.empty() ? default_category : r.top_label;
   r.source = r.uncertain ? "default" : "model";
-  r.strategy = scorer_.options().strategy;
+  r.strategy = strategy;
   r.query_tokens = d.query_tokens;
   r.truncated = d.truncated;
   r.tokens_decoded = d.n_decoded;
   r.latency_ms = ms;
   return r;
+}
+
+ClassifyResult Classifier::decide(const LabelDistribution& d, double ms) const {
+  return classify_decision(d, threshold_, default_category_, scorer_.options().strategy, ms);
 }
 
 std::future<ClassifyResult> Classifier::classify_task(const std::string& text, Priority priority) const {

@@ -27,51 +27,70 @@ std::vector<double> softmax(const std::vector<double>& x) {
 
 } // namespace
 
-LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerOptions options)
-    : engine_(engine), labels_(std::move(labels)), options_(std::move(options)) {
-  if (labels_.size() < 2) throw Error(ErrorCode::invalid_argument, "a label set needs at least two labels");
-  if (options_.prefix_name.empty())
-    throw Error(ErrorCode::invalid_argument, "label set: prefix_name is empty");
-  if (options_.max_query_tokens < 8)
-    throw Error(ErrorCode::invalid_argument, "max_query_tokens must be >= 8");
-  const bool choice = options_.strategy == Strategy::choice;
-  if (choice && labels_.size() > kMaxCodes) {
+LabelPrompt label_prompt(const Engine& engine, const std::vector<Label>& labels,
+                         const LabelScorerOptions& options) {
+  if (labels.size() < 2) throw Error(ErrorCode::invalid_argument, "a label set needs at least two labels");
+  const bool choice = options.strategy == Strategy::choice;
+  if (choice && labels.size() > kMaxCodes) {
     throw Error(ErrorCode::invalid_argument,
                 "strategy 'choice' supports at most " + std::to_string(kMaxCodes) + " labels (" +
-                    std::to_string(labels_.size()) + " given); use strategy 'score'");
+                    std::to_string(labels.size()) + " given); use strategy 'score'");
   }
-
+  LabelPrompt p;
   // Each label's answer: a one-token letter code (choice) or the label's own name (score).
-  for (size_t i = 0; i < labels_.size(); ++i) {
-    auto toks = engine_.tokenize(choice ? code_of(i) : labels_[i].name, false, false);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    auto toks = engine.tokenize(choice ? code_of(i) : labels[i].name, false, false);
     if (toks.empty())
-      throw Error(ErrorCode::invalid_argument, "label '" + labels_[i].name + "' tokenizes to nothing");
+      throw Error(ErrorCode::invalid_argument, "label '" + labels[i].name + "' tokenizes to nothing");
     if (choice && toks.size() != 1) {
       throw Error(ErrorCode::internal,
                   "code " + code_of(i) + " is not one token in this vocabulary; use strategy 'score'");
     }
-    candidates_.push_back(std::move(toks));
+    p.answers.push_back(std::move(toks));
   }
-
-  std::string sys = options_.task + "\n\n" + options_.answer_noun + " options:\n";
-  for (size_t i = 0; i < labels_.size(); ++i) {
-    sys += (choice ? code_of(i) + ". " : "- ") + labels_[i].name;
-    if (!labels_[i].description.empty()) sys += ": " + labels_[i].description;
+  std::string sys = options.task + "\n\n" + options.answer_noun + " options:\n";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    sys += (choice ? code_of(i) + ". " : "- ") + labels[i].name;
+    if (!labels[i].description.empty()) sys += ": " + labels[i].description;
     sys += "\n";
   }
   std::string examples;
-  for (size_t i = 0; i < labels_.size(); ++i) {
-    for (const auto& ex : labels_[i].examples) {
-      examples += options_.item_noun + ": " + ex + "\n" + options_.answer_noun + ": " +
-                  (choice ? code_of(i) : labels_[i].name) + "\n\n";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    for (const auto& ex : labels[i].examples) {
+      examples += options.item_noun + ": " + ex + "\n" + options.answer_noun + ": " +
+                  (choice ? code_of(i) : labels[i].name) + "\n\n";
     }
   }
   if (!examples.empty()) sys += "\nExamples:\n\n" + examples;
-  sys += choice ? "Answer with the letter of the one " + options_.answer_noun + " that fits best."
-                : "Answer with the name of the one " + options_.answer_noun + " that fits best.";
+  sys += choice ? "Answer with the letter of the one " + options.answer_noun + " that fits best."
+                : "Answer with the name of the one " + options.answer_noun + " that fits best.";
+  p.instructions = std::move(sys);
+  return p;
+}
 
-  const std::string rendered =
-      engine_.apply_chat_template({{"system", sys}, {"user", options_.item_noun + ":" + kSlot}}, true);
+LabelDistribution label_distribution(const std::vector<Label>& labels,
+                                     const std::vector<ContinuationScore>& answers) {
+  // choice: the codes' log-probabilities renormalised among themselves; score: each label's mean
+  // token log-probability (length-normalised, so long names are not penalised), then softmax.
+  std::vector<double> lp;
+  for (const auto& c : answers) lp.push_back(c.total / static_cast<double>(c.token_logprobs.size()));
+  LabelDistribution d;
+  for (const auto& l : labels) d.labels.push_back(l.name);
+  d.probs = softmax(lp);
+  d.best = static_cast<size_t>(std::max_element(d.probs.begin(), d.probs.end()) - d.probs.begin());
+  d.confidence = d.probs[d.best];
+  return d;
+}
+
+LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerOptions options)
+    : engine_(engine), labels_(std::move(labels)), options_(std::move(options)) {
+  if (options_.prefix_name.empty())
+    throw Error(ErrorCode::invalid_argument, "label set: prefix_name is empty");
+  if (options_.max_query_tokens < 8)
+    throw Error(ErrorCode::invalid_argument, "max_query_tokens must be >= 8");
+  prompt_ = label_prompt(engine_, labels_, options_);
+  const std::string rendered = engine_.apply_chat_template(
+      {{"system", prompt_.instructions}, {"user", options_.item_noun + ":" + kSlot}}, true);
   const size_t at = rendered.find(kSlot);
   if (at == std::string::npos) throw Error(ErrorCode::internal, "chat template dropped the request slot");
   prefix_text_ = rendered.substr(0, at);
@@ -80,24 +99,29 @@ LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerO
   prefix_id_ = options_.prefix_name + "@" + std::to_string(std::hash<std::string>{}(prefix_text_));
   const std::string tail_text = rendered.substr(at + std::string(kSlot).size()) + options_.answer_noun + ":";
   tail_ = engine_.tokenize(tail_text, false, true);
-  ellipsis_ = engine_.tokenize(" [...]", false, false);
   engine_.add_prefix(prefix_id_, prefix_text_).get();
 }
 
-std::vector<Token> LabelScorer::query_tokens(const std::string& text, bool* truncated) const {
-  // The text is tokenized without special-token parsing: "</s>" typed by a user stays plain text.
-  std::vector<Token> body = engine_.tokenize(text, false, false);
-  const size_t budget = static_cast<size_t>(options_.max_query_tokens);
+std::vector<Token> clip_text_tokens(const Engine& engine, const std::string& text, int max_tokens,
+                                    bool* truncated) {
+  std::vector<Token> body = engine.tokenize(text, false, false);
+  const size_t budget = static_cast<size_t>(max_tokens);
   const bool cut = body.size() > budget;
   if (cut) {
-    const size_t keep = budget - ellipsis_.size();
+    const std::vector<Token> ellipsis = engine.tokenize(" [...]", false, false);
+    const size_t keep = budget - ellipsis.size();
     const size_t head = keep * 2 / 3, tail = keep - head;
     std::vector<Token> shortened(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(head));
-    shortened.insert(shortened.end(), ellipsis_.begin(), ellipsis_.end());
+    shortened.insert(shortened.end(), ellipsis.begin(), ellipsis.end());
     shortened.insert(shortened.end(), body.end() - static_cast<std::ptrdiff_t>(tail), body.end());
     body = std::move(shortened);
   }
   if (truncated) *truncated = cut;
+  return body;
+}
+
+std::vector<Token> LabelScorer::query_tokens(const std::string& text, bool* truncated) const {
+  std::vector<Token> body = clip_text_tokens(engine_, text, options_.max_query_tokens, truncated);
   body.insert(body.end(), tail_.begin(), tail_.end());
   return body;
 }
@@ -106,22 +130,13 @@ ScoreRequest LabelScorer::request_for(const std::string& text, bool* truncated) 
   ScoreRequest r;
   r.prefix = prefix_id_;
   r.query = query_tokens(text, truncated);
-  r.continuations = candidates_;
+  r.continuations = prompt_.answers;
   return r;
 }
 
 LabelDistribution LabelScorer::distribution(const ScoreResult& result, int query_tokens,
                                             bool truncated) const {
-  // choice: the codes' log-probabilities renormalised among themselves; score: each label's mean
-  // token log-probability (length-normalised, so long names are not penalised), then softmax.
-  std::vector<double> lp;
-  for (const auto& c : result.continuations)
-    lp.push_back(c.total / static_cast<double>(c.token_logprobs.size()));
-  LabelDistribution d;
-  for (const auto& l : labels_) d.labels.push_back(l.name);
-  d.probs = softmax(lp);
-  d.best = static_cast<size_t>(std::max_element(d.probs.begin(), d.probs.end()) - d.probs.begin());
-  d.confidence = d.probs[d.best];
+  LabelDistribution d = label_distribution(labels_, result.continuations);
   d.query_tokens = query_tokens;
   d.truncated = truncated;
   d.n_decoded = result.n_decoded;

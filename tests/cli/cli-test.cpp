@@ -68,6 +68,22 @@ TEST_F(CliTest, ClassifyTableAndModelOverride) {
   EXPECT_EQ(std::count(out2.begin(), out2.end(), '\n'), 1) << "one line: " << out2;
 }
 
+TEST_F(CliTest, AnalyzeJsonHasEveryDecisionAndItsLatency) {
+  auto [rc, out] = tinyroute({"analyze", "--config", config, "--json", "Почему падает деплой?"});
+  ASSERT_EQ(rc, 0) << out;
+  json j = parse_or_fail(out);
+  EXPECT_TRUE(configured(j["category"]["category"].get<std::string>())) << out;
+  EXPECT_EQ(j["category"]["distribution"].size(), 3u) << out;
+  EXPECT_EQ(j["fields"].size(), 4u) << out;
+  EXPECT_TRUE(j["selection"]["model"] == "big" || j["selection"]["model"] == "spare") << out;
+  EXPECT_EQ(j["source"], "model");
+  for (const char* part : {"queue", "request", "decisions", "select", "total"})
+    EXPECT_GE(j["latency_ms"][part].get<double>(), 0) << part;
+  auto [trc, text] = tinyroute({"analyze", "--config", config, "hello"});
+  ASSERT_EQ(trc, 0) << text;
+  EXPECT_NE(text.find("complexity"), std::string::npos) << text;
+}
+
 TEST_F(CliTest, RouteJsonHasClassificationAndSelection) {
   auto [rc, out] = tinyroute({"route", "--config", config, "--json", "Напиши SQL-запрос"});
   ASSERT_EQ(rc, 0) << out;
@@ -208,7 +224,7 @@ TEST_F(CliTest, UsageErrorsExitTwoAndHelpExitsZero) {
   auto [hrc, help] = tinyroute({"--help"});
   EXPECT_EQ(hrc, 0);
   for (const char* cmd :
-       {"agent", "metadata", "classify", "route", "config", "eval", "pull", "serve", "version"})
+       {"agent", "metadata", "analyze", "classify", "route", "config", "eval", "pull", "serve", "version"})
     EXPECT_NE(help.find(cmd), std::string::npos) << cmd;
   auto [vrc, version] = tinyroute({"version"});
   EXPECT_EQ(vrc, 0);

@@ -125,6 +125,54 @@ TEST_F(ServeTest, AnswersNativeEndpointsReloadsAndStops) {
   EXPECT_FALSE(t::wait_for_port(port, std::chrono::milliseconds(200)));
 }
 
+// /v1/analyze answers every decision in one pass; /v1/route and "auto" use the same pass, and a repeated
+// request (whitespace and case aside) comes from the decision cache until a reload empties it.
+TEST_F(ServeTest, AnalyzeRouteAndTheDecisionCache) {
+  start(t::free_port());
+  auto a = http(port, "POST", "/v1/analyze", R"({"text":"Write a Python function that sorts a list"})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  const json j = a.j();
+  EXPECT_TRUE(configured(j["category"]["category"])) << a.body;
+  EXPECT_TRUE(j["agent"].is_null()) << "the config has no agents: " << a.body;
+  for (const char* field : {"language", "urgency", "needs_tools", "complexity"})
+    EXPECT_TRUE(j["fields"][field]["value"].is_string()) << field << ": " << a.body;
+  EXPECT_TRUE(j["selection"]["model"] == "big" || j["selection"]["model"] == "spare") << a.body;
+  EXPECT_EQ(j["source"], "model");
+  EXPECT_GT(j["tokens_decoded"].get<int>(), 0);
+
+  auto again =
+      http(port, "POST", "/v1/analyze", R"({"text":"  write a PYTHON function that sorts a list "})");
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.j()["source"], "cache") << again.body;
+  EXPECT_EQ(again.j()["tokens_decoded"], 0);
+  EXPECT_EQ(again.j()["category"]["category"], j["category"]["category"]);
+  EXPECT_EQ(http(port, "POST", "/v1/analyze", R"({"text":"  "})").status, 400);
+
+  const std::string body = R"({"messages":[{"role":"user","content":"what is 17 times 23?"}]})";
+  auto r1 = http(port, "POST", "/v1/route", body);
+  ASSERT_EQ(r1.status, 200) << r1.body;
+  EXPECT_NE(r1.j()["source"], "cache") << r1.body;
+  auto r2 = http(port, "POST", "/v1/route", body);
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  EXPECT_EQ(r2.j()["source"], "cache") << r2.body;
+  EXPECT_EQ(r2.j()["category"], r1.j()["category"]);
+  EXPECT_EQ(r2.j()["model"], r1.j()["model"]);
+
+  const std::string metrics = http(port, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tinyroute_decision_cache_hits_total 2\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tinyroute_decision_cache_misses_total 2\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tinyroute_decision_cache_saved_seconds_total"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tinyroute_routing_duration_seconds_count{source=\"cache\"} 1"), std::string::npos)
+      << metrics;
+
+  ::kill(serve->pid(), SIGHUP);
+  ASSERT_TRUE(wait_for_log(log, "reloaded")) << t::read_file(log);
+  auto r3 = http(port, "POST", "/v1/route", body);
+  ASSERT_EQ(r3.status, 200) << r3.body;
+  EXPECT_NE(r3.j()["source"], "cache") << "a reload empties the cache: " << r3.body;
+  EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
+}
+
 TEST_F(ServeTest, SigintStopsCleanlyToo) {
   start(t::free_port());
   EXPECT_EQ(serve->stop(SIGINT, std::chrono::seconds(20)), 0) << t::read_file(log);

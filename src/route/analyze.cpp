@@ -1,0 +1,220 @@
+// analyze: one shared prefix, the request decoded once, one forked branch per decision.
+#include "tinyroute/analyze.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "message/field-scorers.h"
+#include "tinyroute/decision-cache.h"
+
+namespace tinyroute {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Marks where the request goes when the chat template is rendered (as LabelScorer does).
+constexpr const char* kSlot = "\x01TINYROUTE_SLOT\x01";
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+FieldDecision field_decision(const LabelDistribution& d) {
+  FieldDecision f;
+  f.value = d.labels[d.best];
+  f.confidence = d.confidence;
+  for (size_t i = 0; i < d.labels.size(); ++i) f.distribution.emplace_back(d.labels[i], d.probs[i]);
+  return f;
+}
+
+} // namespace
+
+std::string_view decision_name(Decision decision) {
+  switch (decision) {
+  case Decision::category:
+    return "category";
+  case Decision::agent:
+    return "agent";
+  case Decision::language:
+    return "language";
+  case Decision::urgency:
+    return "urgency";
+  case Decision::needs_tools:
+    return "needs_tools";
+  case Decision::complexity:
+    return "complexity";
+  }
+  return "?";
+}
+
+Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache)
+    : engine_(engine), config_(config), cache_(std::move(cache)) {
+  struct Spec {
+    Decision decision;
+    std::vector<Label> labels;
+    LabelScorerOptions options;
+  };
+  std::vector<Spec> specs;
+  specs.push_back({Decision::category, category_labels(config_), classify_options(config_)});
+  if (!config_.agents.empty() && config_.triage_agent() != nullptr)
+    specs.push_back({Decision::agent, agent_labels(config_), agent_options(config_)});
+  const std::pair<Decision, MessageField> fields[] = {{Decision::language, MessageField::language},
+                                                      {Decision::urgency, MessageField::priority},
+                                                      {Decision::needs_tools, MessageField::needs_tools},
+                                                      {Decision::complexity, MessageField::complexity}};
+  for (const auto& [decision, field] : fields) {
+    FieldLabels f = field_labels(config_, field);
+    specs.push_back({decision, std::move(f.labels), std::move(f.options)});
+  }
+
+  // One system turn with every decision's instructions; each decision is asked by its answer noun.
+  std::string sys = "You make several separate decisions about one request that people and AI agents send "
+                    "to a team of AI models. Each decision below has its own options and examples; when "
+                    "asked for one, answer only that one.\n";
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const LabelPrompt p = label_prompt(engine_, specs[i].labels, specs[i].options);
+    sys += "\n## Decision " + std::to_string(i + 1) + ": " + specs[i].options.answer_noun + "\n\n" +
+           p.instructions + "\n";
+    parts_.push_back({specs[i].decision, specs[i].labels, p.answers, {}});
+    decisions_.push_back(specs[i].decision);
+  }
+  const std::string rendered =
+      engine_.apply_chat_template({{"system", sys}, {"user", std::string("Request:") + kSlot}}, true);
+  const size_t at = rendered.find(kSlot);
+  if (at == std::string::npos) throw Error(ErrorCode::internal, "chat template dropped the request slot");
+  prefix_text_ = rendered.substr(0, at);
+  prefix_id_ = "analyze@" + std::to_string(std::hash<std::string>{}(prefix_text_));
+
+  // Each decision's tail (end of turn + "<Noun>:") tokenized whole, so tokens join as they would in
+  // one prompt; the head all tails share is decoded once with the request, the rest is each cue.
+  const std::string after = rendered.substr(at + std::string(kSlot).size());
+  std::vector<std::vector<Token>> tails;
+  for (const auto& s : specs)
+    tails.push_back(engine_.tokenize(after + s.options.answer_noun + ":", false, true));
+  size_t common = tails[0].size();
+  for (const auto& t : tails) {
+    size_t n = 0;
+    while (n < std::min(common, t.size()) && t[n] == tails[0][n]) ++n;
+    common = n;
+  }
+  for (const auto& t : tails) common = std::min(common, t.size() - 1); // every cue keeps a token
+  head_.assign(tails[0].begin(), tails[0].begin() + static_cast<std::ptrdiff_t>(common));
+  for (size_t i = 0; i < parts_.size(); ++i)
+    parts_[i].cue.assign(tails[i].begin() + static_cast<std::ptrdiff_t>(common), tails[i].end());
+  engine_.add_prefix(prefix_id_, prefix_text_).get();
+}
+
+void Analyzer::check_text(const std::string& text) const {
+  const int limit = config_.agent_routing.max_message_bytes;
+  if (text.size() > static_cast<std::size_t>(limit)) {
+    throw Error(ErrorCode::invalid_argument, "text is " + std::to_string(text.size()) +
+                                                 " bytes; the limit is " + std::to_string(limit) +
+                                                 " (agent_routing.max_message_bytes)");
+  }
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw Error(ErrorCode::invalid_argument, "nothing to analyze: the text is empty");
+}
+
+ScoreRequest Analyzer::request_for(const std::string& text, bool* truncated) const {
+  ScoreRequest r;
+  r.prefix = prefix_id_;
+  r.query = clip_text_tokens(engine_, text, config_.internal_model.max_query_tokens, truncated);
+  r.query.insert(r.query.end(), head_.begin(), head_.end());
+  for (const auto& p : parts_) r.branches.push_back({p.cue, p.answers});
+  return r;
+}
+
+AnalyzeResult Analyzer::decide(const ScoreResult& s, int query_tokens, bool truncated,
+                               const RequestFacts& facts, const Availability& availability,
+                               double elapsed_ms) const {
+  AnalyzeResult r;
+  const double engine_ms = s.queue_ms + s.compute_ms;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    LabelDistribution d = label_distribution(parts_[i].labels, s.branches.at(i));
+    d.query_tokens = query_tokens;
+    d.truncated = truncated;
+    d.n_decoded = s.n_decoded;
+    switch (parts_[i].decision) {
+    case Decision::category:
+      r.classification = classify_decision(d, config_.internal_model.threshold, config_.default_category,
+                                           config_.internal_model.strategy, engine_ms);
+      break;
+    case Decision::agent:
+      r.agent = agent_decision(d, config_.agent_routing.threshold, config_.triage_agent()->name, engine_ms);
+      break;
+    default:
+      r.fields[std::string(decision_name(parts_[i].decision))] = field_decision(d);
+      break;
+    }
+  }
+  const auto t0 = Clock::now();
+  r.selection = select_model(config_, r.classification.category, facts, availability);
+  r.timing.queue_ms = s.queue_ms;
+  r.timing.request_ms = s.query_ms;
+  r.timing.decisions_ms = s.compute_ms - s.query_ms;
+  r.timing.select_ms = ms_since(t0);
+  r.timing.total_ms = elapsed_ms + r.timing.select_ms;
+  r.query_tokens = query_tokens;
+  r.tokens_decoded = s.n_decoded;
+  r.truncated = truncated;
+  r.source = "model";
+  return r;
+}
+
+std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts facts, Availability availability,
+                                             Priority priority) const {
+  const auto t0 = Clock::now();
+  check_text(text);
+  std::string key;
+  if (cache_) {
+    key = DecisionCache::key(text, config_.hash, "analyze");
+    if (auto hit = cache_->find(key)) {
+      std::promise<AnalyzeResult> p;
+      try {
+        AnalyzeResult r = *hit;
+        const auto s0 = Clock::now();
+        r.selection = select_model(config_, r.classification.category, facts, availability);
+        r.timing = {0, 0, 0, ms_since(s0), ms_since(t0)};
+        r.tokens_decoded = 0;
+        r.source = "cache";
+        p.set_value(std::move(r));
+      } catch (...) {
+        p.set_exception(std::current_exception());
+      }
+      return p.get_future();
+    }
+  }
+  bool truncated = false;
+  ScoreRequest req = request_for(text, &truncated);
+  req.priority = priority;
+  const int n_query = static_cast<int>(req.query.size());
+  auto fut = engine_.score(req);
+  return std::async(std::launch::deferred, [this, t0, f = std::move(fut), req = std::move(req), n_query,
+                                            truncated, facts, availability, key = std::move(key)]() mutable {
+    ScoreResult s;
+    try {
+      s = f.get();
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::unknown_prefix) throw;
+      // Evicted by other prefixes (the engine keeps a bounded number): make it resident again, once.
+      engine_.add_prefix(prefix_id_, prefix_text_).get();
+      s = engine_.score(std::move(req)).get();
+    }
+    AnalyzeResult r = decide(s, n_query, truncated, facts, availability, ms_since(t0));
+    if (cache_) cache_->put(key, r);
+    return r;
+  });
+}
+
+AnalyzeResult Analyzer::analyze_reference(const std::string& text, RequestFacts facts,
+                                          Availability availability) const {
+  const auto t0 = Clock::now();
+  check_text(text);
+  bool truncated = false;
+  const ScoreRequest req = request_for(text, &truncated);
+  const ScoreResult s = engine_.score_reference(req);
+  return decide(s, static_cast<int>(req.query.size()), truncated, facts, availability, ms_since(t0));
+}
+
+} // namespace tinyroute
