@@ -143,8 +143,11 @@ def test_route_classifies_and_selects_like_the_gateway(server: Serve):
         assert r.model in ("big", "spare")
         assert r.source in ("model", "default", "rule", "cache")
         assert 0 <= r.confidence <= 1
-    # The last user turn is what is classified, so both shapes and /v1/classify agree.
-    assert text.category == history.category == classified.category
+    # The last user turn is what is routed, so both shapes agree. /v1/route decides through analyze (one
+    # prefix holding every decision's instructions), /v1/classify through the classifier's own prefix: with
+    # random weights the two prompts may pick different categories, so only validity is shared.
+    assert text.category == history.category
+    assert classified.category in CATEGORIES
     assert (text.model, text.fallbacks) == (history.model, history.fallbacks)
 
 
