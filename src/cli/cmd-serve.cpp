@@ -107,15 +107,16 @@ RouteDecision decide(const Served& served, const ChatRequest& request) {
          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()};
     return d;
   }
-  // One pass for every decision (and none for a repeated request): analyze, not classify.
-  AnalyzeResult r = served.analyzer->analyze(text, facts).get();
+  // Rules first, then one pass for every decision (none for a repeated request) within the deadline,
+  // then the default category: Analyzer::route.
+  RoutedRequest r = served.analyzer->route(text, facts);
   d.category = r.classification.category;
   d.confidence = r.classification.confidence;
   d.model = r.selection.model;
   d.fallbacks = r.selection.fallbacks;
   d.reason = r.selection.reason;
-  d.source = r.source == "cache" ? "cache" : r.classification.source;
-  d.route_ms = r.timing.total_ms;
+  d.source = r.source;
+  d.route_ms = r.total_ms;
   return d;
 }
 

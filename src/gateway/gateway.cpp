@@ -392,6 +392,7 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
       decision.category = m->categories.empty() ? "" : m->categories.front();
       decision.source = "explicit";
       decision.reason = "the request named the model";
+      metrics.decision(decision.source);
     }
     category_label = decision.category.empty() ? "-" : decision.category;
     model_label = decision.model;
