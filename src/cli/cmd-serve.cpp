@@ -5,6 +5,7 @@
 // policies on the same engine. SIGHUP reloads the config (a bad one is logged and ignored);
 // SIGTERM / SIGINT stop accepting and drain in-flight requests. Signals are taken synchronously by
 // the main thread (sigwait), so no handler and no global state are involved.
+#include <atomic>
 #include <csignal>
 #include <mutex>
 #include <optional>
@@ -89,7 +90,7 @@ RequestFacts facts_for(const ChatRequest& request, const Engine& engine) {
   return f;
 }
 
-RouteDecision decide(const Served& served, const ChatRequest& request) {
+RouteDecision decide(const Served& served, const ChatRequest& request, const Availability& availability) {
   const TaskRouter& router = *served.tasks;
   const std::string text = last_user_text(request);
   RouteDecision d;
@@ -97,7 +98,7 @@ RouteDecision decide(const Served& served, const ChatRequest& request) {
   if (text.empty()) {
     // Nothing to classify: the default category, said so.
     const auto started = std::chrono::steady_clock::now();
-    Selection s = router.select_model(router.config().default_category, facts).get();
+    Selection s = router.select_model(router.config().default_category, facts, availability).get();
     d = {router.config().default_category,
          0,
          s.model,
@@ -109,7 +110,7 @@ RouteDecision decide(const Served& served, const ChatRequest& request) {
   }
   // Rules first, then one pass for every decision (none for a repeated request) within the deadline,
   // then the default category: Analyzer::route.
-  RoutedRequest r = served.analyzer->route(text, facts);
+  RoutedRequest r = served.analyzer->route(text, facts, availability);
   d.category = r.classification.category;
   d.confidence = r.classification.confidence;
   d.model = r.selection.model;
@@ -208,8 +209,17 @@ int run_serve(const ServeOptions& o) {
   if (o.port) gopts.port = *o.port;
   gopts.threads = o.threads;
   gopts.extra_metrics = [cache] { return cache->metrics_text(); };
+  // The router reads the gateway's availability (polled model lists, breakers); the gateway only calls
+  // it while serving, after `serving` points at it.
+  auto serving = std::make_shared<std::atomic<const Gateway*>>(nullptr);
   Gateway gateway(
-      config, [live](const ChatRequest& request) { return decide(live->get(), request); }, gopts);
+      config,
+      [live, serving](const ChatRequest& request) {
+        const Gateway* g = serving->load();
+        return decide(live->get(), request, g != nullptr ? g->availability() : Availability{});
+      },
+      gopts);
+  serving->store(&gateway);
   gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body) {
     const std::string text = classify_input(body);
     return classify_json(live->get().tasks->classify_task(text).get());
