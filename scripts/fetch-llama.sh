@@ -33,6 +33,19 @@ fi
 
 mkdir -p "$root"
 
+# One build at a time: several configures (worktrees, a test run, CI steps) may call this at once, and
+# two ninja runs in one build directory corrupt it. The others wait, then find the stamp.
+exec 9>"$root/.lock"
+if ! flock -n 9; then
+  log "another build of llama.cpp is running in $root; waiting for it"
+  flock 9
+fi
+if [[ -f "$stamp" ]]; then
+  log "cached build found: $prefix (built while waiting)"
+  echo "$prefix"
+  exit 0
+fi
+
 if [[ ! -f "$src/CMakeLists.txt" ]]; then
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT

@@ -1,5 +1,7 @@
 #include "gateway/availability.h"
 
+#include <cstdlib>
+
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 

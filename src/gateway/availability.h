@@ -44,10 +44,15 @@ std::set<std::string> parse_model_list(Provider provider, const std::string& bod
 bool has_model(const BackendModels& b, const std::string& name);
 
 // Polls one backend's model list; never throws (a failure is recorded in the result). `api_key` is
-// sent as a bearer token when not empty.
-boost::asio::awaitable<BackendModels> poll_backend(std::string base_url, Provider provider,
-                                                   std::string api_key, ClientTimeouts timeouts,
-                                                   std::shared_ptr<boost::asio::ssl::context> tls);
+// sent as a bearer token when not empty. The arguments are references: co_await it at once (named
+// lvalues only: GCC 12 mishandles temporaries inside co_await expressions).
+boost::asio::awaitable<BackendModels> poll_backend(const std::string& base_url, Provider provider,
+                                                   const std::string& api_key, const ClientTimeouts& timeouts,
+                                                   const std::shared_ptr<boost::asio::ssl::context>& tls);
+
+// The API key to send when polling `base_url`: that of the first model there that names one; empty
+// when none does or its variable is unset.
+std::string poll_api_key(const Config& config, const std::string& base_url);
 
 // The last poll of every backend; thread-safe.
 class ModelLists {

@@ -496,16 +496,16 @@ awaitable<void> Gateway::Impl::poll_models() {
     const std::map<std::string, Provider> backends = backends_of(*config_now);
     for (auto it = backends.begin(); it != backends.end(); ++it) {
       if (it->second == Provider::anthropic) continue; // no model list to ask: assumed available
-      std::string key;
-      for (const auto& m : config_now->models) {
-        if (m.base_url == it->first && !m.api_key_env.empty()) {
-          const char* v = std::getenv(m.api_key_env.c_str());
-          key = v == nullptr ? "" : v;
-          break;
-        }
-      }
-      BackendModels polled = co_await poll_backend(it->first, it->second, key, timeouts, tls);
-      if (!polled.reachable) spdlog::warn("availability: {}", polled.error);
+      const std::string url = it->first;
+      const Provider provider = it->second;
+      const std::string key = poll_api_key(*config_now, url);
+      const auto before = model_lists.snapshot();
+      const auto prev = before.find(url);
+      const bool was_up = prev == before.end() || !prev->second.polled || prev->second.reachable;
+      BackendModels polled = co_await poll_backend(url, provider, key, timeouts, tls);
+      // Logged on changes only: a server that stays down must not fill the log every period.
+      if (!polled.reachable && was_up) spdlog::warn("availability: {}; its models are skipped", polled.error);
+      if (polled.reachable && !was_up) spdlog::info("availability: {} answers again", url);
       model_lists.put(std::move(polled));
     }
     timer.expires_after(
