@@ -106,5 +106,60 @@ TEST(ServeRules, EveryDecisionReportsItsSourceAndStatusShowsThem) {
   EXPECT_NE(dout.find("cannot reach " + url + "/health"), std::string::npos) << dout;
 }
 
+// With internal_model.deadline_ms set, serving starts before the instruction prefixes are decoded:
+// routing answers by the rules (and the default category) at once, the native endpoints wait for the
+// model, and then the model decides.
+TEST(ServeRules, WithADeadlineServingStartsWhileTheModelWarmsUp) {
+  t::TempDir dir;
+  const std::string config = dir.file("tinyroute.yaml");
+  const std::string log = dir.file("serve.log");
+  std::string yaml = config_yaml(t::tiny_model(), t::free_port());
+  yaml.replace(yaml.find("  parallel: 4\n"), 0, "  threshold: 0\n  deadline_ms: 600000\n");
+  t::write_file(config, yaml + "rules:\n  - keywords: [код]\n    category: coding\n");
+  const int port = t::free_port();
+  t::Process serve({TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)}, {}, log);
+  ASSERT_TRUE(wait_healthy(port, serve)) << t::read_file(log);
+  auto route = [&](const std::string& text) {
+    const Reply r =
+        http(port, "POST", "/v1/route", json{{"messages", {{{"role", "user"}, {"content", text}}}}}.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.j();
+  };
+  EXPECT_EQ(route("где ошибка в коде?")["source"], "rule");
+  const json early = route("how are you doing today");
+  EXPECT_TRUE(early["source"] == "model" || early["source"] == "default") << early.dump();
+  if (early["source"] == "default") {
+    EXPECT_EQ(early["category"], "chat");
+    EXPECT_NE(early["reason"].get<std::string>().find("warming up"), std::string::npos) << early.dump();
+  }
+  const Reply a =
+      http(port, "POST", "/v1/analyze", R"({"text":"how are you doing today"})"); // waits for the model
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(t::read_file(log).find("internal model ready"), std::string::npos) << t::read_file(log);
+  const json later = route("what a lovely day it is");
+  EXPECT_EQ(later["source"], "model") << later.dump();
+  EXPECT_EQ(serve.stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
+}
+
+TEST(ServeRules, AWarmUpFailureStopsTheServerWithExitOne) {
+  t::TempDir dir;
+  const std::string config = dir.file("tinyroute.yaml");
+  const std::string log = dir.file("serve.log");
+  std::string yaml = config_yaml(t::tiny_model(), t::free_port());
+  // Too small a context for the instruction prefixes: the model loads, warming it up fails.
+  yaml.replace(yaml.find("  context: 2048\n"), 16, "  context: 128\n  deadline_ms: 100\n");
+  t::write_file(config, yaml);
+  const int port = t::free_port();
+  t::Process serve({TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)}, {}, log);
+  int status = 0;
+  for (int i = 0; i < 600 && serve.running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_FALSE(serve.running()) << t::read_file(log);
+  status = serve.stop();
+  EXPECT_EQ(status, 1) << t::read_file(log);
+  EXPECT_NE(t::read_file(log).find("warming up the internal model failed"), std::string::npos)
+      << t::read_file(log);
+}
+
 } // namespace
 } // namespace cli_test
