@@ -61,9 +61,18 @@ bool has_model(const BackendModels& b, const std::string& name) {
   return false;
 }
 
-asio::awaitable<BackendModels> poll_backend(std::string base_url, Provider provider, std::string api_key,
-                                            ClientTimeouts timeouts,
-                                            std::shared_ptr<asio::ssl::context> tls) {
+std::string poll_api_key(const Config& config, const std::string& base_url) {
+  for (const auto& m : config.models) {
+    if (m.base_url != base_url || m.api_key_env.empty()) continue;
+    const char* v = std::getenv(m.api_key_env.c_str());
+    return v == nullptr ? "" : v;
+  }
+  return "";
+}
+
+asio::awaitable<BackendModels> poll_backend(const std::string& base_url, Provider provider,
+                                            const std::string& api_key, const ClientTimeouts& timeouts,
+                                            const std::shared_ptr<asio::ssl::context>& tls) {
   BackendModels b;
   b.base_url = base_url;
   b.provider = provider;
