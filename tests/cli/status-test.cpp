@@ -147,7 +147,7 @@ TEST(ServeRules, AWarmUpFailureStopsTheServerWithExitOne) {
   const std::string log = dir.file("serve.log");
   std::string yaml = config_yaml(t::tiny_model(), t::free_port());
   // Too small a context for the instruction prefixes: the model loads, warming it up fails.
-  yaml.replace(yaml.find("  context: 2048\n"), 16, "  context: 128\n  deadline_ms: 100\n");
+  yaml.replace(yaml.find("  context: 2048\n"), 16, "  context: 128\n  batch: 64\n  deadline_ms: 100\n");
   t::write_file(config, yaml);
   const int port = t::free_port();
   t::Process serve({TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)}, {}, log);
