@@ -73,6 +73,7 @@ EngineParams bench_params(const Config& c) {
   p.n_threads = c.internal_model.threads;
   p.n_ctx = c.internal_model.context;
   p.n_batch = c.internal_model.batch;
+  p.n_ubatch = c.internal_model.ubatch;
   p.n_parallel = c.internal_model.parallel;
   p.state_dir = c.internal_model.state_dir;
   return p;

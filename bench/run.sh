@@ -4,14 +4,15 @@
 # classification latency against llama-server, concurrency, memory and start-up. Writes
 # bench/results/*.json and prints markdown tables (also saved to bench/results/summary.md).
 #
-# Usage: bench/run.sh [latency|concurrency|memory|startup ...]   (default: all of them)
+# Usage: bench/run.sh [latency|concurrency|memory|startup|gateway ...]   (default: all of them)
 #
 # Environment:
 #   TINYROUTE_BENCH_BUILD  build tree (default: build/bench, RelWithDebInfo, tests off)
 #   TINYROUTE_THREADS      threads for tinyroute, llama-server and llama-bench (default: 2)
 #   TINYROUTE_BENCH_N      classification requests in the latency run (default: 200)
 #   TINYROUTE_BENCH_N_INTERLEAVED  requests in the three-task interleaved run (default: 90)
-#   TINYROUTE_BENCH_CLIENTS  concurrency levels (default: 1,4,16)
+#   TINYROUTE_BENCH_CLIENTS  concurrency levels (default: 1,4,16,64)
+#   TINYROUTE_BENCH_STREAMS  concurrent streams in the gateway run (default: 1000)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,7 +22,7 @@ threads="${TINYROUTE_THREADS:-2}"
 results="$here/results"
 data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup)
+[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup gateway)
 
 log() { echo "[bench] $*" >&2; }
 
@@ -30,7 +31,7 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
   cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYROUTE_BUILD_TESTS=OFF \
     >&2
 fi
-cmake --build "$build" --target tinyroute-bench tinyroute-mkmodel -j "$threads" >&2
+cmake --build "$build" --target tinyroute-bench tinyroute-mkmodel tinyroute -j "$threads" >&2
 bench="$build/bench/tinyroute-bench"
 
 model="$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)"
@@ -69,11 +70,15 @@ for mode in "${modes[@]}"; do
         --n-interleaved "${TINYROUTE_BENCH_N_INTERLEAVED:-90}" | tee -a "$summary"
       ;;
     concurrency)
-      log "concurrency: classify_task at ${TINYROUTE_BENCH_CLIENTS:-1,4,16} clients, generation at 1 and 16"
-      "$bench" concurrency "${common[@]}" --clients "${TINYROUTE_BENCH_CLIENTS:-1,4,16}" | tee -a "$summary"
+      log "concurrency: classify_task at ${TINYROUTE_BENCH_CLIENTS:-1,4,16,64} clients, generation at 1 and 16"
+      "$bench" concurrency "${common[@]}" --clients "${TINYROUTE_BENCH_CLIENTS:-1,4,16,64}" | tee -a "$summary"
       ;;
     memory) "$bench" memory "${common[@]}" | tee -a "$summary" ;;
     startup) "$bench" startup "${common[@]}" | tee -a "$summary" ;;
+    gateway)
+      log "gateway: passthrough overhead against nginx proxy_pass, ${TINYROUTE_BENCH_STREAMS:-1000} concurrent streams"
+      "$here/gateway.sh" "$build" "$results" | tee -a "$summary"
+      ;;
     *) log "unknown mode: $mode"; exit 2 ;;
   esac
 done

@@ -28,6 +28,7 @@ struct EngineParams {
   int n_threads = 2;   // threads for llama.cpp's CPU kernels
   int n_ctx = 4096;    // KV cells shared by all sequences (prefixes + requests in flight)
   int n_batch = 512;   // tokens per llama_decode
+  int n_ubatch = 128;  // tokens per compute pass: the attention scratch grows with it, so keep it small
   int n_parallel = 16; // requests decoded together (one sequence id each)
   int n_prefixes = 16; // named prefixes kept resident at once (classify, agents, each metadata field)
   bool use_mmap = true;

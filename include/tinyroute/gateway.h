@@ -137,6 +137,8 @@ struct GatewayOptions {
   double retry_backoff_s = 0.2; // first backoff; doubles per retry
   int breaker_failures = 5;     // consecutive failures that open a backend's circuit breaker
   double breaker_open_s = 30;   // how long an open breaker skips the backend before one probe
+  // Idle keep-alive connections kept per http:// upstream (host:port); 0 = a new connection per forward.
+  int upstream_keepalive = 64;
   // Gateway API keys: key -> the model names it may use ("*" = every model). Empty = no auth. When
   // set, every request but GET /health needs "Authorization: Bearer KEY" or "x-api-key: KEY": a
   // missing or unknown key is a 401, a model the key may not use (named, or chosen by routing) a 403.

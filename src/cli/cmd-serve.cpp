@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 
@@ -103,7 +104,7 @@ struct Warmup {
 // The internal model can be kept across a reload when nothing that shapes the engine changed.
 bool same_engine(const InternalModelConfig& a, const InternalModelConfig& b) {
   return a.model == b.model && a.threads == b.threads && a.context == b.context && a.batch == b.batch &&
-         a.parallel == b.parallel && a.state_dir == b.state_dir;
+         a.ubatch == b.ubatch && a.parallel == b.parallel && a.state_dir == b.state_dir;
 }
 
 // What the request needs from its answer model: tools, images, and a rough size in tokens.
@@ -244,6 +245,17 @@ void log_engine(const Engine& engine) {
                i.fingerprint.substr(0, 12), p.n_threads, p.n_ctx, p.n_parallel);
 }
 
+// Each proxied stream holds two sockets; the usual soft limit of 1024 descriptors would cap a gateway at
+// ~500 concurrent streams, so take what the hard limit allows (as nginx's worker_rlimit_nofile does).
+void raise_open_file_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) == 0)
+    spdlog::debug("open file limit raised from {} to {}", before, lim.rlim_cur);
+}
+
 int run_serve(const ServeOptions& o) {
   // Block the signals before any thread exists so every thread inherits the mask and only the
   // sigwait below ever sees them.
@@ -254,6 +266,7 @@ int run_serve(const ServeOptions& o) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   spdlog::set_level(spdlog::level::info);
+  raise_open_file_limit();
 
   Config config = load_cli_config(o.common);
   auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));

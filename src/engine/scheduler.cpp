@@ -155,16 +155,16 @@ struct Scheduler::State {
   std::thread worker;
 
   State(const Model& m, const EngineParams& p) : model(m), params(p) {
-    if (p.n_parallel < 1 || p.n_prefixes < 1 || p.n_batch < 1 || p.n_ctx < 64) {
+    if (p.n_parallel < 1 || p.n_prefixes < 1 || p.n_batch < 1 || p.n_ubatch < 1 || p.n_ctx < 64) {
       throw Error(ErrorCode::invalid_argument,
-                  "engine params: n_parallel, n_prefixes, n_batch must be >= 1, n_ctx >= 64");
+                  "engine params: n_parallel, n_prefixes, n_batch, n_ubatch must be >= 1, n_ctx >= 64");
     }
     const int pool = std::min(p.n_parallel * 4, 256 - p.n_prefixes);
     if (pool < 1) throw Error(ErrorCode::invalid_argument, "engine params: too many prefixes (at most 255)");
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = static_cast<uint32_t>(p.n_ctx);
     cp.n_batch = static_cast<uint32_t>(p.n_batch);
-    cp.n_ubatch = static_cast<uint32_t>(p.n_batch);
+    cp.n_ubatch = static_cast<uint32_t>(std::min(p.n_ubatch, p.n_batch));
     cp.n_seq_max = static_cast<uint32_t>(p.n_prefixes + pool);
     cp.n_threads = p.n_threads;
     cp.n_threads_batch = p.n_threads;

@@ -62,7 +62,7 @@ awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& reque
     metrics.upstream_attempt(model.name, "config_error");
     co_return TryResult{Outcome::next_model, attempt};
   }
-  HttpClientCall call(co_await asio::this_coro::executor, options.timeouts, options.tls);
+  HttpClientCall call(co_await asio::this_coro::executor, options.timeouts, options.tls, options.pool);
   int status = 0;
   const auto sent = std::chrono::steady_clock::now();
   try {

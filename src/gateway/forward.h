@@ -40,6 +40,7 @@ struct ForwardOptions {
   int retries = 1;
   double backoff_s = 0.2;
   std::shared_ptr<boost::asio::ssl::context> tls; // for https:// upstreams
+  ConnectionPool* pool = nullptr;                 // keep-alive connections to http:// upstreams
 };
 
 struct ForwardResult {

@@ -22,6 +22,7 @@
 #include "gateway/auth.h"
 #include "gateway/availability.h"
 #include "gateway/chat.h"
+#include "gateway/connection-pool.h"
 #include "gateway/forward.h"
 #include "gateway/http-server.h"
 #include "gateway/metrics.h"
@@ -36,6 +37,19 @@ using asio::use_awaitable;
 using namespace gateway;
 
 namespace {
+
+// Upstream keep-alive reuse, in Prometheus text.
+std::string pool_metrics(const ConnectionPool::Stats& s) {
+  return "# HELP tinyroute_upstream_connections_reused_total Forwards sent on a kept-alive upstream "
+         "connection.\n"
+         "# TYPE tinyroute_upstream_connections_reused_total counter\n"
+         "tinyroute_upstream_connections_reused_total " +
+         std::to_string(s.reused) +
+         "\n# HELP tinyroute_upstream_connections_idle Idle keep-alive connections to upstreams.\n"
+         "# TYPE tinyroute_upstream_connections_idle gauge\n"
+         "tinyroute_upstream_connections_idle " +
+         std::to_string(s.idle) + "\n";
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -126,6 +140,8 @@ struct Gateway::Impl {
   std::unique_ptr<FrontAdapter> ollama_generate = make_ollama_generate_front();
 
   asio::io_context io;
+  ConnectionPool pool{
+      static_cast<std::size_t>(std::max(0, options.upstream_keepalive))}; // after io: closes first
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   asio::thread_pool router_pool{2}; // the Router may run a model: keep it off the network threads
   std::unique_ptr<HttpServer> server;
@@ -253,7 +269,8 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
     } else if (path == "/metrics") {
       Headers headers = {{"content-type", "text/plain; version=0.0.4"}};
       // A named local, not a temporary: GCC 12 destroys temporaries inside co_await expressions twice.
-      const std::string text = metrics.render() + (options.extra_metrics ? options.extra_metrics() : "");
+      const std::string text = metrics.render() + pool_metrics(pool.stats()) +
+                               (options.extra_metrics ? options.extra_metrics() : "");
       co_await out.send(200, headers, text);
       status = 200;
     } else if (path == "/v1/models") {
@@ -430,6 +447,7 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   fopts.retries = options.retries;
   fopts.backoff_s = options.retry_backoff_s;
   fopts.tls = tls;
+  fopts.pool = options.upstream_keepalive > 0 ? &pool : nullptr;
   std::vector<std::string> models = candidates(cfg, decision);
   if (grant != nullptr) // a fallback the key may not use is skipped, never silently substituted
     std::erase_if(models, [&](const std::string& m) { return !grant->allows(m); });

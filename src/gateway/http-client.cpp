@@ -1,5 +1,7 @@
 #include "gateway/http-client.h"
 
+#include "gateway/connection-pool.h"
+
 #include <chrono>
 #include <cstdlib>
 #include <limits>
@@ -100,44 +102,53 @@ std::shared_ptr<ssl::context> make_client_tls(const std::string& ca_file) {
 }
 
 struct HttpClientCall::State {
-  State(asio::any_io_executor ex, ClientTimeouts t, std::shared_ptr<ssl::context> c)
-      : executor(ex), resolver(ex), timeouts(t), tls(std::move(c)) {}
+  State(asio::any_io_executor ex, ClientTimeouts t, std::shared_ptr<ssl::context> c, ConnectionPool* p)
+      : executor(ex), resolver(ex), timeouts(t), tls(std::move(c)), pool(p) {
+    reset_parser();
+  }
   asio::any_io_executor executor;
   tcp::resolver resolver;
   ClientTimeouts timeouts;
   std::shared_ptr<ssl::context> tls;
+  ConnectionPool* pool;
+  std::string pool_key; // host:port when the connection may go back to the pool
   // Exactly one of these: plain TCP for http://, TLS over TCP for https://.
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
-  http::response_parser<http::buffer_body> parser;
+  std::optional<http::response_parser<http::buffer_body>> parser;
   bool eof = false;
+  bool broken = false; // a read failed: the connection is in an unknown state
+
+  void reset_parser() {
+    buffer.clear();
+    parser.emplace();
+    // Not boost::none: Beast 1.74 compares Content-Length against an empty optional and fails.
+    parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+  }
 
   beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
   // Runs `op(stream)` on whichever stream this call uses.
   template <class Op> auto with_stream(Op&& op) { return secure ? op(*secure) : op(*plain); }
+
+  // A pooled connection can go back only when its response was read exactly to the end.
+  bool reusable() const {
+    return pool != nullptr && plain && !pool_key.empty() && !broken && parser->is_done() &&
+           parser->get().keep_alive() && buffer.size() == 0;
+  }
 };
 
-HttpClientCall::HttpClientCall(asio::any_io_executor executor, ClientTimeouts timeouts,
-                               std::shared_ptr<ssl::context> tls)
-    : state_(std::make_unique<State>(executor, timeouts, std::move(tls))) {
-  // Not boost::none: Beast 1.74 compares Content-Length against an empty optional and fails.
-  state_->parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+namespace {
+
+// A reused connection the server had already closed fails at once on write or on the response head;
+// the request never reached the server, so it is sent again on a fresh connection.
+bool closed_while_idle(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
 }
 
-HttpClientCall::~HttpClientCall() {
-  auto& s = *state_;
-  if (!s.plain && !s.secure) return;
-  // No TLS close_notify: the answer is complete or abandoned, and waiting on the peer helps nobody.
-  beast::error_code ignored;
-  s.lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
-  s.lowest().close();
-}
-
-awaitable<int> HttpClientCall::open(const ClientRequest& request) {
-  auto& s = *state_;
-  Url url = parse_url(request.url);
+awaitable<void> connect(HttpClientCall::State& s, const Url& url) {
   if (url.tls) {
     if (!s.tls) s.tls = make_client_tls();
     s.secure.emplace(s.executor, *s.tls);
@@ -180,6 +191,39 @@ awaitable<int> HttpClientCall::open(const ClientRequest& request) {
                                                       : ConnectError::Kind::failed);
     }
   }
+}
+
+} // namespace
+
+HttpClientCall::HttpClientCall(asio::any_io_executor executor, ClientTimeouts timeouts,
+                               std::shared_ptr<ssl::context> tls, ConnectionPool* pool)
+    : state_(std::make_unique<State>(executor, timeouts, std::move(tls), pool)) {}
+
+HttpClientCall::~HttpClientCall() {
+  auto& s = *state_;
+  if (!s.plain && !s.secure) return;
+  if (s.reusable()) {
+    s.pool->give_back(s.pool_key, std::move(*s.plain));
+    return;
+  }
+  // No TLS close_notify: the answer is complete or abandoned, and waiting on the peer helps nobody.
+  beast::error_code ignored;
+  s.lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  s.lowest().close();
+}
+
+awaitable<int> HttpClientCall::open(const ClientRequest& request) {
+  auto& s = *state_;
+  Url url = parse_url(request.url);
+  bool reused = false;
+  if (!url.tls && s.pool != nullptr) {
+    s.pool_key = url.host + ":" + url.port;
+    if (auto idle = s.pool->take(s.pool_key)) {
+      s.plain.emplace(std::move(*idle));
+      reused = true;
+    }
+  }
+  if (!reused) co_await connect(s, url);
 
   http::request<http::string_body> req{http::string_to_verb(request.method), url.target, 11};
   const bool default_port = url.port == (url.tls ? "443" : "80");
@@ -188,53 +232,68 @@ awaitable<int> HttpClientCall::open(const ClientRequest& request) {
   for (const auto& [k, v] : request.headers) req.set(k, v);
   req.body() = request.body;
   req.prepare_payload();
-  s.lowest().expires_after(ms(s.timeouts.first_byte_s));
-  beast::error_code wec;
-  auto wn = co_await s.with_stream(
-      [&](auto& stream) { return http::async_write(stream, req, asio::redirect_error(use_awaitable, wec)); });
-  (void)wn;
-  if (wec) throw ConnectError("cannot send request to " + request.url + ": " + wec.message());
-  beast::error_code hec;
-  auto hn = co_await s.with_stream([&](auto& stream) {
-    return http::async_read_header(stream, s.buffer, s.parser, asio::redirect_error(use_awaitable, hec));
-  });
-  (void)hn;
-  if (hec) {
-    const bool timed_out = hec == beast::error::timeout;
-    throw ConnectError(timed_out ? "no response from " + request.url + " within " +
-                                       std::to_string(s.timeouts.first_byte_s) + "s"
-                                 : "no response from " + request.url + ": " + hec.message(),
-                       timed_out ? ConnectError::Kind::timed_out : ConnectError::Kind::failed);
+  for (;;) {
+    s.lowest().expires_after(ms(s.timeouts.first_byte_s));
+    beast::error_code wec;
+    auto wn = co_await s.with_stream([&](auto& stream) {
+      return http::async_write(stream, req, asio::redirect_error(use_awaitable, wec));
+    });
+    (void)wn;
+    beast::error_code hec;
+    if (!wec) {
+      auto hn = co_await s.with_stream([&](auto& stream) {
+        return http::async_read_header(stream, s.buffer, *s.parser, asio::redirect_error(use_awaitable, hec));
+      });
+      (void)hn;
+    }
+    if (reused && closed_while_idle(wec ? wec : hec)) {
+      reused = false;
+      beast::error_code ignored;
+      s.plain->socket().close(ignored);
+      s.plain.reset();
+      s.reset_parser();
+      co_await connect(s, url);
+      continue;
+    }
+    if (wec) throw ConnectError("cannot send request to " + request.url + ": " + wec.message());
+    if (hec) {
+      const bool timed_out = hec == beast::error::timeout;
+      throw ConnectError(timed_out ? "no response from " + request.url + " within " +
+                                         std::to_string(s.timeouts.first_byte_s) + "s"
+                                   : "no response from " + request.url + ": " + hec.message(),
+                         timed_out ? ConnectError::Kind::timed_out : ConnectError::Kind::failed);
+    }
+    co_return static_cast<int>(s.parser->get().result_int());
   }
-  co_return static_cast<int>(s.parser.get().result_int());
 }
 
 awaitable<std::optional<std::string>> HttpClientCall::read_some() {
   auto& s = *state_;
-  if (s.eof || s.parser.is_done()) co_return std::nullopt;
+  if (s.eof || s.parser->is_done()) co_return std::nullopt;
   char buf[16 * 1024];
-  s.parser.get().body().data = buf;
-  s.parser.get().body().size = sizeof(buf);
+  s.parser->get().body().data = buf;
+  s.parser->get().body().size = sizeof(buf);
   s.lowest().expires_after(ms(s.timeouts.idle_s));
   beast::error_code ec;
   auto n = co_await s.with_stream([&](auto& stream) {
-    return http::async_read_some(stream, s.buffer, s.parser, asio::redirect_error(use_awaitable, ec));
+    return http::async_read_some(stream, s.buffer, *s.parser, asio::redirect_error(use_awaitable, ec));
   });
   (void)n;
   if (ec == http::error::need_buffer) ec = {};
   if (ec == ssl::error::stream_truncated) {
     // A TLS peer that closed without close_notify: the end of a body that runs to the close.
     ec = {};
-    s.parser.put_eof(ec);
+    s.parser->put_eof(ec);
   }
   if (ec) {
     s.eof = true;
+    s.broken = true;
     if (ec == beast::error::timeout)
       throw std::runtime_error("upstream went quiet for " + std::to_string(s.timeouts.idle_s) + "s");
     throw std::runtime_error("upstream connection broke: " + ec.message());
   }
-  std::size_t got = sizeof(buf) - s.parser.get().body().size;
-  if (s.parser.is_done()) s.eof = got == 0;
+  std::size_t got = sizeof(buf) - s.parser->get().body().size;
+  if (s.parser->is_done()) s.eof = got == 0;
   co_return std::string(buf, got);
 }
 
@@ -253,8 +312,8 @@ awaitable<std::string> HttpClientCall::read_rest(std::size_t limit) {
 }
 
 std::string HttpClientCall::header(const std::string& name) const {
-  auto it = state_->parser.get().find(name);
-  return it == state_->parser.get().end() ? std::string() : std::string(it->value());
+  auto it = state_->parser->get().find(name);
+  return it == state_->parser->get().end() ? std::string() : std::string(it->value());
 }
 
 } // namespace tinyroute::gateway

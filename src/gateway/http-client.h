@@ -16,6 +16,8 @@
 
 namespace tinyroute::gateway {
 
+class ConnectionPool;
+
 struct ClientTimeouts {
   double connect_s = 5;
   double first_byte_s = 120;
@@ -43,9 +45,11 @@ std::shared_ptr<boost::asio::ssl::context> make_client_tls(const std::string& ca
 
 class HttpClientCall {
 public:
-  // `tls` is used for https:// URLs (nullptr: one is made per call with make_client_tls()).
+  // `tls` is used for https:// URLs (nullptr: one is made per call with make_client_tls()). With a
+  // `pool`, an http:// call starts on an idle keep-alive connection when there is one and hands its
+  // connection back when the response was read to the end; the pool must outlive the call.
   HttpClientCall(boost::asio::any_io_executor executor, ClientTimeouts timeouts,
-                 std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
+                 std::shared_ptr<boost::asio::ssl::context> tls = nullptr, ConnectionPool* pool = nullptr);
   ~HttpClientCall();
   HttpClientCall(const HttpClientCall&) = delete;
   HttpClientCall& operator=(const HttpClientCall&) = delete;

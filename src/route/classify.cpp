@@ -68,6 +68,7 @@ EngineParams engine_params_from(const InternalModelConfig& internal) {
   p.n_threads = internal.threads;
   p.n_ctx = internal.context;
   p.n_batch = internal.batch;
+  p.n_ubatch = internal.ubatch;
   p.n_parallel = internal.parallel;
   p.state_dir = internal.state_dir;
   return p;

@@ -121,6 +121,35 @@ TEST(Exactness, QueriesLongerThanOneBatchStayExact) {
   expect_same_scores(engine.score(r).get(), engine.score_reference(r), "long query");
 }
 
+// llama.cpp splits a decode into ubatches; a ubatch much smaller than the batch (the default is 128 of
+// 512, to keep the attention scratch small) must not change a single score, with several requests at once.
+TEST(Exactness, SmallUbatchSplittingADecodeStaysExact) {
+  EngineParams p = params_for(test::tiny_model());
+  p.n_ubatch = 8;
+  Engine engine(p);
+  engine.add_prefix("p", "Instructions: read the whole message, then classify it. Message:").get();
+  std::vector<ScoreRequest> requests;
+  for (const char* text :
+       {" deploy the new build to staging", " the payment service times out when the queue is full",
+        " what is the weather tomorrow in Berlin?"}) {
+    ScoreRequest r;
+    r.prefix = "p";
+    r.query = engine.tokenize(text, false);
+    r.continuations = labels(engine);
+    requests.push_back(std::move(r));
+  }
+  std::vector<std::future<ScoreResult>> pending;
+  for (const auto& r : requests) pending.push_back(engine.score(r)); // submitted together: one decode
+  for (size_t i = 0; i < requests.size(); ++i)
+    expect_same_scores(pending[i].get(), engine.score_reference(requests[i]), "request " + std::to_string(i));
+}
+
+TEST(Exactness, RejectsAZeroUbatch) {
+  EngineParams p = params_for(test::tiny_model());
+  p.n_ubatch = 0;
+  EXPECT_THROW(Engine{p}, Error);
+}
+
 TEST(Exactness, PrefixCacheUnderEightThreadsMatchesSingleThreadedResults) {
   Engine engine(params_for(test::tiny_model()));
   engine.add_prefix("classify", "Classify the request. Categories: weather, coding, banking, devops, chat.")
