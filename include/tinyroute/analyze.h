@@ -19,6 +19,7 @@
 #include "tinyroute/classify.h"
 #include "tinyroute/config.h"
 #include "tinyroute/engine.h"
+#include "tinyroute/rules.h"
 #include "tinyroute/select.h"
 
 namespace tinyroute {
@@ -49,7 +50,18 @@ struct AnalyzeResult {
   int query_tokens = 0;   // tokens after the shared prefix (the request and the common answer head)
   int tokens_decoded = 0; // what this call decoded (0 when answered from the cache)
   bool truncated = false; // the text was cut (head and tail kept)
-  std::string source;     // model | cache
+  std::string source; // model | cache (classification.source / agent->source say rule when a rule decided)
+};
+
+// Which category (and model) answers a request, and where that decision came from.
+struct RoutedRequest {
+  ClassifyResult classification; // source: rule | model | cache | default
+  Selection selection;           // select_model over the category
+  std::optional<RuleMatch> rule; // the rule that decided (source rule)
+  std::string source;            // rule | model | cache | default
+  bool deadline_missed = false;  // the model did not answer within internal_model.deadline_ms
+  int tokens_decoded = 0;
+  double total_ms = 0;
 };
 
 // The decisions analyze makes, in prompt order.
@@ -62,9 +74,20 @@ public:
   Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache = nullptr);
 
   // Throws Error(invalid_argument) for empty text or text over agent_routing.max_message_bytes.
+  // The config's rules override the category (and the agent) they match: classification.source (and
+  // agent->source) is then `rule`; the model still answers the other decisions.
   std::future<AnalyzeResult> analyze(std::string text, RequestFacts facts = {},
                                      Availability availability = {},
                                      Priority priority = Priority::normal) const;
+  // The routing decision for `text`: the config's rules first (source rule: the model is not asked),
+  // then the model (source model, or cache for a repeated request), waited for at most
+  // internal_model.deadline_ms when that is set; when the model cannot answer in time (a long queue,
+  // a slow machine) default_category answers (source default). The engine still finishes the work it
+  // was given; only the wait is cut. Blocking; call it from a worker thread.
+  RoutedRequest route(std::string text, RequestFacts facts = {}, Availability availability = {},
+                      Priority priority = Priority::normal) const;
+  const RuleSet& rules() const { return rules_; }
+
   // The brute-force twin: each decision's prompt (prefix + request + cue) decoded from scratch in a
   // fresh context. Tests only; never cached.
   AnalyzeResult analyze_reference(const std::string& text, RequestFacts facts = {},
@@ -85,10 +108,15 @@ private:
   AnalyzeResult decide(const ScoreResult& r, int query_tokens, bool truncated, const RequestFacts& facts,
                        const Availability& availability, double started_ms_ago) const;
   void check_text(const std::string& text) const;
+  std::optional<AnalyzeResult> from_cache(const std::string& key, const RequestFacts& facts,
+                                          const Availability& availability, double started_ms_ago) const;
+  void apply_rules(const std::string& text, AnalyzeResult& r, const RequestFacts& facts,
+                   const Availability& availability) const;
 
   Engine& engine_;
   Config config_;
   std::shared_ptr<DecisionCache> cache_;
+  RuleSet rules_;
   std::vector<Decision> decisions_;
   std::vector<Part> parts_;
   std::string prefix_text_;

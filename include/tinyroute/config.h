@@ -29,6 +29,7 @@ struct InternalModelConfig {
   std::string state_dir;      // persisted prefix state; empty = off
   int cache_size = 4096;      // decisions kept by the decision cache (serve); 0 = off
   double cache_ttl_s = 300;   // `cache_ttl`: seconds a cached decision stays valid
+  int deadline_ms = 0; // routing waits this long for the model, then rules / default_category; 0 = no limit
 };
 
 struct CategoryConfig {
@@ -75,6 +76,16 @@ inline const std::vector<std::string>& message_kinds() {
   return kinds;
 }
 
+// One entry of `rules:`: keywords (word prefixes) and/or a regex, Unicode and case-insensitive, mapping
+// a request to a category and/or an agent before the internal model is asked (see tinyroute/rules.h).
+struct RuleConfig {
+  std::vector<std::string> keywords;
+  std::string regex;    // PCRE2 syntax; empty = none
+  std::string category; // target category; empty = none
+  std::string agent;    // target agent; empty = none
+  int line = 0;         // where it was defined (for messages)
+};
+
 struct AgentRoutingConfig {
   double threshold = 0.35;       // below this confidence a message goes to the triage agent
   int max_hops = 8;              // a message forwarded more often than this is refused (loops)
@@ -94,6 +105,7 @@ struct GatewayConfig {
   int port = 8080;
   std::size_t max_body_bytes = 8 << 20;
   std::vector<GatewayApiKeyConfig> api_keys; // empty = no authentication
+  double availability_poll_s = 0; // `availability_poll`: seconds between backend model-list polls; 0 = off
 };
 
 struct Config {
@@ -104,6 +116,7 @@ struct Config {
   std::vector<ModelConfig> models;
   std::map<std::string, std::vector<std::string>> fallbacks; // category -> model names, in order
   std::string default_category;
+  std::vector<RuleConfig> rules;   // in order; the first match wins
   std::vector<AgentConfig> agents; // empty when the config has no agents section
   AgentRoutingConfig agent_routing;
   GatewayConfig gateway; // defaults when the config has no gateway section

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tinyroute/config.h"
+#include "tinyroute/select.h"
 
 namespace tinyroute {
 
@@ -145,6 +146,9 @@ struct GatewayOptions {
   std::map<std::string, std::vector<std::string>> api_keys;
   // CA bundle (PEM) for https:// upstreams; empty = $TINYROUTE_CA_FILE if set, else the system store.
   std::string ca_file;
+  // Seconds between polls of every backend's model list (Ollama /api/tags, OpenAI /v1/models); 0 = off.
+  // Models a backend lacks, or whose backend did not answer, are then unavailable (see availability()).
+  double availability_poll_s = 0;
   // More Prometheus text appended to GET /metrics (e.g. the decision cache's counters); may be empty.
   std::function<std::string()> extra_metrics;
 };
@@ -172,6 +176,9 @@ public:
   void stop(std::chrono::milliseconds drain = std::chrono::seconds(5));
   // Swaps in a new config (models, fallbacks, internal model names) for requests that start later.
   void reload(Config config);
+  // What select_model must skip now: models their backend lacked (or did not answer) at the last poll,
+  // and models whose backend's circuit breaker is open; each with the reason. Thread-safe.
+  Availability availability() const;
   // The Prometheus text that GET /metrics serves.
   std::string metrics_text() const;
 

@@ -64,7 +64,7 @@ const MessageFormatter& require_agents(const AgentServices& services) {
 } // namespace
 
 AgentServices::AgentServices(std::shared_ptr<Engine> e, Config c)
-    : engine(std::move(e)), config(std::move(c)) {
+    : engine(std::move(e)), config(std::move(c)), rules(config.rules) {
   if (!config.agents.empty()) formatter = std::make_unique<MessageFormatter>(*engine, config);
   metadata = std::make_unique<MetadataExtractor>(*engine, config);
 }
@@ -72,6 +72,15 @@ AgentServices::AgentServices(std::shared_ptr<Engine> e, Config c)
 nlohmann::json agent_route_endpoint(const AgentServices& services, const nlohmann::json& body) {
   const MessageFormatter& formatter = require_agents(services);
   const std::string text = text_field(body, services.config);
+  if (auto m = services.rules.match_agent(text)) {
+    AgentRoute r;
+    r.agent = r.top_agent = m->agent;
+    r.confidence = 1;
+    r.source = "rule";
+    nlohmann::json out = agent_route_json(r);
+    out["rule"] = describe(*m);
+    return out;
+  }
   return agent_route_json(formatter.router()->route_agent(text).get());
 }
 

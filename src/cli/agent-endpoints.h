@@ -10,6 +10,7 @@
 #include "tinyroute/config.h"
 #include "tinyroute/engine.h"
 #include "tinyroute/messages.h"
+#include "tinyroute/rules.h"
 
 namespace tinyroute::cli {
 
@@ -21,9 +22,10 @@ struct AgentServices {
   Config config;
   std::unique_ptr<MessageFormatter> formatter; // its router() routes; null without an agents section
   std::unique_ptr<MetadataExtractor> metadata;
+  RuleSet rules; // config.rules: a rule with an agent target answers /v1/agents/route without the model
 };
 
-// {"text"} -> agent, confidence, distribution, uncertain, source, latency_ms.
+// {"text"} -> agent, confidence, distribution, uncertain, source (rule | model | default), latency_ms.
 nlohmann::json agent_route_endpoint(const AgentServices& services, const nlohmann::json& body);
 // {"text"} or the message's own JSON fields, plus optional from / to / reply_to / correlation_id /
 // hop_count -> the agent-message.v1 envelope. Only the request's own "to" names a recipient; a "to"

@@ -42,5 +42,6 @@ void register_config_commands(CLI::App& app, Action& action);   // config check
 void register_eval_command(CLI::App& app, Action& action);
 void register_pull_command(CLI::App& app, Action& action);
 void register_serve_command(CLI::App& app, Action& action);
+void register_status_command(CLI::App& app, Action& action); // status of a running serve
 
 } // namespace tinyroute::cli

@@ -76,6 +76,7 @@ int check(const CheckOptions& o) {
                       {"categories", categories},
                       {"default_category", config.default_category},
                       {"models", model_list},
+                      {"rules", config.rules.size()},
                       {"internal_model",
                        {{"model", config.internal_model.model},
                         {"name", config.internal_model.name},
@@ -97,6 +98,9 @@ int check(const CheckOptions& o) {
         {"    " + m.name, std::string(provider_name(m.provider)), m.base_url, joined(m.categories)});
   }
   std::cout << format_table(rows, false);
+  if (!config.rules.empty())
+    std::cout << "  rules: " << config.rules.size()
+              << " (checked before the internal model; first match wins)\n";
   std::cout << "  internal model: " << config.internal_model.model << " (" << model_state << ")\n";
   std::cout << "    strategy " << strategy_name(config.internal_model.strategy) << ", threshold "
             << fixed(config.internal_model.threshold, 2) << "\n";

@@ -5,11 +5,15 @@
 // policies on the same engine. SIGHUP reloads the config (a bad one is logged and ignored);
 // SIGTERM / SIGINT stop accepting and drain in-flight requests. Signals are taken synchronously by
 // the main thread (sigwait), so no handler and no global state are involved.
+#include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <mutex>
 #include <optional>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <thread>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -48,21 +52,53 @@ Served make_served(std::shared_ptr<Engine> engine, const Config& config,
   return s;
 }
 
-// What is in use; SIGHUP swaps in a new set while requests keep reading the old one.
+// What is in use; SIGHUP swaps in a new set while requests keep reading the old one. Empty while the
+// first set warms up in the background (internal_model.deadline_ms > 0).
 class LiveRouter {
 public:
   Served get() const {
     std::lock_guard lock(mutex_);
     return current_;
   }
+  // get(), after waiting for the warm-up: the native endpoints need the model, so they wait for it.
+  Served ready() const {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return current_.analyzer != nullptr || failed_; });
+    if (!current_.analyzer)
+      throw Error(ErrorCode::engine_stopped, "the internal model failed to warm up; the server is stopping");
+    return current_;
+  }
   void set(Served next) {
+    {
+      std::lock_guard lock(mutex_);
+      current_ = std::move(next);
+    }
+    changed_.notify_all();
+  }
+  void fail() {
+    {
+      std::lock_guard lock(mutex_);
+      failed_ = true;
+    }
+    changed_.notify_all();
+  }
+  bool failed() const {
     std::lock_guard lock(mutex_);
-    current_ = std::move(next);
+    return failed_;
   }
 
 private:
   mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
   Served current_;
+  bool failed_ = false;
+};
+
+// What routing needs before the analyzer is ready: the first config, its rules and the engine.
+struct Warmup {
+  Config config;
+  RuleSet rules;
+  std::shared_ptr<Engine> engine;
 };
 
 // The internal model can be kept across a reload when nothing that shapes the engine changed.
@@ -90,7 +126,34 @@ RequestFacts facts_for(const ChatRequest& request, const Engine& engine) {
   return f;
 }
 
-RouteDecision decide(const Served& served, const ChatRequest& request) {
+// While the internal model warms up (its instruction prefixes are being decoded) the model cannot
+// decide in time: the rules, then the default category answer.
+RouteDecision warming_decision(const Warmup& w, const ChatRequest& request,
+                               const Availability& availability) {
+  const auto started = std::chrono::steady_clock::now();
+  const RequestFacts facts = facts_for(request, *w.engine);
+  RouteDecision d;
+  d.category = w.config.default_category;
+  d.confidence = 0;
+  d.source = "default";
+  std::string why = "the internal model is still warming up: default category";
+  if (auto m = w.rules.match_category(last_user_text(request))) {
+    d.category = m->category;
+    d.confidence = 1;
+    d.source = "rule";
+    why = describe(*m);
+  }
+  const Selection s = select_model(w.config, d.category, facts, availability);
+  d.model = s.model;
+  d.fallbacks = s.fallbacks;
+  d.reason = why + "; " + s.reason;
+  d.route_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  return d;
+}
+
+RouteDecision decide(const Served& served, const Warmup& warmup, const ChatRequest& request,
+                     const Availability& availability) {
+  if (!served.analyzer) return warming_decision(warmup, request, availability);
   const TaskRouter& router = *served.tasks;
   const std::string text = last_user_text(request);
   RouteDecision d;
@@ -98,7 +161,7 @@ RouteDecision decide(const Served& served, const ChatRequest& request) {
   if (text.empty()) {
     // Nothing to classify: the default category, said so.
     const auto started = std::chrono::steady_clock::now();
-    Selection s = router.select_model(router.config().default_category, facts).get();
+    Selection s = router.select_model(router.config().default_category, facts, availability).get();
     d = {router.config().default_category,
          0,
          s.model,
@@ -108,15 +171,16 @@ RouteDecision decide(const Served& served, const ChatRequest& request) {
          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()};
     return d;
   }
-  // One pass for every decision (and none for a repeated request): analyze, not classify.
-  AnalyzeResult r = served.analyzer->analyze(text, facts).get();
+  // Rules first, then one pass for every decision (none for a repeated request) within the deadline,
+  // then the default category: Analyzer::route.
+  RoutedRequest r = served.analyzer->route(text, facts, availability);
   d.category = r.classification.category;
   d.confidence = r.classification.confidence;
   d.model = r.selection.model;
   d.fallbacks = r.selection.fallbacks;
   d.reason = r.selection.reason;
-  d.source = r.source == "cache" ? "cache" : r.classification.source;
-  d.route_ms = r.timing.total_ms;
+  d.source = r.source;
+  d.route_ms = r.total_ms;
   return d;
 }
 
@@ -210,7 +274,12 @@ int run_serve(const ServeOptions& o) {
   auto cache = std::make_shared<DecisionCache>(DecisionCacheOptions{
       static_cast<std::size_t>(config.internal_model.cache_size), config.internal_model.cache_ttl_s});
   auto live = std::make_shared<LiveRouter>();
-  live->set(make_served(engine, config, cache));
+  auto warmup = std::make_shared<const Warmup>(Warmup{config, RuleSet(config.rules), engine});
+  // With a routing deadline, serving starts at once and the instruction prefixes are decoded in the
+  // background: until then routing answers by the rules and the default category (the model cannot
+  // decide in time), and the native endpoints wait. Without one, the model is ready before serving.
+  const bool warm_in_background = config.internal_model.deadline_ms > 0;
+  if (!warm_in_background) live->set(make_served(engine, config, cache));
   log_config(config);
 
   // The config's gateway section (listen address, body limit, API keys from the environment); the
@@ -220,25 +289,34 @@ int run_serve(const ServeOptions& o) {
   if (o.port) gopts.port = *o.port;
   gopts.threads = o.threads;
   gopts.extra_metrics = [cache] { return cache->metrics_text(); };
+  // The router reads the gateway's availability (polled model lists, breakers); the gateway only calls
+  // it while serving, after `serving` points at it.
+  auto serving = std::make_shared<std::atomic<const Gateway*>>(nullptr);
   Gateway gateway(
-      config, [live](const ChatRequest& request) { return decide(live->get(), request); }, gopts);
+      config,
+      [live, serving, warmup](const ChatRequest& request) {
+        const Gateway* g = serving->load();
+        return decide(live->get(), *warmup, request, g != nullptr ? g->availability() : Availability{});
+      },
+      gopts);
+  serving->store(&gateway);
   gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body) {
     const std::string text = classify_input(body);
-    return classify_json(live->get().tasks->classify_task(text).get());
+    return classify_json(live->ready().tasks->classify_task(text).get());
   });
   gateway.add_json_endpoint("POST", "/v1/select",
-                            [live](const json& body) { return select_endpoint(*live->get().tasks, body); });
+                            [live](const json& body) { return select_endpoint(*live->ready().tasks, body); });
   gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body) {
-    return analyze_json(live->get().analyzer->analyze(classify_input(body)).get());
+    return analyze_json(live->ready().analyzer->analyze(classify_input(body)).get());
   });
   gateway.add_json_endpoint("POST", "/v1/agents/route", [live](const json& body) {
-    return agent_route_endpoint(*live->get().agents, body);
+    return agent_route_endpoint(*live->ready().agents, body);
   });
   gateway.add_json_endpoint("POST", "/v1/agents/messages", [live](const json& body) {
-    return agent_message_endpoint(*live->get().agents, body);
+    return agent_message_endpoint(*live->ready().agents, body);
   });
   gateway.add_json_endpoint("POST", "/v1/metadata", [live](const json& body) {
-    return metadata_endpoint(*live->get().agents, body);
+    return metadata_endpoint(*live->ready().agents, body);
   });
   gateway.start();
   spdlog::info(
@@ -246,12 +324,29 @@ int run_serve(const ServeOptions& o) {
       "Ollama /api/chat; /v1/analyze, /v1/classify, /v1/route, /v1/agents/route, /v1/agents/messages, "
       "/v1/metadata, /health, /metrics)",
       TINYROUTE_VERSION, gopts.host, gateway.port());
+  std::thread warming;
+  if (warm_in_background) {
+    spdlog::info("warming up the internal model; until it is ready, routing answers by the rules and {}",
+                 config.default_category);
+    warming = std::thread([live, engine, config, cache] {
+      try {
+        live->set(make_served(engine, config, cache));
+        spdlog::info("internal model ready");
+      } catch (const std::exception& e) {
+        spdlog::error("warming up the internal model failed: {}", e.what());
+        live->fail();
+        ::kill(::getpid(), SIGTERM); // the main thread's sigwait stops the server
+      }
+    });
+  }
 
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
       spdlog::info("SIGHUP: reloading {}", config_path(o.common));
+      if (warming.joinable()) warming.join(); // the first set must be in place before it is replaced
+      if (live->failed()) continue;
       try {
         Config next = load_cli_config(o.common);
         auto current = live->get();
@@ -275,8 +370,9 @@ int run_serve(const ServeOptions& o) {
     spdlog::info("{}: stopping; draining in-flight requests for up to {:.0f} s",
                  sig == SIGINT ? "SIGINT" : "SIGTERM", o.drain_s);
     gateway.stop(std::chrono::milliseconds(static_cast<long>(o.drain_s * 1000)));
+    if (warming.joinable()) warming.join();
     spdlog::info("stopped");
-    return 0;
+    return live->failed() ? 1 : 0;
   }
 }
 

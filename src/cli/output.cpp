@@ -134,6 +134,9 @@ json analyze_json(const AnalyzeResult& r) {
           {"fields", fields},
           {"selection", selection_json(r.selection)},
           {"source", r.source},
+          {"decision_source", r.classification.source == "rule" ? "rule"
+                              : r.source == "cache"             ? "cache"
+                                                                : r.classification.source},
           {"query_tokens", r.query_tokens},
           {"truncated", r.truncated},
           {"tokens_decoded", r.tokens_decoded},

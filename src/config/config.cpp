@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "tinyroute/error.h"
+#include "tinyroute/rules.h"
 
 namespace tinyroute {
 
@@ -364,11 +365,13 @@ private:
 
 // ---- the schema --------------------------------------------------------------------------------
 
-const std::vector<std::string> kTopKeys = {"internal_model",   "categories", "models",        "fallbacks",
-                                           "default_category", "agents",     "agent_routing", "gateway"};
-const std::vector<std::string> kInternalKeys = {
-    "model",    "name",     "aliases",   "threads",          "context",   "batch",      "ubatch",
-    "parallel", "strategy", "threshold", "max_query_tokens", "state_dir", "cache_size", "cache_ttl"};
+const std::vector<std::string> kTopKeys = {"internal_model", "categories",       "models",
+                                           "fallbacks",      "default_category", "agents",
+                                           "agent_routing",  "gateway",          "rules"};
+const std::vector<std::string> kInternalKeys = {"model",      "name",      "aliases",          "threads",
+                                                "context",    "batch",     "ubatch",           "parallel",
+                                                "strategy",   "threshold", "max_query_tokens", "state_dir",
+                                                "cache_size", "cache_ttl", "deadline_ms"};
 const std::vector<std::string> kCategoryKeys = {"name", "description", "examples"};
 const std::vector<std::string> kModelKeys = {"name",        "provider",    "base_url",       "upstream_model",
                                              "api_key_env", "categories",  "context_window", "priority",
@@ -377,7 +380,8 @@ const std::vector<std::string> kCapabilityKeys = {"tools", "vision", "reasoning"
 const std::vector<std::string> kAgentKeys = {"name",     "description", "skills", "examples",
                                              "endpoint", "accepts",     "triage"};
 const std::vector<std::string> kAgentRoutingKeys = {"threshold", "max_hops", "max_message_bytes"};
-const std::vector<std::string> kGatewayKeys = {"listen", "max_body_bytes", "api_keys"};
+const std::vector<std::string> kGatewayKeys = {"listen", "max_body_bytes", "api_keys", "availability_poll"};
+const std::vector<std::string> kRuleKeys = {"keywords", "regex", "category", "agent"};
 const std::vector<std::string> kApiKeyKeys = {"key_env", "models"};
 
 constexpr std::string_view kForbiddenWhy =
@@ -466,6 +470,14 @@ void parse_internal(Reader& r, const Section& top, InternalModelConfig& im) {
                      "must be a positive number of seconds");
     } else {
       im.cache_ttl_s = *v;
+    }
+  }
+  if (auto v = r.integer(s, "deadline_ms", false)) {
+    if (*v < 0 || *v > 3'600'000) {
+      r.report().add(line_of(s.fields.at("deadline_ms"), s.line), "internal_model.deadline_ms",
+                     std::to_string(*v) + " is out of range; use 0 (no deadline) to 3600000 ms");
+    } else {
+      im.deadline_ms = static_cast<int>(*v);
     }
   }
 }
@@ -850,6 +862,14 @@ void parse_gateway(Reader& r, const Section& top, const Config& cfg, GatewayConf
     if (const std::string problem = parse_listen(*v, gw); !problem.empty())
       report.add(line_of(s.fields.at("listen"), s.line), "gateway.listen", quoted(*v) + " " + problem);
   }
+  if (auto v = r.number(s, "availability_poll", false)) {
+    if (*v < 0 || *v > 86400) {
+      report.add(line_of(s.fields.at("availability_poll"), s.line), "gateway.availability_poll",
+                 "is out of range; use 0 (off) to 86400 seconds");
+    } else {
+      gw.availability_poll_s = *v;
+    }
+  }
   int max_body = 0;
   r.positive(s, "max_body_bytes", max_body);
   if (max_body > 0) gw.max_body_bytes = static_cast<std::size_t>(max_body);
@@ -906,6 +926,84 @@ void parse_gateway(Reader& r, const Section& top, const Config& cfg, GatewayConf
       }
     }
     if (!key.key_env.empty()) gw.api_keys.push_back(std::move(key));
+  }
+}
+
+// `rules:` after categories and agents, which they name.
+void parse_rules(Reader& r, const Section& top, Config& cfg) {
+  const auto node =
+      r.value(top, "rules", false, "a list of {keywords: [...] or regex: ..., category or agent}");
+  if (!node) return;
+  Report& report = r.report();
+  const int line = line_of(*node, top.line);
+  if (!node->IsSequence()) {
+    report.add(line, "rules",
+               "expected a list of {keywords: [...] or regex: ..., category: ... or agent: ...}, got " +
+                   describe(*node));
+    return;
+  }
+  std::vector<std::string> agent_names;
+  for (const auto& a : cfg.agents) agent_names.push_back(a.name);
+  for (std::size_t i = 0; i < node->size(); ++i) {
+    const Section s = r.section((*node)[i], index_path("rules", i), line, kRuleKeys);
+    if (!s.ok) continue;
+    RuleConfig rule;
+    rule.line = s.line;
+    bool ok = true;
+    if (auto items = r.text_list(s, "keywords", false)) {
+      for (const auto& item : *items) {
+        rule.keywords.push_back(item.value);
+      }
+      if (items->empty()) {
+        report.add(line_of(s.fields.at("keywords"), s.line), s.path + ".keywords",
+                   "is empty; list words (e.g. [код, code]) or remove the key");
+        ok = false;
+      }
+    } else if (s.fields.contains("keywords")) {
+      ok = false;
+    }
+    if (auto v = r.text(s, "regex", false)) {
+      if (const std::string problem = regex_problem(*v); !problem.empty()) {
+        report.add(line_of(s.fields.at("regex"), s.line), s.path + ".regex",
+                   quoted(*v) + " is not a valid regular expression (PCRE2): " + problem);
+        ok = false;
+      } else {
+        rule.regex = *v;
+      }
+    } else if (s.fields.contains("regex")) {
+      ok = false;
+    }
+    if (ok && rule.keywords.empty() && rule.regex.empty()) {
+      report.add(s.line, s.path, "has neither keywords nor regex; give it what to match");
+      ok = false;
+    }
+    if (auto v = r.text(s, "category", false)) {
+      if (!cfg.categories.empty() && !cfg.find_category(*v)) {
+        report.add(line_of(s.fields.at("category"), s.line), s.path + ".category",
+                   quoted(*v) + " is not a defined category" + did_you_mean(*v, category_names(cfg)) +
+                       " (defined: " + join(category_names(cfg)) + ")");
+        ok = false;
+      } else {
+        rule.category = *v;
+      }
+    }
+    if (auto v = r.text(s, "agent", false)) {
+      if (!cfg.find_agent(*v)) {
+        report.add(line_of(s.fields.at("agent"), s.line), s.path + ".agent",
+                   quoted(*v) + " is not a defined agent" +
+                       (agent_names.empty()
+                            ? std::string(" (the config has no agents section)")
+                            : did_you_mean(*v, agent_names) + " (defined: " + join(agent_names) + ")"));
+        ok = false;
+      } else {
+        rule.agent = *v;
+      }
+    }
+    if (!s.fields.contains("category") && !s.fields.contains("agent")) {
+      report.add(s.line, s.path, "has no target; give it a category, an agent, or both");
+      ok = false;
+    }
+    if (ok) cfg.rules.push_back(std::move(rule));
   }
 }
 
@@ -1061,6 +1159,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
     parse_agents(reader, top, cfg);
     parse_agent_routing(reader, top, cfg.agent_routing);
     parse_gateway(reader, top, cfg, cfg.gateway);
+    parse_rules(reader, top, cfg);
   } catch (const YAML::Exception& e) {
     // yaml-cpp throwing here is a bug in the checks above; still say where.
     report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "", "unexpected YAML error: " + e.msg);

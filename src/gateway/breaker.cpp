@@ -59,6 +59,13 @@ BreakerState Breakers::state(const std::string& backend) const {
   return it == entries_.end() ? BreakerState::closed : it->second.state;
 }
 
+bool Breakers::refusing(const std::string& backend, Clock::time_point now) const {
+  std::lock_guard lk(mu_);
+  const auto it = entries_.find(backend);
+  return it != entries_.end() && it->second.state == BreakerState::open &&
+         now - it->second.opened < options_.open_for;
+}
+
 std::map<std::string, BreakerState> Breakers::snapshot() const {
   std::lock_guard lk(mu_);
   std::map<std::string, BreakerState> out;

@@ -31,6 +31,9 @@ public:
   // A try that never reached the server (e.g. a missing API key) says nothing about it: end the probe.
   void release(const std::string& backend);
   BreakerState state(const std::string& backend) const;
+  // Open and still cooling down: selection skips the backend. False once the cool-down is over, so
+  // the next request can be the probe (skipping it for good would keep the breaker open forever).
+  bool refusing(const std::string& backend, Clock::time_point now = Clock::now()) const;
   std::map<std::string, BreakerState> snapshot() const;
 
 private:

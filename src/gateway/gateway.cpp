@@ -10,13 +10,17 @@
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "gateway/auth.h"
+#include "gateway/availability.h"
 #include "gateway/chat.h"
 #include "gateway/connection-pool.h"
 #include "gateway/forward.h"
@@ -129,6 +133,7 @@ struct Gateway::Impl {
   Metrics metrics;
   Breakers breakers{BreakerOptions{options.breaker_failures, std::chrono::milliseconds(static_cast<long long>(
                                                                  options.breaker_open_s * 1000))}};
+  ModelLists model_lists; // each backend's model list, polled every options.availability_poll_s
   std::unique_ptr<FrontAdapter> openai = make_openai_front();
   std::unique_ptr<FrontAdapter> anthropic = make_anthropic_front();
   std::unique_ptr<FrontAdapter> ollama_chat = make_ollama_chat_front();
@@ -145,6 +150,7 @@ struct Gateway::Impl {
   int bound_port = 0; // kept: the acceptor is closed after stop()
 
   awaitable<void> handle(HttpRequest& req, ResponseWriter& out);
+  awaitable<void> poll_models();
   awaitable<int> chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front, const Grant* grant,
                       std::string& category_label, std::string& model_label);
   awaitable<int> route(HttpRequest& req, ResponseWriter& out);
@@ -257,6 +263,8 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
       json backends = json::object();
       for (const auto& [backend, state] : breakers.snapshot()) backends[backend] = breaker_state_name(state);
       json body = {{"status", "ok"}, {"breakers", backends}};
+      body["backends"] =
+          backends_json(*current_config(), model_lists.snapshot(), breakers, options.availability_poll_s);
       status = co_await send_json(out, 200, body);
     } else if (path == "/metrics") {
       Headers headers = {{"content-type", "text/plain; version=0.0.4"}};
@@ -409,6 +417,7 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
       decision.category = m->categories.empty() ? "" : m->categories.front();
       decision.source = "explicit";
       decision.reason = "the request named the model";
+      metrics.decision(decision.source);
     }
     category_label = decision.category.empty() ? "-" : decision.category;
     model_label = decision.model;
@@ -495,6 +504,34 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   co_return co_await send_json(out, 200, front.render(result, fr.model), headers_for(fr.model));
 }
 
+// Polls every backend's model list, then sleeps a period; ends with the io_context.
+awaitable<void> Gateway::Impl::poll_models() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const ClientTimeouts timeouts{options.connect_timeout_s, std::min(options.first_byte_timeout_s, 30.0),
+                                options.idle_timeout_s};
+  for (;;) {
+    const auto config_now = current_config();
+    const std::map<std::string, Provider> backends = backends_of(*config_now);
+    for (auto it = backends.begin(); it != backends.end(); ++it) {
+      if (it->second == Provider::anthropic) continue; // no model list to ask: assumed available
+      const std::string url = it->first;
+      const Provider provider = it->second;
+      const std::string key = poll_api_key(*config_now, url);
+      const auto before = model_lists.snapshot();
+      const auto prev = before.find(url);
+      const bool was_up = prev == before.end() || !prev->second.polled || prev->second.reachable;
+      BackendModels polled = co_await poll_backend(url, provider, key, timeouts, tls);
+      // Logged on changes only: a server that stays down must not fill the log every period.
+      if (!polled.reachable && was_up) spdlog::warn("availability: {}; its models are skipped", polled.error);
+      if (polled.reachable && !was_up) spdlog::info("availability: {} answers again", url);
+      model_lists.put(std::move(polled));
+    }
+    timer.expires_after(
+        std::chrono::milliseconds(static_cast<long long>(options.availability_poll_s * 1000)));
+    co_await timer.async_wait(use_awaitable);
+  }
+}
+
 Gateway::Gateway(Config config, Router router, GatewayOptions options)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(router), std::move(options))) {}
 
@@ -529,6 +566,7 @@ void Gateway::start() {
   s.server->start();
   s.bound_port = s.server->port();
   s.work.emplace(s.io.get_executor());
+  if (s.options.availability_poll_s > 0) asio::co_spawn(s.io, s.poll_models(), asio::detached);
   for (int i = 0; i < std::max(1, s.options.threads); ++i) s.threads.emplace_back([&s] { s.io.run(); });
   s.running = true;
   spdlog::info("gateway: listening on {}:{}", s.options.host, port());
@@ -559,6 +597,10 @@ void Gateway::reload(Config config) {
   impl_->config = std::move(next);
 }
 
+Availability Gateway::availability() const {
+  return availability_of(*impl_->current_config(), impl_->model_lists.snapshot(), impl_->breakers);
+}
+
 std::string Gateway::metrics_text() const {
   return impl_->metrics.render();
 }
@@ -568,6 +610,7 @@ GatewayOptions gateway_options_from(const Config& config) {
   options.host = config.gateway.host;
   options.port = config.gateway.port;
   options.max_body_bytes = config.gateway.max_body_bytes;
+  options.availability_poll_s = config.gateway.availability_poll_s;
   std::string problems;
   for (const auto& key : config.gateway.api_keys) {
     const char* value = std::getenv(key.key_env.c_str());

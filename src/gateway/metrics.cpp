@@ -43,6 +43,12 @@ void Metrics::request_finished(const std::string& endpoint, const std::string& c
 void Metrics::routing_latency(const std::string& source, double seconds) {
   std::lock_guard lock(mutex_);
   routing_latency_[source].observe(seconds);
+  ++decisions_[source];
+}
+
+void Metrics::decision(const std::string& source) {
+  std::lock_guard lock(mutex_);
+  ++decisions_[source];
 }
 
 void Metrics::backend_latency(const std::string& model, double seconds) {
@@ -97,6 +103,11 @@ std::string Metrics::render() const {
   o << "# HELP tinyroute_routing_duration_seconds Time the router took per decision, by decision source.\n"
     << "# TYPE tinyroute_routing_duration_seconds histogram\n";
   render_histogram(o, "tinyroute_routing_duration_seconds", "source", routing_latency_);
+  o << "# HELP tinyroute_decisions_total Routing decisions, by source (rule, model, cache, default, "
+       "explicit).\n"
+    << "# TYPE tinyroute_decisions_total counter\n";
+  for (const auto& [source, n] : decisions_)
+    o << "tinyroute_decisions_total{source=\"" << esc(source) << "\"} " << n << "\n";
   o << "# HELP tinyroute_backend_duration_seconds Time from sending a request upstream to its response "
        "head (time to first byte), by model.\n"
     << "# TYPE tinyroute_backend_duration_seconds histogram\n";

@@ -49,7 +49,7 @@ std::string_view decision_name(Decision decision) {
 }
 
 Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache)
-    : engine_(engine), config_(config), cache_(std::move(cache)) {
+    : engine_(engine), config_(config), cache_(std::move(cache)), rules_(config_.rules) {
   struct Spec {
     Decision decision;
     std::vector<Label> labels;
@@ -162,6 +162,40 @@ AnalyzeResult Analyzer::decide(const ScoreResult& s, int query_tokens, bool trun
   return r;
 }
 
+std::optional<AnalyzeResult> Analyzer::from_cache(const std::string& key, const RequestFacts& facts,
+                                                  const Availability& availability,
+                                                  double started_ms_ago) const {
+  if (!cache_) return std::nullopt;
+  auto hit = cache_->find(key);
+  if (!hit) return std::nullopt;
+  AnalyzeResult r = *hit;
+  const auto s0 = Clock::now();
+  r.selection = select_model(config_, r.classification.category, facts, availability);
+  r.timing = {0, 0, 0, ms_since(s0), started_ms_ago + ms_since(s0)};
+  r.tokens_decoded = 0;
+  r.source = "cache";
+  return r;
+}
+
+void Analyzer::apply_rules(const std::string& text, AnalyzeResult& r, const RequestFacts& facts,
+                           const Availability& availability) const {
+  if (rules_.empty()) return;
+  if (auto m = rules_.match_category(text)) {
+    r.classification.category = m->category;
+    r.classification.uncertain = false;
+    r.classification.source = "rule";
+    r.selection = select_model(config_, m->category, facts, availability);
+    r.selection.reason = describe(*m) + "; " + r.selection.reason;
+  }
+  if (r.agent) {
+    if (auto m = rules_.match_agent(text)) {
+      r.agent->agent = m->agent;
+      r.agent->uncertain = false;
+      r.agent->source = "rule";
+    }
+  }
+}
+
 std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts facts, Availability availability,
                                              Priority priority) const {
   const auto t0 = Clock::now();
@@ -169,19 +203,16 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts fact
   std::string key;
   if (cache_) {
     key = DecisionCache::key(text, config_.hash, "analyze");
-    if (auto hit = cache_->find(key)) {
-      std::promise<AnalyzeResult> p;
-      try {
-        AnalyzeResult r = *hit;
-        const auto s0 = Clock::now();
-        r.selection = select_model(config_, r.classification.category, facts, availability);
-        r.timing = {0, 0, 0, ms_since(s0), ms_since(t0)};
-        r.tokens_decoded = 0;
-        r.source = "cache";
-        p.set_value(std::move(r));
-      } catch (...) {
-        p.set_exception(std::current_exception());
+    std::promise<AnalyzeResult> p;
+    try {
+      if (auto r = from_cache(key, facts, availability, 0)) {
+        apply_rules(text, *r, facts, availability);
+        r->timing.total_ms = ms_since(t0);
+        p.set_value(std::move(*r));
+        return p.get_future();
       }
+    } catch (...) {
+      p.set_exception(std::current_exception());
       return p.get_future();
     }
   }
@@ -190,21 +221,102 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts fact
   req.priority = priority;
   const int n_query = static_cast<int>(req.query.size());
   auto fut = engine_.score(req);
-  return std::async(std::launch::deferred, [this, t0, f = std::move(fut), req = std::move(req), n_query,
-                                            truncated, facts, availability, key = std::move(key)]() mutable {
-    ScoreResult s;
+  return std::async(std::launch::deferred,
+                    [this, t0, f = std::move(fut), req = std::move(req), n_query, truncated, facts,
+                     availability, key = std::move(key), text = std::move(text)]() mutable {
+                      ScoreResult s;
+                      try {
+                        s = f.get();
+                      } catch (const Error& e) {
+                        if (e.code() != ErrorCode::unknown_prefix) throw;
+                        // Evicted by other prefixes (the engine keeps a bounded number): make it resident
+                        // again, once.
+                        engine_.add_prefix(prefix_id_, prefix_text_).get();
+                        s = engine_.score(std::move(req)).get();
+                      }
+                      AnalyzeResult r = decide(s, n_query, truncated, facts, availability, ms_since(t0));
+                      if (cache_) cache_->put(key, r);
+                      apply_rules(text, r, facts, availability);
+                      return r;
+                    });
+}
+
+RoutedRequest Analyzer::route(std::string text, RequestFacts facts, Availability availability,
+                              Priority priority) const {
+  const auto t0 = Clock::now();
+  check_text(text);
+  RoutedRequest out;
+  if (auto m = rules_.match_category(text)) {
+    ClassifyResult& c = out.classification;
+    c.category = c.top_label = m->category;
+    c.confidence = 1;
+    c.source = "rule";
+    c.strategy = config_.internal_model.strategy;
+    out.selection = select_model(config_, m->category, facts, availability);
+    out.selection.reason = describe(*m) + "; " + out.selection.reason;
+    out.rule = std::move(m);
+    out.source = "rule";
+    out.total_ms = c.latency_ms = ms_since(t0);
+    return out;
+  }
+  const auto from = [&](AnalyzeResult r) {
+    out.classification = std::move(r.classification);
+    out.selection = std::move(r.selection);
+    out.source = r.source == "cache" ? "cache" : out.classification.source; // model | default (uncertain)
+    out.tokens_decoded = r.tokens_decoded;
+    out.total_ms = ms_since(t0);
+    return out;
+  };
+  std::string key;
+  if (cache_) {
+    key = DecisionCache::key(text, config_.hash, "analyze");
+    if (auto r = from_cache(key, facts, availability, ms_since(t0))) return from(std::move(*r));
+  }
+  bool truncated = false;
+  ScoreRequest req = request_for(text, &truncated);
+  req.priority = priority;
+  const int n_query = static_cast<int>(req.query.size());
+  const int deadline_ms = config_.internal_model.deadline_ms;
+  const auto until = t0 + std::chrono::milliseconds(deadline_ms);
+  const auto in_time = [&](auto& future) {
+    return deadline_ms <= 0 || future.wait_until(until) == std::future_status::ready;
+  };
+  std::optional<ScoreResult> s;
+  auto fut = engine_.score(req);
+  if (in_time(fut)) {
     try {
-      s = f.get();
+      s = fut.get();
     } catch (const Error& e) {
       if (e.code() != ErrorCode::unknown_prefix) throw;
-      // Evicted by other prefixes (the engine keeps a bounded number): make it resident again, once.
-      engine_.add_prefix(prefix_id_, prefix_text_).get();
-      s = engine_.score(std::move(req)).get();
+      // Evicted by other prefixes: make it resident again, once, within the same deadline.
+      auto added = engine_.add_prefix(prefix_id_, prefix_text_);
+      if (in_time(added)) {
+        added.get();
+        auto again = engine_.score(std::move(req));
+        if (in_time(again)) s = again.get();
+      }
     }
-    AnalyzeResult r = decide(s, n_query, truncated, facts, availability, ms_since(t0));
+  }
+  if (s) {
+    AnalyzeResult r = decide(*s, n_query, truncated, facts, availability, ms_since(t0));
     if (cache_) cache_->put(key, r);
-    return r;
-  });
+    return from(std::move(r));
+  }
+  // The model could not decide in time; no rule matched either (checked first): the default category.
+  ClassifyResult& c = out.classification;
+  c.category = c.top_label = config_.default_category;
+  c.confidence = 0;
+  c.uncertain = true;
+  c.source = "default";
+  c.strategy = config_.internal_model.strategy;
+  out.selection = select_model(config_, c.category, facts, availability);
+  out.selection.reason = "the internal model did not decide within " + std::to_string(deadline_ms) +
+                         " ms (internal_model.deadline_ms) and no rule matched: default category; " +
+                         out.selection.reason;
+  out.source = "default";
+  out.deadline_missed = true;
+  out.total_ms = c.latency_ms = ms_since(t0);
+  return out;
 }
 
 AnalyzeResult Analyzer::analyze_reference(const std::string& text, RequestFacts facts,
