@@ -108,7 +108,7 @@ RouteDecision decide(const Served& served, const ChatRequest& request) {
     return d;
   }
   // One pass for every decision (and none for a repeated request): analyze, not classify.
-  AnalyzeResult r = served.analyzer->analyze(text, facts).get();
+  AnalyzeResult r = served.analyzer->analyze(text, facts, {}, request.priority).get();
   d.category = r.classification.category;
   d.confidence = r.classification.confidence;
   d.model = r.selection.model;
@@ -146,6 +146,28 @@ std::string classify_input(const json& body) {
   }
   bad("\"messages\" has no user message");
   return {};
+}
+
+// The native endpoints' "priority" field (high | medium | low); the X-Request-Priority header's value
+// when the body has none.
+Priority request_priority(const json& body, const JsonRequestContext& context) {
+  if (!body.is_object() || !body.contains("priority") || body["priority"].is_null()) return context.priority;
+  const json& field = body["priority"];
+  std::optional<Priority> p = field.is_string() ? parse_priority(field.get<std::string>()) : std::nullopt;
+  if (!p) throw Error(ErrorCode::invalid_argument, "\"priority\" must be \"high\", \"medium\" or \"low\"");
+  return *p;
+}
+
+// The internal model's state for /health and /queue/stats.
+json internal_status(const Engine& engine) {
+  const EngineStats s = engine.stats();
+  return {{"loaded", true},
+          {"path", engine.info().path},
+          {"queued", s.queued},
+          {"active", s.active},
+          {"parallel", engine.params().n_parallel},
+          {"requests", s.requests},
+          {"decodes", s.decodes}};
 }
 
 std::string joined(const std::vector<std::string>& items) {
@@ -207,25 +229,30 @@ int run_serve(const ServeOptions& o) {
   if (o.port) gopts.port = *o.port;
   gopts.threads = o.threads;
   gopts.extra_metrics = [cache] { return cache->metrics_text(); };
+  gopts.internal_status = [live] { return internal_status(live->get().tasks->engine()); };
   Gateway gateway(
       config, [live](const ChatRequest& request) { return decide(live->get(), request); }, gopts);
-  gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body) {
+  gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body, const JsonRequestContext& ctx) {
     const std::string text = classify_input(body);
-    return classify_json(live->get().tasks->classify_task(text).get());
+    return classify_json(live->get().tasks->classify_task(text, request_priority(body, ctx)).get());
   });
   gateway.add_json_endpoint("POST", "/v1/select",
                             [live](const json& body) { return select_endpoint(*live->get().tasks, body); });
-  gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body) {
-    return analyze_json(live->get().analyzer->analyze(classify_input(body)).get());
+  gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body, const JsonRequestContext& ctx) {
+    return analyze_json(
+        live->get().analyzer->analyze(classify_input(body), {}, {}, request_priority(body, ctx)).get());
   });
-  gateway.add_json_endpoint("POST", "/v1/agents/route", [live](const json& body) {
-    return agent_route_endpoint(*live->get().agents, body);
-  });
-  gateway.add_json_endpoint("POST", "/v1/agents/messages", [live](const json& body) {
-    return agent_message_endpoint(*live->get().agents, body);
-  });
-  gateway.add_json_endpoint("POST", "/v1/metadata", [live](const json& body) {
-    return metadata_endpoint(*live->get().agents, body);
+  gateway.add_json_endpoint(
+      "POST", "/v1/agents/route", [live](const json& body, const JsonRequestContext& ctx) {
+        return agent_route_endpoint(*live->get().agents, body, request_priority(body, ctx));
+      });
+  // A message's own fields may include "priority" (the envelope has one): only the header counts here.
+  gateway.add_json_endpoint("POST", "/v1/agents/messages",
+                            [live](const json& body, const JsonRequestContext& ctx) {
+                              return agent_message_endpoint(*live->get().agents, body, ctx.priority);
+                            });
+  gateway.add_json_endpoint("POST", "/v1/metadata", [live](const json& body, const JsonRequestContext& ctx) {
+    return metadata_endpoint(*live->get().agents, body, request_priority(body, ctx));
   });
   gateway.start();
   spdlog::info(

@@ -12,6 +12,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "gateway/backend-queue.h"
 #include "gateway/breaker.h"
 #include "gateway/chat.h"
 #include "gateway/http-client.h"
@@ -40,6 +41,7 @@ struct ForwardOptions {
   int retries = 1;
   double backoff_s = 0.2;
   std::shared_ptr<boost::asio::ssl::context> tls; // for https:// upstreams
+  BackendQueues* queues = nullptr; // per-backend concurrency limits (max_concurrency); null = none
 };
 
 struct ForwardResult {
