@@ -25,8 +25,9 @@ using namespace tinyroute;
 using namespace tinyroute::test::gw;
 namespace t = tinyroute::test;
 
-// A real Ollama-shaped server (/api/chat, NDJSON) that records every request body in arrival order.
-// With hold_first, the first request is held open until release(): it keeps a backend slot busy.
+// A real little upstream that records every request body in arrival order and answers "ok": NDJSON on
+// Ollama's /api/chat, SSE on OpenAI's /v1/chat/completions. With hold_first, the first request is held
+// open until release(): it keeps a backend slot busy.
 class RecordingOllama {
 public:
   explicit RecordingOllama(bool hold_first = false)
@@ -50,6 +51,10 @@ public:
   std::vector<json> bodies() const {
     std::lock_guard lock(mutex_);
     return bodies_;
+  }
+  std::vector<std::string> targets() const {
+    std::lock_guard lock(mutex_);
+    return targets_;
   }
   void release() {
     {
@@ -83,29 +88,37 @@ private:
     {
       std::lock_guard lock(mutex_);
       bodies_.push_back(json::parse(req.body(), nullptr, false));
+      targets_.push_back(std::string(req.target()));
       hold = hold_first_ && bodies_.size() == 1;
     }
     if (hold) {
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [this] { return released_; });
     }
-    const std::string body = json{{"model", "recorded"},
-                                  {"created_at", "2026-01-01T00:00:00Z"},
-                                  {"message", {{"role", "assistant"}, {"content", "ok"}}},
-                                  {"done", false}}
-                                 .dump() +
-                             "\n" +
-                             json{{"model", "recorded"},
-                                  {"created_at", "2026-01-01T00:00:00Z"},
-                                  {"message", {{"role", "assistant"}, {"content", ""}}},
-                                  {"done", true},
-                                  {"done_reason", "stop"},
-                                  {"prompt_eval_count", 3},
-                                  {"eval_count", 1}}
-                                 .dump() +
-                             "\n";
+    const bool openai = req.target().starts_with("/v1/");
+    const std::string sse =
+        "data: " +
+        json{{"choices", {{{"index", 0}, {"delta", {{"content", "ok"}}}, {"finish_reason", "stop"}}}}}
+            .dump() +
+        "\n\ndata: [DONE]\n\n";
+    const std::string body = openai ? sse
+                                    : json{{"model", "recorded"},
+                                           {"created_at", "2026-01-01T00:00:00Z"},
+                                           {"message", {{"role", "assistant"}, {"content", "ok"}}},
+                                           {"done", false}}
+                                              .dump() +
+                                          "\n" +
+                                          json{{"model", "recorded"},
+                                               {"created_at", "2026-01-01T00:00:00Z"},
+                                               {"message", {{"role", "assistant"}, {"content", ""}}},
+                                               {"done", true},
+                                               {"done_reason", "stop"},
+                                               {"prompt_eval_count", 3},
+                                               {"eval_count", 1}}
+                                              .dump() +
+                                          "\n";
     http::response<http::string_body> res{http::status::ok, 11};
-    res.set(http::field::content_type, "application/x-ndjson");
+    res.set(http::field::content_type, openai ? "text/event-stream" : "application/x-ndjson");
     res.body() = body;
     res.keep_alive(false);
     res.prepare_payload();
@@ -120,6 +133,7 @@ private:
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<json> bodies_;
+  std::vector<std::string> targets_;
   bool released_ = false;
   bool stop_ = false;
 };
@@ -192,15 +206,15 @@ protected:
     Config c = base_config();
     c.categories = {{"general", "anything", {}}, {"coding", "code", {}}, {"vision", "images", {}}};
     c.models = {model("qwen2.5-coder:32b", Provider::openai, env->llama_port),
-                model("llava:7b", Provider::ollama, env->inner->port()),
+                model("llava:7b", Provider::ollama, env->recorder->port()),
                 model("recorded:8b", Provider::ollama, env->recorder->port()),
                 model("nomic-embed-text", Provider::openai, env->embed_port),
-                model("embed-chained", Provider::ollama, env->inner->port())};
+                model("embed-chained", Provider::ollama, env->inner->port()),
+                model("recorded-openai", Provider::openai, env->recorder->port())};
     c.models[0].upstream_model = "llama";
     c.models[0].categories = {"coding", "general"};
     c.models[0].capabilities.tools = true;
     c.models[0].context_window = 2048;
-    c.models[1].upstream_model = "llama";
     c.models[1].categories = {"vision"};
     c.models[1].capabilities.vision = true;
     c.models[3].categories = {};
@@ -345,7 +359,9 @@ TEST_F(OllamaSurface, EmbedThroughOpenAIAndOllamaKindBackends) {
   auto legacy = post("/api/embeddings", {{"model", "nomic-embed-text"}, {"prompt", "hello world"}});
   ASSERT_EQ(legacy.status, 200) << legacy.body;
   ASSERT_EQ(legacy.j()["embedding"].size(), dim);
-  EXPECT_NEAR(legacy.j()["embedding"][0].get<double>(), d["embeddings"][0][0].get<double>(), 1e-4);
+  for (std::size_t i = 0; i < dim; ++i) {
+    EXPECT_NEAR(legacy.j()["embedding"][i].get<double>(), single.j()["embeddings"][0][i].get<double>(), 1e-4);
+  }
 }
 
 TEST_F(OllamaSurface, EmbedRefusalsAreClear) {
@@ -413,18 +429,28 @@ TEST_F(OllamaSurface, RequestFieldsReachAnOllamaBackend) {
             400);
 }
 
-TEST_F(OllamaSurface, FormatBecomesResponseFormatForOpenAIBackends) {
-  // llama-server enforces response_format with a grammar; a malformed translation would be its 400.
-  for (const json& format :
-       {json("json"),
-        json{{"type", "object"}, {"properties", {{"n", {{"type", "integer"}}}}}, {"required", {"n"}}}}) {
-    auto r = post("/api/chat", {{"model", "qwen2.5-coder:32b"},
+TEST_F(OllamaSurface, FormatAndOptionsBecomeTheirOpenAIEquivalents) {
+  const json schema = {
+      {"type", "object"}, {"properties", {{"n", {{"type", "integer"}}}}}, {"required", {"n"}}};
+  const std::vector<std::pair<json, json>> cases = {
+      {json("json"), json{{"type", "json_object"}}},
+      {schema, json{{"type", "json_schema"}, {"json_schema", {{"name", "response"}, {"schema", schema}}}}}};
+  for (const auto& [format, expected] : cases) {
+    auto r = post("/api/chat", {{"model", "recorded-openai"},
                                 {"stream", false},
                                 {"format", format},
-                                {"options", {{"num_predict", 8}, {"num_ctx", 2048}}},
+                                {"keep_alive", "5m"},
+                                {"options", {{"num_predict", 8}, {"num_ctx", 2048}, {"temperature", 0.5}}},
                                 {"messages", {{{"role", "user"}, {"content", "a number"}}}}});
     ASSERT_EQ(r.status, 200) << format << ": " << r.body;
-    EXPECT_TRUE(r.j()["message"]["content"].is_string());
+    EXPECT_EQ(r.j()["message"]["content"], "ok");
+    EXPECT_EQ(env->recorder->targets().back(), "/v1/chat/completions");
+    const json seen = env->recorder->bodies().back();
+    EXPECT_EQ(seen["response_format"], expected) << seen;
+    EXPECT_EQ(seen["max_tokens"], 8);
+    EXPECT_DOUBLE_EQ(seen["temperature"].get<double>(), 0.5);
+    EXPECT_FALSE(seen.contains("keep_alive") || seen.contains("options") || seen.contains("format"))
+        << "Ollama-only fields stay away from OpenAI backends: " << seen;
   }
 }
 

@@ -52,7 +52,7 @@ if (mode === 'basic') {
   out({ kind: 'embeddings', dims: legacy.embedding.length });
   // A high-priority agent: the header on every call, options and format passed through.
   const urgent = new Ollama({ host, headers: { 'X-Request-Priority': 'high' } });
-  const c = await urgent.chat({ model, messages, stream: false, format: 'json', keep_alive: '10m',
+  const c = await urgent.chat({ model, messages, stream: false, keep_alive: '10m',
     options: { num_ctx: 2048, num_predict: 8, temperature: 0.1, top_k: 20 } });
   out({ kind: 'chat-options', done: c.done, done_reason: c.done_reason, eval_count: c.eval_count,
     content: c.message.content });
