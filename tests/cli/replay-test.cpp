@@ -83,7 +83,8 @@ TEST(DeploymentReplay, TheAgentsCallsAllAnswerInTheShapesTheyParse) {
   auto models = get("/v1/models");
   ASSERT_EQ(models.status, 200) << models.body;
   std::vector<std::string> ids;
-  for (const auto& m : models.j()["data"]) ids.push_back(m["id"]);
+  const json listed = models.j(); // a named copy: the loop must not walk a destroyed temporary
+  for (const auto& m : listed["data"]) ids.push_back(m["id"]);
   EXPECT_EQ(ids, (std::vector<std::string>{"big", "spare", "auto"}));
   EXPECT_EQ(get("/").body, "Ollama is running");
   EXPECT_TRUE(get("/api/version").j()["version"].is_string());
@@ -92,7 +93,8 @@ TEST(DeploymentReplay, TheAgentsCallsAllAnswerInTheShapesTheyParse) {
   auto tags = get("/api/tags");
   ASSERT_EQ(tags.status, 200);
   ASSERT_EQ(tags.j()["models"].size(), 3u) << tags.body;
-  for (const auto& m : tags.j()["models"]) {
+  const json tag_list = tags.j();
+  for (const auto& m : tag_list["models"]) {
     EXPECT_TRUE(m["size"].is_number_integer() && m["modified_at"].is_string() && m["details"].is_object())
         << m;
     auto show = post("/api/show", {{"model", m["name"]}});

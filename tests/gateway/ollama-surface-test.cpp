@@ -288,7 +288,8 @@ TEST_F(OllamaSurface, TagsListEveryRoutableModelWithOllamasFieldsStablyAcrossCal
 }
 
 TEST_F(OllamaSurface, ShowAnswersEveryListedModelAndRefusesOthersInOllamasShape) {
-  for (const auto& m : request(port(), "GET", "/api/tags").j()["models"]) {
+  const json tags = request(port(), "GET", "/api/tags").j(); // named: the loop must outlive no temporary
+  for (const auto& m : tags["models"]) {
     auto show = post("/api/show", {{"model", m["name"]}});
     ASSERT_EQ(show.status, 200) << m["name"] << ": " << show.body;
     const json s = show.j();
