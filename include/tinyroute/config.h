@@ -42,6 +42,7 @@ struct Capabilities {
   bool tools = false;
   bool vision = false;
   bool reasoning = false;
+  bool embedding = false; // answers /api/embed, /api/embeddings (and /v1/embeddings upstream)
 };
 
 struct ModelConfig {
@@ -55,6 +56,9 @@ struct ModelConfig {
   int priority = 0; // higher wins
   double cost = 0;  // lower wins among equal priority
   Capabilities capabilities;
+  // At most this many forwards to the model's backend (base_url) at once; more wait, by request
+  // priority then arrival. 0 = unlimited. Models sharing a base_url share the smallest limit set.
+  int max_concurrency = 0;
   int line = 0; // where it was defined (for messages)
 };
 

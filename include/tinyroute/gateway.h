@@ -13,11 +13,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "tinyroute/config.h"
+#include "tinyroute/engine.h"
 #include "tinyroute/select.h"
 
 namespace tinyroute {
@@ -72,6 +74,11 @@ struct ChatRequest {
   nlohmann::json tool_choice; // null = unspecified (front protocol's shape)
   bool stream = false;
   std::string protocol; // front that parsed it: openai | anthropic | ollama
+  // MLX-server dialect (/api/generate "category"): a configured category instead of a model; the
+  // category's models are used and classification is skipped. Empty = none.
+  std::string category;
+  Priority priority = Priority::normal; // X-Request-Priority: high | medium | low
+  nlohmann::json format;                // structured output: "json" or a JSON Schema; null = free text
   nlohmann::json extras =
       nlohmann::json::object(); // unknown top-level fields, passed to same-protocol backends
 };
@@ -120,6 +127,19 @@ using Router = std::function<RouteDecision(const ChatRequest&)>;
 // no_candidate / engine_stopped 503, others 500), any other exception 500.
 using JsonHandler = std::function<nlohmann::json(const nlohmann::json& body)>;
 
+// What the gateway read from the request's headers for an added endpoint.
+struct JsonRequestContext {
+  Priority priority = Priority::normal; // X-Request-Priority, medium when absent
+  bool priority_given = false;          // the header was sent
+};
+using JsonContextHandler =
+    std::function<nlohmann::json(const nlohmann::json& body, const JsonRequestContext& context)>;
+
+// "high" | "medium" (also "normal") | "low", any case; nullopt for anything else.
+std::optional<Priority> parse_priority(std::string_view text);
+// "high" | "medium" | "low".
+std::string_view priority_name(Priority priority);
+
 // ---- the server ----------------------------------------------------------------------------------
 
 struct GatewayOptions {
@@ -151,6 +171,9 @@ struct GatewayOptions {
   double availability_poll_s = 0;
   // More Prometheus text appended to GET /metrics (e.g. the decision cache's counters); may be empty.
   std::function<std::string()> extra_metrics;
+  // The internal model's state for GET /queue/stats and GET /health (e.g. loaded, engine queue depth,
+  // in flight); may be empty.
+  std::function<nlohmann::json()> internal_status;
 };
 
 // The `gateway:` config section as options: listen address, body limit, and the API keys read from
@@ -168,6 +191,8 @@ public:
   // Adds METHOD PATH (before start()). Throws Error(invalid_argument) for a path that is already
   // served, built in or added.
   void add_json_endpoint(std::string method, std::string path, JsonHandler handler);
+  // The same, for a handler that also reads the request's context (its priority header).
+  void add_json_endpoint(std::string method, std::string path, JsonContextHandler handler);
   // Binds and starts serving on background threads; returns at once. Throws Error(io) if the
   // address cannot be bound.
   void start();

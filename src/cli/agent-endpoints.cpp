@@ -69,7 +69,8 @@ AgentServices::AgentServices(std::shared_ptr<Engine> e, Config c)
   metadata = std::make_unique<MetadataExtractor>(*engine, config);
 }
 
-nlohmann::json agent_route_endpoint(const AgentServices& services, const nlohmann::json& body) {
+nlohmann::json agent_route_endpoint(const AgentServices& services, const nlohmann::json& body,
+                                    Priority priority) {
   const MessageFormatter& formatter = require_agents(services);
   const std::string text = text_field(body, services.config);
   if (auto m = services.rules.match_agent(text)) {
@@ -81,10 +82,11 @@ nlohmann::json agent_route_endpoint(const AgentServices& services, const nlohman
     out["rule"] = describe(*m);
     return out;
   }
-  return agent_route_json(formatter.router()->route_agent(text).get());
+  return agent_route_json(formatter.router()->route_agent(text, priority).get());
 }
 
-nlohmann::json agent_message_endpoint(const AgentServices& services, const nlohmann::json& body) {
+nlohmann::json agent_message_endpoint(const AgentServices& services, const nlohmann::json& body,
+                                      Priority priority) {
   const MessageFormatter& formatter = require_agents(services);
   if (!body.is_object()) bad("send a JSON object: {\"text\": ...} or the message's own fields");
   MessageInput input;
@@ -123,11 +125,13 @@ nlohmann::json agent_message_endpoint(const AgentServices& services, const nlohm
     input.text = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     check_size(input.text, services.config);
   }
-  return formatter.format_agent_message(std::move(input)).get().json;
+  return formatter.format_agent_message(std::move(input), priority).get().json;
 }
 
-nlohmann::json metadata_endpoint(const AgentServices& services, const nlohmann::json& body) {
-  return metadata_json(services.metadata->extract_metadata(text_field(body, services.config)).get());
+nlohmann::json metadata_endpoint(const AgentServices& services, const nlohmann::json& body,
+                                 Priority priority) {
+  return metadata_json(
+      services.metadata->extract_metadata(text_field(body, services.config), priority).get());
 }
 
 } // namespace tinyroute::cli

@@ -26,12 +26,15 @@ struct AgentServices {
 };
 
 // {"text"} -> agent, confidence, distribution, uncertain, source (rule | model | default), latency_ms.
-nlohmann::json agent_route_endpoint(const AgentServices& services, const nlohmann::json& body);
+nlohmann::json agent_route_endpoint(const AgentServices& services, const nlohmann::json& body,
+                                    Priority priority = Priority::normal);
 // {"text"} or the message's own JSON fields, plus optional from / to / reply_to / correlation_id /
 // hop_count -> the agent-message.v1 envelope. Only the request's own "to" names a recipient; a "to"
 // inside the text never does (an HTTP client must not address agents through the message text).
-nlohmann::json agent_message_endpoint(const AgentServices& services, const nlohmann::json& body);
+nlohmann::json agent_message_endpoint(const AgentServices& services, const nlohmann::json& body,
+                                      Priority priority = Priority::normal);
 // {"text"} -> language, intent, urgency, topics, needs_tools, complexity, estimated_tokens.
-nlohmann::json metadata_endpoint(const AgentServices& services, const nlohmann::json& body);
+nlohmann::json metadata_endpoint(const AgentServices& services, const nlohmann::json& body,
+                                 Priority priority = Priority::normal);
 
 } // namespace tinyroute::cli

@@ -173,7 +173,7 @@ RouteDecision decide(const Served& served, const Warmup& warmup, const ChatReque
   }
   // Rules first, then one pass for every decision (none for a repeated request) within the deadline,
   // then the default category: Analyzer::route.
-  RoutedRequest r = served.analyzer->route(text, facts, availability);
+  RoutedRequest r = served.analyzer->route(text, facts, availability, request.priority);
   d.category = r.classification.category;
   d.confidence = r.classification.confidence;
   d.model = r.selection.model;
@@ -211,6 +211,28 @@ std::string classify_input(const json& body) {
   }
   bad("\"messages\" has no user message");
   return {};
+}
+
+// The native endpoints' "priority" field (high | medium | low); the X-Request-Priority header's value
+// when the body has none.
+Priority request_priority(const json& body, const JsonRequestContext& context) {
+  if (!body.is_object() || !body.contains("priority") || body["priority"].is_null()) return context.priority;
+  const json& field = body["priority"];
+  std::optional<Priority> p = field.is_string() ? parse_priority(field.get<std::string>()) : std::nullopt;
+  if (!p) throw Error(ErrorCode::invalid_argument, "\"priority\" must be \"high\", \"medium\" or \"low\"");
+  return *p;
+}
+
+// The internal model's state for /health and /queue/stats.
+json internal_status(const Engine& engine) {
+  const EngineStats s = engine.stats();
+  return {{"loaded", true},
+          {"path", engine.info().path},
+          {"queued", s.queued},
+          {"active", s.active},
+          {"parallel", engine.params().n_parallel},
+          {"requests", s.requests},
+          {"decodes", s.decodes}};
 }
 
 std::string joined(const std::vector<std::string>& items) {
@@ -292,6 +314,10 @@ int run_serve(const ServeOptions& o) {
   // The router reads the gateway's availability (polled model lists, breakers); the gateway only calls
   // it while serving, after `serving` points at it.
   auto serving = std::make_shared<std::atomic<const Gateway*>>(nullptr);
+  gopts.internal_status = [live] {
+    const Served s = live->get(); // empty while the internal model warms up
+    return s.tasks ? internal_status(s.tasks->engine()) : json{{"loaded", false}};
+  };
   Gateway gateway(
       config,
       [live, serving, warmup](const ChatRequest& request) {
@@ -300,23 +326,27 @@ int run_serve(const ServeOptions& o) {
       },
       gopts);
   serving->store(&gateway);
-  gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body) {
+  gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body, const JsonRequestContext& ctx) {
     const std::string text = classify_input(body);
-    return classify_json(live->ready().tasks->classify_task(text).get());
+    return classify_json(live->ready().tasks->classify_task(text, request_priority(body, ctx)).get());
   });
   gateway.add_json_endpoint("POST", "/v1/select",
                             [live](const json& body) { return select_endpoint(*live->ready().tasks, body); });
-  gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body) {
-    return analyze_json(live->ready().analyzer->analyze(classify_input(body)).get());
+  gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body, const JsonRequestContext& ctx) {
+    return analyze_json(
+        live->ready().analyzer->analyze(classify_input(body), {}, {}, request_priority(body, ctx)).get());
   });
-  gateway.add_json_endpoint("POST", "/v1/agents/route", [live](const json& body) {
-    return agent_route_endpoint(*live->ready().agents, body);
-  });
-  gateway.add_json_endpoint("POST", "/v1/agents/messages", [live](const json& body) {
-    return agent_message_endpoint(*live->ready().agents, body);
-  });
-  gateway.add_json_endpoint("POST", "/v1/metadata", [live](const json& body) {
-    return metadata_endpoint(*live->ready().agents, body);
+  gateway.add_json_endpoint(
+      "POST", "/v1/agents/route", [live](const json& body, const JsonRequestContext& ctx) {
+        return agent_route_endpoint(*live->ready().agents, body, request_priority(body, ctx));
+      });
+  // A message's own fields may include "priority" (the envelope has one): only the header counts here.
+  gateway.add_json_endpoint("POST", "/v1/agents/messages",
+                            [live](const json& body, const JsonRequestContext& ctx) {
+                              return agent_message_endpoint(*live->ready().agents, body, ctx.priority);
+                            });
+  gateway.add_json_endpoint("POST", "/v1/metadata", [live](const json& body, const JsonRequestContext& ctx) {
+    return metadata_endpoint(*live->ready().agents, body, request_priority(body, ctx));
   });
   gateway.start();
   spdlog::info(

@@ -373,10 +373,10 @@ const std::vector<std::string> kInternalKeys = {"model",      "name",      "alia
                                                 "strategy",   "threshold", "max_query_tokens", "state_dir",
                                                 "cache_size", "cache_ttl", "deadline_ms"};
 const std::vector<std::string> kCategoryKeys = {"name", "description", "examples"};
-const std::vector<std::string> kModelKeys = {"name",        "provider",    "base_url",       "upstream_model",
-                                             "api_key_env", "categories",  "context_window", "priority",
-                                             "cost",        "capabilities"};
-const std::vector<std::string> kCapabilityKeys = {"tools", "vision", "reasoning"};
+const std::vector<std::string> kModelKeys = {
+    "name",           "provider", "base_url", "upstream_model", "api_key_env",    "categories",
+    "context_window", "priority", "cost",     "capabilities",   "max_concurrency"};
+const std::vector<std::string> kCapabilityKeys = {"tools", "vision", "reasoning", "embedding"};
 const std::vector<std::string> kAgentKeys = {"name",     "description", "skills", "examples",
                                              "endpoint", "accepts",     "triage"};
 const std::vector<std::string> kAgentRoutingKeys = {"threshold", "max_hops", "max_message_bytes"};
@@ -619,7 +619,9 @@ void parse_model(Reader& r, const Section& s, Config& cfg, std::map<std::string,
     if (auto v = r.boolean(caps, "tools")) m.capabilities.tools = *v;
     if (auto v = r.boolean(caps, "vision")) m.capabilities.vision = *v;
     if (auto v = r.boolean(caps, "reasoning")) m.capabilities.reasoning = *v;
+    if (auto v = r.boolean(caps, "embedding")) m.capabilities.embedding = *v;
   }
+  r.positive(s, "max_concurrency", m.max_concurrency);
   if (!name) return;
   if (const auto seen = lines.find(*name); seen != lines.end()) {
     report.add(name_line, s.path + ".name",

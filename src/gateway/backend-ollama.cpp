@@ -118,7 +118,11 @@ public:
       messages.push_back(jm);
     }
     body["messages"] = messages;
-    json options = json::object();
+    // The client's own options first (num_ctx, repeat_penalty, ...), then what tinyroute understood.
+    json options = r.protocol == "ollama" && r.extras.contains("options") && r.extras["options"].is_object()
+                       ? r.extras["options"]
+                       : json::object();
+    if (!r.format.is_null()) body["format"] = r.format;
     const auto& s = r.sampling;
     if (s.temperature) options["temperature"] = *s.temperature;
     if (s.top_p) options["top_p"] = *s.top_p;

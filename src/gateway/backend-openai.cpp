@@ -145,6 +145,12 @@ public:
     if (s.seed) body["seed"] = *s.seed;
     if (s.presence_penalty) body["presence_penalty"] = *s.presence_penalty;
     if (s.frequency_penalty) body["frequency_penalty"] = *s.frequency_penalty;
+    if (r.format.is_string()) { // Ollama's "format": "json"
+      body["response_format"] = {{"type", "json_object"}};
+    } else if (r.format.is_object()) { // Ollama's "format": {JSON Schema}
+      body["response_format"] = {{"type", "json_schema"},
+                                 {"json_schema", {{"name", "response"}, {"schema", r.format}}}};
+    }
     if (!r.tools.empty()) {
       json tools = json::array();
       for (const auto& t : r.tools) {

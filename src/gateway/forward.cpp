@@ -51,7 +51,7 @@ ChatEvent error_event(const std::string& message) {
 
 // One try against one model.
 awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& request,
-                              const ForwardOptions& options, Metrics& metrics, ForwardSink& sink) {
+                              const ForwardOptions& options, Metrics& metrics, ForwardSink& sink, int limit) {
   Attempt attempt{model.name, 0, ""};
   const BackendAdapter& backend = backend_for(model.provider);
   ClientRequest upstream;
@@ -62,6 +62,10 @@ awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& reque
     metrics.upstream_attempt(model.name, "config_error");
     co_return TryResult{Outcome::next_model, attempt};
   }
+  // Held for the whole try: the backend counts this request until its answer is read.
+  BackendQueues::Permit permit;
+  if (options.queues != nullptr)
+    permit = co_await options.queues->acquire(model.base_url, limit, request.priority);
   HttpClientCall call(co_await asio::this_coro::executor, options.timeouts, options.tls, options.pool);
   int status = 0;
   const auto sent = std::chrono::steady_clock::now();
@@ -179,7 +183,8 @@ awaitable<ForwardResult> forward(const Config& config, const std::vector<std::st
         co_await timer.async_wait(use_awaitable);
         backoff *= 2;
       }
-      TryResult r = co_await try_once(*model, request, options, metrics, sink);
+      TryResult r =
+          co_await try_once(*model, request, options, metrics, sink, backend_limit(config, model->base_url));
       // The server answered (even with a 4xx): it is up. Unreachable, overloaded or broken: it is not.
       if (r.outcome == Outcome::answered || r.outcome == Outcome::client_error) {
         breakers.success(model->base_url);

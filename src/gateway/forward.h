@@ -12,6 +12,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "gateway/backend-queue.h"
 #include "gateway/breaker.h"
 #include "gateway/chat.h"
 #include "gateway/http-client.h"
@@ -41,6 +42,7 @@ struct ForwardOptions {
   double backoff_s = 0.2;
   std::shared_ptr<boost::asio::ssl::context> tls; // for https:// upstreams
   ConnectionPool* pool = nullptr;                 // keep-alive connections to http:// upstreams
+  BackendQueues* queues = nullptr; // per-backend concurrency limits (max_concurrency); null = none
 };
 
 struct ForwardResult {

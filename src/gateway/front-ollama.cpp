@@ -33,14 +33,30 @@ void parse_images(const json& object, const std::string& where, std::vector<Cont
   }
 }
 
-void parse_common(const json& body, ChatRequest& r, const std::set<std::string>& known) {
+// "json" or a JSON Schema object; anything else is a 400.
+json parse_format(const json& body) {
+  auto it = body.find("format");
+  if (it == body.end() || it->is_null()) return nullptr;
+  if (it->is_object() || (it->is_string() && *it == "json")) return *it;
+  if (it->is_string() && it->get<std::string>().empty()) return nullptr;
+  bad_request("'format' must be \"json\" or a JSON Schema object");
+}
+
+void parse_common(const json& body, ChatRequest& r, std::set<std::string> known, bool model_optional) {
   auto model = opt_string(body, "model", "");
-  if (!model || model->empty())
+  if (!model_optional && (!model || model->empty()))
     bad_request("'model' is required (a model name, or \"auto\" to let tinyroute pick)");
-  r.model = *model;
+  r.model = model.value_or("");
   r.protocol = "ollama";
   r.stream = opt_bool(body, "stream", "").value_or(true);
   parse_options(body, r.sampling);
+  r.format = parse_format(body);
+  if (auto it = body.find("think");
+      it != body.end() && !it->is_null() && !it->is_boolean() && !it->is_string())
+    bad_request("'think' must be true, false or \"high\", \"medium\", \"low\"");
+  // Every option, understood or not (num_ctx, repeat_penalty, mirostat, ...), reaches Ollama backends.
+  if (const json* o = opt_object(body, "options", "")) r.extras["options"] = *o;
+  known.insert({"options", "format"});
   for (auto it = body.begin(); it != body.end(); ++it) {
     if (!known.count(it.key())) r.extras[it.key()] = it.value();
   }
@@ -125,7 +141,16 @@ public:
     if (!body.is_object()) bad_request("the request body must be a JSON object");
     ChatRequest r;
     if (generate_) {
-      parse_common(body, r, {"model", "prompt", "system", "images", "stream", "options"});
+      // MLX-server dialect: "category" instead of a model, and a top-level "max_tokens".
+      auto category = opt_string(body, "category", "");
+      parse_common(body, r, {"model", "prompt", "system", "images", "stream", "category", "max_tokens"},
+                   category.has_value());
+      r.category = category.value_or("");
+      if (r.model.empty()) r.model = "auto";
+      if (auto max_tokens = opt_int(body, "max_tokens", "")) {
+        if (*max_tokens <= 0) bad_request("'max_tokens' must be a positive integer");
+        if (!r.sampling.max_tokens) r.sampling.max_tokens = *max_tokens; // options.num_predict wins
+      }
       auto prompt = opt_string(body, "prompt", "");
       if (!prompt) bad_request("'prompt' is required and must be a string");
       if (auto system = opt_string(body, "system", "")) {
@@ -136,7 +161,7 @@ public:
       r.messages.push_back(std::move(user));
       return r;
     }
-    parse_common(body, r, {"model", "messages", "stream", "options", "tools"});
+    parse_common(body, r, {"model", "messages", "stream", "tools"}, false);
     const json* messages = opt_array(body, "messages", "");
     if (!messages || messages->empty()) bad_request("'messages' is required and must be a non-empty array");
     for (std::size_t i = 0; i < messages->size(); ++i) {

@@ -21,13 +21,17 @@
 
 #include "gateway/auth.h"
 #include "gateway/availability.h"
+#include "gateway/backend-queue.h"
 #include "gateway/chat.h"
 #include "gateway/connection-pool.h"
+#include "gateway/embed.h"
 #include "gateway/forward.h"
 #include "gateway/http-server.h"
 #include "gateway/metrics.h"
+#include "gateway/ollama-surface.h"
 #include "gateway/routing.h"
 #include "tinyroute/error.h"
+#include "tinyroute/select.h"
 
 namespace tinyroute {
 
@@ -73,6 +77,13 @@ constexpr Endpoint endpoints[] = {{"/v1/chat/completions", "POST"},
                                   {"/v1/route", "POST"},
                                   {"/v1/models", "GET"},
                                   {"/api/tags", "GET"},
+                                  {"/api/show", "POST"},
+                                  {"/api/ps", "GET"},
+                                  {"/api/version", "GET"},
+                                  {"/api/embed", "POST"},
+                                  {"/api/embeddings", "POST"},
+                                  {"/", "GET"},
+                                  {"/queue/stats", "GET"},
                                   {"/health", "GET"},
                                   {"/metrics", "GET"}};
 
@@ -109,7 +120,7 @@ int http_status_for(ErrorCode code) {
 struct ExtraEndpoint {
   std::string method;
   std::string path;
-  JsonHandler handler;
+  JsonContextHandler handler;
 };
 
 } // namespace
@@ -122,9 +133,14 @@ struct Gateway::Impl {
     std::lock_guard lock(config_mutex);
     return config;
   }
+  std::string config_loaded_at() const {
+    std::lock_guard lock(config_mutex);
+    return loaded_at;
+  }
 
   mutable std::mutex config_mutex;
   std::shared_ptr<const Config> config;
+  std::string loaded_at = iso_time(); // Ollama's modified_at: stable until the config changes
   Router router;
   GatewayOptions options;
   std::vector<ExtraEndpoint> extra; // fixed once start() ran: read without a lock
@@ -148,14 +164,22 @@ struct Gateway::Impl {
   std::vector<std::thread> threads;
   bool running = false;
   int bound_port = 0; // kept: the acceptor is closed after stop()
+  // After io and server: waiting forwards (suspended coroutines) are dropped while both still exist.
+  BackendQueues queues;
 
   awaitable<void> handle(HttpRequest& req, ResponseWriter& out);
   awaitable<void> poll_models();
   awaitable<int> chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front, const Grant* grant,
-                      std::string& category_label, std::string& model_label);
-  awaitable<int> route(HttpRequest& req, ResponseWriter& out);
+                      Priority priority, std::string& category_label, std::string& model_label);
+  awaitable<int> route(HttpRequest& req, ResponseWriter& out, const JsonRequestContext& context);
   awaitable<RouteDecision> call_router(const ChatRequest& request);
-  awaitable<int> call_extra(HttpRequest& req, ResponseWriter& out, const ExtraEndpoint& endpoint);
+  awaitable<int> call_extra(HttpRequest& req, ResponseWriter& out, const ExtraEndpoint& endpoint,
+                            const JsonRequestContext& context);
+  awaitable<int> show(HttpRequest& req, ResponseWriter& out, const Grant* grant);
+  awaitable<int> embed(HttpRequest& req, ResponseWriter& out, const Grant* grant, Priority priority,
+                       std::string& model_label);
+  json backends_json(const Config& cfg) const;
+  json internal_json() const { return options.internal_status ? options.internal_status() : json(nullptr); }
   const ExtraEndpoint* find_extra(const std::string& path) const {
     for (const auto& e : extra) {
       if (e.path == path) return &e;
@@ -164,7 +188,8 @@ struct Gateway::Impl {
   }
   std::string served_paths() const {
     std::string served = "/v1/chat/completions, /v1/messages, /v1/models, /api/chat, /api/generate, "
-                         "/api/tags, /v1/route, /health, /metrics";
+                         "/api/tags, /api/show, /api/ps, /api/version, /api/embed, /api/embeddings, /, "
+                         "/v1/route, /queue/stats, /health, /metrics";
     for (const auto& e : extra) served += ", " + e.path;
     return served;
   }
@@ -209,9 +234,9 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
   const auto started = std::chrono::steady_clock::now();
   metrics.request_started();
   const std::string& path = req.target;
-  const FrontAdapter& front = path.rfind("/api/", 0) == 0 ? *ollama_chat
-                              : path == "/v1/messages"    ? *anthropic
-                                                          : *openai;
+  const FrontAdapter& front = path.rfind("/api/", 0) == 0 || path == "/" ? *ollama_chat
+                              : path == "/v1/messages"                   ? *anthropic
+                                                                         : *openai;
   std::string model_label = "-";
   std::string category_label = "-";
   // Labels only take values from a fixed set (served paths, configured models and categories): a
@@ -225,7 +250,20 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
     const Endpoint* ep = find_endpoint(path);
     const ExtraEndpoint* added = ep == nullptr ? find_extra(path) : nullptr;
     const Grant* grant = nullptr;
-    const bool open_path = path == "/health" && (req.method == "GET" || req.method == "HEAD");
+    // Liveness probes need no key (they say nothing about models or answers).
+    const bool open_path = (path == "/health" || path == "/" || path == "/api/version") &&
+                           (req.method == "GET" || req.method == "HEAD");
+    JsonRequestContext context;
+    std::string priority_error;
+    if (auto it = req.headers.find("x-request-priority"); it != req.headers.end()) {
+      if (auto p = parse_priority(it->second)) {
+        context.priority = *p;
+        context.priority_given = true;
+      } else {
+        priority_error =
+            "X-Request-Priority must be high, medium or low (got \"" + truncate(it->second, 40) + "\")";
+      }
+    }
     if (req.malformed_status != 0) {
       status = co_await send_error(out, front, req.malformed_status, "invalid_request_error", req.malformed);
     } else if (api_keys.enabled() && !open_path && (grant = api_keys.find(req.headers)) == nullptr) {
@@ -242,13 +280,15 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
       status = co_await send_error(out, front, 413, "request_too_large",
                                    "the request body is larger than the limit of " +
                                        std::to_string(options.max_body_bytes) + " bytes");
+    } else if (!priority_error.empty()) {
+      status = co_await send_error(out, front, 400, "invalid_request_error", priority_error);
     } else if (added != nullptr) {
       if (req.method != added->method && !(req.method == "HEAD" && added->method == "GET")) {
         Headers allow = {{"allow", added->method}};
         status = co_await send_error(out, front, 405, "method_not_allowed",
                                      path + " accepts " + added->method + ", not " + req.method, allow);
       } else {
-        status = co_await call_extra(req, out, *added);
+        status = co_await call_extra(req, out, *added, context);
       }
     } else if (ep == nullptr) {
       status = co_await send_error(out, front, 404, "not_found",
@@ -260,12 +300,36 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
           co_await send_error(out, front, 405, "method_not_allowed",
                               std::string(path) + " accepts " + ep->method + ", not " + req.method, allow);
     } else if (path == "/health") {
-      json backends = json::object();
-      for (const auto& [backend, state] : breakers.snapshot()) backends[backend] = breaker_state_name(state);
-      json body = {{"status", "ok"}, {"breakers", backends}};
-      body["backends"] =
-          backends_json(*current_config(), model_lists.snapshot(), breakers, options.availability_poll_s);
+      json breaker_states = json::object();
+      for (const auto& [backend, state] : breakers.snapshot())
+        breaker_states[backend] = breaker_state_name(state);
+      const json internal = internal_json();
+      json body = {{"status", "ok"},
+                   {"breakers", breaker_states},
+                   {"internal_model", internal},
+                   {"queue",
+                    {{"queued", internal.is_object() ? internal.value("queued", 0) : 0},
+                     {"in_flight", internal.is_object() ? internal.value("active", 0) : 0}}},
+                   {"backends", backends_json(*current_config())}};
       status = co_await send_json(out, 200, body);
+    } else if (path == "/queue/stats") {
+      const json internal = internal_json();
+      json body = {{"queue_depth", internal.is_object() ? internal.value("queued", 0) : 0},
+                   {"in_flight", internal.is_object() ? internal.value("active", 0) : 0},
+                   {"internal_model", internal},
+                   {"backends", backends_json(*current_config())}};
+      status = co_await send_json(out, 200, body);
+    } else if (path == "/") {
+      Headers headers = {{"content-type", "text/plain; charset=utf-8"}};
+      co_await out.send(200, headers, "Ollama is running");
+      status = 200;
+    } else if (path == "/api/version") {
+      json body = {{"version", kOllamaApiVersion}};
+      status = co_await send_json(out, 200, body);
+    } else if (path == "/api/show") {
+      status = co_await show(req, out, grant);
+    } else if (path == "/api/embed" || path == "/api/embeddings") {
+      status = co_await embed(req, out, grant, context.priority, model_label);
     } else if (path == "/metrics") {
       Headers headers = {{"content-type", "text/plain; version=0.0.4"}};
       // A named local, not a temporary: GCC 12 destroys temporaries inside co_await expressions twice.
@@ -282,30 +346,33 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
       }
       json body = {{"object", "list"}, {"data", data}};
       status = co_await send_json(out, 200, body);
-    } else if (path == "/api/tags") {
+    } else if (path == "/api/tags" || path == "/api/ps") {
+      auto cfg = current_config();
+      const std::string loaded = config_loaded_at();
       json models = json::array();
-      for (const auto& name : listed_models(*current_config(), options)) {
+      for (const auto& name : listed_models(*cfg, options)) {
         if (grant != nullptr && !grant->all && !is_auto_alias(options, name) && !grant->allows(name))
           continue;
-        models.push_back({{"name", name},
-                          {"model", name},
-                          {"modified_at", iso_time()},
-                          {"size", 0},
-                          {"digest", ""},
-                          {"details", {{"format", "remote"}, {"family", "tinyroute"}}}});
+        json entry = ollama_tag(*cfg, options, name, loaded);
+        if (path == "/api/ps") { // remote models are always "loaded"; nothing expires
+          entry["expires_at"] = "9999-12-31T23:59:59Z";
+          entry["size_vram"] = 0;
+        }
+        models.push_back(std::move(entry));
       }
       json body = {{"models", models}};
       status = co_await send_json(out, 200, body);
     } else if (path == "/v1/route") {
-      status = co_await route(req, out);
+      status = co_await route(req, out, context);
     } else if (path == "/v1/chat/completions") {
-      status = co_await chat(req, out, *openai, grant, category_label, model_label);
+      status = co_await chat(req, out, *openai, grant, context.priority, category_label, model_label);
     } else if (path == "/v1/messages") {
-      status = co_await chat(req, out, *anthropic, grant, category_label, model_label);
+      status = co_await chat(req, out, *anthropic, grant, context.priority, category_label, model_label);
     } else if (path == "/api/chat") {
-      status = co_await chat(req, out, *ollama_chat, grant, category_label, model_label);
+      status = co_await chat(req, out, *ollama_chat, grant, context.priority, category_label, model_label);
     } else if (path == "/api/generate") {
-      status = co_await chat(req, out, *ollama_generate, grant, category_label, model_label);
+      status =
+          co_await chat(req, out, *ollama_generate, grant, context.priority, category_label, model_label);
     }
   } catch (const boost::system::system_error&) {
     // The client went away mid-answer: nothing left to tell it.
@@ -340,14 +407,168 @@ std::string model_list(const std::vector<std::string>& names) {
   return out;
 }
 
+// A category named by an MLX-dialect request: its models, no classification. Open breakers make their
+// backends' models unavailable, so selection moves on to the next one at once.
+RouteDecision category_decision(const Config& cfg, const ChatRequest& request, const Breakers& breakers) {
+  const auto started = std::chrono::steady_clock::now();
+  if (cfg.find_category(request.category) == nullptr) {
+    std::vector<std::string> names;
+    for (const auto& c : cfg.categories) names.push_back(c.name);
+    bad_request("unknown category '" + request.category + "'; configured categories: " + model_list(names));
+  }
+  RequestFacts facts;
+  facts.needs_tools = !request.tools.empty();
+  std::size_t bytes = 0;
+  for (const auto& m : request.messages) {
+    for (const auto& part : m.content) {
+      if (part.kind == ContentPart::Kind::image) facts.needs_vision = true;
+      bytes += part.text.size();
+    }
+  }
+  // About four bytes a token: selection only needs to know whether the context window can hold it.
+  facts.estimated_tokens = static_cast<int>(bytes / 4) + request.sampling.max_tokens.value_or(0);
+  Availability availability;
+  for (const auto& m : cfg.models) {
+    if (breakers.state(m.base_url) == BreakerState::open) {
+      availability.unavailable_models.insert(m.name);
+      availability.why[m.name] = "circuit open for " + m.base_url;
+    }
+  }
+  Selection selection;
+  try {
+    selection = select_model(cfg, request.category, facts, availability);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::no_candidate) throw FrontError(503, "no_candidate", e.what());
+    bad_request(e.what());
+  }
+  RouteDecision d;
+  d.category = request.category;
+  d.confidence = 1;
+  d.model = selection.model;
+  d.fallbacks = selection.fallbacks;
+  d.reason = "the request named category '" + request.category + "'; " + selection.reason;
+  d.source = "explicit";
+  d.route_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  return d;
+}
+
+// An /api/embed ({"input"}) or /api/embeddings ({"prompt"}) body; sets `name` to the model asked for.
+EmbedRequest parse_embed_request(const json& body, bool legacy, std::string& name) {
+  if (!body.is_object()) bad_request("the request body must be a JSON object");
+  name = opt_string(body, "model", "").value_or("");
+  if (name.empty()) bad_request("'model' is required (an embedding model, or \"auto\")");
+  EmbedRequest request;
+  if (legacy) {
+    auto prompt = opt_string(body, "prompt", "");
+    if (!prompt) bad_request("'prompt' is required and must be a string");
+    request.inputs = {*prompt};
+  } else {
+    request.inputs = string_or_array(body, "input", "");
+    if (request.inputs.empty()) bad_request("'input' is required: a string or a non-empty array of strings");
+  }
+  for (const char* key : {"truncate", "options", "keep_alive", "dimensions"}) {
+    if (body.contains(key) && !body[key].is_null()) request.passthrough[key] = body[key];
+  }
+  return request;
+}
+
+// The native endpoints' "priority" field; the header's value when the body has none.
+Priority body_priority(const json& body, const JsonRequestContext& context) {
+  if (!body.is_object() || !body.contains("priority") || body["priority"].is_null()) return context.priority;
+  const json& field = body["priority"];
+  std::optional<Priority> p = field.is_string() ? parse_priority(field.get<std::string>()) : std::nullopt;
+  if (!p) bad_request("'priority' must be \"high\", \"medium\" or \"low\"");
+  return *p;
+}
+
 } // namespace
 
-awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out) {
+// Per backend: its availability (polled model lists, breaker) and its concurrency queue.
+json Gateway::Impl::backends_json(const Config& cfg) const {
+  json out = gateway::backends_json(cfg, model_lists.snapshot(), breakers, options.availability_poll_s);
+  const auto queued = queues.snapshot();
+  for (auto& [url, b] : out.items()) {
+    const auto it = queued.find(url);
+    const BackendQueues::Stats stats = it != queued.end() ? it->second : BackendQueues::Stats{};
+    b["max_concurrency"] = backend_limit(cfg, url);
+    b["in_flight"] = stats.in_flight;
+    b["waiting"] = stats.waiting;
+    b["waiting_by_priority"] = {{"high", stats.waiting_by_priority[static_cast<int>(Priority::high)]},
+                                {"medium", stats.waiting_by_priority[static_cast<int>(Priority::normal)]},
+                                {"low", stats.waiting_by_priority[static_cast<int>(Priority::low)]}};
+  }
+  return out;
+}
+
+awaitable<int> Gateway::Impl::show(HttpRequest& req, ResponseWriter& out, const Grant* grant) {
   std::optional<FrontError> failure;
   try {
     json body = parse_body(req.body);
+    if (!body.is_object()) bad_request("the request body must be a JSON object");
+    // "model" today; older clients send "name".
+    auto name = opt_string(body, "model", "");
+    if (!name || name->empty()) name = opt_string(body, "name", "");
+    if (!name || name->empty()) bad_request("'model' is required");
+    auto cfg = current_config();
+    json answer = ollama_show(*cfg, options, *name, config_loaded_at());
+    if (grant != nullptr && !is_auto_alias(options, *name) && !grant->allows(*name))
+      throw FrontError(403, "permission_error", "this API key may not use model '" + *name + "'");
+    co_return co_await send_json(out, 200, answer);
+  } catch (const FrontError& e) {
+    failure = e;
+  }
+  co_return co_await send_error(out, *ollama_chat, failure->status, failure->type, failure->what());
+}
+
+awaitable<int> Gateway::Impl::embed(HttpRequest& req, ResponseWriter& out, const Grant* grant,
+                                    Priority priority, std::string& model_label) {
+  const bool legacy = req.target == "/api/embeddings"; // {"prompt"} in, {"embedding"} out
+  std::optional<FrontError> failure;
+  try {
+    std::string name;
+    EmbedRequest request = parse_embed_request(parse_body(req.body), legacy, name);
+    request.priority = priority;
+    auto cfg = current_config();
+    const ModelConfig& model = embedding_model(*cfg, options, name);
+    model_label = model.name;
+    if (grant != nullptr && !grant->allows(model.name))
+      throw FrontError(403, "permission_error", "this API key may not use model '" + model.name + "'");
+    ForwardOptions fopts;
+    fopts.timeouts = {options.connect_timeout_s, options.first_byte_timeout_s, options.idle_timeout_s};
+    fopts.tls = tls;
+    fopts.queues = &queues;
+    fopts.pool = options.upstream_keepalive > 0 ? &pool : nullptr;
+    const auto started = std::chrono::steady_clock::now();
+    EmbedResult result = co_await forward_embed(*cfg, model, request, fopts);
+    metrics.backend_latency(model.name, seconds_since(started));
+    json answer;
+    if (legacy) {
+      answer = {{"embedding", result.embeddings.front()}};
+    } else {
+      answer = {{"model", name},
+                {"embeddings", result.embeddings},
+                {"total_duration", static_cast<long long>(seconds_since(started) * 1e9)},
+                {"load_duration", 0},
+                {"prompt_eval_count", result.prompt_tokens}};
+    }
+    Headers headers = {{"x-tinyroute-model", model.name}};
+    co_return co_await send_json(out, 200, answer, std::move(headers));
+  } catch (const FrontError& e) {
+    failure = e;
+  }
+  co_return co_await send_error(out, *ollama_chat, failure->status, failure->type, failure->what());
+}
+
+awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out,
+                                    const JsonRequestContext& context) {
+  std::optional<FrontError> failure;
+  try {
+    json body = parse_body(req.body);
+    const Priority priority = body_priority(body, context);
+    if (body.is_object()) body.erase("priority");
     if (body.is_object() && !body.contains("model")) body["model"] = "auto";
     ChatRequest request = openai->parse(body);
+    request.priority = priority;
     RouteDecision d = co_await call_router(request);
     co_return co_await send_json(out, 200, to_json(d));
   } catch (const FrontError& e) {
@@ -356,8 +577,8 @@ awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out) {
   co_return co_await send_error(out, *openai, failure->status, failure->type, failure->what());
 }
 
-awaitable<int> Gateway::Impl::call_extra(HttpRequest& req, ResponseWriter& out,
-                                         const ExtraEndpoint& endpoint) {
+awaitable<int> Gateway::Impl::call_extra(HttpRequest& req, ResponseWriter& out, const ExtraEndpoint& endpoint,
+                                         const JsonRequestContext& context) {
   int status = 500;
   std::string type = "internal_error";
   std::string message;
@@ -365,7 +586,8 @@ awaitable<int> Gateway::Impl::call_extra(HttpRequest& req, ResponseWriter& out,
     json body;
     if (!req.body.empty() && req.method != "GET" && req.method != "HEAD") body = parse_body(req.body);
     json answer = co_await asio::co_spawn(
-        router_pool, [&endpoint, &body]() -> awaitable<json> { co_return endpoint.handler(body); },
+        router_pool,
+        [&endpoint, &body, &context]() -> awaitable<json> { co_return endpoint.handler(body, context); },
         use_awaitable);
     co_return co_await send_json(out, 200, answer);
   } catch (const FrontError& e) {
@@ -383,7 +605,7 @@ awaitable<int> Gateway::Impl::call_extra(HttpRequest& req, ResponseWriter& out,
 }
 
 awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front,
-                                   const Grant* grant, std::string& category_label,
+                                   const Grant* grant, Priority priority, std::string& category_label,
                                    std::string& model_label) {
   auto config_ptr = current_config();
   const Config& cfg = *config_ptr;
@@ -392,6 +614,7 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   std::optional<FrontError> failure;
   try {
     request = front.parse(parse_body(req.body));
+    request.priority = priority;
     if (is_internal_model(cfg, request.model)) {
       throw FrontError(403, "internal_model_forbidden",
                        "'" + request.model +
@@ -399,7 +622,10 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
                            "requests. Use \"auto\" or one of: " +
                            model_list(listed_models(cfg, options)));
     }
-    if (is_auto_alias(options, request.model)) {
+    if (!request.category.empty() && is_auto_alias(options, request.model)) {
+      decision = category_decision(cfg, request, breakers);
+      metrics.routing_latency(decision.source, decision.route_ms / 1000);
+    } else if (is_auto_alias(options, request.model)) {
       decision = co_await call_router(request);
       if (is_internal_model(cfg, decision.model)) {
         // A router bug must still never make the internal model answer.
@@ -448,6 +674,7 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   fopts.backoff_s = options.retry_backoff_s;
   fopts.tls = tls;
   fopts.pool = options.upstream_keepalive > 0 ? &pool : nullptr;
+  fopts.queues = &queues;
   std::vector<std::string> models = candidates(cfg, decision);
   if (grant != nullptr) // a fallback the key may not use is skipped, never silently substituted
     std::erase_if(models, [&](const std::string& m) { return !grant->allows(m); });
@@ -540,7 +767,7 @@ Gateway::~Gateway() {
   if (impl_) impl_->router_pool.join();
 }
 
-void Gateway::add_json_endpoint(std::string method, std::string path, JsonHandler handler) {
+void Gateway::add_json_endpoint(std::string method, std::string path, JsonContextHandler handler) {
   auto& s = *impl_;
   if (s.running)
     throw Error(ErrorCode::invalid_argument, "add_json_endpoint: the gateway is already serving");
@@ -551,6 +778,14 @@ void Gateway::add_json_endpoint(std::string method, std::string path, JsonHandle
     throw Error(ErrorCode::invalid_argument, "add_json_endpoint: " + path + " is already served");
   for (auto& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   s.extra.push_back({std::move(method), std::move(path), std::move(handler)});
+}
+
+void Gateway::add_json_endpoint(std::string method, std::string path, JsonHandler handler) {
+  if (!handler) throw Error(ErrorCode::invalid_argument, "add_json_endpoint: no handler for " + path);
+  add_json_endpoint(std::move(method), std::move(path),
+                    JsonContextHandler([h = std::move(handler)](const json& body, const JsonRequestContext&) {
+                      return h(body);
+                    }));
 }
 
 void Gateway::start() {
@@ -595,6 +830,30 @@ void Gateway::reload(Config config) {
   auto next = std::make_shared<const Config>(std::move(config));
   std::lock_guard lock(impl_->config_mutex);
   impl_->config = std::move(next);
+  impl_->loaded_at = iso_time();
+}
+
+std::optional<Priority> parse_priority(std::string_view text) {
+  std::string t(text);
+  for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!t.empty() && t.back() == ' ') t.pop_back();
+  while (!t.empty() && t.front() == ' ') t.erase(0, 1);
+  if (t == "high") return Priority::high;
+  if (t == "medium" || t == "normal") return Priority::normal;
+  if (t == "low") return Priority::low;
+  return std::nullopt;
+}
+
+std::string_view priority_name(Priority priority) {
+  switch (priority) {
+  case Priority::high:
+    return "high";
+  case Priority::low:
+    return "low";
+  case Priority::normal:
+    break;
+  }
+  return "medium";
 }
 
 Availability Gateway::availability() const {

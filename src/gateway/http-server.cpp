@@ -44,8 +44,8 @@ struct Connection {
 
 class BeastWriter final : public ResponseWriter {
 public:
-  BeastWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive)
-      : stream_(stream), version_(version), keep_alive_(keep_alive) {}
+  BeastWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive, bool head)
+      : stream_(stream), version_(version), keep_alive_(keep_alive), head_(head) {}
 
   awaitable<void> send(int status, const Headers& headers, std::string body) override {
     http::response<http::string_body> res{static_cast<http::status>(status), version_};
@@ -56,7 +56,12 @@ public:
     res.prepare_payload();
     started_ = true;
     stream_.expires_after(write_timeout);
-    co_await http::async_write(stream_, res, use_awaitable);
+    if (head_) { // HEAD: the GET answer's head (its Content-Length included), never a body
+      http::response_serializer<http::string_body> serializer(res);
+      co_await http::async_write_header(stream_, serializer, use_awaitable);
+    } else {
+      co_await http::async_write(stream_, res, use_awaitable);
+    }
     done_ = true;
   }
 
@@ -92,6 +97,7 @@ private:
   beast::tcp_stream& stream_;
   unsigned version_;
   bool keep_alive_;
+  bool head_;
   bool started_ = false;
   bool done_ = false;
   std::optional<http::response<http::empty_body>> header_;
@@ -199,7 +205,8 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
       req.malformed = malformed;
       if (!too_large && malformed_status == 0) req.body = msg.body();
       const bool keep_alive = !too_large && malformed_status == 0 && msg.keep_alive() && !stopping;
-      BeastWriter writer(conn->stream, malformed_status != 0 ? 11 : msg.version(), keep_alive);
+      BeastWriter writer(conn->stream, malformed_status != 0 ? 11 : msg.version(), keep_alive,
+                         malformed_status == 0 && msg.method() == http::verb::head);
       bool ok = true;
       try {
         co_await handler(req, writer);

@@ -95,6 +95,8 @@ std::vector<BadCase> bad_cases() {
       {"string_for_bool",
        kInternal + kCategories + kModels + "    capabilities: {tools: maybe} # <-\n" + kDefault, invalid,
        "models[0].capabilities.tools: expected true or false"},
+      {"zero_max_concurrency", kInternal + kCategories + kModels + "    max_concurrency: 0 # <-\n" + kDefault,
+       invalid, "models[0].max_concurrency: must be a positive whole number"},
       {"string_for_list",
        kInternal + kCategories + kModels +
            "  - name: m\n    provider: ollama\n"
@@ -447,6 +449,21 @@ TEST(Config, ReadsEveryField) {
   EXPECT_EQ(cfg.fallbacks.at("chat"), (std::vector<std::string>{"small", "big"}));
   EXPECT_EQ(provider_name(Provider::anthropic), "anthropic");
   EXPECT_EQ(strategy_name(Strategy::score), "score");
+}
+
+TEST(Config, ReadsEmbeddingCapabilityAndMaxConcurrency) {
+  const Config c =
+      parse_config(kInternal + kCategories + kModels + "    max_concurrency: 2\n" +
+                       "  - name: nomic-embed-text\n    provider: ollama\n"
+                       "    base_url: http://127.0.0.1:11434\n    capabilities: {embedding: true}\n" +
+                       kDefault,
+                   "ok.yaml");
+  ASSERT_EQ(c.models.size(), 2u);
+  EXPECT_EQ(c.models[0].max_concurrency, 2);
+  EXPECT_FALSE(c.models[0].capabilities.embedding);
+  EXPECT_EQ(c.models[1].max_concurrency, 0) << "unlimited unless set";
+  EXPECT_TRUE(c.models[1].capabilities.embedding);
+  EXPECT_TRUE(c.models[1].categories.empty()) << "an embedding-only model needs no category";
 }
 
 TEST(Config, ReadsAgentsAndAgentRouting) {
