@@ -23,11 +23,13 @@ struct InternalModelConfig {
   int batch = 512;
   int parallel = 16;
   Strategy strategy = Strategy::choice;
-  double threshold = 0.35;    // below this confidence -> default_category, flagged uncertain
-  int max_query_tokens = 256; // query truncation budget (head and tail kept)
-  std::string state_dir;      // persisted prefix state; empty = off
-  int cache_size = 4096;      // decisions kept by the decision cache (serve); 0 = off
-  double cache_ttl_s = 300;   // `cache_ttl`: seconds a cached decision stays valid
+  double threshold = 0.35;        // below this confidence -> default_category, flagged uncertain
+  int max_query_tokens = 256;     // query truncation budget (head and tail kept)
+  std::string state_dir;          // persisted prefix state; empty = off
+  int cache_size = 4096;          // decisions kept by the decision cache (serve); 0 = off
+  double cache_ttl_s = 300;       // `cache_ttl`: seconds a cached decision stays valid
+  int conversations = 16;         // conversation sequences the engine keeps decoded (LRU); 0 = none
+  int conversation_tokens = 1024; // a conversation's recent turns kept for routing, in tokens
 };
 
 struct CategoryConfig {
