@@ -73,6 +73,9 @@ struct ChatRequest {
   std::string protocol; // front that parsed it: openai | anthropic | ollama
   nlohmann::json extras =
       nlohmann::json::object(); // unknown top-level fields, passed to same-protocol backends
+  // The x-tinyroute-conversation header (on /v1/route also a "conversation" field): routing sees the
+  // conversation's earlier messages. Empty = a standalone request.
+  std::string conversation;
 };
 
 // Concatenated text of all text parts of the last user message (what a router usually looks at).
@@ -118,6 +121,9 @@ using Router = std::function<RouteDecision(const ChatRequest&)>;
 // (invalid_argument 400, internal_model_forbidden 403, model_not_found 404, context_overflow 413,
 // no_candidate / engine_stopped 503, others 500), any other exception 500.
 using JsonHandler = std::function<nlohmann::json(const nlohmann::json& body)>;
+// The same with the request's headers (lower-case names), for endpoints that read one.
+using JsonHeadersHandler = std::function<nlohmann::json(const nlohmann::json& body,
+                                                        const std::map<std::string, std::string>& headers)>;
 
 // ---- the server ----------------------------------------------------------------------------------
 
@@ -162,6 +168,7 @@ public:
   // Adds METHOD PATH (before start()). Throws Error(invalid_argument) for a path that is already
   // served, built in or added.
   void add_json_endpoint(std::string method, std::string path, JsonHandler handler);
+  void add_json_endpoint(std::string method, std::string path, JsonHeadersHandler handler);
   // Binds and starts serving on background threads; returns at once. Throws Error(io) if the
   // address cannot be bound.
   void start();

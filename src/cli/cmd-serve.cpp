@@ -38,11 +38,11 @@ struct Served {
   std::shared_ptr<const AgentServices> agents;
 };
 
-Served make_served(std::shared_ptr<Engine> engine, const Config& config,
-                   std::shared_ptr<DecisionCache> cache) {
+Served make_served(std::shared_ptr<Engine> engine, const Config& config, std::shared_ptr<DecisionCache> cache,
+                   std::shared_ptr<ConversationStore> conversations) {
   Served s;
   s.tasks = std::make_shared<const TaskRouter>(engine, config);
-  s.analyzer = std::make_shared<const Analyzer>(*engine, config, std::move(cache));
+  s.analyzer = std::make_shared<const Analyzer>(*engine, config, std::move(cache), std::move(conversations));
   s.agents = std::make_shared<const AgentServices>(std::move(engine), config);
   return s;
 }
@@ -67,7 +67,7 @@ private:
 // The internal model can be kept across a reload when nothing that shapes the engine changed.
 bool same_engine(const InternalModelConfig& a, const InternalModelConfig& b) {
   return a.model == b.model && a.threads == b.threads && a.context == b.context && a.batch == b.batch &&
-         a.parallel == b.parallel && a.state_dir == b.state_dir;
+         a.parallel == b.parallel && a.state_dir == b.state_dir && a.conversations == b.conversations;
 }
 
 // What the request needs from its answer model: tools, images, and a rough size in tokens.
@@ -108,7 +108,9 @@ RouteDecision decide(const Served& served, const ChatRequest& request) {
     return d;
   }
   // One pass for every decision (and none for a repeated request): analyze, not classify.
-  AnalyzeResult r = served.analyzer->analyze(text, facts).get();
+  AnalyzeOptions options(request.conversation);
+  options.facts = facts;
+  AnalyzeResult r = served.analyzer->analyze(text, std::move(options)).get();
   d.category = r.classification.category;
   d.confidence = r.classification.confidence;
   d.model = r.selection.model;
@@ -146,6 +148,17 @@ std::string classify_input(const json& body) {
   }
   bad("\"messages\" has no user message");
   return {};
+}
+
+// A request's conversation id: the body's "conversation" field, else the x-tinyroute-conversation header.
+std::string conversation_input(const json& body, const std::map<std::string, std::string>& headers) {
+  if (body.is_object() && body.contains("conversation")) {
+    if (!body["conversation"].is_string())
+      throw Error(ErrorCode::invalid_argument, "\"conversation\" must be a string");
+    return body["conversation"];
+  }
+  const auto it = headers.find("x-tinyroute-conversation");
+  return it == headers.end() ? std::string() : it->second;
 }
 
 std::string joined(const std::vector<std::string>& items) {
@@ -197,7 +210,10 @@ int run_serve(const ServeOptions& o) {
   auto cache = std::make_shared<DecisionCache>(DecisionCacheOptions{
       static_cast<std::size_t>(config.internal_model.cache_size), config.internal_model.cache_ttl_s});
   auto live = std::make_shared<LiveRouter>();
-  live->set(make_served(engine, config, cache));
+  // Conversation text outlives reloads (a new prefix only means the next message rebuilds).
+  auto conversations = std::make_shared<ConversationStore>(ConversationOptions{
+      ConversationOptions{}.max_conversations, config.internal_model.conversation_tokens});
+  live->set(make_served(engine, config, cache, conversations));
   log_config(config);
 
   // The config's gateway section (listen address, body limit, API keys from the environment); the
@@ -206,7 +222,13 @@ int run_serve(const ServeOptions& o) {
   if (o.host) gopts.host = *o.host;
   if (o.port) gopts.port = *o.port;
   gopts.threads = o.threads;
-  gopts.extra_metrics = [cache] { return cache->metrics_text(); };
+  gopts.extra_metrics = [cache, conversations, live] {
+    const EngineStats e = live->get().tasks->engine().stats();
+    return cache->metrics_text() + conversations->metrics_text() +
+           "# HELP tinyroute_conversation_sequences Conversation sequences the engine keeps decoded.\n"
+           "# TYPE tinyroute_conversation_sequences gauge\ntinyroute_conversation_sequences " +
+           std::to_string(e.conversations) + "\n";
+  };
   Gateway gateway(
       config, [live](const ChatRequest& request) { return decide(live->get(), request); }, gopts);
   gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body) {
@@ -215,9 +237,15 @@ int run_serve(const ServeOptions& o) {
   });
   gateway.add_json_endpoint("POST", "/v1/select",
                             [live](const json& body) { return select_endpoint(*live->get().tasks, body); });
-  gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body) {
-    return analyze_json(live->get().analyzer->analyze(classify_input(body)).get());
-  });
+  gateway.add_json_endpoint(
+      "POST", "/v1/analyze",
+      JsonHeadersHandler([live](const json& body, const std::map<std::string, std::string>& headers) {
+        std::string text = classify_input(body);
+        return analyze_json(
+            live->get()
+                .analyzer->analyze(std::move(text), AnalyzeOptions{conversation_input(body, headers)})
+                .get());
+      }));
   gateway.add_json_endpoint("POST", "/v1/agents/route", [live](const json& body) {
     return agent_route_endpoint(*live->get().agents, body);
   });
@@ -247,7 +275,7 @@ int run_serve(const ServeOptions& o) {
           next_engine = std::make_shared<Engine>(engine_params_from(next.internal_model));
           log_engine(*next_engine);
         }
-        Served next_served = make_served(next_engine, next, cache);
+        Served next_served = make_served(next_engine, next, cache, conversations);
         gateway.reload(next);
         live->set(std::move(next_served));
         cache->clear(); // decisions made under the old config must not outlive it

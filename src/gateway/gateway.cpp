@@ -91,7 +91,7 @@ int http_status_for(ErrorCode code) {
 struct ExtraEndpoint {
   std::string method;
   std::string path;
-  JsonHandler handler;
+  JsonHeadersHandler handler;
 };
 
 } // namespace
@@ -309,6 +309,11 @@ json parse_body(const std::string& body) {
   }
 }
 
+std::string header_value(const HttpRequest& req, const std::string& name) {
+  const auto it = req.headers.find(name);
+  return it == req.headers.end() ? std::string() : it->second;
+}
+
 std::string model_list(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -322,7 +327,14 @@ awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out) {
   try {
     json body = parse_body(req.body);
     if (body.is_object() && !body.contains("model")) body["model"] = "auto";
+    std::string conversation = header_value(req, "x-tinyroute-conversation");
+    if (body.is_object() && body.contains("conversation")) {
+      if (!body["conversation"].is_string()) bad_request("\"conversation\" must be a string");
+      conversation = body["conversation"].get<std::string>();
+      body.erase("conversation");
+    }
     ChatRequest request = openai->parse(body);
+    request.conversation = std::move(conversation);
     RouteDecision d = co_await call_router(request);
     co_return co_await send_json(out, 200, to_json(d));
   } catch (const FrontError& e) {
@@ -340,7 +352,8 @@ awaitable<int> Gateway::Impl::call_extra(HttpRequest& req, ResponseWriter& out,
     json body;
     if (!req.body.empty() && req.method != "GET" && req.method != "HEAD") body = parse_body(req.body);
     json answer = co_await asio::co_spawn(
-        router_pool, [&endpoint, &body]() -> awaitable<json> { co_return endpoint.handler(body); },
+        router_pool,
+        [&endpoint, &body, &req]() -> awaitable<json> { co_return endpoint.handler(body, req.headers); },
         use_awaitable);
     co_return co_await send_json(out, 200, answer);
   } catch (const FrontError& e) {
@@ -367,6 +380,7 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   std::optional<FrontError> failure;
   try {
     request = front.parse(parse_body(req.body));
+    request.conversation = header_value(req, "x-tinyroute-conversation");
     if (is_internal_model(cfg, request.model)) {
       throw FrontError(403, "internal_model_forbidden",
                        "'" + request.model +
@@ -486,6 +500,15 @@ Gateway::~Gateway() {
 }
 
 void Gateway::add_json_endpoint(std::string method, std::string path, JsonHandler handler) {
+  if (!handler) throw Error(ErrorCode::invalid_argument, "add_json_endpoint: no handler for " + path);
+  add_json_endpoint(std::move(method), std::move(path),
+                    JsonHeadersHandler([h = std::move(handler)](const json& body,
+                                                                const std::map<std::string, std::string>&) {
+                      return h(body);
+                    }));
+}
+
+void Gateway::add_json_endpoint(std::string method, std::string path, JsonHeadersHandler handler) {
   auto& s = *impl_;
   if (s.running)
     throw Error(ErrorCode::invalid_argument, "add_json_endpoint: the gateway is already serving");
