@@ -4,7 +4,8 @@
 # classification latency against llama-server, concurrency, memory and start-up. Writes
 # bench/results/*.json and prints markdown tables (also saved to bench/results/summary.md).
 #
-# Usage: bench/run.sh [latency|concurrency|memory|startup ...]   (default: all of them)
+# Usage: bench/run.sh [latency|concurrency|memory|startup|analyze|conversations|cache-http ...]
+#        (default: all of them)
 #
 # Environment:
 #   TINYROUTE_BENCH_BUILD  build tree (default: build/bench, RelWithDebInfo, tests off)
@@ -12,6 +13,9 @@
 #   TINYROUTE_BENCH_N      classification requests in the latency run (default: 200)
 #   TINYROUTE_BENCH_N_INTERLEAVED  requests in the three-task interleaved run (default: 90)
 #   TINYROUTE_BENCH_CLIENTS  concurrency levels (default: 1,4,16)
+#   TINYROUTE_BENCH_N_ANALYZE  requests in the analyze run (default: 100)
+#   TINYROUTE_BENCH_CONVERSATIONS / TINYROUTE_BENCH_TURNS  the conversations run (default: 16 x 10)
+#   TINYROUTE_BENCH_N_CACHE  requests in the cache-http run, each repeated 20 times (default: 50)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,7 +25,7 @@ threads="${TINYROUTE_THREADS:-2}"
 results="$here/results"
 data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup)
+[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup analyze conversations cache-http)
 
 log() { echo "[bench] $*" >&2; }
 
@@ -30,8 +34,9 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
   cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYROUTE_BUILD_TESTS=OFF \
     >&2
 fi
-cmake --build "$build" --target tinyroute-bench tinyroute-mkmodel -j "$threads" >&2
+cmake --build "$build" --target tinyroute-bench tinyroute-mkmodel tinyroute -j "$threads" >&2
 bench="$build/bench/tinyroute-bench"
+tinyroute_bin="$(find "$build/src" -maxdepth 3 -type f -name tinyroute -perm -u+x | head -n1)"
 
 model="$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)"
 cache_var() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt" | grep -v -- '-NOTFOUND$' | head -n1; }
@@ -73,6 +78,22 @@ for mode in "${modes[@]}"; do
       "$bench" concurrency "${common[@]}" --clients "${TINYROUTE_BENCH_CLIENTS:-1,4,16}" | tee -a "$summary"
       ;;
     memory) "$bench" memory "${common[@]}" | tee -a "$summary" ;;
+    analyze)
+      log "analyze: ${TINYROUTE_BENCH_N_ANALYZE:-100} requests x (analyze, classify_task, separate calls, llama-server per decision)"
+      "$bench" analyze "${common[@]}" --llama-server "$server" --n "${TINYROUTE_BENCH_N_ANALYZE:-100}" |
+        tee -a "$summary"
+      ;;
+    conversations)
+      log "conversations: ${TINYROUTE_BENCH_CONVERSATIONS:-16} x ${TINYROUTE_BENCH_TURNS:-10} turns interleaved"
+      "$bench" conversations "${common[@]}" --llama-server "$server" \
+        --conversations "${TINYROUTE_BENCH_CONVERSATIONS:-16}" --turns "${TINYROUTE_BENCH_TURNS:-10}" |
+        tee -a "$summary"
+      ;;
+    cache-http)
+      log "cache-http: tinyroute serve, ${TINYROUTE_BENCH_N_CACHE:-50} requests x 20 repeats of POST /v1/route"
+      "$bench" cache-http "${common[@]}" --tinyroute "$tinyroute_bin" --n "${TINYROUTE_BENCH_N_CACHE:-50}" |
+        tee -a "$summary"
+      ;;
     startup) "$bench" startup "${common[@]}" | tee -a "$summary" ;;
     *) log "unknown mode: $mode"; exit 2 ;;
   esac
