@@ -781,6 +781,18 @@ double peer_decisions(std::vector<std::unique_ptr<HttpClient>>& clients, const s
   return now_ms() - t0;
 }
 
+// The categories of --config plus the agents of --agents (a config whose agents section is used), so
+// that analyze makes every decision: category, agent and the four fields.
+Config analyze_config(const Args& a) {
+  Config c = bench_config(a, Strategy::choice);
+  if (!a.get("agents").empty()) {
+    const Config with_agents = load_config(a.get("agents"));
+    c.agents = with_agents.agents;
+    c.agent_routing = with_agents.agent_routing;
+  }
+  return c;
+}
+
 std::vector<std::unique_ptr<HttpClient>> clients_for(int port, size_t n) {
   std::vector<std::unique_ptr<HttpClient>> v;
   for (size_t i = 0; i < n; ++i) v.push_back(std::make_unique<HttpClient>(port));
@@ -800,7 +812,9 @@ json stats_of(const std::vector<double>& v) {
 // analyze vs separate calls vs one classification vs the peer, request by request (one caller, so each
 // figure is one request's latency), then a cache hit of the same texts.
 int run_analyze(const Args& a) {
-  Config c = bench_config(a, Strategy::choice);
+  Config c = analyze_config(a);
+  // Room for every prefix at once: analyze's, classify's, the agents' and the four fields'.
+  c.internal_model.context = std::max(c.internal_model.context, 8192);
   Engine engine(bench_params(c));
   Analyzer analyzer(engine, c);
   auto cache = std::make_shared<DecisionCache>();
@@ -815,7 +829,7 @@ int run_analyze(const Args& a) {
   const auto texts = load_texts(a, a.num("n", 100));
   const size_t n_decisions = analyzer.decisions().size();
   // The peer: one slot per decision, so each keeps its instruction prefix cached.
-  const int per_slot = 2048;
+  const int per_slot = 4096; // the shared prefix (every decision's instructions) and a request
   Server server(a,
                 {"-np", std::to_string(n_decisions), "-c",
                  std::to_string(per_slot * static_cast<int>(n_decisions)), "--no-webui"},
@@ -892,7 +906,7 @@ int run_analyze(const Args& a) {
 // 16 conversations x 10 turns, interleaved (turn 1 of each, then turn 2 of each, ...), one caller:
 // tinyroute's analyze with a conversation id vs the peer given the same prompts with its default slots.
 int run_conversations(const Args& a) {
-  Config c = bench_config(a, Strategy::choice);
+  Config c = analyze_config(a);
   const int n_conv = a.num("conversations", 16), n_turns = a.num("turns", 10);
   c.internal_model.context = std::max(c.internal_model.context, 8192);
   c.internal_model.conversations = n_conv;
@@ -901,8 +915,8 @@ int run_conversations(const Args& a) {
   Engine engine(p);
   Analyzer analyzer(engine, c);
   const auto texts = load_texts(a, n_conv * n_turns + 8);
-  // The peer: its defaults for slots (no -np), the same context as tinyroute.
-  Server server(a, {"-c", std::to_string(c.internal_model.context), "--no-webui"},
+  // The peer: its default slots (no -np: auto, one unified KV cache), room for every conversation.
+  Server server(a, {"-c", "16384", "--no-webui"},
                 a.get("out", "bench/results") + "/llama-server-conversations.log");
   const size_t n_decisions = analyzer.decisions().size();
   auto clients = clients_for(server.port, n_decisions);

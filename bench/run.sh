@@ -80,12 +80,13 @@ for mode in "${modes[@]}"; do
     memory) "$bench" memory "${common[@]}" | tee -a "$summary" ;;
     analyze)
       log "analyze: ${TINYROUTE_BENCH_N_ANALYZE:-100} requests x (analyze, classify_task, separate calls, llama-server per decision)"
-      "$bench" analyze "${common[@]}" --llama-server "$server" --n "${TINYROUTE_BENCH_N_ANALYZE:-100}" |
+      "$bench" analyze "${common[@]}" --agents "$repo/config/agents-clinc150.yaml" --llama-server "$server" \
+        --n "${TINYROUTE_BENCH_N_ANALYZE:-100}" |
         tee -a "$summary"
       ;;
     conversations)
       log "conversations: ${TINYROUTE_BENCH_CONVERSATIONS:-16} x ${TINYROUTE_BENCH_TURNS:-10} turns interleaved"
-      "$bench" conversations "${common[@]}" --llama-server "$server" \
+      "$bench" conversations "${common[@]}" --agents "$repo/config/agents-clinc150.yaml" --llama-server "$server" \
         --conversations "${TINYROUTE_BENCH_CONVERSATIONS:-16}" --turns "${TINYROUTE_BENCH_TURNS:-10}" |
         tee -a "$summary"
       ;;
