@@ -748,25 +748,60 @@ double peer_call(HttpClient& http, const std::vector<Token>& prompt, int slot) {
   const int status = http.request("POST", "/completion", req.dump(), body);
   const double ms = now_ms() - t0;
   if (status != 200) throw std::runtime_error("llama-server: HTTP " + std::to_string(status) + ": " + body);
-  const json j = json::parse(body);
-  if (!j.contains("completion_probabilities") || j["completion_probabilities"].empty())
-    throw std::runtime_error("llama-server: no completion_probabilities in " + body.substr(0, 200));
+  // (completion_probabilities may be absent when the token is a partial UTF-8 sequence; the cost is
+  // the same.)
+  if (json::parse(body).value("tokens_predicted", 0) != 1)
+    throw std::runtime_error("llama-server: not one token predicted: " + body.substr(0, 200));
   return ms;
 }
 
-// Every decision of `req` as the peer's separate calls: prefix + request + that decision's cue, each
-// call on its own connection, all sent at once (llama-server batches concurrent slots). `slots`: pin
-// decision i to slot i (each slot then keeps its prompt cached), or -1 to let the server choose.
-double peer_decisions(std::vector<std::unique_ptr<HttpClient>>& clients, const std::vector<Token>& prefix,
-                      const ScoreRequest& req, bool pin_slots) {
+// One decision as the peer runs it: that decision's own instructions as the cached prefix (what the
+// separate tinyroute scorer uses), then the request's tokens, then the scorer's answer cue.
+struct PeerTask {
+  std::vector<Token> prefix, tail;
+};
+
+PeerTask peer_task(Engine& engine, const LabelScorer& s) {
+  const std::string probe = "probe text";
+  const std::vector<Token> query = s.query_tokens(probe);
+  const auto body = engine.tokenize(probe, false, false);
+  // The prefix's tokens as the engine makes them resident (BOS, chat-template markers parsed).
+  return {engine.tokenize(s.prefix_text(), true, true),
+          {query.begin() + static_cast<std::ptrdiff_t>(body.size()), query.end()}};
+}
+
+// Every decision analyze makes, as the peer's tasks: category, agent (when configured), the 4 fields.
+std::vector<PeerTask> peer_tasks(Engine& engine, const Config& c) {
+  std::vector<PeerTask> tasks;
+  {
+    Classifier clf(engine, c);
+    tasks.push_back(peer_task(engine, clf.scorer()));
+  }
+  if (!c.agents.empty()) {
+    AgentRouter agents(engine, c);
+    tasks.push_back(peer_task(engine, agents.scorer()));
+  }
+  for (auto f : {MessageField::language, MessageField::priority, MessageField::needs_tools,
+                 MessageField::complexity}) {
+    LabelScorer s = make_field_scorer(engine, c, f);
+    tasks.push_back(peer_task(engine, s));
+  }
+  return tasks;
+}
+
+// The peer's separate calls, one per task (prefix + request + cue), each on its own connection, all
+// sent at once (llama-server batches concurrent slots). `pin_slots`: task i always on slot i (each slot
+// keeps its own instructions cached); otherwise the server picks the slot.
+double peer_decisions(std::vector<std::unique_ptr<HttpClient>>& clients, const std::vector<PeerTask>& tasks,
+                      const std::vector<Token>& request, bool pin_slots) {
   std::vector<std::thread> threads;
   std::exception_ptr error;
   std::mutex mu;
   const double t0 = now_ms();
-  for (size_t i = 0; i < req.branches.size(); ++i) {
-    std::vector<Token> prompt = prefix;
-    prompt.insert(prompt.end(), req.query.begin(), req.query.end());
-    prompt.insert(prompt.end(), req.branches[i].cue.begin(), req.branches[i].cue.end());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    std::vector<Token> prompt = tasks[i].prefix;
+    prompt.insert(prompt.end(), request.begin(), request.end());
+    prompt.insert(prompt.end(), tasks[i].tail.begin(), tasks[i].tail.end());
     threads.emplace_back([&, i, prompt = std::move(prompt)] {
       try {
         peer_call(*clients[i], prompt, pin_slots ? static_cast<int>(i) : -1);
@@ -829,21 +864,22 @@ int run_analyze(const Args& a) {
   const auto texts = load_texts(a, a.num("n", 100));
   const size_t n_decisions = analyzer.decisions().size();
   // The peer: one slot per decision, so each keeps its instruction prefix cached.
-  const int per_slot = 4096; // the shared prefix (every decision's instructions) and a request
+  const int per_slot = 2048; // one decision's instructions and a request
   Server server(a,
                 {"-np", std::to_string(n_decisions), "-c",
                  std::to_string(per_slot * static_cast<int>(n_decisions)), "--no-webui"},
                 a.get("out", "bench/results") + "/llama-server-analyze.log");
   auto clients = clients_for(server.port, n_decisions);
-  const std::vector<Token> prefix = engine.prefix_tokens(analyzer.request_for("x").prefix);
+  const std::vector<PeerTask> tasks = peer_tasks(engine, c);
+  auto request_tokens = [&](const std::string& t) {
+    return clip_text_tokens(engine, t, c.internal_model.max_query_tokens, nullptr);
+  };
   json example;
   {
-    const ScoreRequest req = analyzer.request_for(texts.at(0));
-    std::vector<Token> prompt = prefix;
-    prompt.insert(prompt.end(), req.query.begin(), req.query.end());
-    prompt.insert(prompt.end(), req.branches[0].cue.begin(), req.branches[0].cue.end());
+    const size_t n = tasks[0].prefix.size() + request_tokens(texts.at(0)).size() + tasks[0].tail.size();
     example = {
-        {"prompt", "[" + std::to_string(prompt.size()) + " token ids: the prefix, the request, the cue]"},
+        {"prompt", "[" + std::to_string(n) +
+                       " token ids: the decision's instructions (cached), the request, the answer cue]"},
         {"n_predict", 1},
         {"n_probs", 10},
         {"temperature", 0},
@@ -852,7 +888,7 @@ int run_analyze(const Args& a) {
         {"id_slot", 0}};
   }
   for (int w = 0; w < 2; ++w) // warm the slots' prefixes
-    peer_decisions(clients, prefix, analyzer.request_for(texts.at(0)), true);
+    peer_decisions(clients, tasks, request_tokens(texts.at(0)), true);
   std::map<std::string, std::vector<double>> ms;
   for (const auto& t : texts) {
     double t0 = now_ms();
@@ -872,7 +908,7 @@ int run_analyze(const Args& a) {
     for (auto& f : ff) f.get();
     ms["tinyroute separate calls (same decisions)"].push_back(now_ms() - t0);
     ms["llama-server, one call per decision (concurrent, slot per decision)"].push_back(
-        peer_decisions(clients, prefix, analyzer.request_for(t), true));
+        peer_decisions(clients, tasks, request_tokens(t), true));
     cached.analyze(t).get(); // fills the cache
     t0 = now_ms();
     cached.analyze(t).get();
@@ -908,7 +944,7 @@ int run_analyze(const Args& a) {
 int run_conversations(const Args& a) {
   Config c = analyze_config(a);
   const int n_conv = a.num("conversations", 16), n_turns = a.num("turns", 10);
-  c.internal_model.context = std::max(c.internal_model.context, 8192);
+  c.internal_model.context = std::max(c.internal_model.context, 16384);
   c.internal_model.conversations = n_conv;
   EngineParams p = bench_params(c);
   p.n_conversations = n_conv;
@@ -920,10 +956,18 @@ int run_conversations(const Args& a) {
                 a.get("out", "bench/results") + "/llama-server-conversations.log");
   const size_t n_decisions = analyzer.decisions().size();
   auto clients = clients_for(server.port, n_decisions);
-  const std::vector<Token> prefix = engine.prefix_tokens(analyzer.request_for("x").prefix);
+  const std::vector<PeerTask> tasks = peer_tasks(engine, c);
+  // A conversation window's tokens as analyze joins them, without analyze's answer head.
+  const size_t head =
+      analyzer.request_for("probe text").query.size() - engine.tokenize("probe text", false).size();
+  auto window_tokens = [&](const std::vector<ConversationTurn>& w) {
+    std::vector<Token> q = analyzer.request_for(w).query;
+    q.resize(q.size() - head);
+    return q;
+  };
   for (int w = 0; w < 2; ++w) { // warm both (prefix resident / cached)
     analyzer.analyze(texts.back()).get();
-    peer_decisions(clients, prefix, analyzer.request_for(texts.back()), false);
+    peer_decisions(clients, tasks, window_tokens({{texts.back(), 0}}), false);
   }
   std::vector<std::vector<ConversationTurn>> windows(static_cast<size_t>(n_conv));
   std::vector<std::vector<double>> ours(static_cast<size_t>(n_turns)), peer(static_cast<size_t>(n_turns));
@@ -938,8 +982,7 @@ int run_conversations(const Args& a) {
       decoded[static_cast<size_t>(turn)].push_back(r.tokens_decoded);
       auto& w = windows[static_cast<size_t>(k)];
       push_turn(w, ConversationTurn{text, 0}, window); // the same turns (the window never fills here)
-      peer[static_cast<size_t>(turn)].push_back(
-          peer_decisions(clients, prefix, analyzer.request_for(w), false));
+      peer[static_cast<size_t>(turn)].push_back(peer_decisions(clients, tasks, window_tokens(w), false));
     }
   }
   std::cout
@@ -963,8 +1006,9 @@ int run_conversations(const Args& a) {
             << " (target <= 1.2); at turn " << n_turns << " tinyroute is " << fmt(peer_last / last, 2)
             << "x faster than the peer (target >= 3)\n\npeer: `" << command_line(server) << "`, "
             << n_decisions
-            << " concurrent POST /completion per message (prompt: the prefix, the conversation so far, the "
-               "decision's cue; n_predict 1, n_probs 10, temperature 0, cache_prompt true)\n";
+            << " concurrent POST /completion per message (prompt: the decision's own instructions, the "
+               "conversation so far, the "
+               "decision's answer cue; n_predict 1, n_probs 10, temperature 0, cache_prompt true)\n";
   write_json(a.get("out", "bench/results") + "/conversations.json",
              {{"turns", rows},
               {"turn_last_over_first_p50", last / first},
