@@ -16,6 +16,7 @@
 #   TINYROUTE_BENCH_N_ANALYZE  requests in the analyze run (default: 100)
 #   TINYROUTE_BENCH_CONVERSATIONS / TINYROUTE_BENCH_TURNS  the conversations run (default: 16 x 10)
 #   TINYROUTE_BENCH_N_CACHE  requests in the cache-http run, each repeated 20 times (default: 50)
+#   TINYROUTE_BENCH_MODEL  a GGUF to use instead of the generated TinyLlama-shaped one (smoke runs)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,7 +39,8 @@ cmake --build "$build" --target tinyroute-bench tinyroute-mkmodel tinyroute -j "
 bench="$build/bench/tinyroute-bench"
 tinyroute_bin="$(find "$build/src" -maxdepth 3 -type f -name tinyroute -perm -u+x | head -n1)"
 
-model="$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)"
+model="${TINYROUTE_BENCH_MODEL:-}"
+[[ -n "$model" ]] || model="$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)"
 cache_var() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt" | grep -v -- '-NOTFOUND$' | head -n1; }
 server="$(cache_var TINYROUTE_LLAMA_SERVER)"
 llama_bench="$(cache_var TINYROUTE_LLAMA_BENCH)"
