@@ -8,8 +8,11 @@
 //   memory       RSS of the process at each stage of bringing the engine up
 //   startup      process start -> first classification, without and with persisted prefix state
 //   analyze      analyze() (every decision in one pass) vs the same decisions as separate tinyroute calls
-//                vs one classify_task, and a decision-cache hit (in-process; the llama-server peer
-//                figures for issue 10 are not driven from here yet)
+//                vs one classify_task vs llama-server answering each decision in its own call, and a
+//                decision-cache hit (in-process)
+//   conversations  16 conversations x 10 turns interleaved: analyze with a conversation id (the engine
+//                continues each conversation's kept sequence) vs llama-server with its default slots
+//   cache-http   a real `tinyroute serve`: POST /v1/route repeated (decision-cache hits) vs first asks
 //
 // Benchmark code only: never part of the test suite.
 #include <unistd.h>
@@ -35,6 +38,7 @@
 #include "tinyroute/analyze.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/config.h"
+#include "tinyroute/conversations.h"
 #include "tinyroute/decision-cache.h"
 #include "tinyroute/engine.h"
 
@@ -171,19 +175,20 @@ std::vector<std::string> split(const std::string& s, char c) {
 // llama-server with the same model and thread count; `extra` picks the slot setup.
 struct Server {
   int port = free_port();
+  std::vector<std::string> argv;
   std::unique_ptr<Child> child;
   Server(const Args& a, const std::vector<std::string>& extra, const std::string& log) {
-    std::vector<std::string> argv = {a.need("llama-server"),
-                                     "-m",
-                                     a.need("model"),
-                                     "-t",
-                                     std::to_string(a.num("threads", 2)),
-                                     "-c",
-                                     "4096",
-                                     "--host",
-                                     "127.0.0.1",
-                                     "--port",
-                                     std::to_string(port)};
+    argv = {a.need("llama-server"),
+            "-m",
+            a.need("model"),
+            "-t",
+            std::to_string(a.num("threads", 2)),
+            "-c",
+            "4096",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            std::to_string(port)};
     argv.insert(argv.end(), extra.begin(), extra.end());
     for (const auto& x : split(a.get("server-extra"), ' ')) argv.push_back(x); // e.g. "-fa off"
     child = std::make_unique<Child>(argv, log);
@@ -731,10 +736,121 @@ int run_startup(const Args& a) {
   return 0;
 }
 
-// analyze vs separate calls vs one classification, request by request (one caller, so each figure is
-// one request's latency), then a cache hit of the same texts.
-int run_analyze(const Args& a) {
+// --- issue 10: analyze, conversations, cache over HTTP ----------------------------------------------
+
+// The peer's side of one decision: the prompt's tokens (its instruction prefix is cached by the slot),
+// one generated token, the answer read from the top probabilities (n_probs). Returns the call's ms.
+double peer_call(HttpClient& http, const std::vector<Token>& prompt, int slot) {
+  json req = {{"prompt", prompt}, {"n_predict", 1},       {"n_probs", 10},
+              {"temperature", 0}, {"cache_prompt", true}, {"stream", false}};
+  if (slot >= 0) req["id_slot"] = slot;
+  std::string body;
+  const double t0 = now_ms();
+  const int status = http.request("POST", "/completion", req.dump(), body);
+  const double ms = now_ms() - t0;
+  if (status != 200) throw std::runtime_error("llama-server: HTTP " + std::to_string(status) + ": " + body);
+  // (completion_probabilities may be absent when the token is a partial UTF-8 sequence; the cost is
+  // the same.)
+  if (json::parse(body).value("tokens_predicted", 0) != 1)
+    throw std::runtime_error("llama-server: not one token predicted: " + body.substr(0, 200));
+  return ms;
+}
+
+// One decision as the peer runs it: that decision's own instructions as the cached prefix (what the
+// separate tinyroute scorer uses), then the request's tokens, then the scorer's answer cue.
+struct PeerTask {
+  std::vector<Token> prefix, tail;
+};
+
+PeerTask peer_task(Engine& engine, const LabelScorer& s) {
+  const std::string probe = "probe text";
+  const std::vector<Token> query = s.query_tokens(probe);
+  const auto body = engine.tokenize(probe, false, false);
+  // The prefix's tokens as the engine makes them resident (BOS, chat-template markers parsed).
+  return {engine.tokenize(s.prefix_text(), true, true),
+          {query.begin() + static_cast<std::ptrdiff_t>(body.size()), query.end()}};
+}
+
+// Every decision analyze makes, as the peer's tasks: category, agent (when configured), the 4 fields.
+std::vector<PeerTask> peer_tasks(Engine& engine, const Config& c) {
+  std::vector<PeerTask> tasks;
+  {
+    Classifier clf(engine, c);
+    tasks.push_back(peer_task(engine, clf.scorer()));
+  }
+  if (!c.agents.empty()) {
+    AgentRouter agents(engine, c);
+    tasks.push_back(peer_task(engine, agents.scorer()));
+  }
+  for (auto f : {MessageField::language, MessageField::priority, MessageField::needs_tools,
+                 MessageField::complexity}) {
+    LabelScorer s = make_field_scorer(engine, c, f);
+    tasks.push_back(peer_task(engine, s));
+  }
+  return tasks;
+}
+
+// The peer's separate calls, one per task (prefix + request + cue), each on its own connection, all
+// sent at once (llama-server batches concurrent slots). `pin_slots`: task i always on slot i (each slot
+// keeps its own instructions cached); otherwise the server picks the slot.
+double peer_decisions(std::vector<std::unique_ptr<HttpClient>>& clients, const std::vector<PeerTask>& tasks,
+                      const std::vector<Token>& request, bool pin_slots) {
+  std::vector<std::thread> threads;
+  std::exception_ptr error;
+  std::mutex mu;
+  const double t0 = now_ms();
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    std::vector<Token> prompt = tasks[i].prefix;
+    prompt.insert(prompt.end(), request.begin(), request.end());
+    prompt.insert(prompt.end(), tasks[i].tail.begin(), tasks[i].tail.end());
+    threads.emplace_back([&, i, prompt = std::move(prompt)] {
+      try {
+        peer_call(*clients[i], prompt, pin_slots ? static_cast<int>(i) : -1);
+      } catch (...) {
+        std::lock_guard lk(mu);
+        error = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+  return now_ms() - t0;
+}
+
+// The categories of --config plus the agents of --agents (a config whose agents section is used), so
+// that analyze makes every decision: category, agent and the four fields.
+Config analyze_config(const Args& a) {
   Config c = bench_config(a, Strategy::choice);
+  if (!a.get("agents").empty()) {
+    const Config with_agents = load_config(a.get("agents"));
+    c.agents = with_agents.agents;
+    c.agent_routing = with_agents.agent_routing;
+  }
+  return c;
+}
+
+std::vector<std::unique_ptr<HttpClient>> clients_for(int port, size_t n) {
+  std::vector<std::unique_ptr<HttpClient>> v;
+  for (size_t i = 0; i < n; ++i) v.push_back(std::make_unique<HttpClient>(port));
+  return v;
+}
+
+std::string command_line(const Server& s) {
+  std::string out;
+  for (const auto& x : s.argv) out += (out.empty() ? "" : " ") + x;
+  return out;
+}
+
+json stats_of(const std::vector<double>& v) {
+  return {{"p50", percentile(v, 50)}, {"p95", percentile(v, 95)}, {"n", v.size()}};
+}
+
+// analyze vs separate calls vs one classification vs the peer, request by request (one caller, so each
+// figure is one request's latency), then a cache hit of the same texts.
+int run_analyze(const Args& a) {
+  Config c = analyze_config(a);
+  // Room for every prefix at once: analyze's, classify's, the agents' and the four fields'.
+  c.internal_model.context = std::max(c.internal_model.context, 8192);
   Engine engine(bench_params(c));
   Analyzer analyzer(engine, c);
   auto cache = std::make_shared<DecisionCache>();
@@ -747,14 +863,41 @@ int run_analyze(const Args& a) {
        {MessageField::language, MessageField::priority, MessageField::needs_tools, MessageField::complexity})
     fields.push_back(make_field_scorer(engine, c, f));
   const auto texts = load_texts(a, a.num("n", 100));
+  const size_t n_decisions = analyzer.decisions().size();
+  // The peer: one slot per decision, so each keeps its instruction prefix cached.
+  const int per_slot = 2048; // one decision's instructions and a request
+  Server server(a,
+                {"-np", std::to_string(n_decisions), "-c",
+                 std::to_string(per_slot * static_cast<int>(n_decisions)), "--no-webui"},
+                a.get("out", "bench/results") + "/llama-server-analyze.log");
+  auto clients = clients_for(server.port, n_decisions);
+  const std::vector<PeerTask> tasks = peer_tasks(engine, c);
+  auto request_tokens = [&](const std::string& t) {
+    return clip_text_tokens(engine, t, c.internal_model.max_query_tokens, nullptr);
+  };
+  json example;
+  {
+    const size_t n = tasks[0].prefix.size() + request_tokens(texts.at(0)).size() + tasks[0].tail.size();
+    example = {
+        {"prompt", "[" + std::to_string(n) +
+                       " token ids: the decision's instructions (cached), the request, the answer cue]"},
+        {"n_predict", 1},
+        {"n_probs", 10},
+        {"temperature", 0},
+        {"cache_prompt", true},
+        {"stream", false},
+        {"id_slot", 0}};
+  }
+  for (int w = 0; w < 2; ++w) // warm the slots' prefixes
+    peer_decisions(clients, tasks, request_tokens(texts.at(0)), true);
   std::map<std::string, std::vector<double>> ms;
   for (const auto& t : texts) {
     double t0 = now_ms();
     clf.classify_task(t).get();
-    ms["classify_task (one decision)"].push_back(now_ms() - t0);
+    ms["tinyroute classify_task (one decision)"].push_back(now_ms() - t0);
     t0 = now_ms();
     analyzer.analyze(t).get();
-    ms["analyze (all decisions, one pass)"].push_back(now_ms() - t0);
+    ms["tinyroute analyze (all decisions, one pass)"].push_back(now_ms() - t0);
     t0 = now_ms();
     auto cf = clf.classify_task(t); // separate calls, all submitted at once so the engine batches them
     std::optional<std::future<AgentRoute>> af;
@@ -764,20 +907,159 @@ int run_analyze(const Args& a) {
     cf.get();
     if (af) af->get();
     for (auto& f : ff) f.get();
-    ms["separate calls (same decisions)"].push_back(now_ms() - t0);
+    ms["tinyroute separate calls (same decisions)"].push_back(now_ms() - t0);
+    ms["llama-server, one call per decision (concurrent, slot per decision)"].push_back(
+        peer_decisions(clients, tasks, request_tokens(t), true));
     cached.analyze(t).get(); // fills the cache
     t0 = now_ms();
     cached.analyze(t).get();
-    ms["analyze, decision-cache hit"].push_back(now_ms() - t0);
+    ms["tinyroute analyze, decision-cache hit (in-process)"].push_back(now_ms() - t0);
   }
-  std::cout << "\n### analyze (ms per request, " << texts.size() << " requests, one caller)\n\n"
+  std::cout << "\n### analyze: " << n_decisions << " decisions per request (ms per request, " << texts.size()
+            << " requests, one caller)\n\n"
             << "| path | p50 | p95 |\n|---|---|---|\n";
   json out = json::object();
   for (const auto& [name, v] : ms) {
     std::cout << "| " << name << " | " << fmt(percentile(v, 50)) << " | " << fmt(percentile(v, 95)) << " |\n";
-    out[name] = {{"p50", percentile(v, 50)}, {"p95", percentile(v, 95)}, {"n", v.size()}};
+    out[name] = stats_of(v);
   }
+  const double an = percentile(ms["tinyroute analyze (all decisions, one pass)"], 50);
+  const double peer =
+      percentile(ms["llama-server, one call per decision (concurrent, slot per decision)"], 50);
+  const double one = percentile(ms["tinyroute classify_task (one decision)"], 50);
+  std::cout << "\nanalyze p50 is " << fmt(peer / an, 2)
+            << "x faster than the peer's separate calls (target >= 3) "
+            << "and " << fmt(an / one, 2) << "x one classification (target <= 1.6)\n\npeer: `"
+            << command_line(server) << "`, " << n_decisions
+            << " concurrent POST /completion per request, body " << example.dump() << "\n";
+  out["peer_command"] = command_line(server);
+  out["peer_body"] = example;
+  out["speedup_vs_peer_p50"] = peer / an;
+  out["analyze_over_classify_p50"] = an / one;
   write_json(a.get("out", "bench/results") + "/analyze.json", out);
+  return 0;
+}
+
+// 16 conversations x 10 turns, interleaved (turn 1 of each, then turn 2 of each, ...), one caller:
+// tinyroute's analyze with a conversation id vs the peer given the same prompts with its default slots.
+int run_conversations(const Args& a) {
+  Config c = analyze_config(a);
+  const int n_conv = a.num("conversations", 16), n_turns = a.num("turns", 10);
+  c.internal_model.context = std::max(c.internal_model.context, 16384);
+  c.internal_model.conversations = n_conv;
+  EngineParams p = bench_params(c);
+  p.n_conversations = n_conv;
+  Engine engine(p);
+  Analyzer analyzer(engine, c);
+  const auto texts = load_texts(a, n_conv * n_turns + 8);
+  // The peer: its default slots (no -np: auto, one unified KV cache), room for every conversation.
+  Server server(a, {"-c", "16384", "--no-webui"},
+                a.get("out", "bench/results") + "/llama-server-conversations.log");
+  const size_t n_decisions = analyzer.decisions().size();
+  auto clients = clients_for(server.port, n_decisions);
+  const std::vector<PeerTask> tasks = peer_tasks(engine, c);
+  // A conversation window's tokens as analyze joins them, without analyze's answer head.
+  const size_t head =
+      analyzer.request_for("probe text").query.size() - engine.tokenize("probe text", false).size();
+  auto window_tokens = [&](const std::vector<ConversationTurn>& w) {
+    std::vector<Token> q = analyzer.request_for(w).query;
+    q.resize(q.size() - head);
+    return q;
+  };
+  for (int w = 0; w < 2; ++w) { // warm both (prefix resident / cached)
+    analyzer.analyze(texts.back()).get();
+    peer_decisions(clients, tasks, window_tokens({{texts.back(), 0}}), false);
+  }
+  std::vector<std::vector<ConversationTurn>> windows(static_cast<size_t>(n_conv));
+  std::vector<std::vector<double>> ours(static_cast<size_t>(n_turns)), peer(static_cast<size_t>(n_turns));
+  std::vector<std::vector<double>> decoded(static_cast<size_t>(n_turns));
+  const int window = analyzer.conversations()->options().window_tokens;
+  for (int turn = 0; turn < n_turns; ++turn) {
+    for (int k = 0; k < n_conv; ++k) {
+      const std::string& text = texts.at(static_cast<size_t>(k * n_turns + turn));
+      const double t0 = now_ms();
+      const AnalyzeResult r = analyzer.analyze(text, AnalyzeOptions{"bench-" + std::to_string(k)}).get();
+      ours[static_cast<size_t>(turn)].push_back(now_ms() - t0);
+      decoded[static_cast<size_t>(turn)].push_back(r.tokens_decoded);
+      auto& w = windows[static_cast<size_t>(k)];
+      push_turn(w, ConversationTurn{text, 0}, window); // the same turns (the window never fills here)
+      peer[static_cast<size_t>(turn)].push_back(peer_decisions(clients, tasks, window_tokens(w), false));
+    }
+  }
+  std::cout
+      << "\n### conversations: " << n_conv << " conversations x " << n_turns
+      << " turns, interleaved, all decisions per message (ms per message, one caller)\n\n"
+      << "| turn | tinyroute p50 | tinyroute p95 | tokens decoded p50 | llama-server p50 | llama-server p95 "
+         "| speedup p50 |\n|---|---|---|---|---|---|---|\n";
+  json rows = json::array();
+  for (int t = 0; t < n_turns; ++t) {
+    const auto& o = ours[static_cast<size_t>(t)];
+    const auto& q = peer[static_cast<size_t>(t)];
+    std::cout << "| " << t + 1 << " | " << fmt(percentile(o, 50)) << " | " << fmt(percentile(o, 95)) << " | "
+              << fmt(percentile(decoded[static_cast<size_t>(t)], 50), 0) << " | " << fmt(percentile(q, 50))
+              << " | " << fmt(percentile(q, 95)) << " | " << fmt(percentile(q, 50) / percentile(o, 50), 2)
+              << " |\n";
+    rows.push_back({{"turn", t + 1}, {"tinyroute", stats_of(o)}, {"peer", stats_of(q)}});
+  }
+  const double first = percentile(ours.front(), 50), last = percentile(ours.back(), 50);
+  const double peer_last = percentile(peer.back(), 50);
+  std::cout << "\ntinyroute turn " << n_turns << " / turn 1 p50: " << fmt(last / first, 2)
+            << " (target <= 1.2); at turn " << n_turns << " tinyroute is " << fmt(peer_last / last, 2)
+            << "x faster than the peer (target >= 3)\n\npeer: `" << command_line(server) << "`, "
+            << n_decisions
+            << " concurrent POST /completion per message (prompt: the decision's own instructions, the "
+               "conversation so far, the "
+               "decision's answer cue; n_predict 1, n_probs 10, temperature 0, cache_prompt true)\n";
+  write_json(a.get("out", "bench/results") + "/conversations.json",
+             {{"turns", rows},
+              {"turn_last_over_first_p50", last / first},
+              {"speedup_at_last_turn_p50", peer_last / last},
+              {"peer_command", command_line(server)},
+              {"engine",
+               {{"conversations_kept", engine.stats().conversations},
+                {"reuses", engine.stats().conversation_reuses},
+                {"evictions", engine.stats().conversation_evictions}}}});
+  return 0;
+}
+
+// A real `tinyroute serve`; POST /v1/route with one request's body: the first ask runs the model, the
+// repeats are decision-cache hits. Measured at the client, over a kept-alive connection.
+int run_cache_http(const Args& a) {
+  const int port = free_port();
+  const std::vector<std::string> argv = {
+      a.need("tinyroute"), "serve",         "--config", a.need("config"),
+      "--model",           a.need("model"), "--port",   std::to_string(port)};
+  Child child(argv, a.get("out", "bench/results") + "/tinyroute-serve-cache.log");
+  wait_healthy(port, child, 300);
+  HttpClient http(port);
+  const auto texts = load_texts(a, a.num("n", 50));
+  const int repeats = a.num("repeats", 20);
+  std::vector<double> miss, hit;
+  std::string body;
+  json example;
+  for (const auto& t : texts) {
+    const json req = {{"messages", json::array({{{"role", "user"}, {"content", t}}})}};
+    if (example.is_null()) example = req;
+    double t0 = now_ms();
+    int status = http.request("POST", "/v1/route", req.dump(), body);
+    miss.push_back(now_ms() - t0);
+    if (status != 200) throw std::runtime_error("/v1/route: HTTP " + std::to_string(status) + ": " + body);
+    for (int r = 0; r < repeats; ++r) {
+      t0 = now_ms();
+      status = http.request("POST", "/v1/route", req.dump(), body);
+      hit.push_back(now_ms() - t0);
+      if (status != 200 || json::parse(body).value("source", "") != "cache")
+        throw std::runtime_error("/v1/route repeat was not a cache hit: " + body);
+    }
+  }
+  std::cout << "\n### decision cache through HTTP (`tinyroute serve`, POST /v1/route, ms at the client)\n\n"
+            << "| ask | n | p50 | p95 |\n|---|---|---|---|\n"
+            << "| first (model) | " << miss.size() << " | " << fmt(percentile(miss, 50)) << " | "
+            << fmt(percentile(miss, 95)) << " |\n"
+            << "| repeat (cache hit) | " << hit.size() << " | " << fmt(percentile(hit, 50), 3) << " | "
+            << fmt(percentile(hit, 95), 3) << " |\n\nhit p50 target <= 1 ms; body " << example.dump() << "\n";
+  write_json(a.get("out", "bench/results") + "/cache-http.json",
+             {{"first", stats_of(miss)}, {"hit", stats_of(hit)}, {"body", example}});
   return 0;
 }
 
@@ -785,7 +1067,8 @@ int run_analyze(const Args& a) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: tinyroute-bench latency|concurrency|memory|startup|first-classify|analyze --key "
+    std::cerr << "usage: tinyroute-bench "
+                 "latency|concurrency|memory|startup|first-classify|analyze|conversations|cache-http --key "
                  "value ...\n";
     return 2;
   }
@@ -806,6 +1089,8 @@ int main(int argc, char** argv) {
     if (mode == "startup") return run_startup(a);
     if (mode == "first-classify") return run_first_classify(a);
     if (mode == "analyze") return run_analyze(a);
+    if (mode == "conversations") return run_conversations(a);
+    if (mode == "cache-http") return run_cache_http(a);
     std::cerr << "unknown mode " << mode << "\n";
     return 2;
   } catch (const std::exception& e) {

@@ -4,7 +4,8 @@
 # classification latency against llama-server, concurrency, memory and start-up. Writes
 # bench/results/*.json and prints markdown tables (also saved to bench/results/summary.md).
 #
-# Usage: bench/run.sh [latency|concurrency|memory|startup|gateway ...]   (default: all of them)
+# Usage: bench/run.sh [latency|concurrency|memory|startup|gateway|analyze|conversations|cache-http ...]
+#        (default: all of them)
 #
 # Environment:
 #   TINYROUTE_BENCH_BUILD  build tree (default: build/bench, RelWithDebInfo, tests off)
@@ -13,6 +14,10 @@
 #   TINYROUTE_BENCH_N_INTERLEAVED  requests in the three-task interleaved run (default: 90)
 #   TINYROUTE_BENCH_CLIENTS  concurrency levels (default: 1,4,16,64)
 #   TINYROUTE_BENCH_STREAMS  concurrent streams in the gateway run (default: 1000)
+#   TINYROUTE_BENCH_N_ANALYZE  requests in the analyze run (default: 100)
+#   TINYROUTE_BENCH_CONVERSATIONS / TINYROUTE_BENCH_TURNS  the conversations run (default: 16 x 10)
+#   TINYROUTE_BENCH_N_CACHE  requests in the cache-http run, each repeated 20 times (default: 50)
+#   TINYROUTE_BENCH_MODEL  a GGUF to use instead of the generated TinyLlama-shaped one (smoke runs)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,7 +27,7 @@ threads="${TINYROUTE_THREADS:-2}"
 results="$here/results"
 data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup gateway)
+[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup gateway analyze conversations cache-http)
 
 log() { echo "[bench] $*" >&2; }
 
@@ -33,8 +38,10 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
 fi
 cmake --build "$build" --target tinyroute-bench tinyroute-mkmodel tinyroute -j "$threads" >&2
 bench="$build/bench/tinyroute-bench"
+tinyroute_bin="$(find "$build/src" -maxdepth 3 -type f -name tinyroute -perm -u+x | head -n1)"
 
-model="$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)"
+model="${TINYROUTE_BENCH_MODEL:-}"
+[[ -n "$model" ]] || model="$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)"
 cache_var() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt" | grep -v -- '-NOTFOUND$' | head -n1; }
 server="$(cache_var TINYROUTE_LLAMA_SERVER)"
 llama_bench="$(cache_var TINYROUTE_LLAMA_BENCH)"
@@ -74,6 +81,23 @@ for mode in "${modes[@]}"; do
       "$bench" concurrency "${common[@]}" --clients "${TINYROUTE_BENCH_CLIENTS:-1,4,16,64}" | tee -a "$summary"
       ;;
     memory) "$bench" memory "${common[@]}" | tee -a "$summary" ;;
+    analyze)
+      log "analyze: ${TINYROUTE_BENCH_N_ANALYZE:-100} requests x (analyze, classify_task, separate calls, llama-server per decision)"
+      "$bench" analyze "${common[@]}" --agents "$repo/config/agents-clinc150.yaml" --llama-server "$server" \
+        --n "${TINYROUTE_BENCH_N_ANALYZE:-100}" |
+        tee -a "$summary"
+      ;;
+    conversations)
+      log "conversations: ${TINYROUTE_BENCH_CONVERSATIONS:-16} x ${TINYROUTE_BENCH_TURNS:-10} turns interleaved"
+      "$bench" conversations "${common[@]}" --agents "$repo/config/agents-clinc150.yaml" --llama-server "$server" \
+        --conversations "${TINYROUTE_BENCH_CONVERSATIONS:-16}" --turns "${TINYROUTE_BENCH_TURNS:-10}" |
+        tee -a "$summary"
+      ;;
+    cache-http)
+      log "cache-http: tinyroute serve, ${TINYROUTE_BENCH_N_CACHE:-50} requests x 20 repeats of POST /v1/route"
+      "$bench" cache-http "${common[@]}" --tinyroute "$tinyroute_bin" --n "${TINYROUTE_BENCH_N_CACHE:-50}" |
+        tee -a "$summary"
+      ;;
     startup) "$bench" startup "${common[@]}" | tee -a "$summary" ;;
     gateway)
       log "gateway: passthrough overhead against nginx proxy_pass, ${TINYROUTE_BENCH_STREAMS:-1000} concurrent streams"

@@ -5,11 +5,20 @@
 // request is decoded once after it; the engine then forks the sequence per decision (ScoreBranch),
 // appends that decision's short cue ("Category:", "Agent:", ...) and reads every decision from its
 // cue in one batched decode. Thresholds and defaults are the ones classify_task and route_agent apply.
+//
+// A message of a conversation (AnalyzeOptions::conversation) is decided with the conversation's recent
+// turns before it: the query is those turns, oldest first, joined by a separator, the message last. The
+// engine keeps the conversation's sequence after each message, so the next one decodes only its own
+// tokens; the ConversationStore keeps the text, so an evicted sequence is rebuilt transparently. Such
+// messages are never answered from the decision cache (the same words mean other things in context).
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +27,7 @@
 #include "tinyroute/agents.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/config.h"
+#include "tinyroute/conversations.h"
 #include "tinyroute/engine.h"
 #include "tinyroute/rules.h"
 #include "tinyroute/select.h"
@@ -51,6 +61,21 @@ struct AnalyzeResult {
   int tokens_decoded = 0; // what this call decoded (0 when answered from the cache)
   bool truncated = false; // the text was cut (head and tail kept)
   std::string source; // model | cache (classification.source / agent->source say rule when a rule decided)
+  // A conversation message: its id, the turns the decisions saw (this one included), and how the
+  // engine got the earlier ones: new (none), continued (kept sequence), rebuilt (decoded again).
+  std::string conversation;
+  int conversation_turns = 0;
+  std::string conversation_source;
+  int reused_tokens = 0; // query tokens the kept sequence already held
+};
+
+struct AnalyzeOptions {
+  AnalyzeOptions() = default;
+  explicit AnalyzeOptions(std::string conversation_id) : conversation(std::move(conversation_id)) {}
+  std::string conversation; // non-empty: the text is the next message of this conversation
+  RequestFacts facts;
+  Availability availability;
+  Priority priority = Priority::normal;
 };
 
 // Which category (and model) answers a request, and where that decision came from.
@@ -71,7 +96,10 @@ class Analyzer {
 public:
   // Builds the shared prefix and makes it resident (decoded once). `cache` (optional) answers repeated
   // requests without the model; it may be shared by several analyzers (keys include the config hash).
-  Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache = nullptr);
+  // `conversations` (optional) keeps conversation text; without one the analyzer makes its own from the
+  // config (internal_model.conversation_tokens).
+  Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache = nullptr,
+           std::shared_ptr<ConversationStore> conversations = nullptr);
 
   // Throws Error(invalid_argument) for empty text or text over agent_routing.max_message_bytes.
   // The config's rules override the category (and the agent) they match: classification.source (and
@@ -79,11 +107,16 @@ public:
   std::future<AnalyzeResult> analyze(std::string text, RequestFacts facts = {},
                                      Availability availability = {},
                                      Priority priority = Priority::normal) const;
+  // The same, for a message of a conversation when options.conversation is set (the bus passes the
+  // envelope's correlation id). Messages of one conversation are decided in the order of these calls.
+  std::future<AnalyzeResult> analyze(std::string text, AnalyzeOptions options) const;
   // The routing decision for `text`: the config's rules first (source rule: the model is not asked),
   // then the model (source model, or cache for a repeated request), waited for at most
   // internal_model.deadline_ms when that is set; when the model cannot answer in time (a long queue,
   // a slow machine) default_category answers (source default). The engine still finishes the work it
-  // was given; only the wait is cut. Blocking; call it from a worker thread.
+  // was given; only the wait is cut. A conversation message (options.conversation) is routed with its
+  // conversation's earlier turns. Blocking; call it from a worker thread.
+  RoutedRequest route(std::string text, AnalyzeOptions options) const;
   RoutedRequest route(std::string text, RequestFacts facts = {}, Availability availability = {},
                       Priority priority = Priority::normal) const;
   const RuleSet& rules() const { return rules_; }
@@ -92,11 +125,17 @@ public:
   // fresh context. Tests only; never cached.
   AnalyzeResult analyze_reference(const std::string& text, RequestFacts facts = {},
                                   Availability availability = {}) const;
+  // The twin of a conversation's last message: `turns` are every message sent so far (oldest first,
+  // the one decided last), windowed as the store does and decoded from scratch. Tests only.
+  AnalyzeResult analyze_conversation_reference(const std::vector<std::string>& turns) const;
 
   const std::vector<Decision>& decisions() const { return decisions_; }
   const std::string& prefix_text() const { return prefix_text_; }
   // The engine request analyze sends for `text` (prefix, request tokens, one branch per decision).
   ScoreRequest request_for(const std::string& text, bool* truncated = nullptr) const;
+  // A conversation's window as one engine request (the turns joined, the head after the last).
+  ScoreRequest request_for(const std::vector<ConversationTurn>& window, bool* truncated = nullptr) const;
+  const std::shared_ptr<ConversationStore>& conversations() const { return conversations_; }
 
 private:
   struct Part {
@@ -112,6 +151,14 @@ private:
                                           const Availability& availability, double started_ms_ago) const;
   void apply_rules(const std::string& text, AnalyzeResult& r, const RequestFacts& facts,
                    const Availability& availability) const;
+  ConversationTurn turn_for(std::string text) const;
+  // Waits for the engine's answer (re-adding an evicted prefix once), decides, caches under
+  // `cache_key` (when set) and applies the rules matched on `text`.
+  std::future<AnalyzeResult> finish(std::future<ScoreResult> fut, ScoreRequest req, int n_query,
+                                    bool truncated, RequestFacts facts, Availability availability,
+                                    std::string cache_key, std::string text,
+                                    std::chrono::steady_clock::time_point t0,
+                                    std::function<void(AnalyzeResult&)> annotate) const;
 
   Engine& engine_;
   Config config_;
@@ -122,6 +169,9 @@ private:
   std::string prefix_text_;
   std::string prefix_id_;
   std::vector<Token> head_; // after the request, shared by every decision (end of turn, answer start)
+  std::vector<Token> turn_separator_; // between a conversation's turns
+  std::shared_ptr<ConversationStore> conversations_;
+  mutable std::mutex conversation_order_; // a message's window and its engine request go in together
 };
 
 std::string_view decision_name(Decision decision); // category | agent | language | ...

@@ -29,7 +29,9 @@ struct InternalModelConfig {
   std::string state_dir;      // persisted prefix state; empty = off
   int cache_size = 4096;      // decisions kept by the decision cache (serve); 0 = off
   double cache_ttl_s = 300;   // `cache_ttl`: seconds a cached decision stays valid
-  int deadline_ms = 0; // routing waits this long for the model, then rules / default_category; 0 = no limit
+  int deadline_ms = 0;    // routing waits this long for the model, then rules / default_category; 0 = none
+  int conversations = 16; // conversation sequences the engine keeps decoded (LRU); 0 = none
+  int conversation_tokens = 1024; // a conversation's recent turns kept for routing, in tokens
 };
 
 struct CategoryConfig {

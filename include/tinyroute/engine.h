@@ -25,12 +25,13 @@ enum class Priority : int { low = 0, normal = 1, high = 2 };
 
 struct EngineParams {
   std::string model_path;
-  int n_threads = 2;   // threads for llama.cpp's CPU kernels
-  int n_ctx = 4096;    // KV cells shared by all sequences (prefixes + requests in flight)
-  int n_batch = 512;   // tokens per llama_decode
-  int n_ubatch = 128;  // tokens per compute pass: the attention scratch grows with it, so keep it small
-  int n_parallel = 16; // requests decoded together (one sequence id each)
-  int n_prefixes = 16; // named prefixes kept resident at once (classify, agents, each metadata field)
+  int n_threads = 2;        // threads for llama.cpp's CPU kernels
+  int n_ctx = 4096;         // KV cells shared by all sequences (prefixes + requests in flight)
+  int n_batch = 512;        // tokens per llama_decode
+  int n_ubatch = 128;       // tokens per compute pass: the attention scratch grows with it, so keep it small
+  int n_parallel = 16;      // requests decoded together (one sequence id each)
+  int n_prefixes = 16;      // named prefixes kept resident at once (classify, agents, each metadata field)
+  int n_conversations = 16; // conversation sequences kept after their request (LRU); 0 = none kept
   bool use_mmap = true;
   std::string state_dir;    // where prefix KV state is persisted; empty = no persistence
   int max_wait_batches = 4; // ageing: a waiting request gains one priority level per this many decodes
@@ -82,6 +83,11 @@ struct ScoreRequest {
   std::vector<std::vector<Token>> continuations; // candidates, each scored after prefix + query
   std::vector<ScoreBranch> branches;             // forks after the query (continuations may then be empty)
   Priority priority = Priority::normal;
+  // Non-empty: the sequence (prefix + query) is kept under this key after the request, and the next
+  // request with the key decodes only what follows the longest token prefix it shares with it. Requests
+  // with one key run one at a time, in submission order. A kept sequence may be evicted (LRU, count and
+  // KV room); the next request then decodes its whole query, with the same result.
+  std::string conversation;
 };
 
 struct ContinuationScore {
@@ -93,6 +99,7 @@ struct ScoreResult {
   std::vector<ContinuationScore> continuations;
   std::vector<std::vector<ContinuationScore>> branches; // one list per ScoreRequest::branches entry
   int n_decoded = 0;     // tokens this request decoded (the prefix is not counted)
+  int n_reused = 0;      // query tokens found in the conversation's kept sequence (not decoded)
   double queue_ms = 0;   // waiting before the first decode
   double compute_ms = 0; // first decode to result
   double query_ms = 0;   // first decode to the end of the query (the rest is cues and continuations)
@@ -123,6 +130,9 @@ struct EngineStats {
   std::uint64_t max_batch_requests = 0; // most distinct requests seen in one decode
   int queued = 0;
   int active = 0;
+  int conversations = 0;                    // conversation sequences kept now
+  std::uint64_t conversation_reuses = 0;    // requests that continued a kept sequence
+  std::uint64_t conversation_evictions = 0; // kept sequences dropped for room, count or a prefix change
 };
 
 class Engine {

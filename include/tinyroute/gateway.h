@@ -81,6 +81,9 @@ struct ChatRequest {
   nlohmann::json format;                // structured output: "json" or a JSON Schema; null = free text
   nlohmann::json extras =
       nlohmann::json::object(); // unknown top-level fields, passed to same-protocol backends
+  // The x-tinyroute-conversation header (on /v1/route also a "conversation" field): routing sees the
+  // conversation's earlier messages. Empty = a standalone request.
+  std::string conversation;
 };
 
 // Concatenated text of all text parts of the last user message (what a router usually looks at).
@@ -129,8 +132,9 @@ using JsonHandler = std::function<nlohmann::json(const nlohmann::json& body)>;
 
 // What the gateway read from the request's headers for an added endpoint.
 struct JsonRequestContext {
-  Priority priority = Priority::normal; // X-Request-Priority, medium when absent
-  bool priority_given = false;          // the header was sent
+  Priority priority = Priority::normal;       // X-Request-Priority, medium when absent
+  bool priority_given = false;                // the header was sent
+  std::map<std::string, std::string> headers; // all of them, lower-case names
 };
 using JsonContextHandler =
     std::function<nlohmann::json(const nlohmann::json& body, const JsonRequestContext& context)>;

@@ -129,7 +129,15 @@ json analyze_json(const AnalyzeResult& r) {
                     {"distribution", distribution_json(f.distribution, "label")}};
   }
   const AnalyzeTiming& t = r.timing;
+  json conversation = nullptr;
+  if (!r.conversation.empty()) {
+    conversation = {{"id", r.conversation},
+                    {"turns", r.conversation_turns},
+                    {"source", r.conversation_source},
+                    {"reused_tokens", r.reused_tokens}};
+  }
   return {{"category", classify_json(r.classification)},
+          {"conversation", conversation},
           {"agent", r.agent ? agent_route_json(*r.agent) : json(nullptr)},
           {"fields", fields},
           {"selection", selection_json(r.selection)},

@@ -368,10 +368,23 @@ private:
 const std::vector<std::string> kTopKeys = {"internal_model", "categories",       "models",
                                            "fallbacks",      "default_category", "agents",
                                            "agent_routing",  "gateway",          "rules"};
-const std::vector<std::string> kInternalKeys = {"model",      "name",      "aliases",          "threads",
-                                                "context",    "batch",     "ubatch",           "parallel",
-                                                "strategy",   "threshold", "max_query_tokens", "state_dir",
-                                                "cache_size", "cache_ttl", "deadline_ms"};
+const std::vector<std::string> kInternalKeys = {"model",
+                                                "name",
+                                                "aliases",
+                                                "threads",
+                                                "context",
+                                                "batch",
+                                                "ubatch",
+                                                "parallel",
+                                                "strategy",
+                                                "threshold",
+                                                "max_query_tokens",
+                                                "state_dir",
+                                                "cache_size",
+                                                "cache_ttl",
+                                                "deadline_ms",
+                                                "conversations",
+                                                "conversation_tokens"};
 const std::vector<std::string> kCategoryKeys = {"name", "description", "examples"};
 const std::vector<std::string> kModelKeys = {
     "name",           "provider", "base_url", "upstream_model", "api_key_env",    "categories",
@@ -478,6 +491,26 @@ void parse_internal(Reader& r, const Section& top, InternalModelConfig& im) {
                      std::to_string(*v) + " is out of range; use 0 (no deadline) to 3600000 ms");
     } else {
       im.deadline_ms = static_cast<int>(*v);
+    }
+  }
+  // Each kept conversation holds an engine sequence id (at most 256 in all, shared with requests).
+  if (auto v = r.integer(s, "conversations", false)) {
+    if (*v < 0 || *v > 128) {
+      r.report().add(line_of(s.fields.at("conversations"), s.line), "internal_model.conversations",
+                     std::to_string(*v) + " is out of range; use 0 (none kept) to 128 conversations");
+    } else {
+      im.conversations = static_cast<int>(*v);
+    }
+  }
+  if (auto v = r.integer(s, "conversation_tokens", false)) {
+    if (*v < im.max_query_tokens || *v >= im.context) {
+      r.report().add(line_of(s.fields.at("conversation_tokens"), s.line),
+                     "internal_model.conversation_tokens",
+                     std::to_string(*v) + " is out of range; use at least max_query_tokens (" +
+                         std::to_string(im.max_query_tokens) + ") and less than context (" +
+                         std::to_string(im.context) + ")");
+    } else {
+      im.conversation_tokens = static_cast<int>(*v);
     }
   }
 }

@@ -46,6 +46,14 @@ struct Task {
   llama_pos pos0 = 0;
   int n_decoded = 0;
 
+  // score with a conversation key: the main sequence is kept afterwards (see Kept).
+  std::string conversation;
+  std::vector<Token> query;           // the whole query, what the kept sequence holds after the prefix
+  std::uint64_t prefix_version = 0;   // the prefix's version the sequence was built on
+  int n_reused = 0;                   // query tokens taken over from the kept sequence
+  bool holds_conversation = false;    // admitted: other requests with the key wait
+  bool waits_on_conversation = false; // not admitted because one with the key is active
+
   // score: groups[0] is the request's own continuations (empty cue), groups[1..] its branches. Every
   // lane is a sequence forked from the end of the query that decodes one group's cue, then (for a
   // multi-token continuation) all but its last token; lanes run in waves of at most seqs.size().
@@ -95,6 +103,18 @@ struct PrefixSlot {
   llama_seq_id seq = 0;
   bool ready = false;
   bool busy = false; // a prefix task is (re)writing it
+  std::uint64_t last_used = 0;
+  std::uint64_t version = 0; // changes whenever its cells are rewritten or dropped
+};
+
+// A conversation's sequence kept after its request: the prefix's cells (shared with the prefix's own
+// sequence) and `tokens` after them. Counted in KV cells as tokens.size(); dropped with its prefix.
+struct Kept {
+  std::string key;
+  std::string prefix;
+  std::uint64_t prefix_version = 0;
+  llama_seq_id seq = 0;
+  std::vector<Token> tokens;
   std::uint64_t last_used = 0;
 };
 
@@ -148,18 +168,25 @@ struct Scheduler::State {
   std::vector<llama_seq_id> free_seqs;
   int kv_reserved = 0;
   std::uint64_t use_clock = 0;
+  std::vector<Kept> kept;               // conversation sequences, at most params.n_conversations
+  std::vector<std::string> conv_active; // conversation keys with a request admitted
+  int kept_cells = 0;                   // sum of kept[i].tokens.size()
 
   std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, max_batch_requests{0};
-  std::atomic<int> n_queued{0}, n_active{0};
+  std::atomic<std::uint64_t> n_conv_reuses{0}, n_conv_evictions{0};
+  std::atomic<int> n_queued{0}, n_active{0}, n_kept{0};
 
   std::thread worker;
 
   State(const Model& m, const EngineParams& p) : model(m), params(p) {
-    if (p.n_parallel < 1 || p.n_prefixes < 1 || p.n_batch < 1 || p.n_ubatch < 1 || p.n_ctx < 64) {
+    if (p.n_parallel < 1 || p.n_prefixes < 1 || p.n_batch < 1 || p.n_ubatch < 1 || p.n_ctx < 64 ||
+        p.n_conversations < 0) {
       throw Error(ErrorCode::invalid_argument,
-                  "engine params: n_parallel, n_prefixes, n_batch, n_ubatch must be >= 1, n_ctx >= 64");
+                  "engine params: n_parallel, n_prefixes, n_batch, n_ubatch must be "
+                  ">= 1, n_conversations >= 0, n_ctx >= 64");
     }
-    const int pool = std::min(p.n_parallel * 4, 256 - p.n_prefixes);
+    // Kept conversations hold a sequence id each, on top of what requests in flight use.
+    const int pool = std::min(p.n_parallel * 4 + p.n_conversations, 256 - p.n_prefixes);
     if (pool < 1) throw Error(ErrorCode::invalid_argument, "engine params: too many prefixes (at most 255)");
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = static_cast<uint32_t>(p.n_ctx);
@@ -182,7 +209,7 @@ struct Scheduler::State {
     mem = llama_get_memory(ctx.get());
     n_vocab = model.info().n_vocab;
     kv_cells = static_cast<int>(llama_n_ctx(ctx.get()));
-    for (int i = 0; i < p.n_prefixes; ++i) prefixes.push_back({"", {}, i, false, false, 0});
+    for (int i = 0; i < p.n_prefixes; ++i) prefixes.push_back({"", {}, i, false, false, 0, 0});
     for (int i = pool - 1; i >= 0; --i) free_seqs.push_back(p.n_prefixes + i);
     worker = std::thread([this] { run(); });
   }
@@ -228,10 +255,63 @@ struct Scheduler::State {
     return nullptr;
   }
 
+  // Cells held outside requests in flight: resident prefixes and kept conversations.
   int prefix_cells() const {
-    int n = 0;
+    int n = kept_cells;
     for (const auto& s : prefixes) n += static_cast<int>(s.tokens.size());
     return n;
+  }
+
+  Kept* find_kept(const std::string& key) {
+    for (auto& k : kept)
+      if (k.key == key) return &k;
+    return nullptr;
+  }
+
+  bool conversation_active(const std::string& key) const {
+    return std::find(conv_active.begin(), conv_active.end(), key) != conv_active.end();
+  }
+
+  // Forgets a kept sequence: its cells and sequence id become free. `reuse` keeps the cells (the
+  // caller takes the sequence over) and only removes the entry.
+  void drop_kept(Kept* k, bool reuse = false) {
+    kept_cells -= static_cast<int>(k->tokens.size());
+    if (!reuse) {
+      llama_memory_seq_rm(mem, k->seq, -1, -1);
+      free_seqs.push_back(k->seq);
+      n_conv_evictions.fetch_add(1);
+    }
+    kept.erase(kept.begin() + (k - kept.data()));
+    n_kept.store(static_cast<int>(kept.size()));
+  }
+
+  // Drops the least recently used kept conversation other than the one keyed `keep`; false when there
+  // is none. (Keys, not pointers: dropping one moves the others.)
+  bool evict_one_kept(const std::string& keep) {
+    Kept* victim = nullptr;
+    for (auto& k : kept)
+      if (k.key != keep && (victim == nullptr || k.last_used < victim->last_used)) victim = &k;
+    if (victim == nullptr) return false;
+    drop_kept(victim);
+    return true;
+  }
+
+  // Kept conversations built on a prefix share its cells: they go when it goes.
+  void drop_kept_of(const std::string& prefix) {
+    for (size_t i = kept.size(); i-- > 0;)
+      if (kept[i].prefix == prefix) drop_kept(&kept[i]);
+  }
+
+  // Frees at least `cells` KV cells by dropping kept conversations (least recently used first, never
+  // the one keyed `keep`). Returns the cells freed.
+  int evict_kept_for(int cells, const std::string& keep) {
+    int freed = 0;
+    while (freed < cells) {
+      const int before = kept_cells;
+      if (!evict_one_kept(keep)) break;
+      freed += before - kept_cells;
+    }
+    return freed;
   }
 
   void fail(Task& t, std::exception_ptr e) {
@@ -241,8 +321,8 @@ struct Scheduler::State {
 
   // Tries to make `t` active. Returns false to keep it waiting (resources busy).
   bool admit(Task& t) {
-    int budget_total = kv_cells - kKvMargin - prefix_cells();
     if (t.kind == Task::Kind::prefix) {
+      int budget_total = kv_cells - kKvMargin - prefix_cells();
       PrefixSlot* slot = find_prefix(t.prefix);
       if (slot == nullptr) {
         for (auto& s : prefixes)
@@ -264,6 +344,10 @@ struct Scheduler::State {
         return true;
       }
       const int old = static_cast<int>(slot->tokens.size());
+      // Kept conversations are a cache: a prefix that needs their room gets it.
+      const int want = static_cast<int>(t.feed.size()) - old;
+      if (want > budget_total - kv_reserved)
+        budget_total += evict_kept_for(want - (budget_total - kv_reserved), std::string());
       // Room for a prefix that does not fit comes from the idle prefixes used longest ago (after a
       // reload: the old config's); a request that still names one gets unknown_prefix and re-adds it.
       budget_total += evict_prefixes_for(static_cast<int>(t.feed.size()) - budget_total - old, slot);
@@ -276,7 +360,12 @@ struct Scheduler::State {
         return true;
       }
       if (static_cast<int>(t.feed.size()) - old > budget_total - kv_reserved) return false;
+      if (!slot->name.empty()) {
+        // The cells go away; so do kept conversations built on them (and their cells leave the count).
+        drop_kept_of(slot->name);
+      }
       llama_memory_seq_rm(mem, slot->seq, -1, -1);
+      slot->version = 0;
       slot->name = t.prefix;
       slot->tokens.clear();
       slot->ready = false;
@@ -307,6 +396,15 @@ struct Scheduler::State {
       s->last_used = ++use_clock;
       slot = s;
     }
+    // A conversation runs one request at a time; the next one continues the kept sequence.
+    t.waits_on_conversation = !t.conversation.empty() && conversation_active(t.conversation);
+    if (t.waits_on_conversation) return false;
+    Kept* kept_seq = t.conversation.empty() ? nullptr : find_kept(t.conversation);
+    if (kept_seq != nullptr &&
+        (kept_seq->prefix != t.prefix || (slot != nullptr && kept_seq->prefix_version != slot->version))) {
+      drop_kept(kept_seq); // built on another prefix (or an older version of it)
+      kept_seq = nullptr;
+    }
     // Everything below is computed into locals and committed only once the task is admitted: a task
     // that must wait is retried on the next round and must find itself unchanged.
     const int prefix_len = slot ? static_cast<int>(slot->tokens.size()) : 0;
@@ -321,7 +419,14 @@ struct Scheduler::State {
       reprise = {slot->tokens.back()};
       pos0 = prefix_len - 1;
     }
-    const int n_feed = static_cast<int>(reprise.empty() ? t.feed.size() : reprise.size());
+    // Tokens the kept sequence already holds (at least the query's last is decoded again: its logits
+    // are read and the branches fork after it).
+    size_t reuse = 0;
+    if (kept_seq != nullptr && !t.feed.empty()) {
+      const size_t limit = std::min(kept_seq->tokens.size(), t.feed.size() - 1);
+      while (reuse < limit && kept_seq->tokens[reuse] == t.feed[reuse]) ++reuse;
+    }
+    const int n_feed = static_cast<int>(reprise.empty() ? t.feed.size() - reuse : reprise.size());
 
     int n_seqs = 1;
     int cont_cells = 0;
@@ -334,28 +439,58 @@ struct Scheduler::State {
       cont_cells = t.max_tokens;
     }
     const int need = n_feed + cont_cells;
+    // Taking the kept sequence over frees its cells past the reused part.
+    const int kept_spare = kept_seq ? static_cast<int>(kept_seq->tokens.size() - reuse) : 0;
+    int budget_total = kv_cells - kKvMargin - prefix_cells() + kept_spare;
+    // Kept conversations are a cache: they make room for requests before anything waits.
+    if (need > budget_total - kv_reserved)
+      budget_total += evict_kept_for(need - (budget_total - kv_reserved), t.conversation);
     if (need > budget_total) budget_total += evict_prefixes_for(need - budget_total, slot);
-    if (pos0 + need > kv_cells || need > budget_total) {
-      fail(t,
-           std::make_exception_ptr(Error(
-               ErrorCode::context_overflow,
-               "request needs " + std::to_string(prefix_len + need) + " tokens of context (prefix " +
-                   std::to_string(prefix_len) + ", request " + std::to_string(need) + "); the engine has " +
-                   std::to_string(budget_total + prefix_len) + " (shorten the input or raise n_ctx)")));
+    if (kept_seq != nullptr) kept_seq = find_kept(t.conversation); // evictions moved the entries
+    if (pos0 + static_cast<int>(reuse) + need > kv_cells || need > budget_total) {
+      fail(t, std::make_exception_ptr(Error(
+                  ErrorCode::context_overflow,
+                  "request needs " + std::to_string(prefix_len + static_cast<int>(reuse) + need) +
+                      " tokens of context (prefix " + std::to_string(prefix_len) + ", request " +
+                      std::to_string(static_cast<int>(reuse) + need) + "); the engine has " +
+                      std::to_string(budget_total + prefix_len) + " (shorten the input or raise n_ctx)")));
       return true;
     }
     if (need > budget_total - kv_reserved) return false;
-    if (static_cast<int>(free_seqs.size()) < n_seqs) return false;
+    const int fresh_seqs = kept_seq ? n_seqs - 1 : n_seqs;
+    while (static_cast<int>(free_seqs.size()) < fresh_seqs && evict_one_kept(t.conversation)) {
+    }
+    if (static_cast<int>(free_seqs.size()) < fresh_seqs) return false;
+    if (kept_seq != nullptr) kept_seq = find_kept(t.conversation);
 
     if (!reprise.empty()) t.feed = std::move(reprise);
     t.pos0 = pos0;
-    for (int i = 0; i < n_seqs; ++i) {
+    if (kept_seq != nullptr) {
+      t.seqs.push_back(kept_seq->seq);
+      llama_memory_seq_rm(mem, kept_seq->seq, pos0 + static_cast<llama_pos>(reuse), -1);
+      drop_kept(kept_seq, true);
+      kept_seq = nullptr;
+    }
+    for (int i = 0; i < fresh_seqs; ++i) {
       t.seqs.push_back(free_seqs.back());
       free_seqs.pop_back();
     }
-    t.reserve = need;
-    kv_reserved += need;
-    if (slot != nullptr) llama_memory_seq_cp(mem, slot->seq, t.seqs[0], -1, t.pos0);
+    t.reserve = static_cast<int>(reuse) + need;
+    kv_reserved += t.reserve;
+    if (reuse > 0) {
+      t.n_reused = static_cast<int>(reuse);
+      t.feed.erase(t.feed.begin(), t.feed.begin() + static_cast<std::ptrdiff_t>(reuse));
+      t.pos0 = pos0 + static_cast<llama_pos>(reuse);
+      n_conv_reuses.fetch_add(1);
+    } else if (slot != nullptr) {
+      llama_memory_seq_rm(mem, t.seqs[0], -1, -1); // a taken-over sequence that shares nothing
+      llama_memory_seq_cp(mem, slot->seq, t.seqs[0], -1, t.pos0);
+    }
+    if (!t.conversation.empty()) {
+      conv_active.push_back(t.conversation);
+      t.holds_conversation = true;
+      t.prefix_version = slot ? slot->version : 0;
+    }
     t.started = Clock::now();
     return true;
   }
@@ -371,12 +506,15 @@ struct Scheduler::State {
           victim = &s;
       if (victim == nullptr) break;
       freed += static_cast<int>(victim->tokens.size());
+      const int kept_before = kept_cells;
+      drop_kept_of(victim->name);
+      freed += kept_before - kept_cells;
       llama_memory_seq_rm(mem, victim->seq, -1, -1);
       {
         std::lock_guard lk(mu);
         resident_prefixes.erase(victim->name);
       }
-      *victim = PrefixSlot{"", {}, victim->seq, false, false, 0};
+      *victim = PrefixSlot{"", {}, victim->seq, false, false, 0, 0};
     }
     return freed;
   }
@@ -410,6 +548,7 @@ struct Scheduler::State {
     slot.ready = true;
     slot.busy = false;
     slot.last_used = ++use_clock;
+    slot.version = slot.last_used;
     {
       std::lock_guard lk(mu);
       resident_prefixes[slot.name] = slot.tokens;
@@ -434,18 +573,42 @@ struct Scheduler::State {
         for (auto& s : prefixes)
           if (s.seq == t.seqs[0]) {
             llama_memory_seq_rm(mem, s.seq, -1, -1);
-            s = PrefixSlot{"", {}, s.seq, false, false, 0};
+            s = PrefixSlot{"", {}, s.seq, false, false, 0, 0};
           }
       }
     } else {
-      for (llama_seq_id s : t.seqs) {
-        llama_memory_seq_rm(mem, s, -1, -1);
-        free_seqs.push_back(s);
+      const bool keep = keep_conversation(t);
+      for (size_t i = keep ? 1 : 0; i < t.seqs.size(); ++i) {
+        llama_memory_seq_rm(mem, t.seqs[i], -1, -1);
+        free_seqs.push_back(t.seqs[i]);
       }
+      if (keep) {
+        // Only the query stays: the branch cues the main sequence decoded after it go.
+        llama_memory_seq_rm(mem, t.seqs[0], t.query_end(), -1);
+        kept.push_back(
+            {t.conversation, t.prefix, t.prefix_version, t.seqs[0], std::move(t.query), ++use_clock});
+        kept_cells += static_cast<int>(kept.back().tokens.size());
+        while (static_cast<int>(kept.size()) > params.n_conversations) evict_one_kept(t.conversation);
+        n_kept.store(static_cast<int>(kept.size()));
+      }
+    }
+    if (t.holds_conversation) {
+      conv_active.erase(std::find(conv_active.begin(), conv_active.end(), t.conversation));
+      t.holds_conversation = false;
     }
     t.seqs.clear();
     kv_reserved -= t.reserve;
     t.reserve = 0;
+  }
+
+  // A finished conversation request keeps its sequence when it succeeded, the pool has room for one,
+  // and the prefix it was built on is still the resident one.
+  bool keep_conversation(const Task& t) {
+    if (!t.holds_conversation || t.error || t.seqs.empty() || params.n_conversations < 1 || !t.query_done)
+      return false;
+    if (t.prefix.empty()) return true;
+    const PrefixSlot* slot = find_prefix(t.prefix);
+    return slot != nullptr && slot->ready && slot->version == t.prefix_version;
   }
 
   void complete(Task& t) {
@@ -471,6 +634,7 @@ struct Scheduler::State {
         r.continuations = std::move(t.groups[0].scores);
         for (size_t g = 1; g < t.groups.size(); ++g) r.branches.push_back(std::move(t.groups[g].scores));
         r.n_decoded = t.n_decoded;
+        r.n_reused = t.n_reused;
         r.queue_ms = queue_ms;
         r.compute_ms = compute_ms;
         r.query_ms = t.query_done ? ms_between(t.started, t.query_finished) : compute_ms;
@@ -712,7 +876,7 @@ struct Scheduler::State {
           continue;
         }
         const bool waits_on_prefix = t.kind != Task::Kind::prefix && !t.prefix.empty();
-        if (!waits_on_prefix) break;
+        if (!waits_on_prefix && !t.waits_on_conversation) break;
         ++it;
       }
       finish_done_tasks();
@@ -855,11 +1019,15 @@ std::future<ScoreResult> Scheduler::score(ScoreRequest request) {
   if (request.prefix.empty() && request.query.empty()) {
     throw Error(ErrorCode::invalid_argument, "score: nothing to condition on (no prefix and an empty query)");
   }
+  if (!request.conversation.empty() && request.query.empty())
+    throw Error(ErrorCode::invalid_argument, "score: a conversation request needs a query");
   auto t = std::make_unique<Task>();
   t->kind = Task::Kind::score;
   t->priority = request.priority;
   t->prefix = std::move(request.prefix);
   t->feed = std::move(request.query);
+  t->conversation = std::move(request.conversation);
+  if (!t->conversation.empty()) t->query = t->feed;
   t->groups.push_back({{}, std::move(request.continuations), {}});
   for (auto& b : request.branches) t->groups.push_back({std::move(b.cue), std::move(b.continuations), {}});
   for (auto& g : t->groups) {
@@ -909,6 +1077,9 @@ EngineStats Scheduler::stats() const {
   s.max_batch_requests = state_->max_batch_requests.load();
   s.queued = state_->n_queued.load();
   s.active = state_->n_active.load();
+  s.conversations = state_->n_kept.load();
+  s.conversation_reuses = state_->n_conv_reuses.load();
+  s.conversation_evictions = state_->n_conv_evictions.load();
   return s;
 }
 

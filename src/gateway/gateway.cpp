@@ -254,6 +254,7 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
     const bool open_path = (path == "/health" || path == "/" || path == "/api/version") &&
                            (req.method == "GET" || req.method == "HEAD");
     JsonRequestContext context;
+    context.headers = req.headers;
     std::string priority_error;
     if (auto it = req.headers.find("x-request-priority"); it != req.headers.end()) {
       if (auto p = parse_priority(it->second)) {
@@ -399,6 +400,11 @@ json parse_body(const std::string& body) {
   } catch (const json::parse_error& e) {
     bad_request(std::string("the request body is not valid JSON: ") + e.what());
   }
+}
+
+std::string header_value(const HttpRequest& req, const std::string& name) {
+  const auto it = req.headers.find(name);
+  return it == req.headers.end() ? std::string() : it->second;
 }
 
 std::string model_list(const std::vector<std::string>& names) {
@@ -567,8 +573,15 @@ awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out,
     const Priority priority = body_priority(body, context);
     if (body.is_object()) body.erase("priority");
     if (body.is_object() && !body.contains("model")) body["model"] = "auto";
+    std::string conversation = header_value(req, "x-tinyroute-conversation");
+    if (body.is_object() && body.contains("conversation")) {
+      if (!body["conversation"].is_string()) bad_request("\"conversation\" must be a string");
+      conversation = body["conversation"].get<std::string>();
+      body.erase("conversation");
+    }
     ChatRequest request = openai->parse(body);
     request.priority = priority;
+    request.conversation = std::move(conversation);
     RouteDecision d = co_await call_router(request);
     co_return co_await send_json(out, 200, to_json(d));
   } catch (const FrontError& e) {
@@ -615,6 +628,7 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   try {
     request = front.parse(parse_body(req.body));
     request.priority = priority;
+    request.conversation = header_value(req, "x-tinyroute-conversation");
     if (is_internal_model(cfg, request.model)) {
       throw FrontError(403, "internal_model_forbidden",
                        "'" + request.model +

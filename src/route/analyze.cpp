@@ -48,8 +48,14 @@ std::string_view decision_name(Decision decision) {
   return "?";
 }
 
-Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache)
-    : engine_(engine), config_(config), cache_(std::move(cache)), rules_(config_.rules) {
+Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache,
+                   std::shared_ptr<ConversationStore> conversations)
+    : engine_(engine), config_(config), cache_(std::move(cache)), rules_(config_.rules),
+      conversations_(std::move(conversations)) {
+  if (!conversations_) {
+    conversations_ = std::make_shared<ConversationStore>(ConversationOptions{
+        ConversationOptions{}.max_conversations, config_.internal_model.conversation_tokens});
+  }
   struct Spec {
     Decision decision;
     std::vector<Label> labels;
@@ -102,6 +108,7 @@ Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<Decisio
   head_.assign(tails[0].begin(), tails[0].begin() + static_cast<std::ptrdiff_t>(common));
   for (size_t i = 0; i < parts_.size(); ++i)
     parts_[i].cue.assign(tails[i].begin() + static_cast<std::ptrdiff_t>(common), tails[i].end());
+  turn_separator_ = engine_.tokenize("\n\nNext message:", false, false);
   engine_.add_prefix(prefix_id_, prefix_text_).get();
 }
 
@@ -120,6 +127,30 @@ ScoreRequest Analyzer::request_for(const std::string& text, bool* truncated) con
   ScoreRequest r;
   r.prefix = prefix_id_;
   r.query = clip_text_tokens(engine_, text, config_.internal_model.max_query_tokens, truncated);
+  r.query.insert(r.query.end(), head_.begin(), head_.end());
+  for (const auto& p : parts_) r.branches.push_back({p.cue, p.answers});
+  return r;
+}
+
+ConversationTurn Analyzer::turn_for(std::string text) const {
+  const int n = static_cast<int>(
+      clip_text_tokens(engine_, text, config_.internal_model.max_query_tokens, nullptr).size());
+  return {std::move(text), n + static_cast<int>(turn_separator_.size())};
+}
+
+ScoreRequest Analyzer::request_for(const std::vector<ConversationTurn>& window, bool* truncated) const {
+  ScoreRequest r;
+  r.prefix = prefix_id_;
+  // Each turn tokenized on its own and joined as tokens: the earlier turns' tokens never change when
+  // a turn is added, so the kept sequence stays a prefix of the next request.
+  for (size_t i = 0; i < window.size(); ++i) {
+    if (i > 0) r.query.insert(r.query.end(), turn_separator_.begin(), turn_separator_.end());
+    bool cut = false;
+    const auto body =
+        clip_text_tokens(engine_, window[i].text, config_.internal_model.max_query_tokens, &cut);
+    r.query.insert(r.query.end(), body.begin(), body.end());
+    if (truncated != nullptr && i + 1 == window.size()) *truncated = cut;
+  }
   r.query.insert(r.query.end(), head_.begin(), head_.end());
   for (const auto& p : parts_) r.branches.push_back({p.cue, p.answers});
   return r;
@@ -198,15 +229,55 @@ void Analyzer::apply_rules(const std::string& text, AnalyzeResult& r, const Requ
 
 std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts facts, Availability availability,
                                              Priority priority) const {
+  AnalyzeOptions options;
+  options.facts = std::move(facts);
+  options.availability = std::move(availability);
+  options.priority = priority;
+  return analyze(std::move(text), std::move(options));
+}
+
+std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions options) const {
   const auto t0 = Clock::now();
   check_text(text);
+  if (!options.conversation.empty()) {
+    if (options.conversation.size() > 256)
+      throw Error(ErrorCode::invalid_argument, "conversation id is longer than 256 bytes");
+    bool truncated = false, had_history = false, moved = false;
+    ScoreRequest req;
+    std::future<ScoreResult> fut;
+    int turns = 0;
+    {
+      // The window and the engine request go in together, so the engine sees this conversation's
+      // messages in the order their windows were made (it runs one at a time per conversation).
+      std::lock_guard lock(conversation_order_);
+      const auto window = conversations_->append(options.conversation, turn_for(text), &had_history, &moved);
+      turns = static_cast<int>(window.size());
+      req = request_for(window, &truncated);
+      req.priority = options.priority;
+      req.conversation = "conversation:" + options.conversation;
+      fut = engine_.score(req);
+    }
+    const int n_query = static_cast<int>(req.query.size());
+    auto store = conversations_;
+    return finish(std::move(fut), std::move(req), n_query, truncated, std::move(options.facts),
+                  std::move(options.availability), {}, std::move(text), t0,
+                  [store, had_history, moved, turns, id = options.conversation](AnalyzeResult& r) {
+                    r.conversation = id;
+                    r.conversation_turns = turns;
+                    // The window moved: the remaining turns sit at new positions, decoded again.
+                    r.conversation_source = !had_history                    ? "new"
+                                            : r.reused_tokens > 0 && !moved ? "continued"
+                                                                            : "rebuilt";
+                    store->record(had_history, moved, r.reused_tokens);
+                  });
+  }
   std::string key;
   if (cache_) {
     key = DecisionCache::key(text, config_.hash, "analyze");
     std::promise<AnalyzeResult> p;
     try {
-      if (auto r = from_cache(key, facts, availability, 0)) {
-        apply_rules(text, *r, facts, availability);
+      if (auto r = from_cache(key, options.facts, options.availability, 0)) {
+        apply_rules(text, *r, options.facts, options.availability);
         r->timing.total_ms = ms_since(t0);
         p.set_value(std::move(*r));
         return p.get_future();
@@ -218,12 +289,21 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts fact
   }
   bool truncated = false;
   ScoreRequest req = request_for(text, &truncated);
-  req.priority = priority;
+  req.priority = options.priority;
   const int n_query = static_cast<int>(req.query.size());
   auto fut = engine_.score(req);
+  return finish(std::move(fut), std::move(req), n_query, truncated, std::move(options.facts),
+                std::move(options.availability), std::move(key), std::move(text), t0, nullptr);
+}
+
+std::future<AnalyzeResult> Analyzer::finish(std::future<ScoreResult> fut, ScoreRequest req, int n_query,
+                                            bool truncated, RequestFacts facts, Availability availability,
+                                            std::string key, std::string text, Clock::time_point t0,
+                                            std::function<void(AnalyzeResult&)> annotate) const {
   return std::async(std::launch::deferred,
-                    [this, t0, f = std::move(fut), req = std::move(req), n_query, truncated, facts,
-                     availability, key = std::move(key), text = std::move(text)]() mutable {
+                    [this, t0, f = std::move(fut), req = std::move(req), n_query, truncated,
+                     facts = std::move(facts), availability = std::move(availability), key = std::move(key),
+                     text = std::move(text), annotate = std::move(annotate)]() mutable {
                       ScoreResult s;
                       try {
                         s = f.get();
@@ -235,7 +315,9 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts fact
                         s = engine_.score(std::move(req)).get();
                       }
                       AnalyzeResult r = decide(s, n_query, truncated, facts, availability, ms_since(t0));
-                      if (cache_) cache_->put(key, r);
+                      r.reused_tokens = s.n_reused;
+                      if (annotate) annotate(r);
+                      if (cache_ && !key.empty()) cache_->put(key, r);
                       apply_rules(text, r, facts, availability);
                       return r;
                     });
@@ -243,8 +325,18 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts fact
 
 RoutedRequest Analyzer::route(std::string text, RequestFacts facts, Availability availability,
                               Priority priority) const {
+  AnalyzeOptions options;
+  options.facts = std::move(facts);
+  options.availability = std::move(availability);
+  options.priority = priority;
+  return route(std::move(text), std::move(options));
+}
+
+RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
   const auto t0 = Clock::now();
   check_text(text);
+  const RequestFacts& facts = options.facts;
+  const Availability& availability = options.availability;
   RoutedRequest out;
   if (auto m = rules_.match_category(text)) {
     ClassifyResult& c = out.classification;
@@ -267,41 +359,48 @@ RoutedRequest Analyzer::route(std::string text, RequestFacts facts, Availability
     out.total_ms = ms_since(t0);
     return out;
   };
-  std::string key;
-  if (cache_) {
-    key = DecisionCache::key(text, config_.hash, "analyze");
-    if (auto r = from_cache(key, facts, availability, ms_since(t0))) return from(std::move(*r));
-  }
-  bool truncated = false;
-  ScoreRequest req = request_for(text, &truncated);
-  req.priority = priority;
-  const int n_query = static_cast<int>(req.query.size());
   const int deadline_ms = config_.internal_model.deadline_ms;
   const auto until = t0 + std::chrono::milliseconds(deadline_ms);
   const auto in_time = [&](auto& future) {
     return deadline_ms <= 0 || future.wait_until(until) == std::future_status::ready;
   };
-  std::optional<ScoreResult> s;
-  auto fut = engine_.score(req);
-  if (in_time(fut)) {
-    try {
-      s = fut.get();
-    } catch (const Error& e) {
-      if (e.code() != ErrorCode::unknown_prefix) throw;
-      // Evicted by other prefixes: make it resident again, once, within the same deadline.
-      auto added = engine_.add_prefix(prefix_id_, prefix_text_);
-      if (in_time(added)) {
-        added.get();
-        auto again = engine_.score(std::move(req));
-        if (in_time(again)) s = again.get();
+  std::optional<AnalyzeResult> decided;
+  if (!options.conversation.empty()) {
+    // The conversation's earlier turns are part of the decision: analyze keeps their sequence.
+    auto fut = analyze(text, options);
+    if (in_time(fut)) decided = fut.get();
+  } else {
+    std::string key;
+    if (cache_) {
+      key = DecisionCache::key(text, config_.hash, "analyze");
+      if (auto r = from_cache(key, facts, availability, ms_since(t0))) return from(std::move(*r));
+    }
+    bool truncated = false;
+    ScoreRequest req = request_for(text, &truncated);
+    req.priority = options.priority;
+    const int n_query = static_cast<int>(req.query.size());
+    std::optional<ScoreResult> s;
+    auto fut = engine_.score(req);
+    if (in_time(fut)) {
+      try {
+        s = fut.get();
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::unknown_prefix) throw;
+        // Evicted by other prefixes: make it resident again, once, within the same deadline.
+        auto added = engine_.add_prefix(prefix_id_, prefix_text_);
+        if (in_time(added)) {
+          added.get();
+          auto again = engine_.score(std::move(req));
+          if (in_time(again)) s = again.get();
+        }
       }
     }
+    if (s) {
+      decided = decide(*s, n_query, truncated, facts, availability, ms_since(t0));
+      if (cache_) cache_->put(key, *decided);
+    }
   }
-  if (s) {
-    AnalyzeResult r = decide(*s, n_query, truncated, facts, availability, ms_since(t0));
-    if (cache_) cache_->put(key, r);
-    return from(std::move(r));
-  }
+  if (decided) return from(std::move(*decided));
   // The model could not decide in time; no rule matched either (checked first): the default category.
   ClassifyResult& c = out.classification;
   c.category = c.top_label = config_.default_category;
@@ -327,6 +426,22 @@ AnalyzeResult Analyzer::analyze_reference(const std::string& text, RequestFacts 
   const ScoreRequest req = request_for(text, &truncated);
   const ScoreResult s = engine_.score_reference(req);
   return decide(s, static_cast<int>(req.query.size()), truncated, facts, availability, ms_since(t0));
+}
+
+AnalyzeResult Analyzer::analyze_conversation_reference(const std::vector<std::string>& turns) const {
+  const auto t0 = Clock::now();
+  if (turns.empty()) throw Error(ErrorCode::invalid_argument, "a conversation needs at least one message");
+  std::vector<ConversationTurn> window;
+  for (const auto& text : turns) {
+    check_text(text);
+    push_turn(window, turn_for(text), conversations_->options().window_tokens);
+  }
+  bool truncated = false;
+  const ScoreRequest req = request_for(window, &truncated);
+  const ScoreResult s = engine_.score_reference(req);
+  AnalyzeResult r = decide(s, static_cast<int>(req.query.size()), truncated, {}, {}, ms_since(t0));
+  r.conversation_turns = static_cast<int>(window.size());
+  return r;
 }
 
 } // namespace tinyroute

@@ -173,6 +173,50 @@ TEST_F(ServeTest, AnalyzeRouteAndTheDecisionCache) {
   EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
 }
 
+// A conversation id (body field or x-tinyroute-conversation header) makes /v1/analyze, /v1/route and
+// auto-routed chat requests see the conversation's earlier messages; the engine continues the kept
+// sequence, and conversation messages never come from the decision cache.
+TEST_F(ServeTest, ConversationsOverHttp) {
+  start(t::free_port()); // nothing listens upstream: chat requests are routed, then fail to forward
+  auto a1 = http(port, "POST", "/v1/analyze", R"({"text":"my build fails","conversation":"c1"})");
+  ASSERT_EQ(a1.status, 200) << a1.body;
+  EXPECT_EQ(a1.j()["conversation"]["source"], "new") << a1.body;
+  EXPECT_EQ(a1.j()["conversation"]["turns"], 1);
+  auto a2 = http(port, "POST", "/v1/analyze", R"({"text":"it is a linker error"})",
+                 {{"x-tinyroute-conversation", "c1"}});
+  ASSERT_EQ(a2.status, 200) << a2.body;
+  EXPECT_EQ(a2.j()["conversation"]["id"], "c1") << a2.body;
+  EXPECT_EQ(a2.j()["conversation"]["source"], "continued") << a2.body;
+  EXPECT_EQ(a2.j()["conversation"]["turns"], 2);
+  EXPECT_GT(a2.j()["conversation"]["reused_tokens"].get<int>(), 0);
+  // The cues cost the same both times; of the query, only what the kept sequence lacked was decoded.
+  const int cues = a1.j()["tokens_decoded"].get<int>() - a1.j()["query_tokens"].get<int>();
+  EXPECT_EQ(a2.j()["tokens_decoded"].get<int>() + a2.j()["conversation"]["reused_tokens"].get<int>(),
+            a2.j()["query_tokens"].get<int>() + cues)
+      << a2.body;
+  EXPECT_TRUE(http(port, "POST", "/v1/analyze", R"({"text":"x"})").j()["conversation"].is_null());
+  EXPECT_EQ(http(port, "POST", "/v1/analyze", R"({"text":"x","conversation":7})").status, 400);
+
+  const std::string body =
+      R"({"messages":[{"role":"user","content":"what is 17 times 23?"}],"conversation":"c2"})";
+  for (int i = 0; i < 2; ++i) {
+    auto r = http(port, "POST", "/v1/route", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.j()["source"], "cache") << "a conversation message depends on the turns before it";
+  }
+  auto chat = http(port, "POST", "/v1/chat/completions",
+                   R"({"model":"auto","messages":[{"role":"user","content":"and divided by 7?"}]})",
+                   {{"x-tinyroute-conversation", "c2"}});
+  EXPECT_GE(chat.status, 500) << chat.body;
+  const std::string metrics = http(port, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tinyroute_conversation_messages_total 5\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tinyroute_conversation_continued_total 3\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tinyroute_conversations 2\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tinyroute_conversation_sequences 2\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tinyroute_decision_cache_hits_total 0\n"), std::string::npos) << metrics;
+  EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
+}
+
 TEST_F(ServeTest, SigintStopsCleanlyToo) {
   start(t::free_port());
   EXPECT_EQ(serve->stop(SIGINT, std::chrono::seconds(20)), 0) << t::read_file(log);

@@ -113,6 +113,16 @@ std::vector<BadCase> bad_cases() {
        invalid, "internal_model.threshold: 1.5 is out of range"},
       {"threshold_below_zero", kInternal + "  threshold: -0.1 # <-\n" + kCategories + kModels + kDefault,
        invalid, "internal_model.threshold: -0.1 is out of range"},
+      {"too_many_conversations", kInternal + "  conversations: 500 # <-\n" + kCategories + kModels + kDefault,
+       invalid, "internal_model.conversations: 500 is out of range"},
+      {"conversation_window_below_a_query",
+       kInternal + "  max_query_tokens: 256\n  conversation_tokens: 100 # <-\n" + kCategories + kModels +
+           kDefault,
+       invalid,
+       "internal_model.conversation_tokens: 100 is out of range; use at least max_query_tokens (256)"},
+      {"conversation_window_past_the_context",
+       kInternal + "  context: 2048\n  conversation_tokens: 4096 # <-\n" + kCategories + kModels + kDefault,
+       invalid, "less than context (2048)"},
       {"bad_strategy", kInternal + "  strategy: vote # <-\n" + kCategories + kModels + kDefault, invalid,
        "internal_model.strategy: \"vote\" is not a strategy"},
       {"bad_provider",
@@ -405,7 +415,7 @@ TEST(Config, ReadsEveryField) {
                            "  aliases: [clf]\n"
                            "  threads: 4\n  context: 2048\n  batch: 256\n  parallel: 8\n"
                            "  strategy: score\n  threshold: 0.5\n  max_query_tokens: 128\n"
-                           "  state_dir: /tmp/state\n" +
+                           "  state_dir: /tmp/state\n  conversations: 4\n  conversation_tokens: 512\n" +
                            kCategories +
                            "models:\n"
                            "  - name: big\n"
@@ -435,6 +445,8 @@ TEST(Config, ReadsEveryField) {
   EXPECT_DOUBLE_EQ(im.threshold, 0.5);
   EXPECT_EQ(im.max_query_tokens, 128);
   EXPECT_EQ(im.state_dir, "/tmp/state");
+  EXPECT_EQ(im.conversations, 4);
+  EXPECT_EQ(im.conversation_tokens, 512);
   const ModelConfig& big = cfg.models.at(0);
   EXPECT_EQ(big.provider, Provider::anthropic);
   EXPECT_EQ(big.upstream_model, "claude-x");

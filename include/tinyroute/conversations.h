@@ -1,0 +1,71 @@
+// Conversations: the text of each conversation's recent turns, so that analyze can route a message with
+// the turns before it. The engine keeps the decoded sequence of a conversation (ScoreRequest::
+// conversation) and decodes only what a new message adds; this store keeps the text, so a sequence the
+// engine evicted is rebuilt from it on the next message. Bounded in conversations (least recently used
+// goes first) and, per conversation, in tokens (the window). Thread-safe; one per process, shared by
+// the analyzers built on every config reload.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace tinyroute {
+
+struct ConversationOptions {
+  std::size_t max_conversations = 10000; // conversations whose text is kept
+  int window_tokens = 1024;              // a conversation's turns kept, in tokens (separators included)
+};
+
+struct ConversationTurn {
+  std::string text;
+  int tokens = 0; // what it adds to the window (its separator included)
+};
+
+// Appends `turn` to `window` (oldest first). When the window would pass `max_tokens`, the oldest turns
+// go until the window is at most half full with the new turn: the kept sequence then has to be rebuilt
+// once per half window, not at every message. The newest turn always stays. Returns whether turns went.
+bool push_turn(std::vector<ConversationTurn>& window, ConversationTurn turn, int max_tokens);
+
+struct ConversationStats {
+  std::size_t conversations = 0; // tracked now
+  std::uint64_t messages = 0;    // appended in total
+  std::uint64_t continued = 0;   // the engine continued its kept sequence
+  std::uint64_t rebuilt = 0;     // earlier turns decoded again (evicted, or the window moved)
+  std::uint64_t evicted = 0;     // conversations forgotten by the size bound
+};
+
+class ConversationStore {
+public:
+  explicit ConversationStore(ConversationOptions options = {});
+
+  // Appends a turn to conversation `id` (created when new) and returns the window the decisions see,
+  // the new turn last. `had_history`: earlier turns were there; `moved`: some of them went (window).
+  std::vector<ConversationTurn> append(const std::string& id, ConversationTurn turn, bool* had_history,
+                                       bool* moved = nullptr);
+  // How a message was served: with history, the kept sequence continued (`reused` > 0 and the window
+  // did not move) or the earlier turns decoded again (rebuilt).
+  void record(bool had_history, bool moved, int reused);
+  void clear();
+  const ConversationOptions& options() const { return options_; }
+  ConversationStats stats() const;
+  // Prometheus text: tinyroute_conversations, tinyroute_conversation_{messages,continued,rebuilt,
+  // evicted}_total.
+  std::string metrics_text() const;
+
+private:
+  struct Entry {
+    std::string id;
+    std::vector<ConversationTurn> window;
+  };
+  ConversationOptions options_;
+  mutable std::mutex mutex_;
+  std::list<Entry> lru_; // most recently used first
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+  ConversationStats stats_;
+};
+
+} // namespace tinyroute
