@@ -4,7 +4,7 @@
 # classification latency against llama-server, concurrency, memory and start-up. Writes
 # bench/results/*.json and prints markdown tables (also saved to bench/results/summary.md).
 #
-# Usage: bench/run.sh [latency|concurrency|memory|startup ...]   (default: all of them)
+# Usage: bench/run.sh [latency|concurrency|memory|startup|bus ...]   (default: all of them)
 #
 # Environment:
 #   TINYROUTE_BENCH_BUILD  build tree (default: build/bench, RelWithDebInfo, tests off)
@@ -21,7 +21,7 @@ threads="${TINYROUTE_THREADS:-2}"
 results="$here/results"
 data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup)
+[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup bus)
 
 log() { echo "[bench] $*" >&2; }
 
@@ -74,6 +74,7 @@ for mode in "${modes[@]}"; do
       ;;
     memory) "$bench" memory "${common[@]}" | tee -a "$summary" ;;
     startup) "$bench" startup "${common[@]}" | tee -a "$summary" ;;
+    bus) TINYROUTE_BENCH_BUILD="$build" bash "$here/bus.sh" | tee -a "$summary" ;;
     *) log "unknown mode: $mode"; exit 2 ;;
   esac
 done

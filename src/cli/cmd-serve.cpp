@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <pthread.h>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -16,6 +17,7 @@
 #include "cli.h"
 #include "output.h"
 #include "select-endpoint.h"
+#include "tinyroute/bus.h"
 #include "tinyroute/decision-cache.h"
 #include "tinyroute/gateway.h"
 
@@ -180,6 +182,32 @@ void log_engine(const Engine& engine) {
                i.fingerprint.substr(0, 12), p.n_threads, p.n_ctx, p.n_parallel);
 }
 
+// Runs the bus dispatcher on its own thread; stops and joins it on the way out, whatever the way.
+class BusThread {
+public:
+  explicit BusThread(std::shared_ptr<BusDispatcher> bus) : bus_(std::move(bus)) {
+    if (!bus_) return;
+    thread_ = std::thread([b = bus_] {
+      try {
+        b->run();
+      } catch (const std::exception& e) {
+        spdlog::error("bus dispatcher stopped: {}", e.what());
+      }
+    });
+  }
+  ~BusThread() {
+    if (!bus_) return;
+    bus_->stop();
+    thread_.join();
+  }
+  BusThread(const BusThread&) = delete;
+  BusThread& operator=(const BusThread&) = delete;
+
+private:
+  std::shared_ptr<BusDispatcher> bus_;
+  std::thread thread_;
+};
+
 int run_serve(const ServeOptions& o) {
   // Block the signals before any thread exists so every thread inherits the mask and only the
   // sigwait below ever sees them.
@@ -206,7 +234,11 @@ int run_serve(const ServeOptions& o) {
   if (o.host) gopts.host = *o.host;
   if (o.port) gopts.port = *o.port;
   gopts.threads = o.threads;
-  gopts.extra_metrics = [cache] { return cache->metrics_text(); };
+  // The config's bus section runs the bus dispatcher alongside (config at start; a reload keeps it).
+  std::shared_ptr<BusDispatcher> bus;
+  if (config.bus.enabled) bus = std::make_shared<BusDispatcher>(config, engine);
+  const BusThread bus_thread(bus);
+  gopts.extra_metrics = [cache, bus] { return cache->metrics_text() + (bus ? bus->metrics_text() : ""); };
   Gateway gateway(
       config, [live](const ChatRequest& request) { return decide(live->get(), request); }, gopts);
   gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body) {

@@ -364,8 +364,9 @@ private:
 
 // ---- the schema --------------------------------------------------------------------------------
 
-const std::vector<std::string> kTopKeys = {"internal_model",   "categories", "models",        "fallbacks",
-                                           "default_category", "agents",     "agent_routing", "gateway"};
+const std::vector<std::string> kTopKeys = {"internal_model", "categories",       "models",
+                                           "fallbacks",      "default_category", "agents",
+                                           "agent_routing",  "gateway",          "bus"};
 const std::vector<std::string> kInternalKeys = {
     "model",    "name",      "aliases",          "threads",   "context",    "batch",    "parallel",
     "strategy", "threshold", "max_query_tokens", "state_dir", "cache_size", "cache_ttl"};
@@ -379,6 +380,26 @@ const std::vector<std::string> kAgentKeys = {"name",     "description", "skills"
 const std::vector<std::string> kAgentRoutingKeys = {"threshold", "max_hops", "max_message_bytes"};
 const std::vector<std::string> kGatewayKeys = {"listen", "max_body_bytes", "api_keys"};
 const std::vector<std::string> kApiKeyKeys = {"key_env", "models"};
+const std::vector<std::string> kBusKeys = {"redis",
+                                           "username_env",
+                                           "password_env",
+                                           "inbox",
+                                           "group",
+                                           "consumer",
+                                           "agent_stream",
+                                           "dead_letter",
+                                           "delivered_key",
+                                           "stats_key",
+                                           "presence_key",
+                                           "presence",
+                                           "dead_agent",
+                                           "mode",
+                                           "maxlen",
+                                           "batch",
+                                           "block_ms",
+                                           "claim_idle_ms",
+                                           "claim_interval_ms",
+                                           "dedup_ttl_s"};
 
 constexpr std::string_view kForbiddenWhy =
     "is the internal model; it only classifies and routes and can never answer users";
@@ -908,6 +929,91 @@ void parse_gateway(Reader& r, const Section& top, const Config& cfg, GatewayConf
   }
 }
 
+// The bus section: Redis address, stream and key names (patterns must keep their placeholder), limits.
+void parse_bus(Reader& r, const Section& top, const Config& cfg, BusConfig& bus) {
+  const auto node = r.value(top, "bus", false);
+  if (!node) return;
+  const Section s = r.section(*node, "bus", top.line, kBusKeys);
+  if (!s.ok) return;
+  Report& report = r.report();
+  bus.enabled = true;
+  bus.line = s.line;
+  const auto at = [&](const char* key) { return line_of(s.fields.at(key), s.line); };
+  if (auto v = r.text(s, "redis", false, "redis://HOST:PORT[/DB] or unix:///PATH")) {
+    if (!v->starts_with("redis://") && !v->starts_with("unix://")) {
+      report.add(at("redis"), "bus.redis",
+                 quoted(*v) + " must start with redis:// or unix:// (e.g. redis://127.0.0.1:6379/0)");
+    } else if (v->find('@') != std::string::npos) {
+      report.add(at("redis"), "bus.redis",
+                 "must not hold a user or password; name the environment variables in bus.username_env "
+                 "and bus.password_env instead");
+    } else {
+      bus.redis = *v;
+    }
+  }
+  for (const char* key : {"username_env", "password_env"}) {
+    if (auto v = r.text(s, key, false)) {
+      if (!valid_env_name(*v)) {
+        report.add(at(key), std::string("bus.") + key,
+                   quoted(*v) + " is not an environment variable name (letters, digits and '_')");
+      } else {
+        (std::string_view(key) == "username_env" ? bus.username_env : bus.password_env) = *v;
+      }
+    }
+  }
+  const auto name = [&](const char* key, std::string& out, std::string_view placeholder) {
+    auto v = r.text(s, key, false);
+    if (!v) return;
+    if (!placeholder.empty() && v->find(placeholder) == std::string::npos) {
+      report.add(at(key), std::string("bus.") + key,
+                 quoted(*v) + " must contain " + std::string(placeholder) + " (e.g. " + quoted(out) + ")");
+      return;
+    }
+    out = *v;
+  };
+  name("inbox", bus.inbox, "");
+  name("group", bus.group, "");
+  name("consumer", bus.consumer, "");
+  name("agent_stream", bus.agent_stream, "{agent}");
+  name("dead_letter", bus.dead_letter, "");
+  name("delivered_key", bus.delivered_key, "{id}");
+  name("stats_key", bus.stats_key, "");
+  name("presence_key", bus.presence_key, "{agent}");
+  if (auto v = r.boolean(s, "presence")) bus.presence = *v;
+  if (auto v = r.text(s, "dead_agent", false)) {
+    if (*v == "triage") {
+      bus.dead_agent = DeadAgentPolicy::triage;
+    } else if (*v == "wait") {
+      bus.dead_agent = DeadAgentPolicy::wait;
+    } else {
+      report.add(at("dead_agent"), "bus.dead_agent",
+                 quoted(*v) + " is not a policy; use triage (send to the triage agent) or wait (keep it "
+                              "pending until the agent is alive)");
+    }
+  }
+  if (auto v = r.text(s, "mode", false)) {
+    if (*v == "model") {
+      bus.mode = BusMode::model;
+    } else if (*v == "forward") {
+      bus.mode = BusMode::forward;
+    } else {
+      report.add(at("mode"), "bus.mode",
+                 quoted(*v) + " is not a mode; use model (route and format with the internal model) or "
+                              "forward (no model; unaddressed messages go to the triage agent)");
+    }
+  }
+  r.positive(s, "maxlen", bus.maxlen);
+  r.positive(s, "batch", bus.batch);
+  r.positive(s, "block_ms", bus.block_ms);
+  r.positive(s, "claim_idle_ms", bus.claim_idle_ms);
+  r.positive(s, "claim_interval_ms", bus.claim_interval_ms);
+  r.positive(s, "dedup_ttl_s", bus.dedup_ttl_s);
+  if (cfg.agents.empty()) {
+    report.add(s.line, "bus",
+               "needs an agents section: the bus delivers to agents' streams and routes between them");
+  }
+}
+
 // Every category must reach a model, or requests classified into it could never be answered.
 void check_served(Report& report, const Config& cfg, const std::map<std::string, Item>& defined) {
   for (const auto& category : cfg.categories) {
@@ -1060,6 +1166,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
     parse_agents(reader, top, cfg);
     parse_agent_routing(reader, top, cfg.agent_routing);
     parse_gateway(reader, top, cfg, cfg.gateway);
+    parse_bus(reader, top, cfg, cfg.bus);
   } catch (const YAML::Exception& e) {
     // yaml-cpp throwing here is a bug in the checks above; still say where.
     report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "", "unexpected YAML error: " + e.msg);
