@@ -292,6 +292,9 @@ struct BusDispatcher::Impl {
                     "to_agent \"" + w.env.to_agent + "\" is not a configured agent");
       if (bus.mode == BusMode::model && !blank(w.env.payload)) {
         w.analysis = analyzer->analyze(w.env.payload);
+      }
+      // A sender's own agent-message.v1 envelope is already formatted: only loose messages are.
+      if (bus.mode == BusMode::model && !blank(w.env.payload) && !w.env.agent_message) {
         MessageInput input;
         input.text = w.env.payload;
         input.from = w.env.from_agent;
@@ -332,27 +335,19 @@ struct BusDispatcher::Impl {
     json metadata = json::object();
     std::optional<AgentRoute> route;
     try {
-      if (w.formatted) {
-        FormattedMessage fm = w.formatted->get();
-        m = std::move(fm.message);
+      if (w.analysis) {
         const AnalyzeResult a = w.analysis->get();
         routing_ms.add(a.timing.total_ms);
         route = a.agent;
         metadata["category"] = a.classification.category;
         for (const auto& [name, d] : a.fields) metadata[name] = d.value;
         metadata["source"] = a.source;
+      }
+      if (w.formatted) {
+        m = w.formatted->get().message;
         if (w.verb_given) m.kind = kind_for_verb(w.env.verb);
         m.id = is_uuid(w.env.msg_id) ? w.env.msg_id : uuid_for(w.env.msg_id);
         m.created_at = w.env.timestamp;
-        if (w.env.agent_message) {
-          // Fields the sender's own v1 envelope already carried win over the model's reading.
-          const AgentMessage given = agent_message_from(w.env);
-          m.kind = given.kind;
-          m.priority = given.priority;
-          m.language = given.language;
-          m.deadline = given.deadline;
-          m.reply_to = given.reply_to;
-        }
       } else {
         m = agent_message_from(w.env);
       }

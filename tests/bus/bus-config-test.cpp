@@ -44,7 +44,7 @@ TEST(BusConfig, MistakesNameFileLineAndKey) {
       {"  presence_key: alive\n", "{agent}"},
       {"  delivered_key: seen\n", "{id}"},
       {"  password_env: \"not a name\"\n", "bus.password_env"},
-      {"  bacth: 4\n", "did you mean"},
+      {"  bacth: 4\n", "bus.bacth: unknown key"},
   };
   for (const auto& [extra, expected] : table) {
     SCOPED_TRACE(extra);

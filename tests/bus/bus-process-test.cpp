@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "http-client.h"
 #include "message/schema-validate.h"
 #include "redis-fixture.h"
 #include "tinyroute/messages.h"
@@ -191,6 +192,26 @@ TEST_F(BusProcess, StatusCommandAndGracefulStop) {
   const auto [nrc, nout] = run_command({TINYROUTE_CLI, "bus", "--config", nobus});
   EXPECT_EQ(nrc, 1);
   EXPECT_NE(nout.find("no bus section"), std::string::npos) << nout;
+}
+
+TEST_F(BusProcess, ServeRunsTheBusAndReportsItInMetrics) {
+  const std::string cfg = config("model");
+  const int port = free_port();
+  Process serve({TINYROUTE_CLI, "serve", "--config", cfg, "--port", std::to_string(port)}, {},
+                dir.file("serve.log"));
+  ASSERT_TRUE(eventually([&] { return wait_for_port(port, std::chrono::milliseconds(100)); },
+                         std::chrono::seconds(120)))
+      << read_file(dir.file("serve.log"));
+  const auto ids = publish(*c, 5, "serve", false);
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) >= 5 && pending(*c) == 0; }, std::chrono::seconds(120)))
+      << read_file(dir.file("serve.log"));
+  expect_exactly_once(*c, ids);
+  const auto metrics = http_request(port, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("tinyroute_bus_messages_out_total 5"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("tinyroute_bus_routing_latency_ms_count 5"), std::string::npos);
+  EXPECT_EQ(serve.stop(15, std::chrono::seconds(30)), 0) << read_file(dir.file("serve.log"));
 }
 
 } // namespace
