@@ -487,6 +487,8 @@ struct BusDispatcher::Impl {
       }
       std::vector<Entry> entries = entries_of(r.elements[1]);
       claimed += static_cast<long long>(entries.size());
+      if (!entries.empty())
+        spdlog::info("bus: claimed {} entries pending over {} ms", entries.size(), bus.claim_idle_ms);
       process(std::move(entries));
       start = r.elements[0].str;
       if (start == "0-0") return;

@@ -82,12 +82,17 @@ protected:
 };
 
 TEST_F(BusProcess, KilledMidBatchThenRestartedDeliversEachMessageOnce) {
-  const std::string cfg = config("forward", "  batch: 50\n");
+  const std::string cfg = config("forward", "  batch: 500\n");
   const auto ids = publish(*c, 3000, "kill");
   auto first = start(cfg, "first.log");
-  ASSERT_TRUE(eventually([&] { return delivered_total(*c) >= 300; }));
+  // Between reading a batch and acknowledging it, its entries are pending: kill there.
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) >= 300 && pending(*c) > 0; }, std::chrono::seconds(60)));
   first->stop(9); // SIGKILL: no chance to finish or acknowledge the batch in hand
   const long long before = delivered_total(*c);
+  const long long stranded = pending(*c);
+  EXPECT_LT(before, 3000);
+  EXPECT_GT(stranded, 0);
   auto second = start(cfg, "second.log");
   ASSERT_TRUE(
       eventually([&] { return delivered_total(*c) >= 3000 && pending(*c) == 0; }, std::chrono::seconds(120)))
@@ -95,6 +100,9 @@ TEST_F(BusProcess, KilledMidBatchThenRestartedDeliversEachMessageOnce) {
   expect_exactly_once(*c, ids);
   EXPECT_EQ(c->command({"HGET", "tinyroute:bus:stats", "out"}).str, "3000");
   EXPECT_EQ(second->stop(15), 0);
+  if (stranded > 0) {
+    EXPECT_NE(read_file(dir.file("second.log")).find("claimed"), std::string::npos);
+  }
 }
 
 TEST_F(BusProcess, RedisRestartLosesNothing) {
