@@ -28,13 +28,13 @@ class Redis:
         self.file = self.sock.makefile("rb")
 
     def send(self, *commands):
-        out = b""
+        out = []
         for args in commands:
-            out += b"*%d\r\n" % len(args)
+            out.append(b"*%d\r\n" % len(args))
             for a in args:
                 a = a.encode() if isinstance(a, str) else a
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
-        self.sock.sendall(out)
+                out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
         return [self.read() for _ in commands]
 
     def read(self):

@@ -11,6 +11,7 @@
 #   TINYROUTE_BUS_N_FORWARD    messages in the forwarding backlog (default: 20000)
 #   TINYROUTE_BUS_N_MODEL      messages in the routed backlog (default: 200)
 #   TINYROUTE_BUS_MODEL        model for the routed runs (default: the TinyLlama-shaped bench model)
+#   TINYROUTE_BUS_SCENARIOS    which runs (default: "forward model")
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,7 +26,11 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
 fi
 cmake --build "$build" --target tinyroute-cli tinyroute-mkmodel -j "$threads" >&2
 cli="$build/src/cli/tinyroute"
-model="${TINYROUTE_BUS_MODEL:-$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)}"
+scenarios="${TINYROUTE_BUS_SCENARIOS:-forward model}"
+model="${TINYROUTE_BUS_MODEL:-}"
+if [[ -z "$model" && "$scenarios" == *model* ]]; then
+  model="$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)"
+fi
 work="$(mktemp -d)"
 redis_pid=""
 bus_pid=""
@@ -47,7 +52,7 @@ scenario() { # label mode count rate [--unaddressed]
   redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
   redis_pid=$!
   until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
-  sed "s|^  model: .*|  model: $model\n  threads: $threads|" "$repo/config/agents-clinc150.yaml" \
+  sed "s|^  model: .*|  model: ${model:-unused}\n  threads: $threads|" "$repo/config/agents-clinc150.yaml" \
     >"$work/bus.yaml"
   printf 'bus:\n  redis: redis://127.0.0.1:%s\n  mode: %s\n  batch: 64\n' "$port" "$mode" >>"$work/bus.yaml"
   "$cli" bus --config "$work/bus.yaml" 2>"$work/bus-$label.log" &
@@ -63,12 +68,16 @@ mkdir -p "$results"
 n_forward="${TINYROUTE_BUS_N_FORWARD:-20000}"
 n_model="${TINYROUTE_BUS_N_MODEL:-200}"
 {
-  log "forward: $n_forward addressed messages as a backlog, then 500 at 200/s"
-  scenario forward-backlog forward "$n_forward" 0
-  scenario forward-paced forward 500 200
-  log "model: $n_model unaddressed messages as a backlog (analyze + format each), then 50 at 2/s"
-  scenario model-backlog model "$n_model" 0 --unaddressed
-  scenario model-paced model 50 2 --unaddressed
+  if [[ "$scenarios" == *forward* ]]; then
+    log "forward: $n_forward addressed messages as a backlog, then 500 at 200/s"
+    scenario forward-backlog forward "$n_forward" 0
+    scenario forward-paced forward 500 200
+  fi
+  if [[ "$scenarios" == *model* ]]; then
+    log "model: $n_model unaddressed messages as a backlog (analyze + format each), then 50 at 2/s"
+    scenario model-backlog model "$n_model" 0 --unaddressed
+    scenario model-paced model 50 2 --unaddressed
+  fi
 } | tee "$results/bus.jsonl"
 python3 - "$results/bus.jsonl" <<'PY' | tee "$results/bus.md"
 import json, sys
