@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include <unistd.h>
+
 #include "bus/deployment-envelope.h"
 #include "message/schema-validate.h"
 #include "redis-fixture.h"
@@ -263,6 +265,51 @@ TEST_F(Bus, UnreachableRedisIsRetriedNotFatal) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_NE(bus->metrics_text().find("tinyroute_bus_connected 0"), std::string::npos);
   EXPECT_THROW(bus_status(cfg), Error);
+}
+
+TEST(BusRedis, AclUserAndPasswordComeFromTheEnvironment) {
+  // The default user is off: only "router" with its password may connect.
+  RedisServer redis(
+      {"--user", "default", "off", "--user", "router", "on", ">s3cret-pass", "~*", "&*", "+@all"});
+  RedisEndpoint admin = redis.endpoint();
+  admin.username = "router";
+  admin.password = "s3cret-pass";
+  RedisClient c(admin, std::chrono::seconds(5));
+  ::setenv("BUS_ACL_TEST_USER", "router", 1);
+  ::setenv("BUS_ACL_TEST_PASSWORD", "s3cret-pass", 1);
+  ::setenv("BUS_ACL_TEST_WRONG", "nope", 1);
+  Config cfg = parse_config(
+      bus_config_yaml(redis.url(), "forward",
+                      "  username_env: BUS_ACL_TEST_USER\n  password_env: BUS_ACL_TEST_PASSWORD\n"),
+      "bus.yaml");
+  {
+    RunningBus bus(cfg);
+    xadd(c, envelope_fields("dddddddd-0000-4000-8000-000000000001", "billing", "hello"));
+    ASSERT_TRUE(eventually([&] { return xlen(c, stream_of("billing")) == 1; }));
+  }
+  cfg.bus.password_env = "BUS_ACL_TEST_WRONG";
+  RunningBus refused(cfg);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(refused->counters().in, 0);
+  EXPECT_NE(refused->metrics_text().find("tinyroute_bus_connected 0"), std::string::npos);
+  try {
+    bus_status(cfg);
+    ADD_FAILURE() << "connected with a wrong password";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("AUTH"), std::string::npos) << e.what();
+  }
+}
+
+TEST(BusRedis, UnixSocket) {
+  TempDir sock_dir;
+  const std::string sock = sock_dir.file("redis.sock");
+  RedisServer redis({"--unixsocket", sock, "--unixsocketperm", "700"});
+  ASSERT_TRUE(eventually([&] { return ::access(sock.c_str(), F_OK) == 0; }));
+  const Config cfg = parse_config(bus_config_yaml("unix://" + sock + "?db=0", "forward"), "bus.yaml");
+  RunningBus bus(cfg);
+  auto c = redis.client();
+  xadd(*c, envelope_fields("eeeeeeee-0000-4000-8000-000000000001", "devops", "over the socket"));
+  ASSERT_TRUE(eventually([&] { return xlen(*c, stream_of("devops")) == 1; }));
 }
 
 } // namespace

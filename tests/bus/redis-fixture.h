@@ -22,22 +22,39 @@ namespace tinyroute::test {
 // directory, so what the AOF holds survives.
 class RedisServer {
 public:
-  RedisServer() : port_(free_port()) { start(); }
+  // `extra`: more redis-server arguments (ACL users, a unix socket); `password` for the fixture's own client.
+  explicit RedisServer(std::vector<std::string> extra = {}, std::string password = "")
+      : port_(free_port()), extra_(std::move(extra)), password_(std::move(password)) {
+    start();
+  }
   int port() const { return port_; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   void start() {
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
-                                 "127.0.0.1", "--dir", dir_.path(), "--save", "", "--appendonly", "yes",
-                                 "--appendfsync", "always", "--protected-mode", "no"},
-        std::map<std::string, std::string>{}, dir_.file("redis.log"));
+    std::vector<std::string> argv = {"/usr/bin/redis-server",
+                                     "--port",
+                                     std::to_string(port_),
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--dir",
+                                     dir_.path(),
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "yes",
+                                     "--appendfsync",
+                                     "always",
+                                     "--protected-mode",
+                                     "no"};
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
+    process_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dir_.file("redis.log"));
     if (!wait_for_port(port_, std::chrono::seconds(20)))
       throw std::runtime_error("redis-server did not start");
     // The AOF is loaded before the port answers commands with data; wait until it does.
     for (int i = 0; i < 200; ++i) {
       try {
         RedisClient c(endpoint(), std::chrono::seconds(2));
-        if (c.command({"PING"}).str == "PONG") return;
+        const RedisValue r = c.command({"PING"});
+        if (r.str == "PONG" || (r.is_error() && !r.str.starts_with("LOADING"))) return; // NOAUTH: up too
       } catch (const std::exception&) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -52,6 +69,7 @@ public:
   RedisEndpoint endpoint() const {
     RedisEndpoint e;
     e.port = port_;
+    e.password = password_;
     return e;
   }
   std::unique_ptr<RedisClient> client() const {
@@ -60,6 +78,8 @@ public:
 
 private:
   int port_;
+  std::vector<std::string> extra_;
+  std::string password_;
   TempDir dir_;
   std::unique_ptr<Process> process_;
 };
