@@ -10,6 +10,7 @@
 #   TINYROUTE_THREADS          internal-model threads (default: 2)
 #   TINYROUTE_BUS_N_FORWARD    messages in the forwarding backlog (default: 20000)
 #   TINYROUTE_BUS_N_MODEL      messages in the routed backlog (default: 200)
+#   TINYROUTE_BUS_MODEL_PACED  "COUNT RATE" of the paced routed run (default: "50 2")
 #   TINYROUTE_BUS_MODEL        model for the routed runs (default: the TinyLlama-shaped bench model)
 #   TINYROUTE_BUS_SCENARIOS    which runs (default: "forward model")
 set -euo pipefail
@@ -74,9 +75,10 @@ n_model="${TINYROUTE_BUS_N_MODEL:-200}"
     scenario forward-paced forward 500 200
   fi
   if [[ "$scenarios" == *model* ]]; then
-    log "model: $n_model unaddressed messages as a backlog (analyze + format each), then 50 at 2/s"
+    log "model: $n_model unaddressed messages as a backlog (analyze + format each), then a paced run"
     scenario model-backlog model "$n_model" 0 --unaddressed
-    scenario model-paced model 50 2 --unaddressed
+    read -r paced_n paced_rate <<<"${TINYROUTE_BUS_MODEL_PACED:-50 2}"
+    scenario model-paced model "$paced_n" "$paced_rate" --unaddressed
   fi
 } | tee "$results/bus.jsonl"
 python3 - "$results/bus.jsonl" <<'PY' | tee "$results/bus.md"

@@ -158,6 +158,7 @@ struct BusDispatcher::Impl {
   std::unique_ptr<Analyzer> analyzer;
   std::unique_ptr<MessageFormatter> formatter;
   std::string consumer;
+  RedisEndpoint endpoint; // parsed once: a bad URL fails at construction, not in the retry loop
 
   std::atomic<bool> stopping{false};
   std::mutex wake_mutex;
@@ -183,6 +184,7 @@ struct BusDispatcher::Impl {
       analyzer = std::make_unique<Analyzer>(*engine, config);
       formatter = std::make_unique<MessageFormatter>(*engine, config);
     }
+    endpoint = parse_redis_url(bus.redis, bus.username_env, bus.password_env);
     consumer = bus.consumer;
     if (consumer.empty()) {
       char host[256] = {};
@@ -197,8 +199,7 @@ struct BusDispatcher::Impl {
   }
 
   void connect() {
-    redis = std::make_unique<RedisClient>(parse_redis_url(bus.redis, bus.username_env, bus.password_env),
-                                          std::chrono::milliseconds(bus.block_ms + 5000));
+    redis = std::make_unique<RedisClient>(endpoint, std::chrono::milliseconds(bus.block_ms + 5000));
     const RedisValue r = redis->command({"XGROUP", "CREATE", bus.inbox, bus.group, "0", "MKSTREAM"});
     if (r.is_error() && r.str.find("BUSYGROUP") == std::string::npos)
       throw Error(ErrorCode::io, "redis: XGROUP CREATE " + bus.inbox + " " + bus.group + ": " + r.str);
