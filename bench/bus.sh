@@ -55,11 +55,17 @@ scenario() { # label mode count rate [--unaddressed]
   until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
   sed "s|^  model: .*|  model: ${model:-unused}\n  threads: $threads|" "$repo/config/agents-clinc150.yaml" \
     >"$work/bus.yaml"
+  # analyze() needs at least two task categories; the agents config has one.
+  sed -i -e 's|^categories:$|categories:\n  - name: coding\n    description: Writing or debugging code.|' \
+    -e 's|categories: \[chat\]|categories: [chat, coding]|' "$work/bus.yaml"
   printf 'bus:\n  redis: redis://127.0.0.1:%s\n  mode: %s\n  batch: 64\n' "$port" "$mode" >>"$work/bus.yaml"
   "$cli" bus --config "$work/bus.yaml" 2>"$work/bus-$label.log" &
   bus_pid=$!
   # The consumer group exists once the dispatcher is up (and, in model mode, its prefixes are decoded).
-  until redis-cli -p "$port" xinfo groups stream:tinyroute:inbox 2>/dev/null | grep -q tinyroute; do sleep 0.2; done
+  until redis-cli -p "$port" xinfo groups stream:tinyroute:inbox 2>/dev/null | grep -q tinyroute; do
+    kill -0 "$bus_pid" 2>/dev/null || { cat "$work/bus-$label.log" >&2; exit 1; }
+    sleep 0.2
+  done
   python3 "$here/bus-load.py" "$port" "$count" "$agents" --rate "$rate" $extra --label "$label"
   kill "$bus_pid"; wait "$bus_pid" 2>/dev/null || true; bus_pid=""
   kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""

@@ -1008,6 +1008,11 @@ void parse_bus(Reader& r, const Section& top, const Config& cfg, BusConfig& bus)
   r.positive(s, "claim_idle_ms", bus.claim_idle_ms);
   r.positive(s, "claim_interval_ms", bus.claim_interval_ms);
   r.positive(s, "dedup_ttl_s", bus.dedup_ttl_s);
+  if (bus.mode == BusMode::model && cfg.categories.size() == 1) {
+    report.add(
+        s.fields.contains("mode") ? at("mode") : s.line, "bus.mode",
+        "model routes with analyze(), which needs at least two categories; add one or use mode: forward");
+  }
   if (cfg.agents.empty()) {
     report.add(s.line, "bus",
                "needs an agents section: the bus delivers to agents' streams and routes between them");

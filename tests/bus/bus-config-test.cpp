@@ -62,6 +62,16 @@ TEST(BusConfig, MistakesNameFileLineAndKey) {
     EXPECT_THROW(parse_config(bus_config_yaml(url, "model"), "bus.yaml"), Error) << url;
   }
   EXPECT_THROW(parse_config(bus_config_yaml("redis://127.0.0.1", "fast"), "bus.yaml"), Error);
+  std::string one_category = bus_config_yaml("redis://127.0.0.1", "model");
+  one_category.erase(one_category.find("  - name: coding"),
+                     one_category.find("models:") - one_category.find("  - name: coding"));
+  try {
+    parse_config(one_category, "bus.yaml");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bus.mode: model routes with analyze()"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(BusConfig, RedisUrlsParse) {
