@@ -1,7 +1,10 @@
 // tinyroute bus --config FILE: the dispatcher on the Redis Streams agent bus (the config's `bus:`
 // section). SIGINT / SIGTERM stop it after the batch in hand; --status prints the bus as Redis sees it.
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <optional>
 #include <pthread.h>
 #include <thread>
 
@@ -46,29 +49,48 @@ int run_bus(const BusOptions& o) {
   spdlog::set_level(spdlog::level::info);
 
   const Config config = bus_config(o);
-  std::shared_ptr<Engine> engine;
-  if (config.bus.mode == BusMode::model)
-    engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
-  BusDispatcher dispatcher(config, engine);
+  // The waiter runs from the start: a signal while the model loads ends the process at once (nothing
+  // has been read yet); later it stops the dispatcher after the batch in hand.
+  std::mutex mutex;
+  BusDispatcher* running = nullptr;
+  bool finished = false;
   std::thread waiter([&] {
     int sig = 0;
     while (sigwait(&signals, &sig) != 0) {
     }
-    spdlog::info("{}: stopping after the batch in hand", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    dispatcher.stop();
+    std::lock_guard lock(mutex);
+    if (finished) return;
+    spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (running == nullptr) std::_Exit(0);
+    running->stop();
   });
-  std::exception_ptr failure;
+  const auto join_waiter = [&] {
+    {
+      std::lock_guard lock(mutex);
+      finished = true;
+      running = nullptr;
+    }
+    pthread_kill(waiter.native_handle(), SIGTERM); // wakes it if no signal came; it returns at once
+    waiter.join();
+  };
+  std::optional<BusCounters> counters;
   try {
+    std::shared_ptr<Engine> engine;
+    if (config.bus.mode == BusMode::model)
+      engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
+    BusDispatcher dispatcher(config, engine);
+    {
+      std::lock_guard lock(mutex);
+      running = &dispatcher;
+    }
     dispatcher.run();
+    counters = dispatcher.counters();
+    join_waiter();
   } catch (...) {
-    failure = std::current_exception();
+    if (waiter.joinable()) join_waiter();
+    throw;
   }
-  if (failure) {
-    pthread_kill(waiter.native_handle(), SIGTERM); // wake the waiter so it can be joined
-  }
-  waiter.join();
-  if (failure) std::rethrow_exception(failure);
-  const BusCounters c = dispatcher.counters();
+  const BusCounters c = *counters;
   spdlog::info("stopped: {} in, {} out, {} dead-lettered, {} duplicates", c.in, c.out, c.dead_lettered,
                c.duplicates);
   return 0;
