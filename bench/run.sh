@@ -4,7 +4,7 @@
 # classification latency against llama-server, concurrency, memory and start-up. Writes
 # bench/results/*.json and prints markdown tables (also saved to bench/results/summary.md).
 #
-# Usage: bench/run.sh [latency|concurrency|memory|startup|gateway|analyze|conversations|cache-http ...]
+# Usage: bench/run.sh [latency|concurrency|memory|startup|gateway|analyze|conversations|cache-http|bus ...]
 #        (default: all of them)
 #
 # Environment:
@@ -27,7 +27,7 @@ threads="${TINYROUTE_THREADS:-2}"
 results="$here/results"
 data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup gateway analyze conversations cache-http)
+[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup gateway analyze conversations cache-http bus)
 
 log() { echo "[bench] $*" >&2; }
 
@@ -103,6 +103,7 @@ for mode in "${modes[@]}"; do
       log "gateway: passthrough overhead against nginx proxy_pass, ${TINYROUTE_BENCH_STREAMS:-1000} concurrent streams"
       "$here/gateway.sh" "$build" "$results" | tee -a "$summary"
       ;;
+    bus) TINYROUTE_BENCH_BUILD="$build" bash "$here/bus.sh" | tee -a "$summary" ;;
     *) log "unknown mode: $mode"; exit 2 ;;
   esac
 done

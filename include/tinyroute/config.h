@@ -114,6 +114,38 @@ struct GatewayConfig {
   double availability_poll_s = 0; // `availability_poll`: seconds between backend model-list polls; 0 = off
 };
 
+// What the bus does with a message whose agent is not alive (presence on).
+enum class DeadAgentPolicy { triage, wait };
+// How the bus treats messages: `model` routes unaddressed ones and formats every one with the internal
+// model; `forward` uses no model (unaddressed messages go to the triage agent).
+enum class BusMode { model, forward };
+
+// The optional `bus:` section: tinyroute as the dispatcher on a Redis Streams agent bus.
+struct BusConfig {
+  bool enabled = false;                                  // the config has a bus section
+  std::string redis = "redis://127.0.0.1:6379";          // redis://HOST:PORT[/DB] or unix:///PATH[?db=N]
+  std::string username_env = "TINYROUTE_REDIS_USERNAME"; // ACL user from this variable (unset: none)
+  std::string password_env = "TINYROUTE_REDIS_PASSWORD"; // password from this variable (unset: none)
+  std::string inbox = "stream:tinyroute:inbox";
+  std::string group = "tinyroute";
+  std::string consumer; // empty = HOSTNAME-PID
+  std::string agent_stream = "stream:agent:messages:{agent}";
+  std::string dead_letter = "stream:tinyroute:dead-letter";
+  std::string delivered_key = "tinyroute:bus:delivered:{id}"; // idempotence marks
+  std::string stats_key = "tinyroute:bus:stats";              // shared counters (a hash)
+  std::string presence_key = "agent:alive:{agent}";
+  bool presence = false; // take agents whose presence key is missing out of routing
+  DeadAgentPolicy dead_agent = DeadAgentPolicy::triage;
+  BusMode mode = BusMode::model;
+  int maxlen = 100000;       // approximate cap of every target stream (XADD MAXLEN ~)
+  int batch = 32;            // entries read per XREADGROUP
+  int block_ms = 1000;       // XREADGROUP BLOCK (also bounds how long a stop takes)
+  int claim_idle_ms = 30000; // pending entries idle this long are claimed (XAUTOCLAIM)
+  int claim_interval_ms = 5000;
+  int dedup_ttl_s = 86400; // how long a delivered message id is remembered
+  int line = 0;
+};
+
 struct Config {
   std::string source_path; // the file it came from
   std::string hash;        // sha256 of the file's bytes (hex), for caches keyed by config
@@ -126,6 +158,7 @@ struct Config {
   std::vector<AgentConfig> agents; // empty when the config has no agents section
   AgentRoutingConfig agent_routing;
   GatewayConfig gateway; // defaults when the config has no gateway section
+  BusConfig bus;         // bus.enabled = false when the config has no bus section
 
   const CategoryConfig* find_category(const std::string& name) const;
   const ModelConfig* find_model(const std::string& name) const;

@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "output.h"
 #include "select-endpoint.h"
+#include "tinyroute/bus.h"
 #include "tinyroute/decision-cache.h"
 #include "tinyroute/gateway.h"
 
@@ -238,200 +239,229 @@ json internal_status(const Engine& engine) {
           {"parallel", engine.params().n_parallel},
           {"requests", s.requests},
           {"decodes", s.decodes}};
-  // A request's conversation id: the body's "conversation" field, else the x-tinyroute-conversation header.
-  std::string conversation_input(const json& body, const std::map<std::string, std::string>& headers) {
-    if (body.is_object() && body.contains("conversation")) {
-      if (!body["conversation"].is_string())
-        throw Error(ErrorCode::invalid_argument, "\"conversation\" must be a string");
-      return body["conversation"];
-    }
-    const auto it = headers.find("x-tinyroute-conversation");
-    return it == headers.end() ? std::string() : it->second;
+}
+
+// A request's conversation id: the body's "conversation" field, else the x-tinyroute-conversation header.
+std::string conversation_input(const json& body, const std::map<std::string, std::string>& headers) {
+  if (body.is_object() && body.contains("conversation")) {
+    if (!body["conversation"].is_string())
+      throw Error(ErrorCode::invalid_argument, "\"conversation\" must be a string");
+    return body["conversation"];
   }
+  const auto it = headers.find("x-tinyroute-conversation");
+  return it == headers.end() ? std::string() : it->second;
+}
 
-  std::string joined(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-    return out;
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+void log_config(const Config& config) {
+  std::vector<std::string> categories, models;
+  for (const auto& c : config.categories) categories.push_back(c.name);
+  for (const auto& m : config.models)
+    models.push_back(m.name + " (" + std::string(provider_name(m.provider)) + " " + m.base_url + ")");
+  spdlog::info("config {}: {} categories: {}; default {}", config.source_path, categories.size(),
+               joined(categories), config.default_category);
+  spdlog::info("answer models: {}", joined(models));
+  std::vector<std::string> agents;
+  for (const auto& a : config.agents) agents.push_back(a.name + (a.triage ? " (triage)" : ""));
+  if (agents.empty()) {
+    spdlog::info("no agents section: /v1/agents/* answer 400");
+  } else {
+    spdlog::info("{} agents: {}", agents.size(), joined(agents));
   }
+}
 
-  void log_config(const Config& config) {
-    std::vector<std::string> categories, models;
-    for (const auto& c : config.categories) categories.push_back(c.name);
-    for (const auto& m : config.models)
-      models.push_back(m.name + " (" + std::string(provider_name(m.provider)) + " " + m.base_url + ")");
-    spdlog::info("config {}: {} categories: {}; default {}", config.source_path, categories.size(),
-                 joined(categories), config.default_category);
-    spdlog::info("answer models: {}", joined(models));
-    std::vector<std::string> agents;
-    for (const auto& a : config.agents) agents.push_back(a.name + (a.triage ? " (triage)" : ""));
-    if (agents.empty()) {
-      spdlog::info("no agents section: /v1/agents/* answer 400");
-    } else {
-      spdlog::info("{} agents: {}", agents.size(), joined(agents));
-    }
-  }
+void log_engine(const Engine& engine) {
+  const ModelInfo& i = engine.info();
+  const EngineParams& p = engine.params();
+  spdlog::info("internal model {} ({}, {:.1f}M params, {} layers, fingerprint {}); threads {}, context {}, "
+               "parallel {}; internal-only, never answers",
+               i.path, i.description, static_cast<double>(i.n_params) / 1e6, i.n_layer,
+               i.fingerprint.substr(0, 12), p.n_threads, p.n_ctx, p.n_parallel);
+}
 
-  void log_engine(const Engine& engine) {
-    const ModelInfo& i = engine.info();
-    const EngineParams& p = engine.params();
-    spdlog::info("internal model {} ({}, {:.1f}M params, {} layers, fingerprint {}); threads {}, context {}, "
-                 "parallel {}; internal-only, never answers",
-                 i.path, i.description, static_cast<double>(i.n_params) / 1e6, i.n_layer,
-                 i.fingerprint.substr(0, 12), p.n_threads, p.n_ctx, p.n_parallel);
-  }
-
-  // Each proxied stream holds two sockets; the usual soft limit of 1024 descriptors would cap a gateway at
-  // ~500 concurrent streams, so take what the hard limit allows (as nginx's worker_rlimit_nofile does).
-  void raise_open_file_limit() {
-    rlimit lim{};
-    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
-    const rlim_t before = lim.rlim_cur;
-    lim.rlim_cur = lim.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &lim) == 0)
-      spdlog::debug("open file limit raised from {} to {}", before, lim.rlim_cur);
-  }
-
-  int run_serve(const ServeOptions& o) {
-    // Block the signals before any thread exists so every thread inherits the mask and only the
-    // sigwait below ever sees them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    spdlog::set_level(spdlog::level::info);
-    raise_open_file_limit();
-
-    Config config = load_cli_config(o.common);
-    auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
-    log_engine(*engine);
-    auto cache = std::make_shared<DecisionCache>(DecisionCacheOptions{
-        static_cast<std::size_t>(config.internal_model.cache_size), config.internal_model.cache_ttl_s});
-    auto live = std::make_shared<LiveRouter>();
-    auto warmup = std::make_shared<const Warmup>(Warmup{config, RuleSet(config.rules), engine});
-    // Conversation text outlives reloads (a new prefix only means the next message rebuilds).
-    auto conversations = std::make_shared<ConversationStore>(ConversationOptions{
-        ConversationOptions{}.max_conversations, config.internal_model.conversation_tokens});
-    // With a routing deadline, serving starts at once and the instruction prefixes are decoded in the
-    // background: until then routing answers by the rules and the default category (the model cannot
-    // decide in time), and the native endpoints wait. Without one, the model is ready before serving.
-    const bool warm_in_background = config.internal_model.deadline_ms > 0;
-    if (!warm_in_background) live->set(make_served(engine, config, cache, conversations));
-    log_config(config);
-
-    // The config's gateway section (listen address, body limit, API keys from the environment); the
-    // command line wins for the address.
-    GatewayOptions gopts = gateway_options_from(config);
-    if (o.host) gopts.host = *o.host;
-    if (o.port) gopts.port = *o.port;
-    gopts.threads = o.threads;
-    gopts.extra_metrics = [cache, conversations, engine] {
-      const EngineStats e = engine->stats();
-      return cache->metrics_text() + conversations->metrics_text() +
-             "# HELP tinyroute_conversation_sequences Conversation sequences the engine keeps decoded.\n"
-             "# TYPE tinyroute_conversation_sequences gauge\ntinyroute_conversation_sequences " +
-             std::to_string(e.conversations) + "\n";
-    };
-    // The router reads the gateway's availability (polled model lists, breakers); the gateway only calls
-    // it while serving, after `serving` points at it.
-    auto serving = std::make_shared<std::atomic<const Gateway*>>(nullptr);
-    gopts.internal_status = [live] {
-      const Served s = live->get(); // empty while the internal model warms up
-      return s.tasks ? internal_status(s.tasks->engine()) : json{{"loaded", false}};
-    };
-    Gateway gateway(
-        config,
-        [live, serving, warmup](const ChatRequest& request) {
-          const Gateway* g = serving->load();
-          return decide(live->get(), *warmup, request, g != nullptr ? g->availability() : Availability{});
-        },
-        gopts);
-    serving->store(&gateway);
-    gateway.add_json_endpoint(
-        "POST", "/v1/classify", [live](const json& body, const JsonRequestContext& ctx) {
-          const std::string text = classify_input(body);
-          return classify_json(live->ready().tasks->classify_task(text, request_priority(body, ctx)).get());
-        });
-    gateway.add_json_endpoint("POST", "/v1/select", [live](const json& body) {
-      return select_endpoint(*live->ready().tasks, body);
-    });
-    gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body, const JsonRequestContext& ctx) {
-      AnalyzeOptions options(conversation_input(body, ctx.headers));
-      options.priority = request_priority(body, ctx);
-      return analyze_json(live->ready().analyzer->analyze(classify_input(body), std::move(options)).get());
-    });
-    gateway.add_json_endpoint(
-        "POST", "/v1/agents/route", [live](const json& body, const JsonRequestContext& ctx) {
-          return agent_route_endpoint(*live->ready().agents, body, request_priority(body, ctx));
-        });
-    // A message's own fields may include "priority" (the envelope has one): only the header counts here.
-    gateway.add_json_endpoint("POST", "/v1/agents/messages",
-                              [live](const json& body, const JsonRequestContext& ctx) {
-                                return agent_message_endpoint(*live->ready().agents, body, ctx.priority);
-                              });
-    gateway.add_json_endpoint(
-        "POST", "/v1/metadata", [live](const json& body, const JsonRequestContext& ctx) {
-          return metadata_endpoint(*live->ready().agents, body, request_priority(body, ctx));
-        });
-    gateway.start();
-    spdlog::info(
-        "tinyroute {} serving on http://{}:{} (OpenAI /v1/chat/completions, Anthropic /v1/messages, "
-        "Ollama /api/chat; /v1/analyze, /v1/classify, /v1/route, /v1/agents/route, /v1/agents/messages, "
-        "/v1/metadata, /health, /metrics)",
-        TINYROUTE_VERSION, gopts.host, gateway.port());
-    std::thread warming;
-    if (warm_in_background) {
-      spdlog::info("warming up the internal model; until it is ready, routing answers by the rules and {}",
-                   config.default_category);
-      warming = std::thread([live, engine, config, cache, conversations] {
-        try {
-          live->set(make_served(engine, config, cache, conversations));
-          spdlog::info("internal model ready");
-        } catch (const std::exception& e) {
-          spdlog::error("warming up the internal model failed: {}", e.what());
-          live->fail();
-          ::kill(::getpid(), SIGTERM); // the main thread's sigwait stops the server
-        }
-      });
-    }
-
-    for (;;) {
-      int sig = 0;
-      if (sigwait(&signals, &sig) != 0) continue;
-      if (sig == SIGHUP) {
-        spdlog::info("SIGHUP: reloading {}", config_path(o.common));
-        if (warming.joinable()) warming.join(); // the first set must be in place before it is replaced
-        if (live->failed()) continue;
-        try {
-          Config next = load_cli_config(o.common);
-          auto current = live->get();
-          std::shared_ptr<Engine> next_engine = engine;
-          if (!same_engine(current.tasks->config().internal_model, next.internal_model)) {
-            next_engine = std::make_shared<Engine>(engine_params_from(next.internal_model));
-            log_engine(*next_engine);
-          }
-          Served next_served = make_served(next_engine, next, cache, conversations);
-          gateway.reload(next);
-          live->set(std::move(next_served));
-          cache->clear(); // decisions made under the old config must not outlive it
-          engine = std::move(next_engine);
-          log_config(next);
-          spdlog::info("reloaded");
-        } catch (const std::exception& e) {
-          spdlog::error("reload failed; still serving the previous config: {}", e.what());
-        }
-        continue;
+// Runs the bus dispatcher on its own thread; stops and joins it on the way out, whatever the way.
+class BusThread {
+public:
+  explicit BusThread(std::shared_ptr<BusDispatcher> bus) : bus_(std::move(bus)) {
+    if (!bus_) return;
+    thread_ = std::thread([b = bus_] {
+      try {
+        b->run();
+      } catch (const std::exception& e) {
+        spdlog::error("bus dispatcher stopped: {}", e.what());
       }
-      spdlog::info("{}: stopping; draining in-flight requests for up to {:.0f} s",
-                   sig == SIGINT ? "SIGINT" : "SIGTERM", o.drain_s);
-      gateway.stop(std::chrono::milliseconds(static_cast<long>(o.drain_s * 1000)));
-      if (warming.joinable()) warming.join();
-      spdlog::info("stopped");
-      return live->failed() ? 1 : 0;
-    }
+    });
   }
+  ~BusThread() {
+    if (!bus_) return;
+    bus_->stop();
+    thread_.join();
+  }
+  BusThread(const BusThread&) = delete;
+  BusThread& operator=(const BusThread&) = delete;
+
+private:
+  std::shared_ptr<BusDispatcher> bus_;
+  std::thread thread_;
+};
+
+// Each proxied stream holds two sockets; the usual soft limit of 1024 descriptors would cap a gateway at
+// ~500 concurrent streams, so take what the hard limit allows (as nginx's worker_rlimit_nofile does).
+void raise_open_file_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) == 0)
+    spdlog::debug("open file limit raised from {} to {}", before, lim.rlim_cur);
+}
+
+int run_serve(const ServeOptions& o) {
+  // Block the signals before any thread exists so every thread inherits the mask and only the
+  // sigwait below ever sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  spdlog::set_level(spdlog::level::info);
+  raise_open_file_limit();
+
+  Config config = load_cli_config(o.common);
+  auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
+  log_engine(*engine);
+  auto cache = std::make_shared<DecisionCache>(DecisionCacheOptions{
+      static_cast<std::size_t>(config.internal_model.cache_size), config.internal_model.cache_ttl_s});
+  auto live = std::make_shared<LiveRouter>();
+  auto warmup = std::make_shared<const Warmup>(Warmup{config, RuleSet(config.rules), engine});
+  // Conversation text outlives reloads (a new prefix only means the next message rebuilds).
+  auto conversations = std::make_shared<ConversationStore>(ConversationOptions{
+      ConversationOptions{}.max_conversations, config.internal_model.conversation_tokens});
+  // With a routing deadline, serving starts at once and the instruction prefixes are decoded in the
+  // background: until then routing answers by the rules and the default category (the model cannot
+  // decide in time), and the native endpoints wait. Without one, the model is ready before serving.
+  const bool warm_in_background = config.internal_model.deadline_ms > 0;
+  if (!warm_in_background) live->set(make_served(engine, config, cache, conversations));
+  log_config(config);
+
+  // The config's gateway section (listen address, body limit, API keys from the environment); the
+  // command line wins for the address.
+  GatewayOptions gopts = gateway_options_from(config);
+  if (o.host) gopts.host = *o.host;
+  if (o.port) gopts.port = *o.port;
+  gopts.threads = o.threads;
+  // The config's bus section runs the bus dispatcher alongside (config at start; a reload keeps it).
+  std::shared_ptr<BusDispatcher> bus;
+  if (config.bus.enabled) bus = std::make_shared<BusDispatcher>(config, engine);
+  const BusThread bus_thread(bus);
+  gopts.extra_metrics = [cache, conversations, engine, bus] {
+    const EngineStats e = engine->stats();
+    return cache->metrics_text() + conversations->metrics_text() + (bus ? bus->metrics_text() : "") +
+           "# HELP tinyroute_conversation_sequences Conversation sequences the engine keeps decoded.\n"
+           "# TYPE tinyroute_conversation_sequences gauge\ntinyroute_conversation_sequences " +
+           std::to_string(e.conversations) + "\n";
+  };
+  // The router reads the gateway's availability (polled model lists, breakers); the gateway only calls
+  // it while serving, after `serving` points at it.
+  auto serving = std::make_shared<std::atomic<const Gateway*>>(nullptr);
+  gopts.internal_status = [live] {
+    const Served s = live->get(); // empty while the internal model warms up
+    return s.tasks ? internal_status(s.tasks->engine()) : json{{"loaded", false}};
+  };
+  Gateway gateway(
+      config,
+      [live, serving, warmup](const ChatRequest& request) {
+        const Gateway* g = serving->load();
+        return decide(live->get(), *warmup, request, g != nullptr ? g->availability() : Availability{});
+      },
+      gopts);
+  serving->store(&gateway);
+  gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body, const JsonRequestContext& ctx) {
+    const std::string text = classify_input(body);
+    return classify_json(live->ready().tasks->classify_task(text, request_priority(body, ctx)).get());
+  });
+  gateway.add_json_endpoint("POST", "/v1/select",
+                            [live](const json& body) { return select_endpoint(*live->ready().tasks, body); });
+  gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body, const JsonRequestContext& ctx) {
+    AnalyzeOptions options(conversation_input(body, ctx.headers));
+    options.priority = request_priority(body, ctx);
+    return analyze_json(live->ready().analyzer->analyze(classify_input(body), std::move(options)).get());
+  });
+  gateway.add_json_endpoint(
+      "POST", "/v1/agents/route", [live](const json& body, const JsonRequestContext& ctx) {
+        return agent_route_endpoint(*live->ready().agents, body, request_priority(body, ctx));
+      });
+  // A message's own fields may include "priority" (the envelope has one): only the header counts here.
+  gateway.add_json_endpoint("POST", "/v1/agents/messages",
+                            [live](const json& body, const JsonRequestContext& ctx) {
+                              return agent_message_endpoint(*live->ready().agents, body, ctx.priority);
+                            });
+  gateway.add_json_endpoint("POST", "/v1/metadata", [live](const json& body, const JsonRequestContext& ctx) {
+    return metadata_endpoint(*live->ready().agents, body, request_priority(body, ctx));
+  });
+  gateway.start();
+  spdlog::info(
+      "tinyroute {} serving on http://{}:{} (OpenAI /v1/chat/completions, Anthropic /v1/messages, "
+      "Ollama /api/chat; /v1/analyze, /v1/classify, /v1/route, /v1/agents/route, /v1/agents/messages, "
+      "/v1/metadata, /health, /metrics)",
+      TINYROUTE_VERSION, gopts.host, gateway.port());
+  std::thread warming;
+  if (warm_in_background) {
+    spdlog::info("warming up the internal model; until it is ready, routing answers by the rules and {}",
+                 config.default_category);
+    warming = std::thread([live, engine, config, cache, conversations] {
+      try {
+        live->set(make_served(engine, config, cache, conversations));
+        spdlog::info("internal model ready");
+      } catch (const std::exception& e) {
+        spdlog::error("warming up the internal model failed: {}", e.what());
+        live->fail();
+        ::kill(::getpid(), SIGTERM); // the main thread's sigwait stops the server
+      }
+    });
+  }
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: reloading {}", config_path(o.common));
+      if (warming.joinable()) warming.join(); // the first set must be in place before it is replaced
+      if (live->failed()) continue;
+      try {
+        Config next = load_cli_config(o.common);
+        auto current = live->get();
+        std::shared_ptr<Engine> next_engine = engine;
+        if (!same_engine(current.tasks->config().internal_model, next.internal_model)) {
+          next_engine = std::make_shared<Engine>(engine_params_from(next.internal_model));
+          log_engine(*next_engine);
+        }
+        Served next_served = make_served(next_engine, next, cache, conversations);
+        gateway.reload(next);
+        live->set(std::move(next_served));
+        cache->clear(); // decisions made under the old config must not outlive it
+        engine = std::move(next_engine);
+        log_config(next);
+        spdlog::info("reloaded");
+      } catch (const std::exception& e) {
+        spdlog::error("reload failed; still serving the previous config: {}", e.what());
+      }
+      continue;
+    }
+    spdlog::info("{}: stopping; draining in-flight requests for up to {:.0f} s",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", o.drain_s);
+    gateway.stop(std::chrono::milliseconds(static_cast<long>(o.drain_s * 1000)));
+    if (warming.joinable()) warming.join();
+    spdlog::info("stopped");
+    return live->failed() ? 1 : 0;
+  }
+}
 
 } // namespace
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
 
   Action action;
   register_agent_commands(app, action);
+  register_bus_command(app, action);
   register_classify_commands(app, action);
   register_config_commands(app, action);
   register_eval_command(app, action);

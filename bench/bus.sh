@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The message bus benchmark (`bench/run.sh bus`, part of `make bench`): messages per second end to
+# end and delivery latency p50/p95, for pure forwarding (bus.mode forward, no model) and for routing
+# with the TinyLlama-shaped model (bus.mode model: analyze + format per message). Each scenario gets
+# a fresh redis-server on a free port and one `tinyroute bus` process. Prints a markdown table and
+# writes bench/results/bus.json.
+#
+# Environment:
+#   TINYROUTE_BENCH_BUILD      build tree (default: build/bench)
+#   TINYROUTE_THREADS          internal-model threads (default: 2)
+#   TINYROUTE_BUS_N_FORWARD    messages in the forwarding backlog (default: 20000)
+#   TINYROUTE_BUS_N_MODEL      messages in the routed backlog (default: 200)
+#   TINYROUTE_BUS_MODEL_PACED  "COUNT RATE" of the paced routed run (default: "50 2")
+#   TINYROUTE_BUS_MODEL        model for the routed runs (default: the TinyLlama-shaped bench model)
+#   TINYROUTE_BUS_SCENARIOS    which runs (default: "forward model")
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+build="${TINYROUTE_BENCH_BUILD:-$repo/build/bench}"
+threads="${TINYROUTE_THREADS:-2}"
+results="$here/results"
+log() { echo "[bench:bus] $*" >&2; }
+
+if [[ ! -f "$build/CMakeCache.txt" ]]; then
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYROUTE_BUILD_TESTS=OFF >&2
+fi
+cmake --build "$build" --target tinyroute-cli tinyroute-mkmodel -j "$threads" >&2
+cli="$build/src/cli/tinyroute"
+scenarios="${TINYROUTE_BUS_SCENARIOS:-forward model}"
+model="${TINYROUTE_BUS_MODEL:-}"
+if [[ -z "$model" && "$scenarios" == *model* ]]; then
+  model="$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)"
+fi
+work="$(mktemp -d)"
+redis_pid=""
+bus_pid=""
+cleanup() {
+  [[ -n "$bus_pid" ]] && kill "$bus_pid" 2>/dev/null && wait "$bus_pid" 2>/dev/null
+  [[ -n "$redis_pid" ]] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The agents of config/agents-clinc150.yaml (its routing prompt is the realistic size) plus a bus section.
+agents="$(sed -n 's/^  - name: //p' <(sed -n '/^agents:/,$p' "$repo/config/agents-clinc150.yaml") | paste -sd, -)"
+
+scenario() { # label mode count rate [--unaddressed]
+  local label=$1 mode=$2 count=$3 rate=$4 extra=${5:-}
+  local port
+  port="$(free_port)"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+  redis_pid=$!
+  until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+  sed "s|^  model: .*|  model: ${model:-unused}\n  threads: $threads|" "$repo/config/agents-clinc150.yaml" \
+    >"$work/bus.yaml"
+  # analyze() needs at least two task categories; the agents config has one.
+  sed -i -e 's|^categories:$|categories:\n  - name: coding\n    description: Writing or debugging code.|' \
+    -e 's|categories: \[chat\]|categories: [chat, coding]|' "$work/bus.yaml"
+  printf 'bus:\n  redis: redis://127.0.0.1:%s\n  mode: %s\n  batch: 64\n' "$port" "$mode" >>"$work/bus.yaml"
+  "$cli" bus --config "$work/bus.yaml" 2>"$work/bus-$label.log" &
+  bus_pid=$!
+  # The consumer group exists once the dispatcher is up (and, in model mode, its prefixes are decoded).
+  until redis-cli -p "$port" xinfo groups stream:tinyroute:inbox 2>/dev/null | grep -q tinyroute; do
+    kill -0 "$bus_pid" 2>/dev/null || { cat "$work/bus-$label.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  python3 "$here/bus-load.py" "$port" "$count" "$agents" --rate "$rate" $extra --label "$label"
+  kill "$bus_pid"; wait "$bus_pid" 2>/dev/null || true; bus_pid=""
+  kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
+}
+
+mkdir -p "$results"
+n_forward="${TINYROUTE_BUS_N_FORWARD:-20000}"
+n_model="${TINYROUTE_BUS_N_MODEL:-200}"
+{
+  if [[ "$scenarios" == *forward* ]]; then
+    log "forward: $n_forward addressed messages as a backlog, then 500 at 200/s"
+    scenario forward-backlog forward "$n_forward" 0
+    scenario forward-paced forward 500 200
+  fi
+  if [[ "$scenarios" == *model* ]]; then
+    log "model: $n_model unaddressed messages as a backlog (analyze + format each), then a paced run"
+    scenario model-backlog model "$n_model" 0 --unaddressed
+    read -r paced_n paced_rate <<<"${TINYROUTE_BUS_MODEL_PACED:-50 2}"
+    scenario model-paced model "$paced_n" "$paced_rate" --unaddressed
+  fi
+} | tee "$results/bus.jsonl"
+python3 - "$results/bus.jsonl" <<'PY' | tee "$results/bus.md"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+json.dump(rows, open(sys.argv[1].replace(".jsonl", ".json"), "w"), indent=2)
+print("| scenario | messages | offered rate | messages/s | p50 ms | p95 ms |")
+print("|---|---:|---:|---:|---:|---:|")
+for r in rows:
+    rate = "backlog" if not r["rate"] else "%g/s" % r["rate"]
+    print("| %s | %d | %s | %.1f | %d | %d |" % (r["label"], r["messages"], rate, r["messages_per_s"], r["p50_ms"], r["p95_ms"]))
+PY

@@ -1,0 +1,689 @@
+// The bus dispatcher: read a batch from the inbox group, prepare every entry (all model work issued at
+// once so the engine batches it), decide each entry's targets, then deliver the whole batch in one
+// pipeline of Lua scripts (write + idempotence mark + XACK, atomically per entry).
+#include "bus/dispatcher.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "bus/deployment-envelope.h"
+#include "bus/redis-client.h"
+#include "message/schema-validate.h"
+#include "tinyroute/analyze.h"
+#include "tinyroute/bus.h"
+#include "tinyroute/error.h"
+#include "tinyroute/messages.h"
+
+namespace tinyroute {
+
+const char* const kDeliverScript = R"lua(
+local written = 0
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local fields = {}
+  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+  for i = 4, #KEYS do
+    redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
+  end
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+  redis.call('HINCRBY', KEYS[3], ARGV[5], #KEYS - 3)
+  written = 1
+else
+  redis.call('HINCRBY', KEYS[3], 'duplicates', 1)
+end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return written
+)lua";
+
+std::string bus_key(const std::string& pattern, const std::string& placeholder, const std::string& value) {
+  std::string out = pattern;
+  for (auto pos = out.find(placeholder); pos != std::string::npos;
+       pos = out.find(placeholder, pos + value.size()))
+    out.replace(pos, placeholder.size(), value);
+  return out;
+}
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct Entry {
+  std::string id;
+  std::map<std::string, std::string> fields;
+  bool deleted = false; // a pending id whose entry was trimmed away
+};
+
+long long entry_ms(const std::string& id) {
+  try {
+    return std::stoll(id.substr(0, id.find('-')));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+long long now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// [[id, [f, v, ...]], ...] as entries; a nil field list marks a deleted entry.
+std::vector<Entry> entries_of(const RedisValue& list) {
+  std::vector<Entry> out;
+  for (const auto& e : list.elements) {
+    if (e.elements.size() < 2) continue;
+    Entry entry{e.elements[0].str, {}, e.elements[1].is_nil()};
+    const auto& kv = e.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < kv.size(); i += 2) entry.fields[kv[i].str] = kv[i + 1].str;
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+bool blank(const std::string& s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
+}
+
+// Latency in milliseconds: fixed buckets for /metrics, a bounded reservoir for percentiles.
+class LatencyHistogram {
+public:
+  void add(double ms) {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < kBounds.size(); ++i)
+      if (ms <= kBounds[i]) ++counts_[i];
+    ++count_;
+    sum_ += ms;
+  }
+  std::string render(const std::string& name, const std::string& help) const {
+    std::lock_guard lock(mutex_);
+    std::ostringstream o;
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
+    for (std::size_t i = 0; i < kBounds.size(); ++i)
+      o << name << "_bucket{le=\"" << kBounds[i] << "\"} " << counts_[i] << "\n";
+    o << name << "_bucket{le=\"+Inf\"} " << count_ << "\n"
+      << name << "_sum " << sum_ << "\n"
+      << name << "_count " << count_ << "\n";
+    return o.str();
+  }
+
+private:
+  static constexpr std::array<double, 13> kBounds = {1,   2,   5,    10,   25,   50,   100,
+                                                     250, 500, 1000, 2500, 5000, 10000};
+  mutable std::mutex mutex_;
+  std::array<long long, 13> counts_{};
+  long long count_ = 0;
+  double sum_ = 0;
+};
+
+// One entry on its way through a batch.
+struct Work {
+  Entry entry;
+  DeploymentEnvelope env;
+  bool verb_given = true; // false for free text: the model's kind picks the verb
+  std::string error;      // set: dead-letter with this
+  std::optional<std::future<AnalyzeResult>> analysis;
+  std::optional<std::future<FormattedMessage>> formatted;
+};
+
+enum class Action { deliver, dead, wait, retry };
+
+struct Outcome {
+  Action action = Action::retry;
+  std::vector<std::string> targets; // stream keys
+  StreamFields fields;
+  std::string mark; // idempotence id
+  std::string stat; // stats hash field
+};
+
+} // namespace
+
+struct BusDispatcher::Impl {
+  Config config;
+  BusConfig bus;
+  std::shared_ptr<Engine> engine;
+  std::unique_ptr<Analyzer> analyzer;
+  std::unique_ptr<MessageFormatter> formatter;
+  std::string consumer;
+  RedisEndpoint endpoint; // parsed once: a bad URL fails at construction, not in the retry loop
+
+  std::atomic<bool> stopping{false};
+  std::mutex wake_mutex;
+  std::condition_variable wake;
+
+  std::unique_ptr<RedisClient> redis;
+  std::string cursor = "0"; // own pending entries are read first after every (re)connect
+  Clock::time_point next_claim{};
+  Clock::time_point next_info{};
+
+  std::atomic<long long> in{0}, out{0}, dead{0}, duplicates{0}, waiting{0}, claimed{0}, reconnects{0},
+      errors{0};
+  std::atomic<long long> lag{-1}, pending{-1};
+  std::atomic<bool> connected{false};
+  LatencyHistogram routing_ms, delivery_ms;
+
+  Impl(const Config& c, std::shared_ptr<Engine> e) : config(c), bus(c.bus), engine(std::move(e)) {
+    if (config.agents.empty())
+      throw Error(ErrorCode::invalid_argument, "the bus needs an agents section in the config");
+    if (bus.mode == BusMode::model) {
+      if (!engine)
+        throw Error(ErrorCode::invalid_argument, "bus.mode model needs the internal model's engine");
+      analyzer = std::make_unique<Analyzer>(*engine, config);
+      formatter = std::make_unique<MessageFormatter>(*engine, config);
+    }
+    endpoint = parse_redis_url(bus.redis, bus.username_env, bus.password_env);
+    consumer = bus.consumer;
+    if (consumer.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      consumer = std::string(host) + "-" + std::to_string(getpid());
+    }
+  }
+
+  void sleep_for(std::chrono::milliseconds d) {
+    std::unique_lock lock(wake_mutex);
+    wake.wait_for(lock, d, [&] { return stopping.load(); });
+  }
+
+  void connect() {
+    redis = std::make_unique<RedisClient>(endpoint, std::chrono::milliseconds(bus.block_ms + 5000));
+    const RedisValue r = redis->command({"XGROUP", "CREATE", bus.inbox, bus.group, "0", "MKSTREAM"});
+    if (r.is_error() && r.str.find("BUSYGROUP") == std::string::npos)
+      throw Error(ErrorCode::io, "redis: XGROUP CREATE " + bus.inbox + " " + bus.group + ": " + r.str);
+    cursor = "0";
+    next_claim = Clock::now();
+    connected = true;
+  }
+
+  std::string agent_stream(const std::string& agent) const {
+    return bus_key(bus.agent_stream, "{agent}", agent);
+  }
+
+  std::set<std::string> alive_agents() {
+    std::set<std::string> alive;
+    if (!bus.presence) {
+      for (const auto& a : config.agents) alive.insert(a.name);
+      return alive;
+    }
+    std::vector<std::vector<std::string>> cmds;
+    for (const auto& a : config.agents)
+      cmds.push_back({"EXISTS", bus_key(bus.presence_key, "{agent}", a.name)});
+    const auto replies = redis->pipeline(cmds);
+    for (std::size_t i = 0; i < replies.size(); ++i)
+      if (replies[i].integer > 0) alive.insert(config.agents[i].name);
+    return alive;
+  }
+
+  // Reads the entry into an envelope and issues its model work; problems become `error`.
+  void prepare(Work& w) {
+    const auto& f = w.entry.fields;
+    try {
+      if (w.entry.deleted)
+        throw Error(ErrorCode::invalid_argument, "the entry was deleted from the inbox before delivery");
+      const auto field = [&](const char* key) -> const std::string* {
+        const auto it = f.find(key);
+        return it == f.end() ? nullptr : &it->second;
+      };
+      std::optional<std::string> text;
+      if (is_deployment_entry(f)) {
+        w.env = parse_deployment_fields(f);
+      } else if (const std::string* js = field("agent_message") ? field("agent_message")
+                                         : field("envelope")    ? field("envelope")
+                                                                : field("message")) {
+        const json j = json::parse(*js, nullptr, false);
+        if (j.is_object() && j.value("schema", "") == "agent-message.v1") {
+          w.env = deployment_from(parse_agent_message(j));
+        } else if (j.is_object() && (j.contains("msg_id") || j.contains("verb") || j.contains("payload"))) {
+          w.env = parse_deployment_json(j);
+        } else {
+          text = *js;
+        }
+      } else if (const std::string* t = field("text") ? field("text") : field("body")) {
+        text = *t;
+      } else {
+        throw Error(
+            ErrorCode::invalid_argument,
+            "the entry holds no message: write the deployment's envelope (msg_id, from_agent, to_agent, "
+            "verb, payload, correlation_id, requires_response, timestamp), an agent-message.v1 envelope in "
+            "the field agent_message, or free text in the field text");
+      }
+      if (text) {
+        // Free text: ids from the inbox entry, so a redelivery is recognised as the same message.
+        w.verb_given = false;
+        w.env.msg_id = uuid_for(bus.inbox + "/" + w.entry.id);
+        w.env.from_agent = field("from") ? *field("from") : "user";
+        w.env.to_agent = field("to") && *field("to") != "auto" ? *field("to") : "";
+        w.env.verb = "TELL";
+        w.env.payload = *text;
+        w.env.timestamp = iso_utc_ms(entry_ms(w.entry.id));
+        if (const std::string* h = field("hop_count")) {
+          const auto [end, ec] = std::from_chars(h->data(), h->data() + h->size(), w.env.hop_count);
+          if (ec != std::errc() || end != h->data() + h->size() || w.env.hop_count < 0)
+            throw Error(ErrorCode::invalid_argument,
+                        "hop_count must be a whole number >= 0, got \"" + *h + "\"");
+        }
+      }
+      const auto& limits = config.agent_routing;
+      if (w.env.hop_count + 1 > limits.max_hops) {
+        throw Error(ErrorCode::invalid_argument,
+                    "hop limit exceeded: hop_count " + std::to_string(w.env.hop_count) +
+                        " + this hop is over agent_routing.max_hops " + std::to_string(limits.max_hops) +
+                        " (the message is probably looping between agents)");
+      }
+      if (w.env.payload.size() > static_cast<std::size_t>(limits.max_message_bytes)) {
+        throw Error(ErrorCode::invalid_argument, "payload is " + std::to_string(w.env.payload.size()) +
+                                                     " bytes; the limit is agent_routing.max_message_bytes " +
+                                                     std::to_string(limits.max_message_bytes));
+      }
+      if (!w.env.to_agent.empty() && w.env.to_agent != "*" && !config.find_agent(w.env.to_agent))
+        throw Error(ErrorCode::invalid_argument,
+                    "to_agent \"" + w.env.to_agent + "\" is not a configured agent");
+      if (bus.mode == BusMode::model && !blank(w.env.payload)) {
+        w.analysis = analyzer->analyze(w.env.payload);
+      }
+      // A sender's own agent-message.v1 envelope is already formatted: only loose messages are.
+      if (bus.mode == BusMode::model && !blank(w.env.payload) && !w.env.agent_message) {
+        MessageInput input;
+        input.text = w.env.payload;
+        input.from = w.env.from_agent;
+        // The recipient is decided below (routing, presence); any configured agent holds its place.
+        input.to =
+            w.env.to_agent.empty() || w.env.to_agent == "*" ? config.agents.front().name : w.env.to_agent;
+        input.correlation_id = w.env.correlation_id.value_or(w.env.msg_id);
+        input.hop_count = w.env.hop_count;
+        input.recipient_from_text = false;
+        if (w.env.requires_response) input.reply_to = w.env.from_agent;
+        w.formatted = formatter->format_agent_message(std::move(input));
+      }
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::invalid_argument) throw;
+      w.error = e.what();
+    }
+  }
+
+  Outcome dead_letter(const Work& w, const std::string& error) {
+    Outcome o;
+    o.action = Action::dead;
+    o.targets = {bus.dead_letter};
+    o.mark = "dead:" + bus.inbox + "/" + w.entry.id;
+    o.stat = "dead_lettered";
+    json original = json::object();
+    for (const auto& [k, v] : w.entry.fields) original[k] = v;
+    o.fields = {{"error", error},
+                {"inbox", bus.inbox},
+                {"inbox_id", w.entry.id},
+                {"consumer", consumer},
+                {"entry", original.dump(-1, ' ', false, json::error_handler_t::replace)}};
+    return o;
+  }
+
+  Outcome decide(Work& w, const std::set<std::string>& alive) {
+    if (!w.error.empty()) return dead_letter(w, w.error);
+    AgentMessage m;
+    json metadata = json::object();
+    std::optional<AgentRoute> route;
+    try {
+      if (w.analysis) {
+        const AnalyzeResult a = w.analysis->get();
+        routing_ms.add(a.timing.total_ms);
+        route = a.agent;
+        metadata["category"] = a.classification.category;
+        for (const auto& [name, d] : a.fields) metadata[name] = d.value;
+        metadata["source"] = a.source;
+      }
+      if (w.formatted) {
+        m = w.formatted->get().message;
+        if (w.verb_given) m.kind = kind_for_verb(w.env.verb);
+        m.id = is_uuid(w.env.msg_id) ? w.env.msg_id : uuid_for(w.env.msg_id);
+        m.created_at = w.env.timestamp;
+      } else {
+        m = agent_message_from(w.env);
+      }
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::invalid_argument) return dead_letter(w, e.what());
+      spdlog::warn("bus: entry {} left pending: {}", w.entry.id, e.what());
+      return {};
+    }
+    m.hop_count = w.env.hop_count + 1;
+
+    std::vector<std::string> agents;
+    std::string routed_by = "sender";
+    const AgentConfig* triage = config.triage_agent();
+    if (w.env.to_agent == "*") {
+      routed_by = "broadcast";
+      for (const auto& a : config.agents)
+        if (alive.contains(a.name)) agents.push_back(a.name);
+    } else if (!w.env.to_agent.empty()) {
+      agents.push_back(w.env.to_agent);
+    } else if (route) {
+      AgentRoute live = *route;
+      std::erase_if(live.distribution, [&](const auto& p) { return !alive.contains(p.first); });
+      routed_by = route->uncertain ? "model:uncertain" : "model";
+      agents.push_back(choose_recipient(live, config, m.kind));
+    } else {
+      routed_by = "triage";
+      agents.push_back(triage->name);
+    }
+    for (auto& agent : agents) {
+      if (alive.contains(agent)) continue;
+      if (bus.dead_agent == DeadAgentPolicy::triage && alive.contains(triage->name)) {
+        agent = triage->name;
+        routed_by = "presence:triage";
+      } else {
+        Outcome o;
+        o.action = Action::wait;
+        return o;
+      }
+    }
+    if (agents.empty()) {
+      Outcome o;
+      o.action = Action::wait;
+      return o;
+    }
+    std::sort(agents.begin(), agents.end());
+    agents.erase(std::unique(agents.begin(), agents.end()), agents.end());
+    m.to = w.env.to_agent == "*" ? "*" : agents.front();
+
+    json v1 = agent_message_json(m);
+    if (const auto problems = validate_json(agent_message_schema(), v1); !problems.empty())
+      return dead_letter(w, "the envelope does not match agent-message.v1: " + problems.front());
+    DeploymentEnvelope outgoing = w.env;
+    outgoing.to_agent = m.to;
+    if (!w.verb_given) outgoing.verb = verb_for_kind(m.kind);
+    outgoing.correlation_id = m.correlation_id;
+    outgoing.hop_count = m.hop_count;
+    outgoing.agent_message = std::move(v1);
+
+    Outcome o;
+    o.action = Action::deliver;
+    for (const auto& a : agents) o.targets.push_back(agent_stream(a));
+    o.fields = deployment_fields(outgoing);
+    if (!metadata.empty()) o.fields.emplace_back("metadata", metadata.dump());
+    o.fields.emplace_back("routed_by", routed_by);
+    o.fields.emplace_back("inbox_id", w.entry.id);
+    o.mark = w.env.msg_id;
+    o.stat = "out";
+    return o;
+  }
+
+  void process(std::vector<Entry> entries) {
+    if (entries.empty()) return;
+    in += static_cast<long long>(entries.size());
+    std::vector<Work> work(entries.size());
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      work[i].entry = std::move(entries[i]);
+      prepare(work[i]);
+    }
+    const std::set<std::string> alive = alive_agents();
+    std::vector<Outcome> outcomes;
+    outcomes.reserve(work.size());
+    for (auto& w : work) outcomes.push_back(decide(w, alive));
+
+    std::vector<std::vector<std::string>> cmds;
+    std::vector<std::size_t> which;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      const Outcome& o = outcomes[i];
+      if (o.action == Action::wait) ++waiting;
+      if (o.action == Action::retry) ++errors;
+      if (o.action != Action::deliver && o.action != Action::dead) continue;
+      std::vector<std::string> c = {"EVAL",
+                                    kDeliverScript,
+                                    std::to_string(3 + o.targets.size()),
+                                    bus.inbox,
+                                    bus_key(bus.delivered_key, "{id}", o.mark),
+                                    bus.stats_key};
+      c.insert(c.end(), o.targets.begin(), o.targets.end());
+      c.insert(c.end(), {bus.group, work[i].entry.id, std::to_string(bus.dedup_ttl_s),
+                         std::to_string(bus.maxlen), o.stat});
+      for (const auto& [k, v] : o.fields) {
+        c.push_back(k);
+        c.push_back(v);
+      }
+      cmds.push_back(std::move(c));
+      which.push_back(i);
+    }
+    if (cmds.empty()) return;
+    const auto replies = redis->pipeline(cmds);
+    const long long now = now_ms();
+    for (std::size_t k = 0; k < replies.size(); ++k) {
+      const Outcome& o = outcomes[which[k]];
+      const RedisValue& r = replies[k];
+      if (r.is_error()) {
+        ++errors;
+        spdlog::warn("bus: entry {} left pending: {}", work[which[k]].entry.id, r.str);
+      } else if (r.integer == 0) {
+        ++duplicates;
+      } else if (o.action == Action::dead) {
+        ++dead;
+        spdlog::info("bus: entry {} dead-lettered: {}", work[which[k]].entry.id, o.fields.front().second);
+      } else {
+        out += static_cast<long long>(o.targets.size());
+        delivery_ms.add(static_cast<double>(now - entry_ms(work[which[k]].entry.id)));
+      }
+    }
+  }
+
+  void claim() {
+    std::string start = "0-0";
+    for (int rounds = 0; rounds < 100 && !stopping; ++rounds) {
+      const RedisValue r =
+          redis->command({"XAUTOCLAIM", bus.inbox, bus.group, consumer, std::to_string(bus.claim_idle_ms),
+                          start, "COUNT", std::to_string(bus.batch)});
+      if (r.is_error() || r.elements.size() < 2) {
+        if (r.is_error()) spdlog::warn("bus: XAUTOCLAIM: {}", r.str);
+        return;
+      }
+      std::vector<Entry> entries = entries_of(r.elements[1]);
+      claimed += static_cast<long long>(entries.size());
+      if (!entries.empty())
+        spdlog::info("bus: claimed {} entries pending over {} ms", entries.size(), bus.claim_idle_ms);
+      process(std::move(entries));
+      start = r.elements[0].str;
+      if (start == "0-0") return;
+    }
+  }
+
+  void refresh_info() {
+    const RedisValue r = redis->command({"XINFO", "GROUPS", bus.inbox});
+    for (const auto& g : r.elements) {
+      std::map<std::string, const RedisValue*> kv;
+      for (std::size_t i = 0; i + 1 < g.elements.size(); i += 2) kv[g.elements[i].str] = &g.elements[i + 1];
+      if (!kv.contains("name") || kv["name"]->str != bus.group) continue;
+      if (kv.contains("pending")) pending = kv["pending"]->integer;
+      if (kv.contains("lag")) lag = kv["lag"]->is_nil() ? -1 : kv["lag"]->integer;
+    }
+  }
+
+  void step() {
+    const auto now = Clock::now();
+    if (now >= next_claim) {
+      claim();
+      next_claim = now + std::chrono::milliseconds(bus.claim_interval_ms);
+    }
+    if (now >= next_info) {
+      refresh_info();
+      next_info = now + std::chrono::seconds(1);
+    }
+    const bool own_pending = cursor != ">";
+    std::vector<std::string> cmd = {"XREADGROUP", "GROUP", bus.group,
+                                    consumer,     "COUNT", std::to_string(bus.batch)};
+    if (!own_pending) cmd.insert(cmd.end(), {"BLOCK", std::to_string(bus.block_ms)});
+    cmd.insert(cmd.end(), {"STREAMS", bus.inbox, cursor});
+    const RedisValue r = redis->command(cmd);
+    if (r.is_error()) {
+      if (r.str.find("NOGROUP") != std::string::npos)
+        throw Error(ErrorCode::io, "redis: " + r.str); // recreate
+      throw Error(ErrorCode::io, "redis: XREADGROUP: " + r.str);
+    }
+    std::vector<Entry> entries;
+    if (!r.is_nil() && !r.elements.empty() && r.elements[0].elements.size() >= 2)
+      entries = entries_of(r.elements[0].elements[1]);
+    if (own_pending) {
+      if (entries.empty()) {
+        cursor = ">";
+      } else {
+        cursor = entries.back().id;
+      }
+    }
+    process(std::move(entries));
+  }
+
+  void run() {
+    auto backoff = std::chrono::milliseconds(100);
+    while (!stopping) {
+      try {
+        if (!redis) {
+          connect();
+          spdlog::info("bus: consumer {} in group {} reading {} at {}", consumer, bus.group, bus.inbox,
+                       bus.redis);
+          backoff = std::chrono::milliseconds(100);
+        }
+        step();
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::io) {
+          // Not the connection: the batch stays pending (claimed again after claim_idle_ms).
+          ++errors;
+          spdlog::error("bus: {}; the batch stays pending", e.what());
+          sleep_for(backoff);
+          continue;
+        }
+        if (redis) ++reconnects;
+        redis.reset();
+        connected = false;
+        spdlog::warn("bus: {}; reconnecting in {} ms", e.what(), backoff.count());
+        sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      }
+    }
+    redis.reset();
+    connected = false;
+  }
+};
+
+BusDispatcher::BusDispatcher(const Config& config, std::shared_ptr<Engine> engine)
+    : impl_(std::make_unique<Impl>(config, std::move(engine))) {}
+
+BusDispatcher::~BusDispatcher() = default;
+
+void BusDispatcher::run() {
+  impl_->run();
+}
+
+void BusDispatcher::stop() {
+  {
+    std::lock_guard lock(impl_->wake_mutex);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_all();
+}
+
+const std::string& BusDispatcher::consumer() const {
+  return impl_->consumer;
+}
+
+BusCounters BusDispatcher::counters() const {
+  const Impl& i = *impl_;
+  return {i.in, i.out, i.dead, i.duplicates, i.waiting, i.claimed, i.reconnects, i.errors};
+}
+
+std::string BusDispatcher::metrics_text() const {
+  const Impl& i = *impl_;
+  std::ostringstream o;
+  const auto counter = [&](const char* name, const char* help, long long v) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n" << name << " " << v << "\n";
+  };
+  const auto gauge = [&](const char* name, const char* help, long long v) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n" << name << " " << v << "\n";
+  };
+  counter("tinyroute_bus_messages_in_total", "Inbox entries read by this dispatcher.", i.in);
+  counter("tinyroute_bus_messages_out_total", "Messages written to agent streams.", i.out);
+  counter("tinyroute_bus_dead_lettered_total", "Invalid entries moved to the dead-letter stream.", i.dead);
+  counter("tinyroute_bus_duplicates_total", "Redelivered entries that were already delivered.", i.duplicates);
+  counter("tinyroute_bus_waiting_total", "Entries left pending because their agent was not alive.",
+          i.waiting);
+  counter("tinyroute_bus_claimed_total", "Pending entries claimed from idle consumers.", i.claimed);
+  counter("tinyroute_bus_reconnects_total", "Reconnections to Redis.", i.reconnects);
+  counter("tinyroute_bus_errors_total", "Entries left pending after a failure.", i.errors);
+  gauge("tinyroute_bus_connected", "1 while connected to Redis.", i.connected ? 1 : 0);
+  gauge("tinyroute_bus_group_lag", "Inbox entries not yet read by the consumer group (-1 unknown).", i.lag);
+  gauge("tinyroute_bus_group_pending", "Entries read by the group but not yet acknowledged.", i.pending);
+  o << i.routing_ms.render("tinyroute_bus_routing_latency_ms", "analyze() time per routed message.");
+  o << i.delivery_ms.render("tinyroute_bus_delivery_latency_ms", "Inbox write to agent stream write.");
+  return o.str();
+}
+
+json bus_status(const Config& config) {
+  const BusConfig& bus = config.bus;
+  RedisClient redis(parse_redis_url(bus.redis, bus.username_env, bus.password_env), std::chrono::seconds(5));
+  json s = {
+      {"redis", bus.redis}, {"inbox", bus.inbox}, {"group", bus.group}, {"dead_letter", bus.dead_letter}};
+  const auto len = [&](const std::string& key) { return redis.command({"XLEN", key}).integer; };
+  s["inbox_length"] = len(bus.inbox);
+  s["dead_letter_length"] = len(bus.dead_letter);
+  json group = nullptr;
+  const RedisValue groups = redis.command({"XINFO", "GROUPS", bus.inbox});
+  for (const auto& g : groups.elements) {
+    json j = json::object();
+    for (std::size_t i = 0; i + 1 < g.elements.size(); i += 2) {
+      const RedisValue& v = g.elements[i + 1];
+      j[g.elements[i].str] = v.type == RedisValue::Type::integer ? json(v.integer)
+                             : v.is_nil()                        ? json(nullptr)
+                                                                 : json(v.str);
+    }
+    if (j.value("name", "") == bus.group) group = j;
+  }
+  s["group_info"] = group;
+  json stats = json::object();
+  const RedisValue h = redis.command({"HGETALL", bus.stats_key});
+  for (std::size_t i = 0; i + 1 < h.elements.size(); i += 2)
+    stats[h.elements[i].str] = std::stoll(h.elements[i + 1].str);
+  s["stats"] = stats;
+  json agents = json::array();
+  for (const auto& a : config.agents) {
+    const std::string stream = bus_key(bus.agent_stream, "{agent}", a.name);
+    json j = {{"name", a.name}, {"stream", stream}, {"length", len(stream)}};
+    if (bus.presence)
+      j["alive"] = redis.command({"EXISTS", bus_key(bus.presence_key, "{agent}", a.name)}).integer > 0;
+    agents.push_back(j);
+  }
+  s["agents"] = agents;
+  return s;
+}
+
+std::string bus_status_text(const json& s) {
+  std::ostringstream o;
+  const auto num = [](const json& j, const char* key) {
+    return j.is_object() && j.contains(key) && !j[key].is_null() ? j[key].dump() : std::string("-");
+  };
+  o << "redis        " << s["redis"].get<std::string>() << "\n";
+  o << "inbox        " << s["inbox"].get<std::string>() << " (" << s["inbox_length"] << " entries)\n";
+  o << "group        " << s["group"].get<std::string>() << ": lag " << num(s["group_info"], "lag")
+    << ", pending " << num(s["group_info"], "pending") << ", consumers " << num(s["group_info"], "consumers")
+    << "\n";
+  o << "dead letter  " << s["dead_letter"].get<std::string>() << " (" << s["dead_letter_length"]
+    << " entries)\n";
+  o << "counters     " << num(s["stats"], "out") << " out, " << num(s["stats"], "dead_lettered")
+    << " dead-lettered, " << num(s["stats"], "duplicates") << " duplicates\n";
+  for (const auto& a : s["agents"]) {
+    o << "agent        " << a["name"].get<std::string>() << ": " << a["stream"].get<std::string>() << " ("
+      << a["length"] << " entries)";
+    if (a.contains("alive")) o << (a["alive"].get<bool>() ? ", alive" : ", not alive");
+    o << "\n";
+  }
+  return o.str();
+}
+
+} // namespace tinyroute

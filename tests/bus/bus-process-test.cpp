@@ -1,0 +1,226 @@
+// `tinyroute bus` as real processes: SIGKILL mid-batch and restart, Redis restarting under it, two
+// processes in one group, a Python agent writing the deployment's envelope, --status, SIGTERM.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <sstream>
+
+#include "http-client.h"
+#include "message/schema-validate.h"
+#include "redis-fixture.h"
+#include "tinyroute/messages.h"
+
+namespace tinyroute::test {
+namespace {
+
+using nlohmann::json;
+
+// Every msg_id in the agents' streams with how often it arrived.
+std::map<std::string, int> arrivals(RedisClient& c) {
+  std::map<std::string, int> seen;
+  for (const auto& a : kBusAgents)
+    for (const auto& e : read_stream(c, "stream:agent:messages:" + a)) ++seen[e.at("msg_id")];
+  return seen;
+}
+
+long long pending(RedisClient& c) {
+  const RedisValue r = c.command({"XPENDING", "stream:tinyroute:inbox", "tinyroute"});
+  return r.elements.empty() ? -1 : r.elements[0].integer;
+}
+
+// Many XADDs in one round trip; returns the msg_ids.
+std::vector<std::string> publish(RedisClient& c, int count, const std::string& prefix,
+                                 bool addressed = true) {
+  std::vector<std::vector<std::string>> cmds;
+  std::vector<std::string> ids;
+  for (int i = 0; i < count; ++i) {
+    std::string id = prefix + "-" + std::to_string(i);
+    std::vector<std::string> cmd = {"XADD", "stream:tinyroute:inbox", "*"};
+    const std::string to = addressed ? kBusAgents[static_cast<std::size_t>(i) % kBusAgents.size()] : "";
+    for (const auto& [k, v] : envelope_fields(id, to, "message " + std::to_string(i))) {
+      cmd.push_back(k);
+      cmd.push_back(v);
+    }
+    cmds.push_back(std::move(cmd));
+    ids.push_back(std::move(id));
+  }
+  for (const auto& r : c.pipeline(cmds))
+    if (r.is_error()) throw std::runtime_error(r.str);
+  return ids;
+}
+
+void expect_exactly_once(RedisClient& c, const std::vector<std::string>& ids) {
+  const auto seen = arrivals(c);
+  EXPECT_EQ(seen.size(), ids.size());
+  int twice = 0, missing = 0;
+  for (const auto& id : ids) {
+    const auto it = seen.find(id);
+    if (it == seen.end()) {
+      ++missing;
+    } else if (it->second != 1) {
+      ++twice;
+    }
+  }
+  EXPECT_EQ(missing, 0);
+  EXPECT_EQ(twice, 0);
+}
+
+class BusProcess : public ::testing::Test {
+protected:
+  RedisServer redis;
+  std::unique_ptr<RedisClient> c = redis.client();
+  TempDir dir;
+  std::string config(const std::string& mode, const std::string& extra = "") {
+    const std::string path = dir.file(mode + ".yaml");
+    write_file(path, bus_config_yaml(redis.url(), mode, extra, mode == "model" ? tiny_model() : ""));
+    return path;
+  }
+  std::unique_ptr<Process> start(const std::string& config_path, const std::string& log) {
+    return std::make_unique<Process>(std::vector<std::string>{TINYROUTE_CLI, "bus", "--config", config_path},
+                                     std::map<std::string, std::string>{}, dir.file(log));
+  }
+};
+
+TEST_F(BusProcess, KilledMidBatchThenRestartedDeliversEachMessageOnce) {
+  const std::string cfg = config("forward", "  batch: 500\n");
+  const auto ids = publish(*c, 3000, "kill");
+  auto first = start(cfg, "first.log");
+  // Between reading a batch and acknowledging it, its entries are pending: kill there.
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) >= 300 && pending(*c) > 0; }, std::chrono::seconds(60)));
+  first->stop(9); // SIGKILL: no chance to finish or acknowledge the batch in hand
+  const long long before = delivered_total(*c);
+  const long long stranded = pending(*c);
+  EXPECT_LT(before, 3000);
+  EXPECT_GT(stranded, 0);
+  auto second = start(cfg, "second.log");
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) >= 3000 && pending(*c) == 0; }, std::chrono::seconds(120)))
+      << "delivered " << delivered_total(*c) << " (before restart " << before << "), pending " << pending(*c);
+  expect_exactly_once(*c, ids);
+  EXPECT_EQ(c->command({"HGET", "tinyroute:bus:stats", "out"}).str, "3000");
+  EXPECT_EQ(second->stop(15), 0);
+  if (stranded > 0) {
+    EXPECT_NE(read_file(dir.file("second.log")).find("claimed"), std::string::npos);
+  }
+}
+
+TEST_F(BusProcess, RedisRestartLosesNothing) {
+  const std::string cfg = config("forward", "  batch: 20\n");
+  auto bus = start(cfg, "bus.log");
+  auto ids = publish(*c, 500, "before");
+  ASSERT_TRUE(eventually([&] { return delivered_total(*c) >= 100; }));
+  c.reset();
+  redis.restart(); // SIGKILL; the AOF (appendfsync always) brings everything back
+  c = redis.client();
+  const auto after = publish(*c, 500, "after");
+  ids.insert(ids.end(), after.begin(), after.end());
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) >= 1000 && pending(*c) == 0; }, std::chrono::seconds(120)))
+      << "delivered " << delivered_total(*c) << ", pending " << pending(*c);
+  expect_exactly_once(*c, ids);
+  EXPECT_EQ(bus->stop(15), 0);
+  EXPECT_NE(read_file(dir.file("bus.log")).find("reconnecting"), std::string::npos);
+}
+
+TEST_F(BusProcess, TwoProcessesInOneGroupDeliverEachMessageOnce) {
+  const std::string cfg = config("forward", "  batch: 25\n");
+  auto a = start(cfg, "a.log");
+  auto b = start(cfg, "b.log");
+  const auto ids = publish(*c, 2000, "pair");
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) >= 2000 && pending(*c) == 0; }, std::chrono::seconds(120)));
+  expect_exactly_once(*c, ids);
+  const RedisValue consumers = c->command({"XINFO", "CONSUMERS", "stream:tinyroute:inbox", "tinyroute"});
+  EXPECT_EQ(consumers.elements.size(), 2u);
+  EXPECT_EQ(a->stop(15), 0);
+  EXPECT_EQ(b->stop(15), 0);
+}
+
+TEST_F(BusProcess, TwoProcessesRouteABatchWithTheModelOnce) {
+  const std::string cfg = config("model", "  batch: 8\n");
+  auto a = start(cfg, "a.log");
+  auto b = start(cfg, "b.log");
+  const auto ids = publish(*c, 40, "routed", false);
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) >= 40 && pending(*c) == 0; }, std::chrono::seconds(240)))
+      << read_file(dir.file("a.log"));
+  expect_exactly_once(*c, ids);
+  for (const auto& agent : kBusAgents)
+    for (const auto& e : read_stream(*c, "stream:agent:messages:" + agent))
+      EXPECT_TRUE(e.at("routed_by").starts_with("model")) << e.at("routed_by");
+}
+
+TEST_F(BusProcess, PythonAgentMessagesArriveRoutedFormattedAndOnce) {
+  const std::string cfg = config("model");
+  auto bus = start(cfg, "bus.log");
+  const auto [rc, out] = run_command(
+      {"/usr/bin/python3", BUS_PYTHON_AGENT, std::to_string(redis.port()), "stream:tinyroute:inbox", "20"});
+  ASSERT_EQ(rc, 0) << out;
+  std::vector<std::string> ids;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty()) ids.push_back(line);
+  ASSERT_EQ(ids.size(), 20u);
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) >= 20 && pending(*c) == 0; }, std::chrono::seconds(240)))
+      << read_file(dir.file("bus.log"));
+  expect_exactly_once(*c, ids);
+  for (const auto& agent : kBusAgents) {
+    for (const auto& e : read_stream(*c, "stream:agent:messages:" + agent)) {
+      const json v1 = json::parse(e.at("agent_message"));
+      EXPECT_TRUE(validate_json(agent_message_schema(), v1).empty()) << v1.dump();
+      EXPECT_EQ(v1["id"], e.at("msg_id"));
+      EXPECT_EQ(v1["from"], "python-agent");
+      EXPECT_EQ(v1["to"], agent);
+      EXPECT_TRUE(json::parse(e.at("metadata")).contains("language"));
+    }
+  }
+  EXPECT_EQ(xlen(*c, "stream:tinyroute:dead-letter"), 0);
+}
+
+TEST_F(BusProcess, StatusCommandAndGracefulStop) {
+  const std::string cfg = config("forward");
+  auto bus = start(cfg, "bus.log");
+  publish(*c, 30, "status");
+  ASSERT_TRUE(eventually([&] { return delivered_total(*c) >= 30 && pending(*c) == 0; }));
+  const auto [rc, out] = run_command({TINYROUTE_CLI, "bus", "--status", "--json", "--config", cfg});
+  ASSERT_EQ(rc, 0) << out;
+  const json s = json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(s["stats"]["out"], 30);
+  EXPECT_EQ(s["group_info"]["pending"], 0);
+  const auto [trc, text] = run_command({TINYROUTE_CLI, "bus", "--status", "--config", cfg});
+  EXPECT_EQ(trc, 0);
+  EXPECT_NE(text.find("30 out"), std::string::npos) << text;
+  EXPECT_EQ(bus->stop(15), 0); // SIGTERM: finishes the batch in hand and exits 0
+  EXPECT_NE(read_file(dir.file("bus.log")).find("stopped:"), std::string::npos);
+  const std::string nobus = dir.file("nobus.yaml");
+  std::string yaml = bus_config_yaml(redis.url(), "forward");
+  write_file(nobus, yaml.substr(0, yaml.find("bus:")));
+  const auto [nrc, nout] = run_command({TINYROUTE_CLI, "bus", "--config", nobus});
+  EXPECT_EQ(nrc, 1);
+  EXPECT_NE(nout.find("no bus section"), std::string::npos) << nout;
+}
+
+TEST_F(BusProcess, ServeRunsTheBusAndReportsItInMetrics) {
+  const std::string cfg = config("model");
+  const int port = free_port();
+  Process serve({TINYROUTE_CLI, "serve", "--config", cfg, "--port", std::to_string(port)}, {},
+                dir.file("serve.log"));
+  ASSERT_TRUE(eventually([&] { return wait_for_port(port, std::chrono::milliseconds(100)); },
+                         std::chrono::seconds(120)))
+      << read_file(dir.file("serve.log"));
+  const auto ids = publish(*c, 5, "serve", false);
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) >= 5 && pending(*c) == 0; }, std::chrono::seconds(120)))
+      << read_file(dir.file("serve.log"));
+  expect_exactly_once(*c, ids);
+  const auto metrics = http_request(port, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("tinyroute_bus_messages_out_total 5"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("tinyroute_bus_routing_latency_ms_count 5"), std::string::npos);
+  EXPECT_EQ(serve.stop(15, std::chrono::seconds(30)), 0) << read_file(dir.file("serve.log"));
+}
+
+} // namespace
+} // namespace tinyroute::test
