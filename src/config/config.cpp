@@ -1059,271 +1059,271 @@ void parse_rules(Reader& r, const Section& top, Config& cfg) {
       ok = false;
     }
     if (ok) cfg.rules.push_back(std::move(rule));
-    // The bus section: Redis address, stream and key names (patterns must keep their placeholder), limits.
-    void parse_bus(Reader & r, const Section& top, const Config& cfg, BusConfig& bus) {
-      const auto node = r.value(top, "bus", false);
-      if (!node) return;
-      const Section s = r.section(*node, "bus", top.line, kBusKeys);
-      if (!s.ok) return;
-      Report& report = r.report();
-      bus.enabled = true;
-      bus.line = s.line;
-      const auto at = [&](const char* key) { return line_of(s.fields.at(key), s.line); };
-      if (auto v = r.text(s, "redis", false, "redis://HOST:PORT[/DB] or unix:///PATH")) {
-        if (!v->starts_with("redis://") && !v->starts_with("unix://")) {
-          report.add(at("redis"), "bus.redis",
-                     quoted(*v) + " must start with redis:// or unix:// (e.g. redis://127.0.0.1:6379/0)");
-        } else if (v->find('@') != std::string::npos) {
-          report.add(at("redis"), "bus.redis",
-                     "must not hold a user or password; name the environment variables in bus.username_env "
-                     "and bus.password_env instead");
-        } else {
-          bus.redis = *v;
-        }
-      }
-      for (const char* key : {"username_env", "password_env"}) {
-        if (auto v = r.text(s, key, false)) {
-          if (!valid_env_name(*v)) {
-            report.add(at(key), std::string("bus.") + key,
-                       quoted(*v) + " is not an environment variable name (letters, digits and '_')");
-          } else {
-            (std::string_view(key) == "username_env" ? bus.username_env : bus.password_env) = *v;
-          }
-        }
-      }
-      const auto name = [&](const char* key, std::string& out, std::string_view placeholder) {
-        auto v = r.text(s, key, false);
-        if (!v) return;
-        if (!placeholder.empty() && v->find(placeholder) == std::string::npos) {
-          report.add(at(key), std::string("bus.") + key,
-                     quoted(*v) + " must contain " + std::string(placeholder) + " (e.g. " + quoted(out) +
-                         ")");
-          return;
-        }
-        out = *v;
-      };
-      name("inbox", bus.inbox, "");
-      name("group", bus.group, "");
-      name("consumer", bus.consumer, "");
-      name("agent_stream", bus.agent_stream, "{agent}");
-      name("dead_letter", bus.dead_letter, "");
-      name("delivered_key", bus.delivered_key, "{id}");
-      name("stats_key", bus.stats_key, "");
-      name("presence_key", bus.presence_key, "{agent}");
-      if (auto v = r.boolean(s, "presence")) bus.presence = *v;
-      if (auto v = r.text(s, "dead_agent", false)) {
-        if (*v == "triage") {
-          bus.dead_agent = DeadAgentPolicy::triage;
-        } else if (*v == "wait") {
-          bus.dead_agent = DeadAgentPolicy::wait;
-        } else {
-          report.add(at("dead_agent"), "bus.dead_agent",
-                     quoted(*v) + " is not a policy; use triage (send to the triage agent) or wait (keep it "
-                                  "pending until the agent is alive)");
-        }
-      }
-      if (auto v = r.text(s, "mode", false)) {
-        if (*v == "model") {
-          bus.mode = BusMode::model;
-        } else if (*v == "forward") {
-          bus.mode = BusMode::forward;
-        } else {
-          report.add(at("mode"), "bus.mode",
-                     quoted(*v) + " is not a mode; use model (route and format with the internal model) or "
-                                  "forward (no model; unaddressed messages go to the triage agent)");
-        }
-      }
-      r.positive(s, "maxlen", bus.maxlen);
-      r.positive(s, "batch", bus.batch);
-      r.positive(s, "block_ms", bus.block_ms);
-      r.positive(s, "claim_idle_ms", bus.claim_idle_ms);
-      r.positive(s, "claim_interval_ms", bus.claim_interval_ms);
-      r.positive(s, "dedup_ttl_s", bus.dedup_ttl_s);
-      if (bus.mode == BusMode::model && cfg.categories.size() == 1) {
-        report.add(
-            s.fields.contains("mode") ? at("mode") : s.line, "bus.mode",
-            "model routes with analyze(), which needs at least two categories; add one or use mode: forward");
-      }
-      if (cfg.agents.empty()) {
-        report.add(s.line, "bus",
-                   "needs an agents section: the bus delivers to agents' streams and routes between them");
+  }
+}
+
+// The bus section: Redis address, stream and key names (patterns must keep their placeholder), limits.
+void parse_bus(Reader& r, const Section& top, const Config& cfg, BusConfig& bus) {
+  const auto node = r.value(top, "bus", false);
+  if (!node) return;
+  const Section s = r.section(*node, "bus", top.line, kBusKeys);
+  if (!s.ok) return;
+  Report& report = r.report();
+  bus.enabled = true;
+  bus.line = s.line;
+  const auto at = [&](const char* key) { return line_of(s.fields.at(key), s.line); };
+  if (auto v = r.text(s, "redis", false, "redis://HOST:PORT[/DB] or unix:///PATH")) {
+    if (!v->starts_with("redis://") && !v->starts_with("unix://")) {
+      report.add(at("redis"), "bus.redis",
+                 quoted(*v) + " must start with redis:// or unix:// (e.g. redis://127.0.0.1:6379/0)");
+    } else if (v->find('@') != std::string::npos) {
+      report.add(at("redis"), "bus.redis",
+                 "must not hold a user or password; name the environment variables in bus.username_env "
+                 "and bus.password_env instead");
+    } else {
+      bus.redis = *v;
+    }
+  }
+  for (const char* key : {"username_env", "password_env"}) {
+    if (auto v = r.text(s, key, false)) {
+      if (!valid_env_name(*v)) {
+        report.add(at(key), std::string("bus.") + key,
+                   quoted(*v) + " is not an environment variable name (letters, digits and '_')");
+      } else {
+        (std::string_view(key) == "username_env" ? bus.username_env : bus.password_env) = *v;
       }
     }
+  }
+  const auto name = [&](const char* key, std::string& out, std::string_view placeholder) {
+    auto v = r.text(s, key, false);
+    if (!v) return;
+    if (!placeholder.empty() && v->find(placeholder) == std::string::npos) {
+      report.add(at(key), std::string("bus.") + key,
+                 quoted(*v) + " must contain " + std::string(placeholder) + " (e.g. " + quoted(out) + ")");
+      return;
+    }
+    out = *v;
+  };
+  name("inbox", bus.inbox, "");
+  name("group", bus.group, "");
+  name("consumer", bus.consumer, "");
+  name("agent_stream", bus.agent_stream, "{agent}");
+  name("dead_letter", bus.dead_letter, "");
+  name("delivered_key", bus.delivered_key, "{id}");
+  name("stats_key", bus.stats_key, "");
+  name("presence_key", bus.presence_key, "{agent}");
+  if (auto v = r.boolean(s, "presence")) bus.presence = *v;
+  if (auto v = r.text(s, "dead_agent", false)) {
+    if (*v == "triage") {
+      bus.dead_agent = DeadAgentPolicy::triage;
+    } else if (*v == "wait") {
+      bus.dead_agent = DeadAgentPolicy::wait;
+    } else {
+      report.add(at("dead_agent"), "bus.dead_agent",
+                 quoted(*v) + " is not a policy; use triage (send to the triage agent) or wait (keep it "
+                              "pending until the agent is alive)");
+    }
+  }
+  if (auto v = r.text(s, "mode", false)) {
+    if (*v == "model") {
+      bus.mode = BusMode::model;
+    } else if (*v == "forward") {
+      bus.mode = BusMode::forward;
+    } else {
+      report.add(at("mode"), "bus.mode",
+                 quoted(*v) + " is not a mode; use model (route and format with the internal model) or "
+                              "forward (no model; unaddressed messages go to the triage agent)");
+    }
+  }
+  r.positive(s, "maxlen", bus.maxlen);
+  r.positive(s, "batch", bus.batch);
+  r.positive(s, "block_ms", bus.block_ms);
+  r.positive(s, "claim_idle_ms", bus.claim_idle_ms);
+  r.positive(s, "claim_interval_ms", bus.claim_interval_ms);
+  r.positive(s, "dedup_ttl_s", bus.dedup_ttl_s);
+  if (bus.mode == BusMode::model && cfg.categories.size() == 1) {
+    report.add(
+        s.fields.contains("mode") ? at("mode") : s.line, "bus.mode",
+        "model routes with analyze(), which needs at least two categories; add one or use mode: forward");
+  }
+  if (cfg.agents.empty()) {
+    report.add(s.line, "bus",
+               "needs an agents section: the bus delivers to agents' streams and routes between them");
+  }
+}
 
-    // Every category must reach a model, or requests classified into it could never be answered.
-    void check_served(Report & report, const Config& cfg, const std::map<std::string, Item>& defined) {
-      for (const auto& category : cfg.categories) {
-        const bool served = std::any_of(cfg.models.begin(), cfg.models.end(), [&](const ModelConfig& m) {
-          return std::find(m.categories.begin(), m.categories.end(), category.name) != m.categories.end();
-        });
-        const auto fb = cfg.fallbacks.find(category.name);
-        if (served || (fb != cfg.fallbacks.end() && !fb->second.empty())) continue;
-        const Item& where = defined.at(category.name);
-        report.add(where.line, where.path,
-                   quoted(category.name) +
-                       " has no model; add it to some model's categories or add fallbacks." + category.name);
+// Every category must reach a model, or requests classified into it could never be answered.
+void check_served(Report& report, const Config& cfg, const std::map<std::string, Item>& defined) {
+  for (const auto& category : cfg.categories) {
+    const bool served = std::any_of(cfg.models.begin(), cfg.models.end(), [&](const ModelConfig& m) {
+      return std::find(m.categories.begin(), m.categories.end(), category.name) != m.categories.end();
+    });
+    const auto fb = cfg.fallbacks.find(category.name);
+    if (served || (fb != cfg.fallbacks.end() && !fb->second.empty())) continue;
+    const Item& where = defined.at(category.name);
+    report.add(where.line, where.path,
+               quoted(category.name) + " has no model; add it to some model's categories or add fallbacks." +
+                   category.name);
+  }
+}
+
+} // namespace
+
+std::string_view provider_name(Provider provider) {
+  switch (provider) {
+  case Provider::openai:
+    return "openai";
+  case Provider::ollama:
+    return "ollama";
+  case Provider::anthropic:
+    return "anthropic";
+  }
+  return "unknown";
+}
+
+std::string_view strategy_name(Strategy strategy) {
+  switch (strategy) {
+  case Strategy::score:
+    return "score";
+  case Strategy::choice:
+    return "choice";
+  }
+  return "unknown";
+}
+
+std::vector<std::string> internal_model_names(const InternalModelConfig& internal) {
+  std::vector<std::string> names;
+  const auto add = [&](std::string_view n) {
+    std::string l = lower(trim(n));
+    if (!l.empty() && std::find(names.begin(), names.end(), l) == names.end()) names.push_back(std::move(l));
+  };
+  add(internal.name);
+  for (const auto& alias : internal.aliases) add(alias);
+  add(internal.model);
+  add(file_stem(internal.model));
+  // TinyLlama is pulled and served under these names; all of them must stay off the answer path.
+  if (lower(internal.name).find("tinyllama") != std::string::npos ||
+      lower(internal.model).find("tinyllama") != std::string::npos) {
+    for (const char* n : {"tinyllama", "tinyllama:latest", "tinyllama:1.1b", "tinyllama:1.1b-chat",
+                          "tinyllama-1.1b-chat-v1.0"}) {
+      add(n);
+    }
+  }
+  return names;
+}
+
+const CategoryConfig* Config::find_category(const std::string& name) const {
+  for (const auto& c : categories) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+const ModelConfig* Config::find_model(const std::string& name) const {
+  for (const auto& m : models) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+const AgentConfig* Config::find_agent(const std::string& name) const {
+  for (const auto& a : agents) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+const AgentConfig* Config::triage_agent() const {
+  for (const auto& a : agents) {
+    if (a.triage) return &a;
+  }
+  return nullptr;
+}
+
+bool Config::is_internal_model_name(const std::string& name) const {
+  const std::vector<std::string> names = internal_model_names(internal_model);
+  std::set<std::string> families;
+  for (const auto& n : names) {
+    if (!has_path_separator(n)) families.insert(family(n));
+  }
+  const std::string wanted = lower(trim(name));
+  if (wanted.empty()) return false;
+  // Also try the last path segment without .gguf: Ollama's "library/tinyllama:latest", HF's
+  // "TinyLlama/TinyLlama-...", and servers that expose a GGUF file name as the model id.
+  std::vector<std::string> forms = {wanted};
+  if (std::string stem = file_stem(wanted); !stem.empty() && stem != wanted) forms.push_back(std::move(stem));
+  for (const auto& form : forms) {
+    if (std::find(names.begin(), names.end(), form) != names.end()) return true;
+    if (has_path_separator(form)) continue;
+    const std::string fam = family(form);
+    if (families.contains(fam)) return true;
+  }
+  return false;
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& source_name) {
+  Config cfg;
+  cfg.source_path = source_name;
+  cfg.hash = sha256_hex(yaml_text);
+  Report report;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "",
+               "not valid YAML: " + e.msg + " (check indentation, quotes and brackets)");
+    report.raise(source_name);
+  }
+  if (!root.IsMap()) {
+    report.add(1, "",
+               "expected a mapping with internal_model, categories, models and default_category, got " +
+                   describe(root));
+    report.raise(source_name);
+  }
+  try {
+    Reader reader(report);
+    const Section top = reader.section(root, "", 1, kTopKeys);
+    // Fixed order whatever the file's order: the internal model first (the guard needs its names),
+    // categories before the models and fallbacks that refer to them.
+    parse_internal(reader, top, cfg.internal_model);
+    std::map<std::string, Item> category_defs;
+    parse_categories(reader, top, cfg, category_defs);
+    parse_models(reader, top, cfg);
+    parse_fallbacks(reader, top, cfg);
+    if (auto v =
+            reader.text(top, "default_category", true, "the category used when classification is unsure")) {
+      if (!cfg.categories.empty() && !cfg.find_category(*v)) {
+        report.add(line_of(top.fields.at("default_category"), 1), "default_category",
+                   quoted(*v) + " is not a defined category" + did_you_mean(*v, category_names(cfg)) +
+                       " (defined: " + join(category_names(cfg)) + ")");
+      } else {
+        cfg.default_category = *v;
       }
     }
-
-  } // namespace
-
-  std::string_view provider_name(Provider provider) {
-    switch (provider) {
-    case Provider::openai:
-      return "openai";
-    case Provider::ollama:
-      return "ollama";
-    case Provider::anthropic:
-      return "anthropic";
-    }
-    return "unknown";
+    if (!cfg.models.empty()) check_served(report, cfg, category_defs);
+    parse_agents(reader, top, cfg);
+    parse_agent_routing(reader, top, cfg.agent_routing);
+    parse_gateway(reader, top, cfg, cfg.gateway);
+    parse_rules(reader, top, cfg);
+    parse_bus(reader, top, cfg, cfg.bus);
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp throwing here is a bug in the checks above; still say where.
+    report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "", "unexpected YAML error: " + e.msg);
   }
+  if (!report.empty()) report.raise(source_name);
+  return cfg;
+}
 
-  std::string_view strategy_name(Strategy strategy) {
-    switch (strategy) {
-    case Strategy::score:
-      return "score";
-    case Strategy::choice:
-      return "choice";
-    }
-    return "unknown";
+Config load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw Error(ErrorCode::io, path + ": cannot read the config file: " + std::strerror(errno) +
+                                   " (pass an existing file, e.g. config/tinyroute.yaml)");
   }
-
-  std::vector<std::string> internal_model_names(const InternalModelConfig& internal) {
-    std::vector<std::string> names;
-    const auto add = [&](std::string_view n) {
-      std::string l = lower(trim(n));
-      if (!l.empty() && std::find(names.begin(), names.end(), l) == names.end())
-        names.push_back(std::move(l));
-    };
-    add(internal.name);
-    for (const auto& alias : internal.aliases) add(alias);
-    add(internal.model);
-    add(file_stem(internal.model));
-    // TinyLlama is pulled and served under these names; all of them must stay off the answer path.
-    if (lower(internal.name).find("tinyllama") != std::string::npos ||
-        lower(internal.model).find("tinyllama") != std::string::npos) {
-      for (const char* n : {"tinyllama", "tinyllama:latest", "tinyllama:1.1b", "tinyllama:1.1b-chat",
-                            "tinyllama-1.1b-chat-v1.0"}) {
-        add(n);
-      }
-    }
-    return names;
-  }
-
-  const CategoryConfig* Config::find_category(const std::string& name) const {
-    for (const auto& c : categories) {
-      if (c.name == name) return &c;
-    }
-    return nullptr;
-  }
-
-  const ModelConfig* Config::find_model(const std::string& name) const {
-    for (const auto& m : models) {
-      if (m.name == name) return &m;
-    }
-    return nullptr;
-  }
-
-  const AgentConfig* Config::find_agent(const std::string& name) const {
-    for (const auto& a : agents) {
-      if (a.name == name) return &a;
-    }
-    return nullptr;
-  }
-
-  const AgentConfig* Config::triage_agent() const {
-    for (const auto& a : agents) {
-      if (a.triage) return &a;
-    }
-    return nullptr;
-  }
-
-  bool Config::is_internal_model_name(const std::string& name) const {
-    const std::vector<std::string> names = internal_model_names(internal_model);
-    std::set<std::string> families;
-    for (const auto& n : names) {
-      if (!has_path_separator(n)) families.insert(family(n));
-    }
-    const std::string wanted = lower(trim(name));
-    if (wanted.empty()) return false;
-    // Also try the last path segment without .gguf: Ollama's "library/tinyllama:latest", HF's
-    // "TinyLlama/TinyLlama-...", and servers that expose a GGUF file name as the model id.
-    std::vector<std::string> forms = {wanted};
-    if (std::string stem = file_stem(wanted); !stem.empty() && stem != wanted)
-      forms.push_back(std::move(stem));
-    for (const auto& form : forms) {
-      if (std::find(names.begin(), names.end(), form) != names.end()) return true;
-      if (has_path_separator(form)) continue;
-      const std::string fam = family(form);
-      if (families.contains(fam)) return true;
-    }
-    return false;
-  }
-
-  Config parse_config(const std::string& yaml_text, const std::string& source_name) {
-    Config cfg;
-    cfg.source_path = source_name;
-    cfg.hash = sha256_hex(yaml_text);
-    Report report;
-    YAML::Node root;
-    try {
-      root = YAML::Load(yaml_text);
-    } catch (const YAML::ParserException& e) {
-      report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "",
-                 "not valid YAML: " + e.msg + " (check indentation, quotes and brackets)");
-      report.raise(source_name);
-    }
-    if (!root.IsMap()) {
-      report.add(1, "",
-                 "expected a mapping with internal_model, categories, models and default_category, got " +
-                     describe(root));
-      report.raise(source_name);
-    }
-    try {
-      Reader reader(report);
-      const Section top = reader.section(root, "", 1, kTopKeys);
-      // Fixed order whatever the file's order: the internal model first (the guard needs its names),
-      // categories before the models and fallbacks that refer to them.
-      parse_internal(reader, top, cfg.internal_model);
-      std::map<std::string, Item> category_defs;
-      parse_categories(reader, top, cfg, category_defs);
-      parse_models(reader, top, cfg);
-      parse_fallbacks(reader, top, cfg);
-      if (auto v =
-              reader.text(top, "default_category", true, "the category used when classification is unsure")) {
-        if (!cfg.categories.empty() && !cfg.find_category(*v)) {
-          report.add(line_of(top.fields.at("default_category"), 1), "default_category",
-                     quoted(*v) + " is not a defined category" + did_you_mean(*v, category_names(cfg)) +
-                         " (defined: " + join(category_names(cfg)) + ")");
-        } else {
-          cfg.default_category = *v;
-        }
-      }
-      if (!cfg.models.empty()) check_served(report, cfg, category_defs);
-      parse_agents(reader, top, cfg);
-      parse_agent_routing(reader, top, cfg.agent_routing);
-      parse_gateway(reader, top, cfg, cfg.gateway);
-      parse_rules(reader, top, cfg);
-      parse_bus(reader, top, cfg, cfg.bus);
-    } catch (const YAML::Exception& e) {
-      // yaml-cpp throwing here is a bug in the checks above; still say where.
-      report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "", "unexpected YAML error: " + e.msg);
-    }
-    if (!report.empty()) report.raise(source_name);
-    return cfg;
-  }
-
-  Config load_config(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      throw Error(ErrorCode::io, path + ": cannot read the config file: " + std::strerror(errno) +
-                                     " (pass an existing file, e.g. config/tinyroute.yaml)");
-    }
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    if (in.bad()) throw Error(ErrorCode::io, path + ": reading the config file failed");
-    return parse_config(bytes.str(), path);
-  }
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) throw Error(ErrorCode::io, path + ": reading the config file failed");
+  return parse_config(bytes.str(), path);
+}
 
 } // namespace tinyroute
