@@ -36,7 +36,7 @@ struct UsageError : std::runtime_error {
 // The parsed command's work; returns the exit status.
 using Action = std::function<int()>;
 
-void register_agent_commands(CLI::App& app, Action& action);    // agent route, agent format, metadata
+void register_agent_commands(CLI::App& app, Action& action); // agent route, agent format, metadata
 void register_bus_command(CLI::App& app, Action& action);
 void register_classify_commands(CLI::App& app, Action& action); // classify, route
 void register_config_commands(CLI::App& app, Action& action);   // config check
