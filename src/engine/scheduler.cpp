@@ -185,19 +185,22 @@ struct Scheduler::State {
                   "engine params: n_parallel, n_prefixes, n_batch, n_ubatch must be "
                   ">= 1, n_conversations >= 0, n_ctx >= 64");
     }
+    // llama.cpp caps a causal model's batch at the context; a larger batch of ours would trip its
+    // assertion on the first long decode instead of failing cleanly (context_overflow).
+    params.n_batch = std::min(p.n_batch, p.n_ctx);
     // Kept conversations hold a sequence id each, on top of what requests in flight use.
     const int pool = std::min(p.n_parallel * 4 + p.n_conversations, 256 - p.n_prefixes);
     if (pool < 1) throw Error(ErrorCode::invalid_argument, "engine params: too many prefixes (at most 255)");
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = static_cast<uint32_t>(p.n_ctx);
-    cp.n_batch = static_cast<uint32_t>(p.n_batch);
-    cp.n_ubatch = static_cast<uint32_t>(std::min(p.n_ubatch, p.n_batch));
+    cp.n_batch = static_cast<uint32_t>(params.n_batch);
+    cp.n_ubatch = static_cast<uint32_t>(std::min(p.n_ubatch, params.n_batch));
     cp.n_seq_max = static_cast<uint32_t>(p.n_prefixes + pool);
     cp.n_threads = p.n_threads;
     cp.n_threads_batch = p.n_threads;
     cp.kv_unified = true; // requests share their prefix's KV cells instead of copying them
     // llama.cpp sizes the output buffer by max(outputs, sequences); both must fit its limit.
-    cp.n_outputs_max = static_cast<uint32_t>(std::max(p.n_batch, p.n_prefixes + pool));
+    cp.n_outputs_max = static_cast<uint32_t>(std::max(params.n_batch, p.n_prefixes + pool));
     // CPU flash attention accumulates V in f16; over the long unified cache that drifts ~1e-3 from a
     // fresh decode. The plain path keeps f32 accumulators and stays exact.
     cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;

@@ -144,6 +144,31 @@ TEST(Exactness, SmallUbatchSplittingADecodeStaysExact) {
     expect_same_scores(pending[i].get(), engine.score_reference(requests[i]), "request " + std::to_string(i));
 }
 
+// A batch larger than the context (a small `context` in a config) is capped, not a llama.cpp abort:
+// what fits is scored exactly, what does not is a clean context_overflow.
+TEST(Exactness, BatchLargerThanTheContextIsCappedNotAnAbort) {
+  EngineParams p = params_for(test::tiny_model());
+  p.n_ctx = 128;
+  p.n_batch = 512;
+  Engine engine(p);
+  ScoreRequest fits;
+  fits.query = engine.tokenize(" deploy the new build to staging", true);
+  fits.continuations = labels(engine);
+  expect_same_scores(engine.score(fits).get(), engine.score_reference(fits), "short query");
+  std::string long_text;
+  for (int i = 0; i < 120; ++i) long_text += " the payment service times out again";
+  ScoreRequest too_long;
+  too_long.query = engine.tokenize(long_text, true);
+  too_long.continuations = labels(engine);
+  ASSERT_GT(too_long.query.size(), 512u); // past the context even after llama.cpp pads it
+  try {
+    engine.score(too_long).get();
+    FAIL() << "a query longer than the context must be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::context_overflow) << e.what();
+  }
+}
+
 TEST(Exactness, RejectsAZeroUbatch) {
   EngineParams p = params_for(test::tiny_model());
   p.n_ubatch = 0;
