@@ -66,6 +66,7 @@ Config bench_config(const Args& a, Strategy strategy, const std::string& state_d
   Config c = load_config(a.need("config"));
   c.internal_model.model = a.need("model");
   c.internal_model.threads = a.num("threads", 2);
+  c.internal_model.repack = a.num("repack", c.internal_model.repack ? 1 : 0) != 0; // --repack 0: no copy
   c.internal_model.strategy = strategy;
   c.internal_model.state_dir = state_dir;
   return c;
@@ -78,6 +79,7 @@ EngineParams bench_params(const Config& c) {
   p.n_ctx = c.internal_model.context;
   p.n_batch = c.internal_model.batch;
   p.n_ubatch = c.internal_model.ubatch;
+  p.repack = c.internal_model.repack;
   p.n_parallel = c.internal_model.parallel;
   p.state_dir = c.internal_model.state_dir;
   return p;

@@ -33,6 +33,9 @@ struct EngineParams {
   int n_prefixes = 16;      // named prefixes kept resident at once (classify, agents, each metadata field)
   int n_conversations = 16; // conversation sequences kept after their request (LRU); 0 = none kept
   bool use_mmap = true;
+  // Repack quantized weights into llama.cpp's faster CPU layouts: quicker decodes, but a copy of most
+  // weights in anonymous memory on top of the mapped file (~+450 MiB for TinyLlama Q4_K_M).
+  bool repack = true;
   std::string state_dir;    // where prefix KV state is persisted; empty = no persistence
   int max_wait_batches = 4; // ageing: a waiting request gains one priority level per this many decodes
   bool llama_log = false;   // forward llama.cpp's own log lines to stderr

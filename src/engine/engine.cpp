@@ -15,7 +15,8 @@ struct Engine::Impl {
   engine::Model model;
   engine::Scheduler scheduler; // declared after model: stops (and frees its context) first
 
-  explicit Impl(const EngineParams& p) : params(p), model(p.model_path, p.use_mmap), scheduler(model, p) {}
+  explicit Impl(const EngineParams& p)
+      : params(p), model(p.model_path, p.use_mmap, p.repack), scheduler(model, p) {}
 
   // Grammar samplers are built on the caller's thread so a bad grammar fails at once, not in the worker.
   engine::SamplerPtr make_sampler(const std::string& grammar, const std::string& root) const {

@@ -49,12 +49,13 @@ LlamaLogCapture::~LlamaLogCapture() {
   t_capture = previous_;
 }
 
-Model::Model(const std::string& path, bool use_mmap) {
+Model::Model(const std::string& path, bool use_mmap, bool repack) {
   const GgufFacts facts = check_gguf_file(path);
   init_llama_backend();
 
   llama_model_params mp = llama_model_default_params();
   mp.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+  mp.use_extra_bufts = repack;
   LlamaLogCapture capture;
   model_.reset(llama_model_load_from_file(path.c_str(), mp));
   if (!model_) {

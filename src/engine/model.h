@@ -16,7 +16,8 @@ namespace tinyroute::engine {
 
 class Model {
 public:
-  Model(const std::string& path, bool use_mmap);
+  // `repack`: let llama.cpp copy quantized weights into its faster CPU layouts (anonymous memory).
+  Model(const std::string& path, bool use_mmap, bool repack = true);
 
   llama_model* get() const { return model_.get(); }
   const llama_vocab* vocab() const { return vocab_; }

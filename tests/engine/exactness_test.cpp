@@ -169,6 +169,19 @@ TEST(Exactness, BatchLargerThanTheContextIsCappedNotAnAbort) {
   }
 }
 
+// Without llama.cpp's weight repacking (the memory-saving setting) the fast paths stay exact too.
+TEST(Exactness, WithoutWeightRepackingScoringEqualsBruteForce) {
+  EngineParams p = params_for(test::tiny_model());
+  p.repack = false;
+  Engine engine(p);
+  engine.add_prefix("p", "Instructions: read the whole message, then classify it. Message:").get();
+  ScoreRequest r;
+  r.prefix = "p";
+  r.query = engine.tokenize(" deploy the new build to staging", false);
+  r.continuations = labels(engine);
+  expect_same_scores(engine.score(r).get(), engine.score_reference(r), "no repack");
+}
+
 TEST(Exactness, RejectsAZeroUbatch) {
   EngineParams p = params_for(test::tiny_model());
   p.n_ubatch = 0;
