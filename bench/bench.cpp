@@ -656,14 +656,18 @@ int run_memory(const Args& a) {
   mark("after 60 classifications");
   std::this_thread::sleep_for(std::chrono::seconds(2));
   mark("idle 2 s later");
-  std::cout << "\n### Memory (MiB, /proc/self/status)\n\n| stage | VmRSS | RssAnon | RssFile | VmHWM "
+  std::cout << "\n### Memory (MiB, /proc/self/status), weight repacking "
+            << (a.num("repack", 1) != 0 ? "on" : "off")
+            << "\n\n| stage | VmRSS | RssAnon | RssFile | VmHWM "
                "|\n|---|---|---|---|---|\n";
   for (const auto& s : stages) {
     auto mib = [&](const char* k) { return fmt(s["kb"].value(k, 0) / 1024.0, 0); };
     std::cout << "| " << s["stage"].get<std::string>() << " | " << mib("VmRSS") << " | " << mib("RssAnon")
               << " | " << mib("RssFile") << " | " << mib("VmHWM") << " |\n";
   }
-  write_json(a.get("out", "bench/results") + "/memory.json", {{"stages", stages}});
+  const bool repack = a.num("repack", 1) != 0;
+  write_json(a.get("out", "bench/results") + (repack ? "/memory.json" : "/memory-norepack.json"),
+             {{"repack", repack}, {"stages", stages}});
   return 0;
 }
 

@@ -80,7 +80,11 @@ for mode in "${modes[@]}"; do
       log "concurrency: classify_task at ${TINYROUTE_BENCH_CLIENTS:-1,4,16,64} clients, generation at 1 and 16"
       "$bench" concurrency "${common[@]}" --clients "${TINYROUTE_BENCH_CLIENTS:-1,4,16,64}" | tee -a "$summary"
       ;;
-    memory) "$bench" memory "${common[@]}" | tee -a "$summary" ;;
+    memory)
+      log "memory: with llama.cpp's weight repacking (the default), then without (internal_model.repack: false)"
+      "$bench" memory "${common[@]}" | tee -a "$summary"
+      "$bench" memory "${common[@]}" --repack 0 | tee -a "$summary"
+      ;;
     analyze)
       log "analyze: ${TINYROUTE_BENCH_N_ANALYZE:-100} requests x (analyze, classify_task, separate calls, llama-server per decision)"
       "$bench" analyze "${common[@]}" --agents "$repo/config/agents-clinc150.yaml" --llama-server "$server" \
