@@ -413,9 +413,11 @@ std::string model_list(const std::vector<std::string>& names) {
   return out;
 }
 
-// A category named by an MLX-dialect request: its models, no classification. Open breakers make their
-// backends' models unavailable, so selection moves on to the next one at once.
-RouteDecision category_decision(const Config& cfg, const ChatRequest& request, const Breakers& breakers) {
+// A category named by an MLX-dialect request: its models, no classification. Selection sees the same
+// availability as routed requests: models a backend lacks (polled) and backends whose breaker is open.
+RouteDecision category_decision(const Config& cfg, const ChatRequest& request,
+                                const std::map<std::string, BackendModels>& polled,
+                                const Breakers& breakers) {
   const auto started = std::chrono::steady_clock::now();
   if (cfg.find_category(request.category) == nullptr) {
     std::vector<std::string> names;
@@ -433,13 +435,7 @@ RouteDecision category_decision(const Config& cfg, const ChatRequest& request, c
   }
   // About four bytes a token: selection only needs to know whether the context window can hold it.
   facts.estimated_tokens = static_cast<int>(bytes / 4) + request.sampling.max_tokens.value_or(0);
-  Availability availability;
-  for (const auto& m : cfg.models) {
-    if (breakers.state(m.base_url) == BreakerState::open) {
-      availability.unavailable_models.insert(m.name);
-      availability.why[m.name] = "circuit open for " + m.base_url;
-    }
-  }
+  const Availability availability = availability_of(cfg, polled, breakers);
   Selection selection;
   try {
     selection = select_model(cfg, request.category, facts, availability);
@@ -637,7 +633,7 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
                            model_list(listed_models(cfg, options)));
     }
     if (!request.category.empty() && is_auto_alias(options, request.model)) {
-      decision = category_decision(cfg, request, breakers);
+      decision = category_decision(cfg, request, model_lists.snapshot(), breakers);
       metrics.routing_latency(decision.source, decision.route_ms / 1000);
     } else if (is_auto_alias(options, request.model)) {
       decision = co_await call_router(request);
