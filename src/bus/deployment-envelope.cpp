@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <ctime>
-#include <random>
 
 #include "message/schema-validate.h"
 #include "message/utf8.h"
+#include "message/uuid.h"
 #include "tinyroute/error.h"
 
 namespace tinyroute {
@@ -19,17 +19,6 @@ constexpr std::size_t kMaxName = 128; // as agent-message.v1 bounds from/to/corr
 
 [[noreturn]] void bad(const std::string& what) {
   throw Error(ErrorCode::invalid_argument, what);
-}
-
-std::string format_uuid(const unsigned char (&b)[16]) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[b[i] >> 4];
-    out += kHex[b[i] & 0xF];
-  }
-  return out;
 }
 
 std::string name_field(const std::string& field, const std::string& value, bool required) {
@@ -288,18 +277,6 @@ std::string uuid_for(const std::string& text) {
   bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x80);
   bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);
   return format_uuid(bytes);
-}
-
-std::string random_uuid() {
-  std::random_device rd;
-  unsigned char b[16];
-  for (int i = 0; i < 16; i += 4) {
-    const unsigned v = rd();
-    for (int k = 0; k < 4; ++k) b[i + k] = static_cast<unsigned char>(v >> (8 * k));
-  }
-  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
-  return format_uuid(b);
 }
 
 std::string iso_utc_ms(long long unix_ms) {

@@ -60,7 +60,6 @@ AgentMessage parse_agent_message(const nlohmann::json& object);
 
 // A UUID for an id that is not one (stable: the same text gives the same UUID).
 std::string uuid_for(const std::string& text);
-std::string random_uuid();
 // ISO-8601 UTC with milliseconds for a Unix time in milliseconds.
 std::string iso_utc_ms(long long unix_ms);
 

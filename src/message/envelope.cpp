@@ -2,12 +2,12 @@
 // issued at once (field scorers, router, the generate call) so the engine batches it together.
 #include <chrono>
 #include <ctime>
-#include <random>
 
 #include "message/field-generator.h"
 #include "message/field-scorers.h"
 #include "message/schema-validate.h"
 #include "message/utf8.h"
+#include "message/uuid.h"
 #include "tinyroute/messages.h"
 
 namespace tinyroute {
@@ -25,25 +25,6 @@ bool contains(const std::vector<std::string>& set, const std::string& v) {
 bool blank(const std::string& s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
-}
-
-std::string uuid4() {
-  std::random_device rd; // per call: no shared generator state between threads
-  unsigned char b[16];
-  for (int i = 0; i < 16; i += 4) {
-    const unsigned v = rd();
-    for (int k = 0; k < 4; ++k) b[i + k] = static_cast<unsigned char>(v >> (8 * k));
-  }
-  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40); // version 4
-  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80); // RFC 4122 variant
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[b[i] >> 4];
-    out += kHex[b[i] & 0xF];
-  }
-  return out;
 }
 
 std::string utc_now() {
@@ -325,7 +306,7 @@ std::future<FormattedMessage> MessageFormatter::format_agent_message(MessageInpu
       m.deadline = g.fields["deadline"].get<std::string>();
     m.entities = {strings_at(g.fields, "entities", "people"), strings_at(g.fields, "entities", "dates"),
                   strings_at(g.fields, "entities", "systems"), strings_at(g.fields, "entities", "files")};
-    m.id = uuid4();
+    m.id = random_uuid();
     m.correlation_id = correlation.value_or(m.id);
     m.created_at = utc_now();
     out.json = agent_message_json(m);
