@@ -52,12 +52,18 @@ public:
       throw std::runtime_error("nginx did not start: " + t::read_file(d + "/stderr.log"));
   }
   int port() const { return port_; }
-  // The connection serial number of each request served so far (nginx writes its log per request).
-  std::vector<std::string> connections() const {
-    std::ifstream in(dir_.path() + "/access.log");
-    std::vector<std::string> out;
-    for (std::string line; std::getline(in, line);) out.push_back(line);
-    return out;
+  // The connection serial number of each request served so far. nginx writes a request's log line
+  // only after it has sent the answer, so the client can see the answer first: wait (bounded) until
+  // `expected` lines are there, then return what the log holds.
+  std::vector<std::string> connections(std::size_t expected) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (;;) {
+      std::ifstream in(dir_.path() + "/access.log");
+      std::vector<std::string> out;
+      for (std::string line; std::getline(in, line);) out.push_back(line);
+      if (out.size() >= expected || std::chrono::steady_clock::now() > deadline) return out;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
 
 private:
@@ -100,7 +106,7 @@ TEST(UpstreamKeepAlive, SequentialForwardsShareOneConnection) {
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_NE(r.body.find("pong"), std::string::npos) << r.body;
   }
-  const auto conns = nginx.connections();
+  const auto conns = nginx.connections(5);
   ASSERT_EQ(conns.size(), 5u);
   EXPECT_EQ(distinct(conns), 1u) << "every forward should have reused the first connection";
   const Reply metrics = request(g.gw->port(), "GET", "/metrics");
@@ -115,7 +121,7 @@ TEST(UpstreamKeepAlive, AConnectionTheBackendClosedWhileIdleIsReplacedTransparen
     ASSERT_EQ(r.status, 200) << "request " << i << ": " << r.body;
     std::this_thread::sleep_for(std::chrono::milliseconds(700)); // nginx closes the idle connection
   }
-  const auto conns = nginx.connections();
+  const auto conns = nginx.connections(3);
   EXPECT_EQ(conns.size(), 3u) << "each request reached the backend exactly once";
   EXPECT_EQ(distinct(conns), 3u);
 }
@@ -124,7 +130,7 @@ TEST(UpstreamKeepAlive, AConnectionClosedByTheBackendAfterItsAnswerIsNotReused) 
   Nginx nginx("keepalive_requests 2;"); // the 2nd answer on a connection says "Connection: close"
   PassthroughGateway g(nginx.port(), 8);
   for (int i = 0; i < 6; ++i) ASSERT_EQ(g.chat().status, 200) << "request " << i;
-  const auto conns = nginx.connections();
+  const auto conns = nginx.connections(6);
   EXPECT_EQ(conns.size(), 6u);
   EXPECT_EQ(distinct(conns), 3u);
 }
@@ -133,7 +139,9 @@ TEST(UpstreamKeepAlive, ZeroMeansOneConnectionPerForward) {
   Nginx nginx("keepalive_timeout 60s;");
   PassthroughGateway g(nginx.port(), 0);
   for (int i = 0; i < 4; ++i) ASSERT_EQ(g.chat().status, 200);
-  EXPECT_EQ(distinct(nginx.connections()), 4u);
+  const auto conns = nginx.connections(4);
+  EXPECT_EQ(conns.size(), 4u);
+  EXPECT_EQ(distinct(conns), 4u);
 }
 
 } // namespace
