@@ -292,7 +292,9 @@ struct BusDispatcher::Impl {
         throw Error(ErrorCode::invalid_argument,
                     "to_agent \"" + w.env.to_agent + "\" is not a configured agent");
       if (bus.mode == BusMode::model && !blank(w.env.payload)) {
-        w.analysis = analyzer->analyze(w.env.payload);
+        // The deployment's correlation id ties a conversation's messages together: routed with the
+        // earlier turns, at the price of the new message's tokens (the engine keeps the sequence).
+        w.analysis = analyzer->analyze(w.env.payload, AnalyzeOptions(w.env.correlation_id.value_or("")));
       }
       // A sender's own agent-message.v1 envelope is already formatted: only loose messages are.
       if (bus.mode == BusMode::model && !blank(w.env.payload) && !w.env.agent_message) {
@@ -343,6 +345,10 @@ struct BusDispatcher::Impl {
         metadata["category"] = a.classification.category;
         for (const auto& [name, d] : a.fields) metadata[name] = d.value;
         metadata["source"] = a.source;
+        if (!a.conversation.empty()) {
+          metadata["conversation_turns"] = a.conversation_turns;
+          metadata["conversation_source"] = a.conversation_source;
+        }
       }
       if (w.formatted) {
         m = w.formatted->get().message;

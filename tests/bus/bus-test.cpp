@@ -2,6 +2,7 @@
 // hop limit, presence, metrics and status.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <thread>
 
 #include <unistd.h>
@@ -142,6 +143,42 @@ TEST_F(Bus, UnaddressedMessagesAreRoutedAndFormattedByTheModel) {
   EXPECT_TRUE(ids.contains("55555555-5555-4555-8555-555555555555"));
   EXPECT_NE(bus->metrics_text().find("tinyroute_bus_routing_latency_ms_count 4"), std::string::npos)
       << bus->metrics_text();
+}
+
+// The deployment's correlation id is the conversation: its messages are routed with the earlier turns
+// (the engine keeps the sequence), a message without one stands alone.
+TEST_F(Bus, MessagesSharingACorrelationIdAreRoutedAsOneConversation) {
+  const Config cfg = config("model", "", tiny_model());
+  EngineParams p = engine_params_from(cfg.internal_model);
+  p.n_threads = 1;
+  auto engine = std::make_shared<Engine>(p);
+  RunningBus bus(cfg, engine);
+  const std::vector<std::string> texts = {"Where is my invoice for March?", "It was for order 42",
+                                          "Please send it again to my new address"};
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    ids.push_back("8888888" + std::to_string(i) + "-8888-4888-8888-888888888888");
+    auto fields = envelope_fields(ids.back(), "", texts[i]);
+    for (auto& [k, v] : fields)
+      if (k == "correlation_id") v = "thread-7";
+    xadd(*c, fields);
+  }
+  auto alone = envelope_fields("99999999-9999-4999-8999-999999999999", "", "Restart the api");
+  std::erase_if(alone, [](const auto& f) { return f.first == "correlation_id"; });
+  xadd(*c, alone);
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) == 4 && pending(*c) == 0; }, std::chrono::seconds(120)));
+  std::map<std::string, json> metadata; // msg_id -> metadata
+  for (const auto& agent : kBusAgents)
+    for (const auto& e : read_stream(*c, stream_of(agent)))
+      metadata[e.at("msg_id")] = json::parse(e.at("metadata"));
+  ASSERT_EQ(metadata.size(), 4u);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    SCOPED_TRACE(ids[i]);
+    EXPECT_EQ(metadata[ids[i]].value("conversation_turns", 0), static_cast<int>(i) + 1);
+    EXPECT_EQ(metadata[ids[i]].value("conversation_source", ""), i == 0 ? "new" : "continued");
+  }
+  EXPECT_FALSE(metadata["99999999-9999-4999-8999-999999999999"].contains("conversation_turns"));
 }
 
 TEST_F(Bus, RedeliveredEntryWritesNoDuplicate) {
