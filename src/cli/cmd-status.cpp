@@ -1,6 +1,7 @@
 // tinyroute status [--url URL]: what a running `tinyroute serve` sees: each backend, its models and
 // whether they can be selected (and why not), the breakers, the queue, and the routing decisions so far
-// by source. Read from the server's GET /health, GET /metrics and (when served) GET /queue/stats.
+// by source, and the bus when serve runs one. Read from the server's GET /health, GET /metrics and (when
+// served) GET /queue/stats.
 #include <curl/curl.h>
 
 #include <iostream>
@@ -121,13 +122,34 @@ int status(const StatusOptions& o) {
     queue = json::parse(qbody, nullptr, false);
   const auto decisions = metric_by_label(metrics, "tinyroute_decisions_total", "source");
   const auto in_flight = metric(metrics, "tinyroute_in_flight_requests");
+  // The bus, when serve runs one (its metrics are there only then).
+  json bus = nullptr;
+  if (metric(metrics, "tinyroute_bus_connected")) {
+    bus = json::object();
+    for (const auto& [key, name] : std::vector<std::pair<std::string, std::string>>{
+             {"connected", "tinyroute_bus_connected"},
+             {"messages_in", "tinyroute_bus_messages_in_total"},
+             {"messages_out", "tinyroute_bus_messages_out_total"},
+             {"dead_lettered", "tinyroute_bus_dead_lettered_total"},
+             {"duplicates", "tinyroute_bus_duplicates_total"},
+             {"waiting", "tinyroute_bus_waiting_total"},
+             {"group_lag", "tinyroute_bus_group_lag"},
+             {"group_pending", "tinyroute_bus_group_pending"}}) {
+      const auto v = metric(metrics, name);
+      bus[key] = v ? json(static_cast<long long>(*v)) : json(nullptr);
+    }
+    const auto count = metric(metrics, "tinyroute_bus_routing_latency_ms_count");
+    const auto sum = metric(metrics, "tinyroute_bus_routing_latency_ms_sum");
+    bus["routing_ms_mean"] = count && sum && *count > 0 ? json(*sum / *count) : json(nullptr);
+  }
 
   if (o.common.json) {
     json out = {{"url", url},
                 {"health", health},
                 {"queue", queue},
                 {"in_flight_requests", in_flight ? json(*in_flight) : json(nullptr)},
-                {"decisions", decisions}};
+                {"decisions", decisions},
+                {"bus", bus}};
     std::cout << out.dump(2) << "\n";
     return 0;
   }
@@ -165,6 +187,17 @@ int status(const StatusOptions& o) {
   if (in_flight) std::cout << "  in-flight requests: " << static_cast<long long>(*in_flight) << "\n";
   if (queue.is_object()) {
     for (const auto& [k, v] : queue.items()) std::cout << "  " << k << ": " << v.dump() << "\n";
+  }
+  if (bus.is_object()) {
+    const auto n = [&](const char* k) { return bus[k].is_null() ? std::string("?") : bus[k].dump(); };
+    std::cout << "bus\n  " << (bus["connected"] == 1 ? "connected" : "NOT connected") << ", "
+              << n("messages_in") << " in, " << n("messages_out") << " out, " << n("dead_lettered")
+              << " dead-lettered, " << n("duplicates") << " duplicates, " << n("waiting")
+              << " waiting\n  group lag " << n("group_lag") << ", pending " << n("group_pending");
+    if (!bus["routing_ms_mean"].is_null())
+      std::cout << ", routing " << static_cast<long long>(bus["routing_ms_mean"].get<double>() + 0.5)
+                << " ms mean";
+    std::cout << "\n";
   }
   std::cout << "decisions by source\n";
   if (decisions.empty()) std::cout << "  (none yet)\n";

@@ -231,6 +231,19 @@ TEST_F(BusProcess, ServeRunsTheBusAndReportsItInMetrics) {
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("tinyroute_bus_messages_out_total 5"), std::string::npos) << metrics.body;
   EXPECT_NE(metrics.body.find("tinyroute_bus_routing_latency_ms_count 5"), std::string::npos);
+  // `tinyroute status` shows the bus serve runs.
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  const auto [src, status] = run_command({TINYROUTE_CLI, "status", "--json", "--url", url});
+  ASSERT_EQ(src, 0) << status;
+  const json s = json::parse(status.substr(status.find('{')));
+  EXPECT_EQ(s["bus"]["connected"], 1) << s.dump();
+  EXPECT_EQ(s["bus"]["messages_out"], 5);
+  EXPECT_EQ(s["bus"]["dead_lettered"], 0);
+  EXPECT_TRUE(s["bus"]["group_lag"].is_number_integer());
+  EXPECT_GT(s["bus"]["routing_ms_mean"].get<double>(), 0);
+  const auto [trc, text] = run_command({TINYROUTE_CLI, "status", "--url", url});
+  EXPECT_EQ(trc, 0);
+  EXPECT_NE(text.find("bus\n  connected, 5 in, 5 out, 0 dead-lettered"), std::string::npos) << text;
   EXPECT_EQ(serve.stop(15, std::chrono::seconds(30)), 0) << read_file(dir.file("serve.log"));
 }
 

@@ -99,6 +99,8 @@ TEST(ServeRules, EveryDecisionReportsItsSourceAndStatusShowsThem) {
   const std::string backend = "http://127.0.0.1:" + std::to_string(upstream);
   EXPECT_EQ(j["health"]["backends"][backend]["models"][0]["name"], "big") << jout;
   EXPECT_EQ(j["health"]["backends"][backend]["polled"], false) << jout;
+  EXPECT_TRUE(j["bus"].is_null()) << "this serve runs no bus";
+  EXPECT_EQ(out.find("\nbus\n"), std::string::npos) << out;
 
   EXPECT_EQ(serve.stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
   const auto [drc, dout] = t::run_command({TINYROUTE_CLI, "status", "--url", url, "--timeout", "2"});
