@@ -208,7 +208,9 @@ struct BaselineTask {
 };
 
 BaselineTask baseline_task(Engine& engine, const LabelScorer& s) {
-  BaselineTask t{&s, engine.prefix_tokens(s.options().prefix_name), "root ::= ", {}};
+  // The prefix as the engine holds it (BOS, chat-template markers parsed); its engine name is
+  // content-addressed.
+  BaselineTask t{&s, engine.tokenize(s.prefix_text(), true, true), "root ::= ", {}};
   const char* codes = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
   for (size_t i = 0; i < s.labels().size(); ++i) {
     const auto toks = engine.tokenize(std::string(1, codes[i]), false, false);
