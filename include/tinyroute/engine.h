@@ -136,6 +136,8 @@ struct EngineStats {
   int conversations = 0;                    // conversation sequences kept now
   std::uint64_t conversation_reuses = 0;    // requests that continued a kept sequence
   std::uint64_t conversation_evictions = 0; // kept sequences dropped for room, count or a prefix change
+  std::uint64_t grammar_fast_tokens = 0;    // grammar-constrained tokens whose argmax the grammar allowed
+  std::uint64_t grammar_full_passes = 0;    // ... and those that needed the grammar over the whole vocabulary
 };
 
 class Engine {

@@ -2,6 +2,7 @@
 
 #include "engine/model.h"
 #include "engine/reference.h"
+#include "engine/sampling.h"
 #include "engine/scheduler.h"
 
 namespace tinyroute {
@@ -17,23 +18,6 @@ struct Engine::Impl {
 
   explicit Impl(const EngineParams& p)
       : params(p), model(p.model_path, p.use_mmap, p.repack), scheduler(model, p) {}
-
-  // Grammar samplers are built on the caller's thread so a bad grammar fails at once, not in the worker.
-  engine::SamplerPtr make_sampler(const std::string& grammar, const std::string& root) const {
-    engine::SamplerPtr chain(llama_sampler_chain_init(llama_sampler_chain_default_params()));
-    if (!grammar.empty()) {
-      engine::LlamaLogCapture capture; // llama.cpp explains a parse failure only in its log
-      llama_sampler* g = llama_sampler_init_grammar(model.vocab(), grammar.c_str(), root.c_str());
-      if (g == nullptr) {
-        std::string why = capture.text();
-        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-        throw Error(ErrorCode::grammar_invalid, "invalid GBNF grammar (root '" + root + "'): " + why);
-      }
-      llama_sampler_chain_add(chain.get(), g);
-    }
-    llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
-    return chain;
-  }
 
   std::vector<Token> full_prompt(const std::string& prefix, const std::vector<Token>& rest) const {
     std::vector<Token> all = prefix.empty() ? std::vector<Token>{} : scheduler.prefix_tokens(prefix);
@@ -81,8 +65,8 @@ std::future<ScoreResult> Engine::score(ScoreRequest request) {
 }
 
 std::future<GenerateResult> Engine::generate(GenerateRequest request) {
-  auto sampler = impl_->make_sampler(request.grammar, request.grammar_root);
-  return impl_->scheduler.generate(std::move(request), std::move(sampler));
+  auto grammar = engine::make_grammar_sampler(impl_->model, request.grammar, request.grammar_root);
+  return impl_->scheduler.generate(std::move(request), std::move(grammar));
 }
 
 std::future<std::vector<float>> Engine::embed(std::string text) {
@@ -108,7 +92,7 @@ ScoreResult Engine::score_reference(const ScoreRequest& request) const {
 }
 
 GenerateResult Engine::generate_reference(const GenerateRequest& request) const {
-  auto sampler = impl_->make_sampler(request.grammar, request.grammar_root);
+  auto sampler = engine::make_reference_sampler(impl_->model, request.grammar, request.grammar_root);
   const auto prompt = impl_->full_prompt(request.prefix, request.prompt);
   return engine::generate_reference(impl_->model, impl_->params.n_threads, prompt, sampler.get(),
                                     request.max_tokens);
@@ -119,7 +103,7 @@ EngineStats Engine::stats() const {
 }
 
 void Engine::validate_grammar(const std::string& grammar, const std::string& root) const {
-  (void)impl_->make_sampler(grammar, root); // building the sampler is the parse
+  (void)engine::make_grammar_sampler(impl_->model, grammar, root); // building the sampler is the parse
 }
 
 } // namespace tinyroute

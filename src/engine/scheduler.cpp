@@ -12,6 +12,7 @@
 
 #include "engine/fingerprint.h"
 #include "engine/logprob.h"
+#include "engine/sampling.h"
 
 namespace tinyroute::engine {
 
@@ -77,7 +78,7 @@ struct Task {
   Clock::time_point query_finished{};
 
   // generate
-  SamplerPtr sampler;
+  SamplerPtr sampler; // the grammar's, or null (greedy sampling is the scheduler's own)
   int max_tokens = 0;
   std::vector<Token> out;
   bool limit = false;
@@ -174,6 +175,8 @@ struct Scheduler::State {
 
   std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, max_batch_requests{0};
   std::atomic<std::uint64_t> n_conv_reuses{0}, n_conv_evictions{0};
+  std::atomic<std::uint64_t> n_grammar_fast{0}, n_grammar_full{0};
+  std::vector<llama_token_data> candidates; // sampling scratch, the worker's only
   std::atomic<int> n_queued{0}, n_active{0}, n_kept{0};
 
   std::thread worker;
@@ -770,7 +773,9 @@ struct Scheduler::State {
       break;
     }
     case RowUse::What::gen: {
-      const Token tok = llama_sampler_sample(t.sampler.get(), ctx.get(), r.row);
+      bool full = false;
+      const Token tok = sample_greedy(t.sampler.get(), logits, n_vocab, candidates, &full);
+      if (t.sampler) (full ? n_grammar_full : n_grammar_fast).fetch_add(1);
       if (model.is_eog(tok)) {
         t.done = true;
       } else {
@@ -1083,6 +1088,8 @@ EngineStats Scheduler::stats() const {
   s.conversations = state_->n_kept.load();
   s.conversation_reuses = state_->n_conv_reuses.load();
   s.conversation_evictions = state_->n_conv_evictions.load();
+  s.grammar_fast_tokens = state_->n_grammar_fast.load();
+  s.grammar_full_passes = state_->n_grammar_full.load();
   return s;
 }
 

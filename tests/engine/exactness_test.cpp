@@ -241,5 +241,34 @@ TEST(Exactness, BatchedGenerationEqualsSequentialReference) {
   }
 }
 
+// The scheduler checks the grammar on the argmax first and runs it over the whole vocabulary only when
+// the argmax is rejected. A permissive grammar takes both ways; either gives the tokens of the
+// reference, which runs the grammar over every candidate for every token.
+TEST(Exactness, GrammarCheckedOnTheArgmaxFirstEqualsTheFullGrammarPass) {
+  Engine engine(params_for(test::tiny_model()));
+  engine.add_prefix("fmt", "Answer on one line.\n").get();
+  const std::string grammar = R"(root ::= [^\n]{1,30} "\n")";
+  std::vector<GenerateRequest> reqs;
+  std::vector<std::future<GenerateResult>> futs;
+  for (const auto& q : queries()) {
+    GenerateRequest g;
+    g.prefix = "fmt";
+    g.prompt = engine.tokenize(q, false);
+    g.grammar = grammar;
+    g.max_tokens = 32;
+    reqs.push_back(g);
+    futs.push_back(engine.generate(g));
+  }
+  for (size_t i = 0; i < futs.size(); ++i) {
+    const GenerateResult fast = futs[i].get();
+    const GenerateResult slow = engine.generate_reference(reqs[i]);
+    EXPECT_EQ(fast.tokens, slow.tokens)
+        << queries()[i] << "\n fast: " << fast.text << "\n slow: " << slow.text;
+  }
+  const EngineStats st = engine.stats();
+  EXPECT_GT(st.grammar_fast_tokens, 0u) << "no argmax was allowed by the grammar";
+  EXPECT_GT(st.grammar_full_passes, 0u) << "no argmax was rejected by the grammar";
+}
+
 } // namespace
 } // namespace tinyroute
