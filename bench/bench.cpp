@@ -67,6 +67,7 @@ Config bench_config(const Args& a, Strategy strategy, const std::string& state_d
   c.internal_model.model = a.need("model");
   c.internal_model.threads = a.num("threads", 2);
   c.internal_model.repack = a.num("repack", c.internal_model.repack ? 1 : 0) != 0; // --repack 0: no copy
+  c.internal_model.flash_attn = a.num("flash-attn", c.internal_model.flash_attn ? 1 : 0) != 0;
   c.internal_model.strategy = strategy;
   c.internal_model.state_dir = state_dir;
   return c;
@@ -80,6 +81,7 @@ EngineParams bench_params(const Config& c) {
   p.n_batch = c.internal_model.batch;
   p.n_ubatch = c.internal_model.ubatch;
   p.repack = c.internal_model.repack;
+  p.flash_attn = c.internal_model.flash_attn;
   p.n_parallel = c.internal_model.parallel;
   p.state_dir = c.internal_model.state_dir;
   return p;
@@ -141,14 +143,17 @@ struct PpRates {
   }
 };
 
-PpRates load_pp(const std::vector<std::string>& paths) {
+// llama-bench's points at one context depth (0: an empty cache; the depth of a cached prefix: what
+// decoding after that prefix costs, its attention over the prefix included).
+PpRates load_pp(const std::vector<std::string>& paths, int depth) {
   std::map<double, std::vector<double>> by_n;
   for (const auto& p : paths) {
     if (p.empty() || !fs::exists(p)) continue;
     std::ifstream f(p);
     const json j = json::parse(f);
     for (const auto& e : j)
-      if (e.value("n_gen", 0) == 0) by_n[e["n_prompt"].get<double>()].push_back(e["avg_ts"].get<double>());
+      if (e.value("n_gen", 0) == 0 && e.value("n_depth", 0) == depth)
+        by_n[e["n_prompt"].get<double>()].push_back(e["avg_ts"].get<double>());
   }
   PpRates r;
   for (auto& [n, v] : by_n) {
@@ -296,7 +301,9 @@ int run_latency(const Args& a) {
   const int warmup = a.num("warmup", 5);
   const std::string out_dir = a.get("out", "bench/results");
   const auto texts = load_texts(a, n);
-  const PpRates pp = load_pp(split(a.get("pp", ""), ','));
+  const PpRates pp = load_pp(split(a.get("pp", ""), ','), 0);
+  const int pp_depth = a.num("pp-depth", 1024);
+  const PpRates pp_deep = load_pp(split(a.get("pp", ""), ','), pp_depth);
 
   // One engine per strategy so each Classifier keeps its own "classify_task" prefix resident; the
   // weights are mmapped once by the OS.
@@ -345,6 +352,8 @@ int run_latency(const Args& a) {
       }
       const double floor_ms =
           static_cast<double>(query.size()) / pp.at(static_cast<double>(query.size())) * 1000;
+      const double floor_deep_ms =
+          static_cast<double>(query.size()) / pp_deep.at(static_cast<double>(query.size())) * 1000;
       const int best_c = [&] {
         for (size_t l = 0; l < rc.distribution.size(); ++l)
           if (rc.distribution[l].first == rc.top_label) return static_cast<int>(l);
@@ -365,6 +374,7 @@ int run_latency(const Args& a) {
                       {"score_ms", ms_s},
                       {"score_decoded", rs.tokens_decoded},
                       {"floor_ms", floor_ms},
+                      {"floor_deep_ms", floor_deep_ms},
                       {"ratio_baseline_choice", b.ms / ms_c},
                       {"ratio_baseline_score", b.ms / ms_s}});
       if ((i + 1) % 25 == 0) std::cerr << "[latency] " << i + 1 << "/" << texts.size() << "\n";
@@ -423,24 +433,27 @@ int run_latency(const Args& a) {
   }
 
   json summary = json::object();
-  std::cout
-      << "\n### Classification latency (ms), " << texts.size() << " requests, interleaved per request\n\n"
-      << "| bucket (text tokens) | n | query tokens p50 | floor p50 | choice p50 | choice p95 | choice p50 "
-         "/ floor p50 | score p50 | score p95 | llama-server p50 | llama-server p95 | baseline/choice "
-         "per-request p50 (min) | baseline/score per-request p50 (min) |\n"
-      << "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  std::cout << "\n### Classification latency (ms), " << texts.size()
+            << " requests, interleaved per request\n\n"
+            << "| bucket (text tokens) | n | query tokens p50 | floor p50 | floor at depth " << pp_depth
+            << " p50 | choice p50 | choice p95 | choice p50 / floor p50 | choice p50 / floor at depth p50 | "
+               "score p50 | "
+               "score p95 | llama-server p50 | llama-server p95 | baseline/choice per-request p50 (min) | "
+               "baseline/score per-request p50 (min) |\n"
+            << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   std::vector<std::string> all = kBuckets;
   all.push_back("");
   for (const auto& bk : all) {
     const auto c = column(rows, "choice_ms", bk);
     if (c.empty()) continue;
     const auto s = column(rows, "score_ms", bk), b = column(rows, "baseline_ms", bk),
-               f = column(rows, "floor_ms", bk), q = column(rows, "query_tokens", bk),
-               rbc = column(rows, "ratio_baseline_choice", bk),
+               f = column(rows, "floor_ms", bk), fd = column(rows, "floor_deep_ms", bk),
+               q = column(rows, "query_tokens", bk), rbc = column(rows, "ratio_baseline_choice", bk),
                rbs = column(rows, "ratio_baseline_score", bk);
     const json row = {{"n", c.size()},
                       {"query_tokens_p50", percentile(q, 50)},
                       {"floor_p50", percentile(f, 50)},
+                      {"floor_deep_p50", percentile(fd, 50)},
                       {"choice_p50", percentile(c, 50)},
                       {"choice_p95", percentile(c, 95)},
                       {"score_p50", percentile(s, 50)},
@@ -454,8 +467,9 @@ int run_latency(const Args& a) {
     summary[bk.empty() ? "all" : bk] = row;
     std::cout << "| " << (bk.empty() ? "all" : bk) << " | " << c.size() << " | "
               << fmt(row["query_tokens_p50"], 0) << " | " << fmt(row["floor_p50"]) << " | "
-              << fmt(row["choice_p50"]) << " | " << fmt(row["choice_p95"]) << " | "
-              << fmt(percentile(c, 50) / percentile(f, 50), 2) << " | " << fmt(row["score_p50"]) << " | "
+              << fmt(row["floor_deep_p50"]) << " | " << fmt(row["choice_p50"]) << " | "
+              << fmt(row["choice_p95"]) << " | " << fmt(percentile(c, 50) / percentile(f, 50), 2) << " | "
+              << fmt(percentile(c, 50) / percentile(fd, 50), 2) << " | " << fmt(row["score_p50"]) << " | "
               << fmt(row["score_p95"]) << " | " << fmt(row["baseline_p50"]) << " | "
               << fmt(row["baseline_p95"]) << " | " << fmt(row["ratio_bc_p50"], 2) << " ("
               << fmt(row["ratio_bc_min"], 2) << ") | " << fmt(row["ratio_bs_p50"], 2) << " ("
@@ -496,9 +510,14 @@ int run_latency(const Args& a) {
               << fmt(row["ratio_min"], 2) << ") |\n";
   }
   json pp_json = json::array();
-  for (const auto& [pn, ts] : pp.pts) pp_json.push_back({{"n_prompt", pn}, {"tokens_per_s", ts}});
+  for (const auto& [pn, ts] : pp.pts)
+    pp_json.push_back({{"n_prompt", pn}, {"n_depth", 0}, {"tokens_per_s", ts}});
+  for (const auto& [pn, ts] : pp_deep.pts)
+    pp_json.push_back({{"n_prompt", pn}, {"n_depth", pp_depth}, {"tokens_per_s", ts}});
   std::cout << "\nprompt processing (llama-bench, t/s):";
   for (const auto& [pn, ts] : pp.pts) std::cout << " pp" << pn << "=" << fmt(ts);
+  std::cout << "; at depth " << pp_depth << ":";
+  for (const auto& [pn, ts] : pp_deep.pts) std::cout << " pp" << pn << "=" << fmt(ts);
   std::cout
       << "\nchoice decodes after the cached prefix: query tokens (text + answer cue); choice_decoded p50 "
       << fmt(percentile(column(rows, "choice_decoded"), 50), 0) << " vs query tokens p50 "

@@ -70,7 +70,10 @@ for mode in "${modes[@]}"; do
   case "$mode" in
     latency)
       log "llama-bench: prompt-processing rate (the compute floor)"
-      "$llama_bench" -m "$model" -t "$threads" -p 16,64,256 -n 0 -r 2 -o json >"$results/llama-bench.json" 2>/dev/null
+      # Depth 0 (an empty cache, the floor as the issue defines it) and depth 1024 (after a cached prefix
+      # about as long as the classify prefix: the attention over it is part of what decoding there costs).
+      "$llama_bench" -m "$model" -t "$threads" -p 16,64,256 -d 0,1024 -n 0 -r 2 -o json \
+        >"$results/llama-bench.json" 2>/dev/null
       log "latency: ${TINYROUTE_BENCH_N:-200} requests x (llama-server, choice, score), then 3 tasks interleaved"
       "$bench" latency "${common[@]}" --domains "$data/domains.json" --llama-server "$server" \
         --pp "$results/llama-bench.json" --n "${TINYROUTE_BENCH_N:-200}" \
