@@ -21,8 +21,9 @@ struct InternalModelConfig {
   int threads = 2;
   int context = 4096;
   int batch = 512;
-  bool repack = true; // llama.cpp weight repacking: faster, ~+450 MiB for TinyLlama Q4_K_M
-  int ubatch = 128;   // llama.cpp n_ubatch: tokens per compute pass (memory of the attention scratch)
+  bool repack = true;      // llama.cpp weight repacking: faster, ~+450 MiB for TinyLlama Q4_K_M
+  bool flash_attn = false; // llama.cpp flash attention: faster with many resident prefixes, not exact
+  int ubatch = 128;        // llama.cpp n_ubatch: tokens per compute pass (memory of the attention scratch)
   int parallel = 16;
   Strategy strategy = Strategy::choice;
   double threshold = 0.35;    // below this confidence -> default_category, flagged uncertain

@@ -36,6 +36,10 @@ struct EngineParams {
   // Repack quantized weights into llama.cpp's faster CPU layouts: quicker decodes, but a copy of most
   // weights in anonymous memory on top of the mapped file (~+450 MiB for TinyLlama Q4_K_M).
   bool repack = true;
+  // llama.cpp's CPU flash attention. It skips the cells a row may not see, so a decode no longer pays
+  // for every other resident prefix and sequence in the shared cache; but it accumulates in f16, so
+  // scores move by up to a few 1e-3 from the plain path and the brute-force twin (off: exact).
+  bool flash_attn = false;
   std::string state_dir;    // where prefix KV state is persisted; empty = no persistence
   int max_wait_batches = 4; // ageing: a waiting request gains one priority level per this many decodes
   bool llama_log = false;   // forward llama.cpp's own log lines to stderr

@@ -371,7 +371,8 @@ const std::vector<std::string> kTopKeys = {
 const std::vector<std::string> kInternalKeys = {
     "model",     "name",       "aliases",   "threads",     "context",       "batch",
     "ubatch",    "repack",     "parallel",  "strategy",    "threshold",     "max_query_tokens",
-    "state_dir", "cache_size", "cache_ttl", "deadline_ms", "conversations", "conversation_tokens"};
+    "state_dir", "cache_size", "cache_ttl", "deadline_ms", "conversations", "conversation_tokens",
+    "flash_attn"};
 const std::vector<std::string> kCategoryKeys = {"name", "description", "examples"};
 const std::vector<std::string> kModelKeys = {
     "name",           "provider", "base_url", "upstream_model", "api_key_env",    "categories",
@@ -455,6 +456,7 @@ void parse_internal(Reader& r, const Section& top, InternalModelConfig& im) {
   r.positive(s, "batch", im.batch);
   r.positive(s, "ubatch", im.ubatch);
   if (auto v = r.boolean(s, "repack")) im.repack = *v;
+  if (auto v = r.boolean(s, "flash_attn")) im.flash_attn = *v;
   r.positive(s, "parallel", im.parallel);
   r.positive(s, "max_query_tokens", im.max_query_tokens);
   if (auto v = r.text(s, "strategy", false)) {

@@ -70,6 +70,7 @@ EngineParams engine_params_from(const InternalModelConfig& internal) {
   p.n_batch = internal.batch;
   p.n_ubatch = internal.ubatch;
   p.repack = internal.repack;
+  p.flash_attn = internal.flash_attn;
   p.n_parallel = internal.parallel;
   p.n_conversations = internal.conversations;
   p.state_dir = internal.state_dir;

@@ -2,6 +2,8 @@
 // slow twin (a fresh context, the whole prompt decoded from scratch) within 1e-3 per token.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "test-support.h"
@@ -11,6 +13,7 @@ namespace tinyroute {
 namespace {
 
 constexpr double kTol = 1e-3;
+constexpr double kFlashTol = 2e-2; // flash attention's f16 accumulation (internal_model.flash_attn)
 
 EngineParams params_for(const std::string& model, int n_batch = 512) {
   EngineParams p = engine_default_params();
@@ -180,6 +183,34 @@ TEST(Exactness, WithoutWeightRepackingScoringEqualsBruteForce) {
   r.query = engine.tokenize(" deploy the new build to staging", false);
   r.continuations = labels(engine);
   expect_same_scores(engine.score(r).get(), engine.score_reference(r), "no repack");
+}
+
+// Flash attention (internal_model.flash_attn) trades exactness for speed: its f16 accumulation moves
+// scores a little from the plain path, so it is held to a looser bound, and it stays deterministic.
+TEST(Exactness, FlashAttentionStaysCloseToTheReferenceAndDeterministic) {
+  EngineParams p = params_for(test::tiny_model());
+  p.flash_attn = true;
+  Engine engine(p);
+  engine.add_prefix("p", "Instructions: read the whole message, then classify it. Message:").get();
+  // Another resident prefix: its cells are in the shared cache, masked out for this request.
+  engine.add_prefix("other", "Rate how urgent the request is, from low to critical. Request:").get();
+  double worst = 0;
+  for (const auto& q : queries()) {
+    ScoreRequest r;
+    r.prefix = "p";
+    r.query = engine.tokenize(q, false);
+    r.continuations = labels(engine);
+    const ScoreResult fast = engine.score(r).get(), again = engine.score(r).get();
+    const ScoreResult slow = engine.score_reference(r);
+    for (size_t j = 0; j < fast.continuations.size(); ++j)
+      for (size_t k = 0; k < fast.continuations[j].token_logprobs.size(); ++k) {
+        EXPECT_EQ(fast.continuations[j].token_logprobs[k], again.continuations[j].token_logprobs[k]) << q;
+        worst = std::max(worst, std::abs(static_cast<double>(fast.continuations[j].token_logprobs[k]) -
+                                         slow.continuations[j].token_logprobs[k]));
+      }
+  }
+  EXPECT_LT(worst, kFlashTol) << "flash attention moved a log-probability by " << worst;
+  RecordProperty("worst_logprob_difference", std::to_string(worst));
 }
 
 TEST(Exactness, RejectsAZeroUbatch) {
