@@ -249,10 +249,9 @@ TEST(Exactness, PrefixCacheUnderEightThreadsMatchesSingleThreadedResults) {
   EXPECT_GT(engine.stats().max_batch_requests, 1u);
 }
 
-TEST(Exactness, BatchedGenerationEqualsSequentialReference) {
-  Engine engine(params_for(test::tiny_model()));
-  engine.add_prefix("fmt", "Write the message as JSON.\n").get();
-  const std::string grammar = R"(root ::= "{\"summary\": \"" [a-z ]{1,20} "\"}")";
+// Every query generated at once under `grammar` after the "fmt" prefix (batched), each compared token
+// for token with the reference (a fresh context, the grammar over every candidate at every step).
+void expect_batched_generation_equals_reference(Engine& engine, const std::string& grammar, int max_tokens) {
   std::vector<GenerateRequest> reqs;
   std::vector<std::future<GenerateResult>> futs;
   for (const auto& q : queries()) {
@@ -260,7 +259,7 @@ TEST(Exactness, BatchedGenerationEqualsSequentialReference) {
     g.prefix = "fmt";
     g.prompt = engine.tokenize(q, false);
     g.grammar = grammar;
-    g.max_tokens = 40;
+    g.max_tokens = max_tokens;
     reqs.push_back(g);
     futs.push_back(engine.generate(g));
   }
@@ -272,30 +271,19 @@ TEST(Exactness, BatchedGenerationEqualsSequentialReference) {
   }
 }
 
+TEST(Exactness, BatchedGenerationEqualsSequentialReference) {
+  Engine engine(params_for(test::tiny_model()));
+  engine.add_prefix("fmt", "Write the message as JSON.\n").get();
+  expect_batched_generation_equals_reference(engine, R"(root ::= "{\"summary\": \"" [a-z ]{1,20} "\"}")", 40);
+}
+
 // The scheduler checks the grammar on the argmax first and runs it over the whole vocabulary only when
 // the argmax is rejected. A permissive grammar takes both ways; either gives the tokens of the
 // reference, which runs the grammar over every candidate for every token.
 TEST(Exactness, GrammarCheckedOnTheArgmaxFirstEqualsTheFullGrammarPass) {
   Engine engine(params_for(test::tiny_model()));
   engine.add_prefix("fmt", "Answer on one line.\n").get();
-  const std::string grammar = R"(root ::= [^\n]{1,30} "\n")";
-  std::vector<GenerateRequest> reqs;
-  std::vector<std::future<GenerateResult>> futs;
-  for (const auto& q : queries()) {
-    GenerateRequest g;
-    g.prefix = "fmt";
-    g.prompt = engine.tokenize(q, false);
-    g.grammar = grammar;
-    g.max_tokens = 32;
-    reqs.push_back(g);
-    futs.push_back(engine.generate(g));
-  }
-  for (size_t i = 0; i < futs.size(); ++i) {
-    const GenerateResult fast = futs[i].get();
-    const GenerateResult slow = engine.generate_reference(reqs[i]);
-    EXPECT_EQ(fast.tokens, slow.tokens)
-        << queries()[i] << "\n fast: " << fast.text << "\n slow: " << slow.text;
-  }
+  expect_batched_generation_equals_reference(engine, R"(root ::= [^\n]{1,30} "\n")", 32);
   const EngineStats st = engine.stats();
   EXPECT_GT(st.grammar_fast_tokens, 0u) << "no argmax was allowed by the grammar";
   EXPECT_GT(st.grammar_full_passes, 0u) << "no argmax was rejected by the grammar";
