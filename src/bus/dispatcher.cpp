@@ -293,8 +293,10 @@ struct BusDispatcher::Impl {
                     "to_agent \"" + w.env.to_agent + "\" is not a configured agent");
       if (bus.mode == BusMode::model && !blank(w.env.payload)) {
         // The deployment's correlation id ties a conversation's messages together: routed with the
-        // earlier turns, at the price of the new message's tokens (the engine keeps the sequence).
-        w.analysis = analyzer->analyze(w.env.payload, AnalyzeOptions(w.env.correlation_id.value_or("")));
+        // earlier turns, at the price of the new message's tokens (the engine keeps the sequence). A
+        // message that is its own correlation (v1's default) starts nothing worth keeping.
+        const bool threaded = w.env.correlation_id && *w.env.correlation_id != w.env.msg_id;
+        w.analysis = analyzer->analyze(w.env.payload, AnalyzeOptions(threaded ? *w.env.correlation_id : ""));
       }
       // A sender's own agent-message.v1 envelope is already formatted: only loose messages are.
       if (bus.mode == BusMode::model && !blank(w.env.payload) && !w.env.agent_message) {

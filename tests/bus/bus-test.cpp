@@ -166,19 +166,25 @@ TEST_F(Bus, MessagesSharingACorrelationIdAreRoutedAsOneConversation) {
   auto alone = envelope_fields("99999999-9999-4999-8999-999999999999", "", "Restart the api");
   std::erase_if(alone, [](const auto& f) { return f.first == "correlation_id"; });
   xadd(*c, alone);
+  auto own =
+      envelope_fields("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "", "Rotate the keys"); // its own correlation
+  for (auto& [k, v] : own)
+    if (k == "correlation_id") v = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+  xadd(*c, own);
   ASSERT_TRUE(
-      eventually([&] { return delivered_total(*c) == 4 && pending(*c) == 0; }, std::chrono::seconds(120)));
+      eventually([&] { return delivered_total(*c) == 5 && pending(*c) == 0; }, std::chrono::seconds(120)));
   std::map<std::string, json> metadata; // msg_id -> metadata
   for (const auto& agent : kBusAgents)
     for (const auto& e : read_stream(*c, stream_of(agent)))
       metadata[e.at("msg_id")] = json::parse(e.at("metadata"));
-  ASSERT_EQ(metadata.size(), 4u);
+  ASSERT_EQ(metadata.size(), 5u);
   for (std::size_t i = 0; i < ids.size(); ++i) {
     SCOPED_TRACE(ids[i]);
     EXPECT_EQ(metadata[ids[i]].value("conversation_turns", 0), static_cast<int>(i) + 1);
     EXPECT_EQ(metadata[ids[i]].value("conversation_source", ""), i == 0 ? "new" : "continued");
   }
   EXPECT_FALSE(metadata["99999999-9999-4999-8999-999999999999"].contains("conversation_turns"));
+  EXPECT_FALSE(metadata["aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"].contains("conversation_turns"));
 }
 
 TEST_F(Bus, RedeliveredEntryWritesNoDuplicate) {
