@@ -73,20 +73,6 @@ Config bench_config(const Args& a, Strategy strategy, const std::string& state_d
   return c;
 }
 
-EngineParams bench_params(const Config& c) {
-  EngineParams p = engine_default_params();
-  p.model_path = c.internal_model.model;
-  p.n_threads = c.internal_model.threads;
-  p.n_ctx = c.internal_model.context;
-  p.n_batch = c.internal_model.batch;
-  p.n_ubatch = c.internal_model.ubatch;
-  p.repack = c.internal_model.repack;
-  p.flash_attn = c.internal_model.flash_attn;
-  p.n_parallel = c.internal_model.parallel;
-  p.state_dir = c.internal_model.state_dir;
-  return p;
-}
-
 // The request texts: CLINC150 validation texts (every k-th line, so every intent shows up) and the
 // Russian requests in bench/data/russian.jsonl ("join" entries concatenate earlier ones into long texts).
 std::vector<std::string> load_texts(const Args& a, int n_total) {
@@ -308,7 +294,7 @@ int run_latency(const Args& a) {
   // One engine per strategy so each Classifier keeps its own "classify_task" prefix resident; the
   // weights are mmapped once by the OS.
   Config cc = bench_config(a, Strategy::choice), cs = bench_config(a, Strategy::score);
-  Engine ec(bench_params(cc)), es(bench_params(cs));
+  Engine ec(engine_params_from(cc.internal_model)), es(engine_params_from(cs.internal_model));
   Classifier choice(ec, cc), score(es, cs);
   const BaselineTask bt = baseline_task(ec, choice.scorer());
 
@@ -538,7 +524,7 @@ int run_latency(const Args& a) {
 int run_concurrency(const Args& a) {
   const auto texts = load_texts(a, 200);
   Config c = bench_config(a, Strategy::choice);
-  Engine engine(bench_params(c));
+  Engine engine(engine_params_from(c.internal_model));
   Classifier clf(engine, c);
   std::vector<int> levels;
   for (const auto& s : split(a.get("clients", "1,4,16"), ',')) levels.push_back(std::stoi(s));
@@ -668,7 +654,7 @@ int run_memory(const Args& a) {
   };
   mark("process start");
   Config c = bench_config(a, Strategy::choice);
-  Engine engine(bench_params(c));
+  Engine engine(engine_params_from(c.internal_model));
   mark("engine loaded (mmap, worker started)");
   Classifier clf(engine, c);
   mark("classify_task prefix resident");
@@ -696,7 +682,7 @@ int run_memory(const Args& a) {
 int run_first_classify(const Args& a) {
   const double t0 = now_ms();
   Config c = bench_config(a, Strategy::choice, a.get("state-dir"));
-  Engine engine(bench_params(c));
+  Engine engine(engine_params_from(c.internal_model));
   const double t_engine = now_ms();
   Classifier clf(engine, c);
   const double t_prefix = now_ms();
@@ -878,7 +864,7 @@ int run_analyze(const Args& a) {
   Config c = analyze_config(a);
   // Room for every prefix at once: analyze's, classify's, the agents' and the four fields'.
   c.internal_model.context = std::max(c.internal_model.context, 8192);
-  Engine engine(bench_params(c));
+  Engine engine(engine_params_from(c.internal_model));
   Analyzer analyzer(engine, c);
   auto cache = std::make_shared<DecisionCache>();
   Analyzer cached(engine, c, cache);
@@ -974,9 +960,7 @@ int run_conversations(const Args& a) {
   const int n_conv = a.num("conversations", 16), n_turns = a.num("turns", 10);
   c.internal_model.context = std::max(c.internal_model.context, 16384);
   c.internal_model.conversations = n_conv;
-  EngineParams p = bench_params(c);
-  p.n_conversations = n_conv;
-  Engine engine(p);
+  Engine engine(engine_params_from(c.internal_model));
   Analyzer analyzer(engine, c);
   const auto texts = load_texts(a, n_conv * n_turns + 8);
   // The peer: its default slots (no -np: auto, one unified KV cache), room for every conversation.

@@ -52,6 +52,12 @@ protected:
   Config config(const std::string& mode, const std::string& extra = "", const std::string& model = "") {
     return parse_config(bus_config_yaml(redis.url(), mode, extra, model), "bus.yaml");
   }
+  // The config's internal model on one thread (the tests run several processes at once).
+  static std::shared_ptr<Engine> tiny_engine(const Config& cfg) {
+    EngineParams p = engine_params_from(cfg.internal_model);
+    p.n_threads = 1;
+    return std::make_shared<Engine>(p);
+  }
 };
 
 TEST_F(Bus, AddressedMessagesArriveOnceInBothEnvelopes) {
@@ -94,10 +100,7 @@ TEST_F(Bus, UnaddressedMessagesGoToTheTriageAgentWithoutTheModel) {
 
 TEST_F(Bus, UnaddressedMessagesAreRoutedAndFormattedByTheModel) {
   const Config cfg = config("model", "", tiny_model());
-  EngineParams p = engine_params_from(cfg.internal_model);
-  p.n_threads = 1;
-  auto engine = std::make_shared<Engine>(p);
-  RunningBus bus(cfg, engine);
+  RunningBus bus(cfg, tiny_engine(cfg));
   xadd(*c,
        envelope_fields("55555555-5555-4555-8555-555555555555", "", "Where is my invoice for March?", "ASK"));
   xadd(*c, envelope_fields("66666666-6666-4666-8666-666666666666", "auto", "Prod is down, restart it"));
@@ -149,10 +152,7 @@ TEST_F(Bus, UnaddressedMessagesAreRoutedAndFormattedByTheModel) {
 // (the engine keeps the sequence), a message without one stands alone.
 TEST_F(Bus, MessagesSharingACorrelationIdAreRoutedAsOneConversation) {
   const Config cfg = config("model", "", tiny_model());
-  EngineParams p = engine_params_from(cfg.internal_model);
-  p.n_threads = 1;
-  auto engine = std::make_shared<Engine>(p);
-  RunningBus bus(cfg, engine);
+  RunningBus bus(cfg, tiny_engine(cfg));
   const std::vector<std::string> texts = {"Where is my invoice for March?", "It was for order 42",
                                           "Please send it again to my new address"};
   std::vector<std::string> ids;
