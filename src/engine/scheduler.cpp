@@ -204,9 +204,9 @@ struct Scheduler::State {
     cp.kv_unified = true; // requests share their prefix's KV cells instead of copying them
     // llama.cpp sizes the output buffer by max(outputs, sequences); both must fit its limit.
     cp.n_outputs_max = static_cast<uint32_t>(std::max(params.n_batch, p.n_prefixes + pool));
-    // CPU flash attention accumulates V in f16; over the long unified cache that drifts ~1e-3 from a
-    // fresh decode. The plain path keeps f32 accumulators and stays exact, but computes every row
-    // against every cell in use (masked), other prefixes and sequences included; flash attention
+    // CPU flash attention accumulates V in f16 for short query batches; after a long prefix that
+    // drifts ~1e-2 from a fresh decode. The plain path keeps f32 accumulators and stays exact, but computes
+    // every row against every cell in use (masked), other prefixes and sequences included; flash attention
     // skips the masked cells. Off unless asked for.
     cp.flash_attn_type = p.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     cp.no_perf = true;

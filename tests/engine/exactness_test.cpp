@@ -13,7 +13,7 @@ namespace tinyroute {
 namespace {
 
 constexpr double kTol = 1e-3;
-constexpr double kFlashTol = 2e-2; // flash attention's f16 accumulation (internal_model.flash_attn)
+constexpr double kFlashTol = 2e-2; // flash attention's f16 accumulation: 1.3e-2 seen with a 560-token prefix
 
 EngineParams params_for(const std::string& model, int n_batch = 512) {
   EngineParams p = engine_default_params();
@@ -185,32 +185,41 @@ TEST(Exactness, WithoutWeightRepackingScoringEqualsBruteForce) {
   expect_same_scores(engine.score(r).get(), engine.score_reference(r), "no repack");
 }
 
-// Flash attention (internal_model.flash_attn) trades exactness for speed: its f16 accumulation moves
-// scores a little from the plain path, so it is held to a looser bound, and it stays deterministic.
+// Flash attention (internal_model.flash_attn) trades exactness for speed: llama.cpp's CPU kernel
+// accumulates V in f16 for short query batches (f32 for 64 rows and more), so scores move from the
+// plain path, more with a long prefix. It is held to a looser bound, and it stays deterministic. Both
+// a short prefix and one as long as a real instruction prefix (hundreds of tokens) are checked.
 TEST(Exactness, FlashAttentionStaysCloseToTheReferenceAndDeterministic) {
   EngineParams p = params_for(test::tiny_model());
   p.flash_attn = true;
   Engine engine(p);
-  engine.add_prefix("p", "Instructions: read the whole message, then classify it. Message:").get();
+  std::string long_head = "Instructions: read the whole message, then classify it.";
+  for (int i = 0; i < 40; ++i)
+    long_head += " Example " + std::to_string(i) + ": the weather in Paris is a weather question.";
+  engine.add_prefix("short", "Instructions: read the whole message, then classify it. Message:").get();
+  engine.add_prefix("long", long_head + " Message:").get();
+  ASSERT_GT(engine.tokenize(long_head, false).size(), 512u); // past the kernel's split-KV threshold
   // Another resident prefix: its cells are in the shared cache, masked out for this request.
   engine.add_prefix("other", "Rate how urgent the request is, from low to critical. Request:").get();
-  double worst = 0;
-  for (const auto& q : queries()) {
-    ScoreRequest r;
-    r.prefix = "p";
-    r.query = engine.tokenize(q, false);
-    r.continuations = labels(engine);
-    const ScoreResult fast = engine.score(r).get(), again = engine.score(r).get();
-    const ScoreResult slow = engine.score_reference(r);
-    for (size_t j = 0; j < fast.continuations.size(); ++j)
-      for (size_t k = 0; k < fast.continuations[j].token_logprobs.size(); ++k) {
-        EXPECT_EQ(fast.continuations[j].token_logprobs[k], again.continuations[j].token_logprobs[k]) << q;
-        worst = std::max(worst, std::abs(static_cast<double>(fast.continuations[j].token_logprobs[k]) -
-                                         slow.continuations[j].token_logprobs[k]));
-      }
+  for (const char* prefix : {"short", "long"}) {
+    double worst = 0;
+    for (const auto& q : queries()) {
+      ScoreRequest r;
+      r.prefix = prefix;
+      r.query = engine.tokenize(q, false);
+      r.continuations = labels(engine);
+      const ScoreResult fast = engine.score(r).get(), again = engine.score(r).get();
+      const ScoreResult slow = engine.score_reference(r);
+      for (size_t j = 0; j < fast.continuations.size(); ++j)
+        for (size_t k = 0; k < fast.continuations[j].token_logprobs.size(); ++k) {
+          EXPECT_EQ(fast.continuations[j].token_logprobs[k], again.continuations[j].token_logprobs[k]) << q;
+          worst = std::max(worst, std::abs(static_cast<double>(fast.continuations[j].token_logprobs[k]) -
+                                           slow.continuations[j].token_logprobs[k]));
+        }
+    }
+    EXPECT_LT(worst, kFlashTol) << prefix << " prefix: flash attention moved a log-probability by " << worst;
+    RecordProperty(std::string("worst_logprob_difference_") + prefix, std::to_string(worst));
   }
-  EXPECT_LT(worst, kFlashTol) << "flash attention moved a log-probability by " << worst;
-  RecordProperty("worst_logprob_difference", std::to_string(worst));
 }
 
 TEST(Exactness, RejectsAZeroUbatch) {
