@@ -62,7 +62,8 @@ struct AnalyzeResult {
   bool truncated = false; // the text was cut (head and tail kept)
   std::string source; // model | cache (classification.source / agent->source say rule when a rule decided)
   // A conversation message: its id, the turns the decisions saw (this one included), and how the
-  // engine got the earlier ones: new (none), continued (kept sequence), rebuilt (decoded again).
+  // engine got the earlier ones: new (none), continued (kept sequence), rebuilt (decoded again),
+  // replayed (a redelivery of a message the conversation already holds: not appended again).
   std::string conversation;
   int conversation_turns = 0;
   std::string conversation_source;
@@ -73,6 +74,9 @@ struct AnalyzeOptions {
   AnalyzeOptions() = default;
   explicit AnalyzeOptions(std::string conversation_id) : conversation(std::move(conversation_id)) {}
   std::string conversation; // non-empty: the text is the next message of this conversation
+  // The message's id within the conversation (the bus's msg_id), or empty. A message delivered again
+  // with the same id (a redelivery after a crash, a retry) is not appended to the conversation twice.
+  std::string turn_id;
   RequestFacts facts;
   Availability availability;
   Priority priority = Priority::normal;

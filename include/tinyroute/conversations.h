@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <string>
@@ -23,6 +24,9 @@ struct ConversationOptions {
 struct ConversationTurn {
   std::string text;
   int tokens = 0; // what it adds to the window (its separator included)
+  // The message's own id (the bus's msg_id), or empty. A turn whose id the conversation has seen is
+  // a redelivery of that message, not a new turn: it is not appended again.
+  std::string id = {};
 };
 
 // Appends `turn` to `window` (oldest first). When the window would pass `max_tokens`, the oldest turns
@@ -36,6 +40,15 @@ struct ConversationStats {
   std::uint64_t continued = 0;   // the engine continued its kept sequence
   std::uint64_t rebuilt = 0;     // earlier turns decoded again (evicted, or the window moved)
   std::uint64_t evicted = 0;     // conversations forgotten by the size bound
+  std::uint64_t replayed = 0;    // redeliveries of a turn already seen (not appended again)
+};
+
+// What append saw: the window the decisions see, and how it came about.
+struct ConversationWindow {
+  std::vector<ConversationTurn> turns; // oldest first, the message's own turn last
+  bool had_history = false;            // earlier turns come before the message's
+  bool moved = false;                  // some earlier turns went (the window moved)
+  bool replayed = false;               // the message was seen before: its window, nothing appended
 };
 
 class ConversationStore {
@@ -43,9 +56,10 @@ public:
   explicit ConversationStore(ConversationOptions options = {});
 
   // Appends a turn to conversation `id` (created when new) and returns the window the decisions see,
-  // the new turn last. `had_history`: earlier turns were there; `moved`: some of them went (window).
-  std::vector<ConversationTurn> append(const std::string& id, ConversationTurn turn, bool* had_history,
-                                       bool* moved = nullptr);
+  // the new turn last. A turn whose id was seen in this conversation is a redelivery: the window ends
+  // at its first delivery when that is still in it (the same decisions again); when the window has
+  // moved past it, the message follows the turns now there. Nothing is appended either way.
+  ConversationWindow append(const std::string& id, ConversationTurn turn);
   // How a message was served: with history, the kept sequence continued (`reused` > 0 and the window
   // did not move) or the earlier turns decoded again (rebuilt).
   void record(bool had_history, bool moved, int reused);
@@ -60,6 +74,7 @@ private:
   struct Entry {
     std::string id;
     std::vector<ConversationTurn> window;
+    std::deque<std::string> seen; // ids of the recent turns, the window's and some before (bounded)
   };
   ConversationOptions options_;
   mutable std::mutex mutex_;

@@ -241,15 +241,21 @@ json internal_status(const Engine& engine) {
           {"decodes", s.decodes}};
 }
 
+// A string given in the body's `field`, else in the request header `header`, else empty.
+std::string body_or_header(const json& body, const std::map<std::string, std::string>& headers,
+                           const char* field, const char* header) {
+  if (body.is_object() && body.contains(field)) {
+    if (!body[field].is_string())
+      throw Error(ErrorCode::invalid_argument, std::string("\"") + field + "\" must be a string");
+    return body[field];
+  }
+  const auto it = headers.find(header);
+  return it == headers.end() ? std::string() : it->second;
+}
+
 // A request's conversation id: the body's "conversation" field, else the x-tinyroute-conversation header.
 std::string conversation_input(const json& body, const std::map<std::string, std::string>& headers) {
-  if (body.is_object() && body.contains("conversation")) {
-    if (!body["conversation"].is_string())
-      throw Error(ErrorCode::invalid_argument, "\"conversation\" must be a string");
-    return body["conversation"];
-  }
-  const auto it = headers.find("x-tinyroute-conversation");
-  return it == headers.end() ? std::string() : it->second;
+  return body_or_header(body, headers, "conversation", "x-tinyroute-conversation");
 }
 
 std::string joined(const std::vector<std::string>& items) {
@@ -390,6 +396,8 @@ int run_serve(const ServeOptions& o) {
                             [live](const json& body) { return select_endpoint(*live->ready().tasks, body); });
   gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body, const JsonRequestContext& ctx) {
     AnalyzeOptions options(conversation_input(body, ctx.headers));
+    // A client that retries a conversation message names it, so the retry is not a second turn.
+    options.turn_id = body_or_header(body, ctx.headers, "message_id", "x-tinyroute-message-id");
     options.priority = request_priority(body, ctx);
     return analyze_json(live->ready().analyzer->analyze(classify_input(body), std::move(options)).get());
   });

@@ -242,17 +242,20 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
   if (!options.conversation.empty()) {
     if (options.conversation.size() > 256)
       throw Error(ErrorCode::invalid_argument, "conversation id is longer than 256 bytes");
-    bool truncated = false, had_history = false, moved = false;
+    if (options.turn_id.size() > 256)
+      throw Error(ErrorCode::invalid_argument, "message id is longer than 256 bytes");
+    bool truncated = false;
     ScoreRequest req;
     std::future<ScoreResult> fut;
-    int turns = 0;
+    ConversationWindow window;
     {
       // The window and the engine request go in together, so the engine sees this conversation's
       // messages in the order their windows were made (it runs one at a time per conversation).
       std::lock_guard lock(conversation_order_);
-      const auto window = conversations_->append(options.conversation, turn_for(text), &had_history, &moved);
-      turns = static_cast<int>(window.size());
-      req = request_for(window, &truncated);
+      ConversationTurn turn = turn_for(text);
+      turn.id = options.turn_id;
+      window = conversations_->append(options.conversation, std::move(turn));
+      req = request_for(window.turns, &truncated);
       req.priority = options.priority;
       req.conversation = "conversation:" + options.conversation;
       fut = engine_.score(req);
@@ -261,14 +264,17 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
     auto store = conversations_;
     return finish(std::move(fut), std::move(req), n_query, truncated, std::move(options.facts),
                   std::move(options.availability), {}, std::move(text), t0,
-                  [store, had_history, moved, turns, id = options.conversation](AnalyzeResult& r) {
+                  [store, had_history = window.had_history, moved = window.moved, replayed = window.replayed,
+                   turns = static_cast<int>(window.turns.size()),
+                   id = options.conversation](AnalyzeResult& r) {
                     r.conversation = id;
                     r.conversation_turns = turns;
                     // The window moved: the remaining turns sit at new positions, decoded again.
-                    r.conversation_source = !had_history                    ? "new"
+                    r.conversation_source = replayed                        ? "replayed"
+                                            : !had_history                  ? "new"
                                             : r.reused_tokens > 0 && !moved ? "continued"
                                                                             : "rebuilt";
-                    store->record(had_history, moved, r.reused_tokens);
+                    if (!replayed) store->record(had_history, moved, r.reused_tokens);
                   });
   }
   std::string key;

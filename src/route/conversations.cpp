@@ -1,5 +1,6 @@
 #include "tinyroute/conversations.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace tinyroute {
@@ -20,13 +21,16 @@ bool push_turn(std::vector<ConversationTurn>& window, ConversationTurn turn, int
 
 ConversationStore::ConversationStore(ConversationOptions options) : options_(options) {}
 
-std::vector<ConversationTurn> ConversationStore::append(const std::string& id, ConversationTurn turn,
-                                                        bool* had_history, bool* moved) {
+namespace {
+// Turn ids remembered per conversation: more than a window holds, so a late redelivery is still known.
+constexpr std::size_t kSeenTurns = 256;
+} // namespace
+
+ConversationWindow ConversationStore::append(const std::string& id, ConversationTurn turn) {
   std::lock_guard lock(mutex_);
-  ++stats_.messages;
   auto it = index_.find(id);
   if (it == index_.end()) {
-    lru_.push_front({id, {}});
+    lru_.push_front({id, {}, {}});
     index_[id] = lru_.begin();
     while (lru_.size() > options_.max_conversations && lru_.size() > 1) {
       index_.erase(lru_.back().id);
@@ -37,10 +41,30 @@ std::vector<ConversationTurn> ConversationStore::append(const std::string& id, C
     lru_.splice(lru_.begin(), lru_, it->second);
   }
   Entry& e = lru_.front();
-  if (had_history != nullptr) *had_history = !e.window.empty();
-  const bool trimmed = push_turn(e.window, std::move(turn), options_.window_tokens);
-  if (moved != nullptr) *moved = trimmed;
-  return e.window;
+  ConversationWindow w;
+  if (!turn.id.empty() && std::find(e.seen.begin(), e.seen.end(), turn.id) != e.seen.end()) {
+    ++stats_.replayed;
+    w.replayed = true;
+    const auto at =
+        std::find_if(e.window.begin(), e.window.end(), [&](const auto& t) { return t.id == turn.id; });
+    if (at != e.window.end()) {
+      w.turns.assign(e.window.begin(), at + 1);
+    } else { // the window moved past it: the turns now there, then the message (not stored)
+      w.turns = e.window;
+      w.turns.push_back(std::move(turn));
+    }
+    w.had_history = w.turns.size() > 1;
+    return w;
+  }
+  ++stats_.messages;
+  if (!turn.id.empty()) {
+    e.seen.push_back(turn.id);
+    if (e.seen.size() > kSeenTurns) e.seen.pop_front();
+  }
+  w.had_history = !e.window.empty();
+  w.moved = push_turn(e.window, std::move(turn), options_.window_tokens);
+  w.turns = e.window;
+  return w;
 }
 
 void ConversationStore::record(bool had_history, bool moved, int reused) {
@@ -84,6 +108,9 @@ std::string ConversationStore::metrics_text() const {
          s.rebuilt);
   metric("tinyroute_conversation_evicted_total", "counter", "Conversations forgotten by the size bound.",
          s.evicted);
+  metric("tinyroute_conversation_replayed_total", "counter",
+         "Redelivered conversation messages (a turn id already seen): routed again, not appended again.",
+         s.replayed);
   return o.str();
 }
 

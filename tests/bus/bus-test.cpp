@@ -187,6 +187,43 @@ TEST_F(Bus, MessagesSharingACorrelationIdAreRoutedAsOneConversation) {
   EXPECT_FALSE(metadata["aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"].contains("conversation_turns"));
 }
 
+// A conversation message that waits for its recipient is analyzed again at every retry; it stays one
+// turn of its conversation (its msg_id names the turn), so the next message sees the right history.
+TEST_F(Bus, AConversationMessageRetriedWhileItsRecipientIsAwayStaysOneTurn) {
+  c->command({"SET", "agent:alive:billing", "1", "EX", "120"});
+  const Config cfg = config("model", "  presence: true\n  dead_agent: wait\n", tiny_model());
+  RunningBus bus(cfg, tiny_engine(cfg));
+  const std::vector<std::pair<std::string, std::string>> sent = {
+      {"billing", "Where is my invoice for March?"},
+      {"devops", "Also the api is down"},
+      {"billing", "Thanks"}};
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    ids.push_back("7777777" + std::to_string(i) + "-7777-4777-8777-777777777777");
+    auto fields = envelope_fields(ids.back(), sent[i].first, sent[i].second);
+    for (auto& [k, v] : fields)
+      if (k == "correlation_id") v = "thread-9";
+    xadd(*c, fields);
+    if (i == 1) { // devops is away: its message is read and retried before it comes back
+      ASSERT_TRUE(eventually([&] { return bus->counters().waiting >= 3; }, std::chrono::seconds(120)));
+      c->command({"SET", "agent:alive:devops", "1", "EX", "120"});
+    }
+    ASSERT_TRUE(
+        eventually([&] { return delivered_total(*c) == static_cast<long long>(i) + 1 && pending(*c) == 0; },
+                   std::chrono::seconds(120)));
+  }
+  std::map<std::string, json> metadata; // msg_id -> metadata
+  for (const auto& agent : {"billing", "devops"})
+    for (const auto& e : read_stream(*c, stream_of(agent)))
+      metadata[e.at("msg_id")] = json::parse(e.at("metadata"));
+  ASSERT_EQ(metadata.size(), 3u);
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    EXPECT_EQ(metadata[ids[i]].value("conversation_turns", 0), static_cast<int>(i) + 1) << ids[i];
+  EXPECT_EQ(metadata[ids[1]].value("conversation_source", ""),
+            "replayed"); // the retries saw its first window
+  EXPECT_EQ(metadata[ids[2]].value("conversation_source", ""), "continued");
+}
+
 TEST_F(Bus, RedeliveredEntryWritesNoDuplicate) {
   const Config cfg = config("forward");
   const std::string id = "88888888-8888-4888-8888-888888888888";

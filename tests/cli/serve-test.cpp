@@ -194,8 +194,18 @@ TEST_F(ServeTest, ConversationsOverHttp) {
   EXPECT_EQ(a2.j()["tokens_decoded"].get<int>() + a2.j()["conversation"]["reused_tokens"].get<int>(),
             a2.j()["query_tokens"].get<int>() + cues)
       << a2.body;
+  // A client's retry of a named message (message_id, or x-tinyroute-message-id) is not a new turn.
+  for (const char* source : {"continued", "replayed"}) {
+    auto a3 = http(port, "POST", "/v1/analyze", R"({"text":"on arm64 only","conversation":"c1"})",
+                   {{"x-tinyroute-message-id", "m3"}});
+    ASSERT_EQ(a3.status, 200) << a3.body;
+    EXPECT_EQ(a3.j()["conversation"]["source"], source) << a3.body;
+    EXPECT_EQ(a3.j()["conversation"]["turns"], 3) << a3.body;
+  }
   EXPECT_TRUE(http(port, "POST", "/v1/analyze", R"({"text":"x"})").j()["conversation"].is_null());
   EXPECT_EQ(http(port, "POST", "/v1/analyze", R"({"text":"x","conversation":7})").status, 400);
+  EXPECT_EQ(http(port, "POST", "/v1/analyze", R"({"text":"x","conversation":"c9","message_id":7})").status,
+            400);
 
   const std::string body =
       R"({"messages":[{"role":"user","content":"what is 17 times 23?"}],"conversation":"c2"})";
@@ -209,8 +219,9 @@ TEST_F(ServeTest, ConversationsOverHttp) {
                    {{"x-tinyroute-conversation", "c2"}});
   EXPECT_GE(chat.status, 500) << chat.body;
   const std::string metrics = http(port, "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("tinyroute_conversation_messages_total 5\n"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("tinyroute_conversation_continued_total 3\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tinyroute_conversation_messages_total 6\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tinyroute_conversation_continued_total 4\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tinyroute_conversation_replayed_total 1\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tinyroute_conversations 2\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tinyroute_conversation_sequences 2\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tinyroute_decision_cache_hits_total 0\n"), std::string::npos) << metrics;

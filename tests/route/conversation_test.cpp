@@ -154,6 +154,32 @@ TEST(Conversation, AnEvictedSequenceIsRebuiltFromTheTextWithTheSameResult) {
   EXPECT_EQ(r.conversation_source, "continued");
 }
 
+// A message delivered twice (a bus retry, a client retry) is decided as it was the first time, against
+// the brute-force twin of the conversation up to it, and the next message sees it once.
+TEST(Conversation, ARedeliveredMessageIsDecidedAsBeforeAndNotAppendedTwice) {
+  Engine engine(engine_params());
+  Analyzer analyzer(engine, config());
+  auto options = [](const std::string& turn) {
+    AnalyzeOptions o("r");
+    o.turn_id = turn;
+    return o;
+  };
+  analyzer.analyze(turns_a()[0], options("m1")).get();
+  const AnalyzeResult second = analyzer.analyze(turns_a()[1], options("m2")).get();
+  for (int retry = 0; retry < 3; ++retry) {
+    const AnalyzeResult again = analyzer.analyze(turns_a()[1], options("m2")).get();
+    EXPECT_EQ(again.conversation_source, "replayed");
+    EXPECT_EQ(again.conversation_turns, 2);
+    expect_same(again, second, "retry " + std::to_string(retry));
+    expect_same(again, analyzer.analyze_conversation_reference(first(turns_a(), 2)), "retry twin");
+  }
+  const AnalyzeResult third = analyzer.analyze(turns_a()[2], options("m3")).get();
+  EXPECT_EQ(third.conversation_turns, 3);
+  expect_same(third, analyzer.analyze_conversation_reference(first(turns_a(), 3)), "after the retries");
+  EXPECT_EQ(analyzer.conversations()->stats().replayed, 3u);
+  EXPECT_EQ(analyzer.conversations()->stats().messages, 3u);
+}
+
 TEST(Conversation, NoKeptSequencesStillGivesTheSameResults) {
   Engine engine(engine_params(0));
   Analyzer analyzer(engine, config());
@@ -242,18 +268,55 @@ TEST(ConversationWindow, DropsTheOldestTurnsToHalfTheWindow) {
 
 TEST(ConversationStore, ForgetsTheLeastRecentlyUsedConversation) {
   ConversationStore store(ConversationOptions{2, 1000});
-  bool had = true;
-  store.append("a", {"1", 1}, &had);
-  EXPECT_FALSE(had);
-  store.append("b", {"1", 1}, &had);
-  store.append("a", {"2", 1}, &had);
-  EXPECT_TRUE(had);
-  store.append("c", {"1", 1}, &had); // b goes
-  EXPECT_EQ(store.append("b", {"2", 1}, &had).size(), 1u);
-  EXPECT_FALSE(had);
+  EXPECT_FALSE(store.append("a", {"1", 1}).had_history);
+  store.append("b", {"1", 1});
+  EXPECT_TRUE(store.append("a", {"2", 1}).had_history);
+  store.append("c", {"1", 1}); // b goes
+  const ConversationWindow w = store.append("b", {"2", 1});
+  EXPECT_EQ(w.turns.size(), 1u);
+  EXPECT_FALSE(w.had_history);
   EXPECT_EQ(store.stats().conversations, 2u);
   EXPECT_EQ(store.stats().evicted, 2u);
   EXPECT_NE(store.metrics_text().find("tinyroute_conversation_evicted_total 2"), std::string::npos);
+}
+
+std::vector<std::string> texts(const ConversationWindow& w) {
+  std::vector<std::string> out;
+  for (const auto& t : w.turns) out.push_back(t.text);
+  return out;
+}
+
+TEST(ConversationStore, ARedeliveredTurnIsNotAppendedAgain) {
+  ConversationStore store(ConversationOptions{10, 100});
+  store.append("c", {"one", 10, "m1"});
+  EXPECT_EQ(texts(store.append("c", {"two", 10, "m2"})), (std::vector<std::string>{"one", "two"}));
+  // The last turn again: the same window, nothing appended.
+  ConversationWindow again = store.append("c", {"two", 10, "m2"});
+  EXPECT_TRUE(again.replayed);
+  EXPECT_TRUE(again.had_history);
+  EXPECT_EQ(texts(again), (std::vector<std::string>{"one", "two"}));
+  store.append("c", {"three", 10, "m3"});
+  // An earlier turn again: the window it first saw.
+  again = store.append("c", {"one", 10, "m1"});
+  EXPECT_TRUE(again.replayed);
+  EXPECT_FALSE(again.had_history);
+  EXPECT_EQ(texts(again), (std::vector<std::string>{"one"}));
+  // Turns without an id are always new.
+  store.append("c", {"four", 10});
+  EXPECT_EQ(texts(store.append("c", {"four", 10})),
+            (std::vector<std::string>{"one", "two", "three", "four", "four"}));
+  // The window moves past m1 (110 > 100 tokens): a late redelivery follows the turns now there, unstored.
+  store.append("c", {"big", 60, "m5"});
+  again = store.append("c", {"one", 10, "m1"});
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(texts(again), (std::vector<std::string>{"big", "one"}));
+  EXPECT_EQ(texts(store.append("c", {"six", 10, "m6"})), (std::vector<std::string>{"big", "six"}));
+  const ConversationStats s = store.stats();
+  EXPECT_EQ(s.messages, 7u);
+  EXPECT_EQ(s.replayed, 3u);
+  EXPECT_NE(store.metrics_text().find("tinyroute_conversation_replayed_total 3"), std::string::npos);
+  // Ids are per conversation: another conversation's m1 is its own first turn.
+  EXPECT_FALSE(store.append("d", {"one", 10, "m1"}).replayed);
 }
 
 } // namespace
