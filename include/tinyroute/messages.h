@@ -40,6 +40,11 @@ struct MessageInput {
   std::optional<std::string> reply_to = std::nullopt;
   std::optional<std::string> correlation_id = std::nullopt; // default: the new message's id
   std::optional<int> hop_count = std::nullopt;              // hops taken so far; default 0
+  // Decided elsewhere (the bus: kind from the sender's verb, priority and language from the analyze
+  // pass that routed the message): the formatter does not score them again.
+  std::optional<std::string> kind = std::nullopt;     // message_kinds()
+  std::optional<std::string> priority = std::nullopt; // message_priorities()
+  std::optional<std::string> language = std::nullopt; // message_languages()
   // Whether a "to" field inside `text` (loose JSON) may pick the recipient. Off where the text comes
   // from someone who must not address agents directly (serve's HTTP endpoint): then only `to` does.
   bool recipient_from_text = true;

@@ -135,7 +135,8 @@ struct Work {
   DeploymentEnvelope env;
   bool verb_given = true; // false for free text: the model's kind picks the verb
   std::string error;      // set: dead-letter with this
-  std::optional<std::future<AnalyzeResult>> analysis;
+  std::optional<std::shared_future<AnalyzeResult>> analysis;
+  std::optional<MessageInput> to_format; // a loose message, formatted once its analysis is in
   std::optional<std::future<FormattedMessage>> formatted;
 };
 
@@ -300,7 +301,7 @@ struct BusDispatcher::Impl {
         const bool threaded = w.env.correlation_id && *w.env.correlation_id != w.env.msg_id;
         AnalyzeOptions options(threaded ? *w.env.correlation_id : "");
         if (threaded) options.turn_id = w.env.msg_id;
-        w.analysis = analyzer->analyze(w.env.payload, std::move(options));
+        w.analysis = analyzer->analyze(w.env.payload, std::move(options)).share();
       }
       // A sender's own agent-message.v1 envelope is already formatted: only loose messages are.
       if (bus.mode == BusMode::model && !blank(w.env.payload) && !w.env.agent_message) {
@@ -314,8 +315,35 @@ struct BusDispatcher::Impl {
         input.hop_count = w.env.hop_count;
         input.recipient_from_text = false;
         if (w.env.requires_response) input.reply_to = w.env.from_agent;
-        w.formatted = formatter->format_agent_message(std::move(input));
+        if (w.verb_given) input.kind = kind_for_verb(w.env.verb);
+        w.to_format = std::move(input);
       }
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::invalid_argument) throw;
+      w.error = e.what();
+    }
+  }
+
+  // Issues the formatting of a loose message. What the analyze pass decided (priority from its urgency,
+  // the language) is given to the formatter instead of being scored again: one pass decides a
+  // message, the formatter only adds what analyze does not (intent, summary, entities, deadline, and
+  // the kind when the sender gave no verb). A failed analysis is left to decide().
+  void format(Work& w) {
+    if (!w.to_format || !w.error.empty()) return;
+    MessageInput input = std::move(*w.to_format);
+    w.to_format.reset();
+    try {
+      if (w.analysis) {
+        const AnalyzeResult& a = w.analysis->get();
+        if (const auto it = a.fields.find("urgency"); it != a.fields.end()) input.priority = it->second.value;
+        if (const auto it = a.fields.find("language"); it != a.fields.end())
+          input.language = it->second.value;
+      }
+    } catch (const std::exception&) {
+      return; // decide() reads the same error from the analysis
+    }
+    try {
+      w.formatted = formatter->format_agent_message(std::move(input));
     } catch (const Error& e) {
       if (e.code() != ErrorCode::invalid_argument) throw;
       w.error = e.what();
@@ -439,6 +467,7 @@ struct BusDispatcher::Impl {
       work[i].entry = std::move(entries[i]);
       prepare(work[i]);
     }
+    for (auto& w : work) format(w); // after every analysis is issued: the engine batches them
     const std::set<std::string> alive = alive_agents();
     std::vector<Outcome> outcomes;
     outcomes.reserve(work.size());

@@ -229,7 +229,21 @@ std::future<FormattedMessage> MessageFormatter::format_agent_message(MessageInpu
   }
   AgentMessage m;
   m.body = sanitize_utf8(input.text);
-  const LooseInput loose = read_loose(m.body, config);
+  LooseInput loose = read_loose(m.body, config);
+  const auto take_given = [](const char* what, const std::optional<std::string>& value,
+                             const std::vector<std::string>& allowed, std::optional<std::string>& into) {
+    if (!value) return;
+    if (!contains(allowed, *value)) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      throw Error(ErrorCode::invalid_argument,
+                  std::string(what) + ": \"" + *value + "\" is not one of " + list);
+    }
+    into = *value;
+  };
+  take_given("kind", input.kind, message_kinds(), loose.kind);
+  take_given("priority", input.priority, message_priorities(), loose.priority);
+  take_given("language", input.language, message_languages(), loose.language);
 
   if (input.hop_count && *input.hop_count < 0)
     throw Error(ErrorCode::invalid_argument, "hop_count must not be negative");

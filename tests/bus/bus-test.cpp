@@ -100,7 +100,8 @@ TEST_F(Bus, UnaddressedMessagesGoToTheTriageAgentWithoutTheModel) {
 
 TEST_F(Bus, UnaddressedMessagesAreRoutedAndFormattedByTheModel) {
   const Config cfg = config("model", "", tiny_model());
-  RunningBus bus(cfg, tiny_engine(cfg));
+  const auto engine = tiny_engine(cfg);
+  RunningBus bus(cfg, engine);
   xadd(*c,
        envelope_fields("55555555-5555-4555-8555-555555555555", "", "Where is my invoice for March?", "ASK"));
   xadd(*c, envelope_fields("66666666-6666-4666-8666-666666666666", "auto", "Prod is down, restart it"));
@@ -139,10 +140,16 @@ TEST_F(Bus, UnaddressedMessagesAreRoutedAndFormattedByTheModel) {
       if (e.at("msg_id") == loose.id) {
         EXPECT_EQ(v1["kind"], "question");
         EXPECT_EQ(v1["priority"], "high"); // the sender's own envelope wins over the model
+      } else { // formatted here: priority and language are the analyze pass's, not scored again
+        EXPECT_EQ(v1["priority"], meta["urgency"]);
+        EXPECT_EQ(v1["language"], meta["language"]);
       }
     }
   }
   EXPECT_EQ(ids.size(), 4u);
+  // Engine requests: one analyze pass per message, one generation per loose message, and a kind score
+  // only for the free text (the envelopes' verbs give theirs): 4 + 3 + 1.
+  EXPECT_EQ(engine->stats().requests, 8u);
   EXPECT_TRUE(ids.contains("55555555-5555-4555-8555-555555555555"));
   EXPECT_NE(bus->metrics_text().find("tinyroute_bus_routing_latency_ms_count 4"), std::string::npos)
       << bus->metrics_text();

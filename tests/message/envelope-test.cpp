@@ -161,6 +161,34 @@ TEST_F(Envelope, OverridesWinOverJsonAndModel) {
   }
 }
 
+// Fields decided elsewhere (the bus: the sender's verb, the analyze pass) are taken as given, over the
+// loose JSON, and not scored again: only the generation runs.
+TEST_F(Envelope, GivenKindPriorityAndLanguageAreNotScoredAgain) {
+  const std::string text = R"({"kind": "report", "priority": "low", "text": "the ingest job is stuck"})";
+  const std::uint64_t before = engine_->stats().requests;
+  const FormattedMessage f =
+      formatter_
+          ->format_agent_message(
+              {.text = text, .to = "devops", .kind = "task", .priority = "urgent", .language = "de"})
+          .get();
+  EXPECT_EQ(engine_->stats().requests - before, 1u); // the generation of intent, summary, entities
+  EXPECT_EQ(f.message.kind, "task");
+  EXPECT_EQ(f.message.priority, "urgent");
+  EXPECT_EQ(f.message.language, "de");
+  EXPECT_TRUE(validate_json(agent_message_schema(), f.json).empty());
+  for (const auto& bad : std::vector<MessageInput>{{.text = "x", .to = "devops", .kind = "chat"},
+                                                   {.text = "x", .to = "devops", .priority = "critical"},
+                                                   {.text = "x", .to = "devops", .language = "english"}}) {
+    try {
+      formatter_->format_agent_message(bad).get();
+      FAIL() << "accepted a bad value";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::invalid_argument) << e.what();
+      EXPECT_NE(std::string(e.what()).find("is not one of"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST_F(Envelope, LooseJsonTakesKnownFieldsAndKeepsTheWholeBody) {
   const std::string text = R"({"to": "devops", "priority": "urgent", "kind": "report", "language": "ru",
     "deadline": "2030-01-31T12:00:00Z", "hop_count": 2, "reply_to": "m-9", "text": "Деплой завершён", "x": 1})";
