@@ -45,4 +45,11 @@ struct Selection {
 Selection select_model(const Config& config, const std::string& category, const RequestFacts& facts,
                        const Availability& availability = {});
 
+// select_model with what the internal model inferred about the request (analyze's needs_tools) on top
+// of the caller's facts. An inference is a preference, not a requirement: a model that has the
+// inferred capability is chosen when one can take the request; when none can, the selection is
+// select_model over `facts` alone (a guess never rejects every model). The reason says which it was.
+Selection select_model_inferred(const Config& config, const std::string& category, const RequestFacts& facts,
+                                const RequestFacts& inferred, const Availability& availability = {});
+
 } // namespace tinyroute

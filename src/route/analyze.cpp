@@ -11,6 +11,14 @@ namespace tinyroute {
 
 namespace {
 
+// What the request's own decisions say it needs (select_model_inferred prefers a model that has it).
+RequestFacts inferred_facts(const std::map<std::string, FieldDecision>& fields) {
+  RequestFacts f;
+  const auto it = fields.find("needs_tools");
+  f.needs_tools = it != fields.end() && it->second.value == "tools";
+  return f;
+}
+
 using Clock = std::chrono::steady_clock;
 
 // Marks where the request goes when the chat template is rendered (as LabelScorer does).
@@ -180,7 +188,8 @@ AnalyzeResult Analyzer::decide(const ScoreResult& s, int query_tokens, bool trun
     }
   }
   const auto t0 = Clock::now();
-  r.selection = select_model(config_, r.classification.category, facts, availability);
+  r.selection = select_model_inferred(config_, r.classification.category, facts, inferred_facts(r.fields),
+                                      availability);
   r.timing.queue_ms = s.queue_ms;
   r.timing.request_ms = s.query_ms;
   r.timing.decisions_ms = s.compute_ms - s.query_ms;
@@ -201,7 +210,8 @@ std::optional<AnalyzeResult> Analyzer::from_cache(const std::string& key, const 
   if (!hit) return std::nullopt;
   AnalyzeResult r = *hit;
   const auto s0 = Clock::now();
-  r.selection = select_model(config_, r.classification.category, facts, availability);
+  r.selection = select_model_inferred(config_, r.classification.category, facts, inferred_facts(r.fields),
+                                      availability);
   r.timing = {0, 0, 0, ms_since(s0), started_ms_ago + ms_since(s0)};
   r.tokens_decoded = 0;
   r.source = "cache";
@@ -215,7 +225,7 @@ void Analyzer::apply_rules(const std::string& text, AnalyzeResult& r, const Requ
     r.classification.category = m->category;
     r.classification.uncertain = false;
     r.classification.source = "rule";
-    r.selection = select_model(config_, m->category, facts, availability);
+    r.selection = select_model_inferred(config_, m->category, facts, inferred_facts(r.fields), availability);
     r.selection.reason = describe(*m) + "; " + r.selection.reason;
   }
   if (r.agent) {

@@ -112,4 +112,36 @@ Selection select_model(const Config& config, const std::string& category, const 
   return selection;
 }
 
+Selection select_model_inferred(const Config& config, const std::string& category, const RequestFacts& facts,
+                                const RequestFacts& inferred, const Availability& availability) {
+  RequestFacts wanted = facts;
+  std::vector<std::string> added;
+  const auto add = [&](bool& need, bool inferred_need, const char* what) {
+    if (inferred_need && !need) {
+      need = true;
+      added.emplace_back(what);
+    }
+  };
+  add(wanted.needs_tools, inferred.needs_tools, "tools");
+  add(wanted.needs_vision, inferred.needs_vision, "vision");
+  add(wanted.needs_reasoning, inferred.needs_reasoning, "reasoning");
+  if (inferred.estimated_tokens > facts.estimated_tokens) {
+    wanted.estimated_tokens = inferred.estimated_tokens;
+    added.push_back(std::to_string(inferred.estimated_tokens) + " tokens");
+  }
+  if (added.empty()) return select_model(config, category, facts, availability);
+  std::string needs;
+  for (const auto& a : added) needs += (needs.empty() ? "" : ", ") + a;
+  try {
+    Selection s = select_model(config, category, wanted, availability);
+    s.reason += "; inferred from the request: needs " + needs;
+    return s;
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::no_candidate) throw;
+  }
+  Selection s = select_model(config, category, facts, availability);
+  s.reason += "; inferred from the request: needs " + needs + ", which no available model has (ignored)";
+  return s;
+}
+
 } // namespace tinyroute

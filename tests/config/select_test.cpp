@@ -191,6 +191,30 @@ TEST(Select, NoCandidateListsEveryRejection) {
   }
 }
 
+// What the internal model inferred is a preference: honoured when a model has it, ignored (and said so)
+// when none does; the caller's own facts stay requirements.
+TEST(Select, InferredNeedsArePreferredNeverRequired) {
+  const Config cfg = fixture();
+  const Selection plain = select_model(cfg, "coding", {});
+  EXPECT_EQ(select_model_inferred(cfg, "coding", {}, {}).reason, plain.reason);
+  const Selection tools = select_model_inferred(cfg, "coding", {}, {.needs_tools = true});
+  EXPECT_EQ(tools.model, "big-coder"); // deepseek has no tools
+  EXPECT_EQ(tools.model, select_model(cfg, "coding", {.needs_tools = true}).model);
+  EXPECT_NE(tools.reason.find("skipped deepseek: no tool support"), std::string::npos) << tools.reason;
+  EXPECT_NE(tools.reason.find("inferred from the request: needs tools"), std::string::npos) << tools.reason;
+  // No tool-capable model can serve vision while general is down: the inference is ignored.
+  const Availability down{.unavailable_models = {"general"}};
+  const Selection ignored = select_model_inferred(cfg, "vision", {}, {.needs_tools = true}, down);
+  EXPECT_EQ(ignored.model, "eyes");
+  EXPECT_NE(ignored.reason.find("which no available model has (ignored)"), std::string::npos)
+      << ignored.reason;
+  // The caller's own needs are still requirements.
+  EXPECT_THROW(select_model_inferred(cfg, "chat", {.needs_vision = true}, {.needs_tools = true}), Error);
+  // Already required by the caller: nothing is inferred on top.
+  EXPECT_EQ(select_model_inferred(cfg, "coding", {.needs_tools = true}, {.needs_tools = true}).reason,
+            select_model(cfg, "coding", {.needs_tools = true}).reason);
+}
+
 TEST(Select, VisionWithoutVisionModelsIsNoCandidate) {
   const Config cfg = fixture();
   try {

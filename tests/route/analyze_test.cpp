@@ -26,7 +26,7 @@ std::string yaml(const std::string& strategy, double threshold, bool agents) {
                   "  - name: coder\n    provider: ollama\n    base_url: http://127.0.0.1:11434\n"
                   "    categories: [coding]\n    priority: 10\n"
                   "  - name: general\n    provider: ollama\n    base_url: http://127.0.0.1:11434\n"
-                  "    categories: [coding, math, chat]\n"
+                  "    categories: [coding, math, chat]\n    capabilities: {tools: true}\n"
                   "default_category: chat\n";
   if (agents) {
     y += "agents:\n"
@@ -147,6 +147,25 @@ TEST(Analyze, ReturnsConfiguredLabelsAndASelectedModel) {
     const FieldDecision& f = r.fields.at(name);
     EXPECT_NE(std::find(labels.begin(), labels.end(), f.value), labels.end()) << name << " " << f.value;
     EXPECT_EQ(f.distribution.size(), labels.size());
+  }
+}
+
+// The request's needs_tools decision feeds the model selection: coding goes to coder (priority 10, no
+// tools) unless the request seems to need tools, then to general (tools). Whatever the weights decide,
+// the selection is select_model_inferred over that decision.
+TEST(Analyze, TheNeedsToolsDecisionFeedsTheModelSelection) {
+  const Config cfg = config();
+  Engine engine(engine_params());
+  Analyzer analyzer(engine, cfg);
+  for (const auto& text : texts()) {
+    const AnalyzeResult r = analyzer.analyze(text).get();
+    const bool tools = r.fields.at("needs_tools").value == "tools";
+    const std::string& category = r.classification.category;
+    EXPECT_EQ(r.selection.model, category == "coding" && !tools ? "coder" : "general") << text;
+    EXPECT_EQ(r.selection.reason, select_model_inferred(cfg, category, {}, {.needs_tools = tools}).reason)
+        << text;
+    EXPECT_EQ(r.selection.reason.find("inferred from the request: needs tools") != std::string::npos, tools)
+        << r.selection.reason;
   }
 }
 
