@@ -392,8 +392,10 @@ int run_serve(const ServeOptions& o) {
     const std::string text = classify_input(body);
     return classify_json(live->ready().tasks->classify_task(text, request_priority(body, ctx)).get());
   });
-  gateway.add_json_endpoint("POST", "/v1/select",
-                            [live](const json& body) { return select_endpoint(*live->ready().tasks, body); });
+  gateway.add_json_endpoint("POST", "/v1/select", [live, serving](const json& body) {
+    const Gateway* g = serving->load();
+    return select_endpoint(*live->ready().tasks, body, g != nullptr ? g->availability() : Availability{});
+  });
   gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body, const JsonRequestContext& ctx) {
     AnalyzeOptions options(conversation_input(body, ctx.headers));
     // A client that retries a conversation message names it, so the retry is not a second turn.

@@ -37,7 +37,8 @@ int tokens(const nlohmann::json& body) {
 
 } // namespace
 
-nlohmann::json select_endpoint(const TaskRouter& router, const nlohmann::json& body) {
+nlohmann::json select_endpoint(const TaskRouter& router, const nlohmann::json& body,
+                               const Availability& availability) {
   if (!body.is_object()) bad(std::string("send a JSON object with \"category\" (fields: ") + kFields + ")");
   for (const auto& [key, value] : body.items()) {
     if (key != "category" && key != "needs_tools" && key != "needs_vision" && key != "needs_reasoning" &&
@@ -52,7 +53,7 @@ nlohmann::json select_endpoint(const TaskRouter& router, const nlohmann::json& b
   facts.needs_vision = flag(body, "needs_vision");
   facts.needs_reasoning = flag(body, "needs_reasoning");
   facts.estimated_tokens = tokens(body);
-  return selection_json(router.select_model(category->get<std::string>(), facts).get());
+  return selection_json(router.select_model(category->get<std::string>(), facts, availability).get());
 }
 
 } // namespace tinyroute::cli

@@ -12,6 +12,9 @@ namespace tinyroute::cli {
 // {"category", "needs_tools"?, "needs_vision"?, "needs_reasoning"?, "estimated_tokens"?} ->
 // {"model", "fallbacks", "reason", "rejected": [{"model", "why"}]}. An unknown category is
 // Error(invalid_argument) listing the configured ones (400); no usable model is Error(no_candidate) (503).
-nlohmann::json select_endpoint(const TaskRouter& router, const nlohmann::json& body);
+// `availability` is the gateway's view of its backends (breakers, polls): the same models are skipped as
+// when it routes a request.
+nlohmann::json select_endpoint(const TaskRouter& router, const nlohmann::json& body,
+                               const Availability& availability = {});
 
 } // namespace tinyroute::cli

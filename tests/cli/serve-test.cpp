@@ -54,10 +54,10 @@ bool configured(const json& category) {
 
 class ServeTest : public ::testing::Test {
 protected:
-  void start(int upstream_port) {
+  void start(int upstream_port, const std::string& extra_yaml = "") {
     config = dir.file("tinyroute.yaml");
     log = dir.file("serve.log");
-    t::write_file(config, config_yaml(t::tiny_model(), upstream_port));
+    t::write_file(config, config_yaml(t::tiny_model(), upstream_port) + extra_yaml);
     port = t::free_port();
     serve = std::make_unique<t::Process>(
         std::vector<std::string>{TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)},
@@ -231,6 +231,27 @@ TEST_F(ServeTest, ConversationsOverHttp) {
 TEST_F(ServeTest, SigintStopsCleanlyToo) {
   start(t::free_port());
   EXPECT_EQ(serve->stop(SIGINT, std::chrono::seconds(20)), 0) << t::read_file(log);
+}
+
+// /v1/select skips what the gateway knows is down, as routing does: here every model's server is (the
+// poll finds nothing listening), so there is no candidate, and the answer says why.
+TEST_F(ServeTest, SelectSkipsModelsTheGatewayKnowsAreDown) {
+  start(t::free_port(), "gateway:\n  availability_poll: 0.2\n");
+  json h;
+  for (int i = 0; i < 200; ++i) {
+    h = http(port, "GET", "/health").j();
+    bool polled = true;
+    for (const auto& [url, backend] : h["backends"].items())
+      polled = polled && backend.value("polled", false);
+    if (polled) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto r = http(port, "POST", "/v1/select", R"({"category":"coding"})");
+  EXPECT_EQ(r.status, 503) << r.body << "\n" << h.dump();
+  const std::string message = r.j()["error"]["message"];
+  EXPECT_NE(message.find("big: unavailable"), std::string::npos) << message;
+  EXPECT_NE(message.find("spare: unavailable"), std::string::npos) << message;
+  EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
 }
 
 // POST /v1/select is select_model over HTTP: the same answer as the library for the same config, and
