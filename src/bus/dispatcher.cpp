@@ -47,6 +47,18 @@ redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 return written
 )lua";
 
+// An entry whose message was delivered before (a redelivery, a producer's retry): acknowledged and
+// counted, with no model work spent on it. 0 when the mark has gone since it was seen: the entry
+// stays pending and is processed again after claim_idle_ms.
+const char* const kAckDuplicateScript = R"lua(
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HINCRBY', KEYS[3], 'duplicates', 1)
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+)lua";
+
 std::string bus_key(const std::string& pattern, const std::string& placeholder, const std::string& value) {
   std::string out = pattern;
   for (auto pos = out.find(placeholder); pos != std::string::npos;
@@ -134,13 +146,14 @@ struct Work {
   Entry entry;
   DeploymentEnvelope env;
   bool verb_given = true; // false for free text: the model's kind picks the verb
+  bool duplicate = false; // delivered before (its mark is set): acknowledged without model work
   std::string error;      // set: dead-letter with this
   std::optional<std::shared_future<AnalyzeResult>> analysis;
   std::optional<MessageInput> to_format; // a loose message, formatted once its analysis is in
   std::optional<std::future<FormattedMessage>> formatted;
 };
 
-enum class Action { deliver, dead, wait, retry };
+enum class Action { deliver, dead, wait, retry, duplicate };
 
 struct Outcome {
   Action action = Action::retry;
@@ -228,7 +241,7 @@ struct BusDispatcher::Impl {
     return alive;
   }
 
-  // Reads the entry into an envelope and issues its model work; problems become `error`.
+  // Reads the entry into an envelope; problems become `error`.
   void prepare(Work& w) {
     const auto& f = w.entry.fields;
     try {
@@ -292,7 +305,18 @@ struct BusDispatcher::Impl {
       if (!w.env.to_agent.empty() && w.env.to_agent != "*" && !config.find_agent(w.env.to_agent))
         throw Error(ErrorCode::invalid_argument,
                     "to_agent \"" + w.env.to_agent + "\" is not a configured agent");
-      if (bus.mode == BusMode::model && !blank(w.env.payload)) {
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::invalid_argument) throw;
+      w.error = e.what();
+    }
+  }
+
+  // Issues the model work for a parsed entry (model mode): its analyze pass, and for a loose message
+  // the formatting that follows it (format()).
+  void issue(Work& w) {
+    if (bus.mode != BusMode::model || !w.error.empty() || w.duplicate || blank(w.env.payload)) return;
+    try {
+      {
         // The deployment's correlation id ties a conversation's messages together: routed with the
         // earlier turns, at the price of the new message's tokens (the engine keeps the sequence). A
         // message that is its own correlation (v1's default) starts nothing worth keeping.
@@ -304,7 +328,7 @@ struct BusDispatcher::Impl {
         w.analysis = analyzer->analyze(w.env.payload, std::move(options)).share();
       }
       // A sender's own agent-message.v1 envelope is already formatted: only loose messages are.
-      if (bus.mode == BusMode::model && !blank(w.env.payload) && !w.env.agent_message) {
+      if (!w.env.agent_message) {
         MessageInput input;
         input.text = w.env.payload;
         input.from = w.env.from_agent;
@@ -366,8 +390,30 @@ struct BusDispatcher::Impl {
     return o;
   }
 
+  // Model work is the expensive part of a message: an entry already delivered (its idempotence mark
+  // is set) is found before any is spent on it.
+  void mark_duplicates(std::vector<Work>& work) {
+    std::vector<std::vector<std::string>> cmds;
+    std::vector<Work*> asked;
+    for (auto& w : work) {
+      if (!w.error.empty() || w.env.msg_id.empty()) continue;
+      cmds.push_back({"EXISTS", bus_key(bus.delivered_key, "{id}", w.env.msg_id)});
+      asked.push_back(&w);
+    }
+    if (cmds.empty()) return;
+    const auto replies = redis->pipeline(cmds);
+    for (std::size_t i = 0; i < replies.size() && i < asked.size(); ++i)
+      asked[i]->duplicate = !replies[i].is_error() && replies[i].integer > 0;
+  }
+
   Outcome decide(Work& w, const std::set<std::string>& alive) {
     if (!w.error.empty()) return dead_letter(w, w.error);
+    if (w.duplicate) {
+      Outcome o;
+      o.action = Action::duplicate;
+      o.mark = w.env.msg_id;
+      return o;
+    }
     AgentMessage m;
     json metadata = json::object();
     std::optional<AgentRoute> route;
@@ -467,6 +513,8 @@ struct BusDispatcher::Impl {
       work[i].entry = std::move(entries[i]);
       prepare(work[i]);
     }
+    if (bus.mode == BusMode::model) mark_duplicates(work);
+    for (auto& w : work) issue(w);
     for (auto& w : work) format(w); // after every analysis is issued: the engine batches them
     const std::set<std::string> alive = alive_agents();
     std::vector<Outcome> outcomes;
@@ -479,6 +527,13 @@ struct BusDispatcher::Impl {
       const Outcome& o = outcomes[i];
       if (o.action == Action::wait) ++waiting;
       if (o.action == Action::retry) ++errors;
+      if (o.action == Action::duplicate) {
+        cmds.push_back({"EVAL", kAckDuplicateScript, "3", bus.inbox,
+                        bus_key(bus.delivered_key, "{id}", o.mark), bus.stats_key, bus.group,
+                        work[i].entry.id});
+        which.push_back(i);
+        continue;
+      }
       if (o.action != Action::deliver && o.action != Action::dead) continue;
       std::vector<std::string> c = {"EVAL",
                                     kDeliverScript,
@@ -505,6 +560,8 @@ struct BusDispatcher::Impl {
       if (r.is_error()) {
         ++errors;
         spdlog::warn("bus: entry {} left pending: {}", work[which[k]].entry.id, r.str);
+      } else if (o.action == Action::duplicate) {
+        if (r.integer == 1) ++duplicates; // else: left pending, processed again when claimed
       } else if (r.integer == 0) {
         ++duplicates;
       } else if (o.action == Action::dead) {

@@ -231,6 +231,25 @@ TEST_F(Bus, AConversationMessageRetriedWhileItsRecipientIsAwayStaysOneTurn) {
   EXPECT_EQ(metadata[ids[2]].value("conversation_source", ""), "continued");
 }
 
+// In model mode a message delivered before is recognised before any model work is spent on it.
+TEST_F(Bus, ADuplicateCostsNoModelWork) {
+  const Config cfg = config("model", "", tiny_model());
+  const auto engine = tiny_engine(cfg);
+  RunningBus bus(cfg, engine);
+  const auto fields =
+      envelope_fields("66666666-0000-4000-8000-000000000001", "", "Where is my invoice?", "ASK");
+  xadd(*c, fields);
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) == 1 && pending(*c) == 0; }, std::chrono::seconds(120)));
+  const std::uint64_t requests = engine->stats().requests;
+  EXPECT_GT(requests, 0u);
+  xadd(*c, fields); // the producer sent it again
+  ASSERT_TRUE(eventually([&] { return bus->counters().duplicates == 1 && pending(*c) == 0; }));
+  EXPECT_EQ(engine->stats().requests, requests);
+  EXPECT_EQ(delivered_total(*c), 1);
+  EXPECT_EQ(c->command({"HGET", "tinyroute:bus:stats", "duplicates"}).str, "1");
+}
+
 TEST_F(Bus, RedeliveredEntryWritesNoDuplicate) {
   const Config cfg = config("forward");
   const std::string id = "88888888-8888-4888-8888-888888888888";
