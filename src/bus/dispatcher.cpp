@@ -316,17 +316,15 @@ struct BusDispatcher::Impl {
   void issue(Work& w) {
     if (bus.mode != BusMode::model || !w.error.empty() || w.duplicate || blank(w.env.payload)) return;
     try {
-      {
-        // The deployment's correlation id ties a conversation's messages together: routed with the
-        // earlier turns, at the price of the new message's tokens (the engine keeps the sequence). A
-        // message that is its own correlation (v1's default) starts nothing worth keeping.
-        // Its msg_id makes a redelivery (a retry while the recipient is away, a crash before the ack)
-        // the same turn, not a second one.
-        const bool threaded = w.env.correlation_id && *w.env.correlation_id != w.env.msg_id;
-        AnalyzeOptions options(threaded ? *w.env.correlation_id : "");
-        if (threaded) options.turn_id = w.env.msg_id;
-        w.analysis = analyzer->analyze(w.env.payload, std::move(options)).share();
-      }
+      // The deployment's correlation id ties a conversation's messages together: routed with the
+      // earlier turns, at the price of the new message's tokens (the engine keeps the sequence). A
+      // message that is its own correlation (v1's default) starts nothing worth keeping.
+      // Its msg_id makes a redelivery (a retry while the recipient is away, a crash before the ack)
+      // the same turn, not a second one.
+      const bool threaded = w.env.correlation_id && *w.env.correlation_id != w.env.msg_id;
+      AnalyzeOptions options(threaded ? *w.env.correlation_id : "");
+      if (threaded) options.turn_id = w.env.msg_id;
+      w.analysis = analyzer->analyze(w.env.payload, std::move(options)).share();
       // A sender's own agent-message.v1 envelope is already formatted: only loose messages are.
       if (!w.env.agent_message) {
         MessageInput input;

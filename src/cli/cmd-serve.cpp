@@ -376,15 +376,18 @@ int run_serve(const ServeOptions& o) {
   // The router reads the gateway's availability (polled model lists, breakers); the gateway only calls
   // it while serving, after `serving` points at it.
   auto serving = std::make_shared<std::atomic<const Gateway*>>(nullptr);
+  const auto availability = [serving] {
+    const Gateway* g = serving->load();
+    return g != nullptr ? g->availability() : Availability{};
+  };
   gopts.internal_status = [live] {
     const Served s = live->get(); // empty while the internal model warms up
     return s.tasks ? internal_status(s.tasks->engine()) : json{{"loaded", false}};
   };
   Gateway gateway(
       config,
-      [live, serving, warmup](const ChatRequest& request) {
-        const Gateway* g = serving->load();
-        return decide(live->get(), *warmup, request, g != nullptr ? g->availability() : Availability{});
+      [live, availability, warmup](const ChatRequest& request) {
+        return decide(live->get(), *warmup, request, availability());
       },
       gopts);
   serving->store(&gateway);
@@ -392,9 +395,8 @@ int run_serve(const ServeOptions& o) {
     const std::string text = classify_input(body);
     return classify_json(live->ready().tasks->classify_task(text, request_priority(body, ctx)).get());
   });
-  gateway.add_json_endpoint("POST", "/v1/select", [live, serving](const json& body) {
-    const Gateway* g = serving->load();
-    return select_endpoint(*live->ready().tasks, body, g != nullptr ? g->availability() : Availability{});
+  gateway.add_json_endpoint("POST", "/v1/select", [live, availability](const json& body) {
+    return select_endpoint(*live->ready().tasks, body, availability());
   });
   gateway.add_json_endpoint("POST", "/v1/analyze", [live](const json& body, const JsonRequestContext& ctx) {
     AnalyzeOptions options(conversation_input(body, ctx.headers));
