@@ -430,7 +430,6 @@ struct BusDispatcher::Impl {
       }
       if (w.formatted) {
         m = w.formatted->get().message;
-        if (w.verb_given) m.kind = kind_for_verb(w.env.verb);
         m.id = is_uuid(w.env.msg_id) ? w.env.msg_id : uuid_for(w.env.msg_id);
         m.created_at = w.env.timestamp;
       } else {
