@@ -36,7 +36,7 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
   cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYROUTE_BUILD_TESTS=OFF \
     >&2
 fi
-cmake --build "$build" --target tinyroute-bench tinyroute-mkmodel tinyroute -j "$threads" >&2
+cmake --build "$build" --target tinyroute-bench tinyroute-mkmodel tinyroute-cli -j "$threads" >&2
 bench="$build/bench/tinyroute-bench"
 tinyroute_bin="$(find "$build/src" -maxdepth 3 -type f -name tinyroute -perm -u+x | head -n1)"
 

@@ -152,7 +152,7 @@ struct GatewayOptions {
   std::size_t max_body_bytes = 8 << 20;
   std::size_t max_header_bytes = 16 * 1024; // larger request heads get a 431
   double request_read_timeout_s = 30;       // a client must send its whole request within this (slow clients)
-  int threads = 1;                          // network threads
+  int threads = 1; // network threads, each with its own event loop; connections are spread over them
   std::vector<std::string> auto_aliases = {"auto"};
   double connect_timeout_s = 5;
   double first_byte_timeout_s = 120;
@@ -161,7 +161,8 @@ struct GatewayOptions {
   double retry_backoff_s = 0.2; // first backoff; doubles per retry
   int breaker_failures = 5;     // consecutive failures that open a backend's circuit breaker
   double breaker_open_s = 30;   // how long an open breaker skips the backend before one probe
-  // Idle keep-alive connections kept per http:// upstream (host:port); 0 = a new connection per forward.
+  // Idle keep-alive connections kept per http:// upstream (host:port) and network thread; 0 = a new
+  // connection per forward.
   int upstream_keepalive = 64;
   // Gateway API keys: key -> the model names it may use ("*" = every model). Empty = no auth. When
   // set, every request but GET /health needs "Authorization: Bearer KEY" or "x-api-key: KEY": a

@@ -1,6 +1,7 @@
-// Idle keep-alive connections to plain-HTTP upstreams, per host:port. A forward takes one if there is
-// one and gives it back once its response was read to the end; a connect per request would cost more
-// than the whole proxying work. TLS upstreams are not pooled (their sessions would need the same care).
+// Idle keep-alive connections to plain-HTTP upstreams, per key: host:port and the io_context (network
+// thread) that owns the socket. A forward takes one if there is one and gives it back once its response
+// was read to the end; a connect per request would cost more than the whole proxying work. TLS upstreams are
+// not pooled (their sessions would need the same care).
 #pragma once
 
 #include <chrono>
@@ -17,14 +18,14 @@ namespace tinyroute::gateway {
 
 class ConnectionPool {
 public:
-  // `max_idle_per_host`: idle connections kept per host:port (0 = no pooling); `max_idle_age`: an
+  // `max_idle_per_host`: idle connections kept per key (0 = no pooling); `max_idle_age`: an
   // idle connection older than this is closed, not reused (servers drop idle connections too).
   explicit ConnectionPool(std::size_t max_idle_per_host,
                           std::chrono::steady_clock::duration max_idle_age = std::chrono::seconds(30));
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
-  // The most recently returned live connection to `key` (host:port), if any.
+  // The most recently returned live connection under `key`, if any.
   std::optional<boost::beast::tcp_stream> take(const std::string& key);
   void give_back(const std::string& key, boost::beast::tcp_stream stream);
 

@@ -155,16 +155,17 @@ struct Gateway::Impl {
   std::unique_ptr<FrontAdapter> ollama_chat = make_ollama_chat_front();
   std::unique_ptr<FrontAdapter> ollama_generate = make_ollama_generate_front();
 
-  asio::io_context io;
+  // One io_context per network thread, each run by that thread alone (see HttpServer).
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
   ConnectionPool pool{
-      static_cast<std::size_t>(std::max(0, options.upstream_keepalive))}; // after io: closes first
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+      static_cast<std::size_t>(std::max(0, options.upstream_keepalive))}; // after contexts: closes first
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   asio::thread_pool router_pool{2}; // the Router may run a model: keep it off the network threads
   std::unique_ptr<HttpServer> server;
   std::vector<std::thread> threads;
   bool running = false;
   int bound_port = 0; // kept: the acceptor is closed after stop()
-  // After io and server: waiting forwards (suspended coroutines) are dropped while both still exist.
+  // After contexts and server: waiting forwards (suspended coroutines) are dropped while both still exist.
   BackendQueues queues;
 
   awaitable<void> handle(HttpRequest& req, ResponseWriter& out);
@@ -805,14 +806,22 @@ void Gateway::start() {
   limits.max_body_bytes = s.options.max_body_bytes;
   limits.max_header_bytes = s.options.max_header_bytes;
   limits.request_read_timeout_s = s.options.request_read_timeout_s;
+  if (s.contexts.empty()) {
+    for (int i = 0; i < std::max(1, s.options.threads); ++i)
+      s.contexts.push_back(std::make_unique<asio::io_context>(1)); // 1: run by one thread
+  } else {
+    for (auto& context : s.contexts) context->restart(); // started again after stop()
+  }
+  std::vector<asio::io_context*> contexts;
+  for (auto& context : s.contexts) contexts.push_back(context.get());
   s.server = std::make_unique<HttpServer>(
-      s.io, s.options.host, s.options.port, limits,
+      contexts, s.options.host, s.options.port, limits,
       [impl = impl_.get()](HttpRequest& req, ResponseWriter& out) { return impl->handle(req, out); });
   s.server->start();
   s.bound_port = s.server->port();
-  s.work.emplace(s.io.get_executor());
-  if (s.options.availability_poll_s > 0) asio::co_spawn(s.io, s.poll_models(), asio::detached);
-  for (int i = 0; i < std::max(1, s.options.threads); ++i) s.threads.emplace_back([&s] { s.io.run(); });
+  for (auto* context : contexts) s.work.push_back(asio::make_work_guard(*context));
+  if (s.options.availability_poll_s > 0) asio::co_spawn(*contexts.front(), s.poll_models(), asio::detached);
+  for (auto* context : contexts) s.threads.emplace_back([context] { context->run(); });
   s.running = true;
   spdlog::info("gateway: listening on {}:{}", s.options.host, port());
 }
@@ -829,8 +838,8 @@ void Gateway::stop(std::chrono::milliseconds drain) {
   while (s.server->active_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  s.work.reset();
-  s.io.stop();
+  s.work.clear();
+  for (auto& context : s.contexts) context->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
   s.running = false;

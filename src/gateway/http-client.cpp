@@ -3,6 +3,7 @@
 #include "gateway/connection-pool.h"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 
@@ -111,7 +112,7 @@ struct HttpClientCall::State {
   ClientTimeouts timeouts;
   std::shared_ptr<ssl::context> tls;
   ConnectionPool* pool;
-  std::string pool_key; // host:port when the connection may go back to the pool
+  std::string pool_key; // host:port@context when the connection may go back to the pool
   // Exactly one of these: plain TCP for http://, TLS over TCP for https://.
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
@@ -217,7 +218,11 @@ awaitable<int> HttpClientCall::open(const ClientRequest& request) {
   Url url = parse_url(request.url);
   bool reused = false;
   if (!url.tls && s.pool != nullptr) {
-    s.pool_key = url.host + ":" + url.port;
+    // A pooled socket belongs to the io_context (network thread) that opened it: it is only handed
+    // to calls on that same context, so its completions never cross threads.
+    s.pool_key =
+        url.host + ":" + url.port + "@" +
+        std::to_string(reinterpret_cast<std::uintptr_t>(&asio::query(s.executor, asio::execution::context)));
     if (auto idle = s.pool->take(s.pool_key)) {
       s.plain.emplace(std::move(*idle));
       reused = true;

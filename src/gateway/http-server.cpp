@@ -11,7 +11,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -39,7 +38,7 @@ constexpr auto write_timeout = std::chrono::seconds(60);
 struct Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
-  bool busy = false; // a request is being handled (only touched on the connection's strand)
+  bool busy = false; // a request is being handled (only touched on the connection's thread)
 };
 
 class BeastWriter final : public ResponseWriter {
@@ -107,10 +106,11 @@ private:
 } // namespace
 
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
-  State(asio::io_context& io_, ServerLimits l, Handler h)
-      : io(io_), acceptor(io_), limits(l), handler(std::move(h)) {}
+  State(std::vector<asio::io_context*> c, ServerLimits l, Handler h)
+      : contexts(std::move(c)), acceptor(*contexts.front()), limits(l), handler(std::move(h)) {}
 
-  asio::io_context& io;
+  std::vector<asio::io_context*> contexts;
+  std::size_t next_context = 0; // only touched by the accept loop
   tcp::acceptor acceptor;
   ServerLimits limits;
   Handler handler;
@@ -123,8 +123,9 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
     auto self = shared_from_this();
     for (;;) {
       beast::error_code ec;
-      auto socket =
-          co_await acceptor.async_accept(asio::make_strand(io), asio::redirect_error(use_awaitable, ec));
+      // The connection's socket, and so its coroutine, belong to the next context in turn.
+      auto& context = *contexts[next_context++ % contexts.size()];
+      auto socket = co_await acceptor.async_accept(context, asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (stopping || ec == asio::error::operation_aborted) co_return;
         spdlog::warn("gateway: accept failed: {}", ec.message());
@@ -240,9 +241,11 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   }
 };
 
-HttpServer::HttpServer(asio::io_context& io, const std::string& host, int port, ServerLimits limits,
-                       Handler handler)
-    : state_(std::make_shared<State>(io, limits, std::move(handler))) {
+HttpServer::HttpServer(std::vector<asio::io_context*> contexts, const std::string& host, int port,
+                       ServerLimits limits, Handler handler) {
+  if (contexts.empty() || contexts.front() == nullptr)
+    throw Error(ErrorCode::invalid_argument, "gateway: the HTTP server needs at least one io_context");
+  state_ = std::make_shared<State>(std::move(contexts), limits, std::move(handler));
   beast::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec)

@@ -1,7 +1,9 @@
 // Transport: a Beast HTTP/1.1 server on Asio coroutines (one coroutine per connection, no thread per
-// connection), keep-alive, header/body size limits, a deadline for reading each request (a client
-// that trickles its request is cut off and its connection freed) and a chunked streaming writer for SSE /
-// NDJSON. Protocol knowledge lives in the handler; this file only moves bytes.
+// connection; connections are spread round robin over single-threaded io_contexts, as nginx spreads
+// them over its workers, so a request never waits on a strand or hops between threads), keep-alive,
+// header/body size limits, a deadline for reading each request (a client that trickles its request is cut off
+// and its connection freed) and a chunked streaming writer for SSE / NDJSON. Protocol knowledge lives in the
+// handler; this file only moves bytes.
 #pragma once
 
 #include <cstddef>
@@ -56,8 +58,10 @@ using Handler = std::function<boost::asio::awaitable<void>(HttpRequest&, Respons
 
 class HttpServer {
 public:
-  HttpServer(boost::asio::io_context& io, const std::string& host, int port, ServerLimits limits,
-             Handler handler);
+  // Each io_context in `contexts` must be run by exactly one thread: a connection lives on one of them
+  // (round robin) and its coroutine is not guarded by a strand. The listening socket is on the first.
+  HttpServer(std::vector<boost::asio::io_context*> contexts, const std::string& host, int port,
+             ServerLimits limits, Handler handler);
   ~HttpServer();
   int port() const;
   void start();          // spawns the accept loop

@@ -4,6 +4,7 @@
 // number of every request it served.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -73,13 +74,14 @@ private:
 };
 
 struct PassthroughGateway {
-  PassthroughGateway(int upstream_port, int keepalive) {
+  PassthroughGateway(int upstream_port, int keepalive, int threads = 1) {
     Config c = base_config();
     c.models = {model("upstream", Provider::openai, upstream_port)};
     GatewayOptions opts;
     opts.port = 0;
     opts.retries = 0;
     opts.upstream_keepalive = keepalive;
+    opts.threads = threads;
     gw = std::make_unique<Gateway>(
         c, [](const ChatRequest&) { return RouteDecision{"general", 1, "upstream", {}, "test", "rule", 0}; },
         opts);
@@ -133,6 +135,48 @@ TEST(UpstreamKeepAlive, AConnectionClosedByTheBackendAfterItsAnswerIsNotReused) 
   const auto conns = nginx.connections(6);
   EXPECT_EQ(conns.size(), 6u);
   EXPECT_EQ(distinct(conns), 3u);
+}
+
+// Each network thread runs its own io_context, and a pooled socket is only reused on the thread that
+// opened it. Client connections are spread round robin: six clients in turn over two threads leave
+// one upstream connection per thread.
+TEST(UpstreamKeepAlive, EachNetworkThreadReusesOnlyItsOwnConnections) {
+  Nginx nginx("keepalive_timeout 60s;");
+  PassthroughGateway g(nginx.port(), 8, 2);
+  for (int i = 0; i < 6; ++i) {
+    const Reply r = g.chat(); // a new client connection each time
+    ASSERT_EQ(r.status, 200) << "request " << i << ": " << r.body;
+  }
+  const auto conns = nginx.connections(6);
+  ASSERT_EQ(conns.size(), 6u);
+  EXPECT_EQ(distinct(conns), 2u) << "one upstream connection per network thread";
+  const Reply metrics = request(g.gw->port(), "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("tinyroute_upstream_connections_reused_total 4"), std::string::npos)
+      << metrics.body;
+}
+
+// Many clients at once over two network threads: every request is answered, and the pool stays within
+// bounded: a thread opens at most one upstream connection per forward it runs at once.
+TEST(UpstreamKeepAlive, ConcurrentClientsOverTwoThreadsAllGetAnswers) {
+  Nginx nginx("keepalive_timeout 60s;");
+  PassthroughGateway g(nginx.port(), 8, 2);
+  constexpr int kClients = 8, kEach = 20;
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        const Reply r = g.chat();
+        if (r.status == 200 && r.body.find("pong") != std::string::npos) ++ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kClients * kEach);
+  const auto conns = nginx.connections(kClients * kEach);
+  EXPECT_EQ(conns.size(), static_cast<std::size_t>(kClients * kEach));
+  EXPECT_LE(distinct(conns), static_cast<std::size_t>(kClients * 2))
+      << "each thread opens at most one connection per forward it runs at once";
 }
 
 TEST(UpstreamKeepAlive, ZeroMeansOneConnectionPerForward) {
