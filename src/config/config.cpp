@@ -110,14 +110,6 @@ bool has_path_separator(std::string_view s) {
   return s.find_first_of("/\\") != std::string_view::npos;
 }
 
-// Ollama's "family:tag"; a bare name is "name:latest", so its family is the name itself.
-std::string family(std::string_view name) {
-  std::string fam(name.substr(0, name.find(':')));
-  // Ollama pulls Hugging Face GGUF repos as hf.co/org/Repo-GGUF:quant.
-  if (ends_with_ci(fam, "-gguf")) fam.resize(fam.size() - 5);
-  return fam;
-}
-
 // ---- problem collection ----------------------------------------------------------------------
 
 struct Problem {
@@ -1181,6 +1173,12 @@ std::string_view strategy_name(Strategy strategy) {
   return "unknown";
 }
 
+namespace {
+// TinyLlama is pulled and served under these names; all of them must stay off the answer path.
+constexpr const char* kTinyLlamaNames[] = {"tinyllama", "tinyllama:latest", "tinyllama:1.1b",
+                                           "tinyllama:1.1b-chat", "tinyllama-1.1b-chat-v1.0"};
+} // namespace
+
 std::vector<std::string> internal_model_names(const InternalModelConfig& internal) {
   std::vector<std::string> names;
   const auto add = [&](std::string_view n) {
@@ -1191,13 +1189,9 @@ std::vector<std::string> internal_model_names(const InternalModelConfig& interna
   for (const auto& alias : internal.aliases) add(alias);
   add(internal.model);
   add(file_stem(internal.model));
-  // TinyLlama is pulled and served under these names; all of them must stay off the answer path.
   if (lower(internal.name).find("tinyllama") != std::string::npos ||
       lower(internal.model).find("tinyllama") != std::string::npos) {
-    for (const char* n : {"tinyllama", "tinyllama:latest", "tinyllama:1.1b", "tinyllama:1.1b-chat",
-                          "tinyllama-1.1b-chat-v1.0"}) {
-      add(n);
-    }
+    for (const char* n : kTinyLlamaNames) add(n);
   }
   return names;
 }
@@ -1230,23 +1224,91 @@ const AgentConfig* Config::triage_agent() const {
   return nullptr;
 }
 
-bool Config::is_internal_model_name(const std::string& name) const {
-  const std::vector<std::string> names = internal_model_names(internal_model);
-  std::set<std::string> families;
-  for (const auto& n : names) {
-    if (!has_path_separator(n)) families.insert(family(n));
+namespace {
+
+// The checks below run for every gateway request, so they compare views case-insensitively instead of
+// building the lower-cased lists of internal_model_names().
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
   }
-  const std::string wanted = lower(trim(name));
+  return true;
+}
+
+bool contains_ci(std::string_view text, std::string_view needle) {
+  for (std::size_t i = 0; i + needle.size() <= text.size(); ++i) {
+    if (iequals(text.substr(i, needle.size()), needle)) return true;
+  }
+  return false;
+}
+
+std::string_view trim_view(std::string_view s) {
+  const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string_view stem_view(std::string_view path) { // file_stem() without the copy
+  const auto slash = path.find_last_of("/\\");
+  if (slash != std::string_view::npos) path.remove_prefix(slash + 1);
+  if (ends_with_ci(path, ".gguf")) path.remove_suffix(5);
+  return path;
+}
+
+// Ollama's "family:tag"; a bare name is "name:latest", so its family is the name itself. Ollama pulls
+// Hugging Face GGUF repos as hf.co/org/Repo-GGUF:quant.
+std::string_view family_view(std::string_view name) {
+  name = name.substr(0, name.find(':'));
+  if (ends_with_ci(name, "-gguf")) name.remove_suffix(5);
+  return name;
+}
+
+// Calls `match` with every spelling internal_model_names() lists (trimmed, not lower-cased) until it
+// returns true.
+template <class Match> bool any_internal_name(const InternalModelConfig& internal, Match&& match) {
+  const auto offer = [&](std::string_view n) {
+    n = trim_view(n);
+    return !n.empty() && match(n);
+  };
+  if (offer(internal.name)) return true;
+  for (const auto& alias : internal.aliases) {
+    if (offer(alias)) return true;
+  }
+  if (offer(internal.model) || offer(stem_view(internal.model))) return true;
+  if (contains_ci(internal.name, "tinyllama") || contains_ci(internal.model, "tinyllama")) {
+    for (const char* n : kTinyLlamaNames) {
+      if (offer(n)) return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+bool Config::is_internal_model_name(const std::string& name) const {
+  const std::string_view wanted = trim_view(name);
   if (wanted.empty()) return false;
   // Also try the last path segment without .gguf: Ollama's "library/tinyllama:latest", HF's
   // "TinyLlama/TinyLlama-...", and servers that expose a GGUF file name as the model id.
-  std::vector<std::string> forms = {wanted};
-  if (std::string stem = file_stem(wanted); !stem.empty() && stem != wanted) forms.push_back(std::move(stem));
-  for (const auto& form : forms) {
-    if (std::find(names.begin(), names.end(), form) != names.end()) return true;
+  const std::string_view stem = stem_view(wanted);
+  const std::string_view forms[] = {wanted, stem};
+  const std::size_t n_forms = !stem.empty() && stem != wanted ? 2 : 1;
+  for (std::size_t i = 0; i < n_forms; ++i) {
+    const std::string_view form = forms[i];
+    // The name itself, or the name with its tag dropped ("/models/x.gguf:latest").
+    const std::string_view untagged = form.substr(0, form.find(':'));
+    if (any_internal_name(internal_model,
+                          [&](std::string_view n) { return iequals(n, form) || iequals(n, untagged); }))
+      return true;
     if (has_path_separator(form)) continue;
-    const std::string fam = family(form);
-    if (families.contains(fam)) return true;
+    const std::string_view fam = family_view(form);
+    if (any_internal_name(internal_model, [&](std::string_view n) {
+          return !has_path_separator(n) && iequals(family_view(n), fam);
+        }))
+      return true;
   }
   return false;
 }

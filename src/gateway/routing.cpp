@@ -1,14 +1,19 @@
 #include "gateway/routing.h"
 
 #include <algorithm>
-#include <filesystem>
+#include <cctype>
+#include <string_view>
 
 namespace tinyroute::gateway {
 
 namespace {
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  }
+  return true;
 }
 std::string strip_latest(const std::string& name) {
   const std::string tag = ":latest";
@@ -20,23 +25,29 @@ std::string strip_latest(const std::string& name) {
 } // namespace
 
 bool is_internal_model(const Config& config, const std::string& name) {
-  // The config's own rule first; the case-insensitive check below is belt and braces.
+  // The config's own rule first; the case-insensitive check below is belt and braces. Both run for
+  // every request, so neither copies a string.
   if (config.is_internal_model_name(name)) return true;
   const auto& im = config.internal_model;
-  std::vector<std::string> names = im.aliases;
-  names.push_back(im.name);
-  if (!im.model.empty()) {
-    names.push_back(im.model);
-    names.push_back(std::filesystem::path(im.model).stem().string());
+  const std::string_view n = name;
+  const std::string_view family = n.substr(0, n.find(':'));
+  const auto same = [&](std::string_view candidate) {
+    if (candidate.empty()) return false;
+    return iequals(n, candidate) || iequals(family, candidate) ||
+           iequals(family, candidate.substr(0, candidate.find(':')));
+  };
+  if (same(im.name)) return true;
+  for (const auto& alias : im.aliases) {
+    if (same(alias)) return true;
   }
-  const std::string n = lower(name);
-  const std::string family = n.substr(0, n.find(':'));
-  for (const auto& candidate : names) {
-    if (candidate.empty()) continue;
-    const std::string c = lower(candidate);
-    if (n == c || family == c || family == c.substr(0, c.find(':'))) return true;
-  }
-  return false;
+  if (im.model.empty()) return false;
+  // The model file's stem, as std::filesystem::path::stem() has it: the base name up to its last dot.
+  std::string_view stem = im.model;
+  if (const auto slash = stem.find_last_of('/'); slash != std::string_view::npos)
+    stem.remove_prefix(slash + 1);
+  if (const auto dot = stem.rfind('.'); dot != std::string_view::npos && dot != 0 && stem != "..")
+    stem = stem.substr(0, dot);
+  return same(im.model) || same(stem);
 }
 
 const ModelConfig* find_answer_model(const Config& config, const std::string& name) {

@@ -635,6 +635,7 @@ TEST(Config, InternalModelNamesFromPathAndAliases) {
                       {"router-small.Q4_K_M", true},
                       {"router-small.q4_k_m.gguf", true},
                       {"/opt/models/router-small.Q4_K_M.gguf", true},
+                      {"/opt/models/router-small.Q4_K_M.gguf:latest", true}, // the path with a tag
                       {"routers", false},
                       {"tinyllama", false}, // TinyLlama's names only when it is TinyLlama
                       {"opt", false},

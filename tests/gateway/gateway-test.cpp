@@ -216,7 +216,8 @@ TEST_F(GatewayTest, OllamaSdkThroughOllamaKindBackend) {
 
 TEST_F(GatewayTest, InternalModelIsRefusedOnEveryEndpoint) {
   for (const std::string name : {"tinyllama-1.1b-chat", "router-small", "TinyLlama-1.1B-Chat:latest",
-                                 "TinyLlama-1.1B-Chat-v1.0.Q4_K_M"}) {
+                                 "TinyLlama-1.1B-Chat-v1.0.Q4_K_M", "ROUTER-SMALL:v2",
+                                 "/models/TinyLlama-1.1B-Chat-v1.0.Q4_K_M.gguf:latest"}) {
     SCOPED_TRACE(name);
     auto openai =
         request(port(), "POST", "/v1/chat/completions",
