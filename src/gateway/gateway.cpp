@@ -254,8 +254,7 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
     // Liveness probes need no key (they say nothing about models or answers).
     const bool open_path = (path == "/health" || path == "/" || path == "/api/version") &&
                            (req.method == "GET" || req.method == "HEAD");
-    JsonRequestContext context;
-    context.headers = req.headers;
+    JsonRequestContext context; // its headers are filled only for the handlers that read them
     std::string priority_error;
     if (auto it = req.headers.find("x-request-priority"); it != req.headers.end()) {
       if (auto p = parse_priority(it->second)) {
@@ -290,6 +289,7 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
         status = co_await send_error(out, front, 405, "method_not_allowed",
                                      path + " accepts " + added->method + ", not " + req.method, allow);
       } else {
+        context.headers = req.headers;
         status = co_await call_extra(req, out, *added, context);
       }
     } else if (ep == nullptr) {
@@ -365,6 +365,7 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
       json body = {{"models", models}};
       status = co_await send_json(out, 200, body);
     } else if (path == "/v1/route") {
+      context.headers = req.headers;
       status = co_await route(req, out, context);
     } else if (path == "/v1/chat/completions") {
       status = co_await chat(req, out, *openai, grant, context.priority, category_label, model_label);

@@ -1,6 +1,7 @@
 #include "gateway/http-client.h"
 
 #include "gateway/connection-pool.h"
+#include "gateway/http-wire.h"
 
 #include <chrono>
 #include <cstdint>
@@ -230,18 +231,15 @@ awaitable<int> HttpClientCall::open(const ClientRequest& request) {
   }
   if (!reused) co_await connect(s, url);
 
-  http::request<http::string_body> req{http::string_to_verb(request.method), url.target, 11};
   const bool default_port = url.port == (url.tls ? "443" : "80");
-  req.set(http::field::host, default_port ? url.host : url.host + ":" + url.port);
-  req.set(http::field::user_agent, "tinyroute");
-  for (const auto& [k, v] : request.headers) req.set(k, v);
-  req.body() = request.body;
-  req.prepare_payload();
+  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host; // IPv6
+  if (!default_port) host += ":" + url.port;
+  const std::string wire = request_wire(request.method, url.target, host, request.headers, request.body);
   for (;;) {
     s.lowest().expires_after(ms(s.timeouts.first_byte_s));
     beast::error_code wec;
     auto wn = co_await s.with_stream([&](auto& stream) {
-      return http::async_write(stream, req, asio::redirect_error(use_awaitable, wec));
+      return asio::async_write(stream, asio::buffer(wire), asio::redirect_error(use_awaitable, wec));
     });
     (void)wn;
     beast::error_code hec;

@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gateway/http-wire.h"
 #include "tinyroute/error.h"
 
 namespace tinyroute::gateway {
@@ -47,20 +48,11 @@ public:
       : stream_(stream), version_(version), keep_alive_(keep_alive), head_(head) {}
 
   awaitable<void> send(int status, const Headers& headers, std::string body) override {
-    http::response<http::string_body> res{static_cast<http::status>(status), version_};
-    res.set(http::field::server, "tinyroute");
-    for (const auto& [k, v] : headers) res.set(k, v);
-    res.keep_alive(keep_alive_);
-    res.body() = std::move(body);
-    res.prepare_payload();
+    // One buffer, one write: the common, non-streamed answer is the hot path of a proxy.
+    const std::string wire = response_wire(status, version_, headers, keep_alive_, body, head_);
     started_ = true;
     stream_.expires_after(write_timeout);
-    if (head_) { // HEAD: the GET answer's head (its Content-Length included), never a body
-      http::response_serializer<http::string_body> serializer(res);
-      co_await http::async_write_header(stream_, serializer, use_awaitable);
-    } else {
-      co_await http::async_write(stream_, res, use_awaitable);
-    }
+    co_await asio::async_write(stream_, asio::buffer(wire), use_awaitable);
     done_ = true;
   }
 
