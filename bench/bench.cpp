@@ -654,8 +654,10 @@ int run_memory(const Args& a) {
   };
   mark("process start");
   Config c = bench_config(a, Strategy::choice);
-  Engine engine(engine_params_from(c.internal_model));
-  mark("engine loaded (mmap, worker started)");
+  if (a.kv.count("mmap")) c.internal_model.mmap = a.num("mmap", 1) != 0; // else: the config's default
+  const EngineParams params = engine_params_from(c.internal_model);
+  Engine engine(params);
+  mark("engine loaded (worker started)");
   Classifier clf(engine, c);
   mark("classify_task prefix resident");
   const auto texts = load_texts(a, 60);
@@ -663,8 +665,8 @@ int run_memory(const Args& a) {
   mark("after 60 classifications");
   std::this_thread::sleep_for(std::chrono::seconds(2));
   mark("idle 2 s later");
-  std::cout << "\n### Memory (MiB, /proc/self/status), weight repacking "
-            << (a.num("repack", 1) != 0 ? "on" : "off")
+  std::cout << "\n### Memory (MiB, /proc/self/status), weight repacking " << (params.repack ? "on" : "off")
+            << ", model file " << (params.use_mmap ? "mapped" : "read")
             << "\n\n| stage | VmRSS | RssAnon | RssFile | VmHWM "
                "|\n|---|---|---|---|---|\n";
   for (const auto& s : stages) {
@@ -672,9 +674,10 @@ int run_memory(const Args& a) {
     std::cout << "| " << s["stage"].get<std::string>() << " | " << mib("VmRSS") << " | " << mib("RssAnon")
               << " | " << mib("RssFile") << " | " << mib("VmHWM") << " |\n";
   }
-  const bool repack = a.num("repack", 1) != 0;
-  write_json(a.get("out", "bench/results") + (repack ? "/memory.json" : "/memory-norepack.json"),
-             {{"repack", repack}, {"stages", stages}});
+  const std::string name =
+      params.repack ? (a.kv.count("mmap") ? "/memory-mmap.json" : "/memory.json") : "/memory-norepack.json";
+  write_json(a.get("out", "bench/results") + name,
+             {{"repack", params.repack}, {"mmap", params.use_mmap}, {"stages", stages}});
   return 0;
 }
 

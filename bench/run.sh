@@ -84,9 +84,10 @@ for mode in "${modes[@]}"; do
       "$bench" concurrency "${common[@]}" --clients "${TINYROUTE_BENCH_CLIENTS:-1,4,16,64}" | tee -a "$summary"
       ;;
     memory)
-      log "memory: with llama.cpp's weight repacking (the default), then without (internal_model.repack: false)"
+      log "memory: repacking with the file read (the default), without repacking (mapped), repacking with the file mapped"
       "$bench" memory "${common[@]}" | tee -a "$summary"
       "$bench" memory "${common[@]}" --repack 0 | tee -a "$summary"
+      "$bench" memory "${common[@]}" --mmap 1 | tee -a "$summary"
       ;;
     analyze)
       log "analyze: ${TINYROUTE_BENCH_N_ANALYZE:-100} requests x (analyze, classify_task, separate calls, llama-server per decision)"

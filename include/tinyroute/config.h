@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,7 +22,11 @@ struct InternalModelConfig {
   int threads = 2;
   int context = 4096;
   int batch = 512;
-  bool repack = true;      // llama.cpp weight repacking: faster, ~+450 MiB for TinyLlama Q4_K_M
+  bool repack = true; // llama.cpp weight repacking: faster, ~+450 MiB for TinyLlama Q4_K_M
+  // Map the GGUF file (true) or read it into memory (false). Unset: read when repacking, map when not.
+  // With repacking most weights are copied anyway, so a mapping would keep a second, unused copy
+  // resident; without it the mapping is the only copy and is shared between processes.
+  std::optional<bool> mmap;
   bool flash_attn = false; // llama.cpp flash attention: faster with many resident prefixes, not exact
   int ubatch = 128;        // llama.cpp n_ubatch: tokens per compute pass (memory of the attention scratch)
   int parallel = 16;

@@ -32,7 +32,7 @@ struct EngineParams {
   int n_parallel = 16;      // requests decoded together (one sequence id each)
   int n_prefixes = 16;      // named prefixes kept resident at once (classify, agents, each metadata field)
   int n_conversations = 16; // conversation sequences kept after their request (LRU); 0 = none kept
-  bool use_mmap = true;
+  bool use_mmap = true;     // engine_params_from() maps only without repacking (InternalModelConfig::mmap)
   // Repack quantized weights into llama.cpp's faster CPU layouts: quicker decodes, but a copy of most
   // weights in anonymous memory on top of the mapped file (~+450 MiB for TinyLlama Q4_K_M).
   bool repack = true;

@@ -105,7 +105,7 @@ struct Warmup {
 // The internal model can be kept across a reload when nothing that shapes the engine changed.
 bool same_engine(const InternalModelConfig& a, const InternalModelConfig& b) {
   return a.model == b.model && a.threads == b.threads && a.context == b.context && a.batch == b.batch &&
-         a.ubatch == b.ubatch && a.repack == b.repack && a.flash_attn == b.flash_attn &&
+         a.ubatch == b.ubatch && a.repack == b.repack && a.mmap == b.mmap && a.flash_attn == b.flash_attn &&
          a.parallel == b.parallel && a.state_dir == b.state_dir && a.conversations == b.conversations;
 }
 

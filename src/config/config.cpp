@@ -360,11 +360,26 @@ private:
 const std::vector<std::string> kTopKeys = {
     "internal_model", "categories",    "models",  "fallbacks", "default_category",
     "agents",         "agent_routing", "gateway", "rules",     "bus"};
-const std::vector<std::string> kInternalKeys = {
-    "model",     "name",       "aliases",   "threads",     "context",       "batch",
-    "ubatch",    "repack",     "parallel",  "strategy",    "threshold",     "max_query_tokens",
-    "state_dir", "cache_size", "cache_ttl", "deadline_ms", "conversations", "conversation_tokens",
-    "flash_attn"};
+const std::vector<std::string> kInternalKeys = {"model",
+                                                "name",
+                                                "aliases",
+                                                "threads",
+                                                "context",
+                                                "batch",
+                                                "ubatch",
+                                                "repack",
+                                                "mmap",
+                                                "parallel",
+                                                "strategy",
+                                                "threshold",
+                                                "max_query_tokens",
+                                                "state_dir",
+                                                "cache_size",
+                                                "cache_ttl",
+                                                "deadline_ms",
+                                                "conversations",
+                                                "conversation_tokens",
+                                                "flash_attn"};
 const std::vector<std::string> kCategoryKeys = {"name", "description", "examples"};
 const std::vector<std::string> kModelKeys = {
     "name",           "provider", "base_url", "upstream_model", "api_key_env",    "categories",
@@ -448,6 +463,7 @@ void parse_internal(Reader& r, const Section& top, InternalModelConfig& im) {
   r.positive(s, "batch", im.batch);
   r.positive(s, "ubatch", im.ubatch);
   if (auto v = r.boolean(s, "repack")) im.repack = *v;
+  if (auto v = r.boolean(s, "mmap")) im.mmap = *v;
   if (auto v = r.boolean(s, "flash_attn")) im.flash_attn = *v;
   r.positive(s, "parallel", im.parallel);
   r.positive(s, "max_query_tokens", im.max_query_tokens);

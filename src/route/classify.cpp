@@ -70,6 +70,7 @@ EngineParams engine_params_from(const InternalModelConfig& internal) {
   p.n_batch = internal.batch;
   p.n_ubatch = internal.ubatch;
   p.repack = internal.repack;
+  p.use_mmap = internal.mmap.value_or(!internal.repack);
   p.flash_attn = internal.flash_attn;
   p.n_parallel = internal.parallel;
   p.n_conversations = internal.conversations;

@@ -416,7 +416,7 @@ TEST(Config, ReadsEveryField) {
                            "  threads: 4\n  context: 2048\n  batch: 256\n  parallel: 8\n"
                            "  strategy: score\n  threshold: 0.5\n  max_query_tokens: 128\n"
                            "  state_dir: /tmp/state\n  conversations: 4\n  conversation_tokens: 512\n"
-                           "  repack: false\n  flash_attn: true\n" +
+                           "  repack: false\n  mmap: true\n  flash_attn: true\n" +
                            kCategories +
                            "models:\n"
                            "  - name: big\n"
@@ -449,6 +449,7 @@ TEST(Config, ReadsEveryField) {
   EXPECT_EQ(im.conversations, 4);
   EXPECT_EQ(im.conversation_tokens, 512);
   EXPECT_FALSE(im.repack);
+  EXPECT_EQ(im.mmap, std::optional<bool>(true));
   EXPECT_TRUE(im.flash_attn);
   EXPECT_FALSE(InternalModelConfig{}.flash_attn) << "exact by default";
   const ModelConfig& big = cfg.models.at(0);

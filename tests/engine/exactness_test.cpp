@@ -185,6 +185,31 @@ TEST(Exactness, WithoutWeightRepackingScoringEqualsBruteForce) {
   expect_same_scores(engine.score(r).get(), engine.score_reference(r), "no repack");
 }
 
+// Reading the file instead of mapping it (the default when repacking) loads the same weights: the
+// scores equal the brute-force reference and the mapped engine's, bit for bit.
+TEST(Exactness, ReadInsteadOfMappedScoresEqualTheMappedEngine) {
+  ScoreRequest r;
+  r.prefix = "p";
+  ScoreResult by_mode[2];
+  for (const bool mapped : {true, false}) {
+    EngineParams p = params_for(test::tiny_model());
+    p.use_mmap = mapped;
+    Engine engine(p);
+    engine.add_prefix("p", "Instructions: read the whole message, then classify it. Message:").get();
+    r.query = engine.tokenize(" deploy the new build to staging", false);
+    r.continuations = labels(engine);
+    by_mode[mapped ? 0 : 1] = engine.score(r).get();
+    if (!mapped) expect_same_scores(by_mode[1], engine.score_reference(r), "read, not mapped");
+  }
+  const auto& a = by_mode[0].continuations;
+  const auto& b = by_mode[1].continuations;
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].total, b[i].total) << "label " << i;
+    EXPECT_EQ(a[i].token_logprobs, b[i].token_logprobs) << "label " << i;
+  }
+}
+
 // Flash attention (internal_model.flash_attn) trades exactness for speed: llama.cpp's CPU kernel
 // accumulates V in f16 for short query batches (f32 for 64 rows and more), so scores move from the
 // plain path, more with a long prefix. It is held to a looser bound, and it stays deterministic. Both
