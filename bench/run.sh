@@ -4,7 +4,7 @@
 # classification latency against llama-server, concurrency, memory and start-up. Writes
 # bench/results/*.json and prints markdown tables (also saved to bench/results/summary.md).
 #
-# Usage: bench/run.sh [latency|concurrency|memory|startup|gateway|analyze|conversations|cache-http|bus ...]
+# Usage: bench/run.sh [latency|concurrency|memory|memory-serve|startup|gateway|analyze|conversations|cache-http|bus ...]
 #        (default: all of them)
 #
 # Environment:
@@ -27,7 +27,7 @@ threads="${TINYROUTE_THREADS:-2}"
 results="$here/results"
 data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory startup gateway analyze conversations cache-http bus)
+[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory memory-serve startup gateway analyze conversations cache-http bus)
 
 log() { echo "[bench] $*" >&2; }
 
@@ -107,6 +107,10 @@ for mode in "${modes[@]}"; do
         tee -a "$summary"
       ;;
     startup) "$bench" startup "${common[@]}" | tee -a "$summary" ;;
+    memory-serve)
+      log "memory-serve: RSS of tinyroute serve with the model, idle and under load"
+      "$here/memory-serve.sh" "$build" "$model" "$results" | tee -a "$summary"
+      ;;
     gateway)
       log "gateway: passthrough overhead against nginx proxy_pass, ${TINYROUTE_BENCH_STREAMS:-1000} concurrent streams"
       "$here/gateway.sh" "$build" "$results" | tee -a "$summary"
