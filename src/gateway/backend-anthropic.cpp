@@ -33,7 +33,7 @@ public:
       try {
         j = json::parse(ev.data);
       } catch (const json::exception&) {
-        out.push_back(error("upstream sent a malformed stream event: " + truncate(ev.data, 200)));
+        out.push_back(upstream_error("upstream sent a malformed stream event: " + truncate(ev.data, 200)));
         continue;
       }
       const std::string type = j.value("type", ev.event);
@@ -88,25 +88,18 @@ public:
         out.push_back(f);
       } else if (type == "error") {
         const auto& e = j.contains("error") ? j["error"] : j;
-        out.push_back(error(e.is_object() ? e.value("message", e.dump()) : e.dump()));
+        out.push_back(upstream_error(e.is_object() ? e.value("message", e.dump()) : e.dump()));
       }
     }
     return out;
   }
 
   std::vector<ChatEvent> end() override {
-    if (!done_) return {error("the upstream closed the stream before the answer was complete")};
+    if (!done_) return {upstream_error("the upstream closed the stream before the answer was complete")};
     return {};
   }
 
 private:
-  static ChatEvent error(std::string message) {
-    ChatEvent e;
-    e.kind = ChatEvent::Kind::error;
-    e.error_type = "upstream_error";
-    e.text = std::move(message);
-    return e;
-  }
   SseParser sse_;
   std::map<int, int> tools_; // content block index -> tool call index
   std::string finish_;

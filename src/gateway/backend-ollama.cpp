@@ -15,7 +15,8 @@ public:
   std::vector<ChatEvent> end() override {
     std::vector<ChatEvent> out;
     if (auto rest = lines_.take_rest(); !rest.empty()) parse_line(rest, out);
-    if (!done_) out.push_back(error("the upstream closed the stream before the answer was complete"));
+    if (!done_)
+      out.push_back(upstream_error("the upstream closed the stream before the answer was complete"));
     return out;
   }
 
@@ -26,11 +27,12 @@ private:
     try {
       j = json::parse(line);
     } catch (const json::exception&) {
-      out.push_back(error("upstream sent a malformed stream line: " + truncate(line, 200)));
+      out.push_back(upstream_error("upstream sent a malformed stream line: " + truncate(line, 200)));
       return;
     }
     if (j.contains("error")) {
-      out.push_back(error(j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump()));
+      out.push_back(
+          upstream_error(j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump()));
       return;
     }
     std::string text;
@@ -76,14 +78,6 @@ private:
       f.finish_reason = tools_ > 0 ? "tool_calls" : reason == "length" ? "length" : "stop";
       out.push_back(f);
     }
-  }
-
-  static ChatEvent error(std::string message) {
-    ChatEvent e;
-    e.kind = ChatEvent::Kind::error;
-    e.error_type = "upstream_error";
-    e.text = std::move(message);
-    return e;
   }
 
   LineSplitter lines_;

@@ -38,14 +38,6 @@ json message_json(const ChatMessage& m) {
   return out;
 }
 
-ChatEvent error_event(std::string message) {
-  ChatEvent e;
-  e.kind = ChatEvent::Kind::error;
-  e.error_type = "upstream_error";
-  e.text = std::move(message);
-  return e;
-}
-
 // One chunk through the DOM: every shape an OpenAI-compatible server sends. Appends its events and
 // updates the finish reason.
 void decode_chunk_dom(const std::string& data, std::vector<ChatEvent>& out, std::string& finish) {
@@ -53,13 +45,13 @@ void decode_chunk_dom(const std::string& data, std::vector<ChatEvent>& out, std:
   try {
     j = json::parse(data);
   } catch (const json::exception&) {
-    out.push_back(error_event("upstream sent a malformed stream chunk: " + truncate(data, 200)));
+    out.push_back(upstream_error("upstream sent a malformed stream chunk: " + truncate(data, 200)));
     return;
   }
   if (j.contains("error")) {
     const auto& e = j["error"];
     out.push_back(
-        error_event(e.is_object() && e.contains("message") ? e["message"].get<std::string>() : e.dump()));
+        upstream_error(e.is_object() && e.contains("message") ? e["message"].get<std::string>() : e.dump()));
     return;
   }
   if (j.contains("choices") && j["choices"].is_array()) {
@@ -268,7 +260,7 @@ public:
   std::vector<ChatEvent> end() override {
     // Usage may follow the finish chunk, so the finish event is emitted only when the stream ends.
     if (finish_.empty() && !done_)
-      return {error_event("the upstream closed the stream before the answer was complete")};
+      return {upstream_error("the upstream closed the stream before the answer was complete")};
     ChatEvent e;
     e.kind = ChatEvent::Kind::finish;
     e.finish_reason = finish_.empty() ? "stop" : finish_;

@@ -245,6 +245,14 @@ std::string truncate(std::string s, std::size_t n) {
   return s;
 }
 
+ChatEvent upstream_error(std::string message) {
+  ChatEvent e;
+  e.kind = ChatEvent::Kind::error;
+  e.error_type = "upstream_error";
+  e.text = std::move(message);
+  return e;
+}
+
 } // namespace tinyroute::gateway
 
 namespace tinyroute::gateway {

@@ -135,6 +135,8 @@ const json* opt_object(const json& object, const char* name, const std::string& 
 // Stop sequences given as a string or an array of strings.
 std::vector<std::string> string_or_array(const json& object, const char* name, const std::string& where);
 std::string truncate(std::string s, std::size_t n);
+// An error event of type upstream_error: the upstream failed or sent something unreadable.
+ChatEvent upstream_error(std::string message);
 // "data:image/png;base64,AAAA" -> image part with media_type + data; anything else -> url part.
 ContentPart image_from_url(const std::string& url);
 std::string data_url(const ContentPart& image);

@@ -41,14 +41,6 @@ struct TryResult {
   Attempt attempt;
 };
 
-ChatEvent error_event(const std::string& message) {
-  ChatEvent e;
-  e.kind = ChatEvent::Kind::error;
-  e.error_type = "upstream_error";
-  e.text = message;
-  return e;
-}
-
 // One try against one model.
 awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& request,
                               const ForwardOptions& options, Metrics& metrics, ForwardSink& sink, int limit) {
@@ -130,8 +122,8 @@ awaitable<TryResult> try_once(const ModelConfig& model, const ChatRequest& reque
       failure = broke;
     } else {
       metrics.upstream_attempt(model.name, "broke_mid_stream");
-      co_await sink.event(error_event("the upstream model '" + model.name +
-                                      "' failed in the middle of the answer: " + broke));
+      co_await sink.event(upstream_error("the upstream model '" + model.name +
+                                         "' failed in the middle of the answer: " + broke));
       co_return TryResult{Outcome::answered, attempt};
     }
   }

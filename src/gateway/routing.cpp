@@ -1,20 +1,14 @@
 #include "gateway/routing.h"
 
 #include <algorithm>
-#include <cctype>
 #include <string_view>
+
+#include <boost/beast/core/string.hpp>
 
 namespace tinyroute::gateway {
 
 namespace {
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
+using boost::beast::iequals; // ASCII case-insensitive, no copies
 std::string strip_latest(const std::string& name) {
   const std::string tag = ":latest";
   if (name.size() > tag.size() && name.compare(name.size() - tag.size(), tag.size(), tag) == 0) {
