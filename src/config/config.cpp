@@ -360,26 +360,11 @@ private:
 const std::vector<std::string> kTopKeys = {
     "internal_model", "categories",    "models",  "fallbacks", "default_category",
     "agents",         "agent_routing", "gateway", "rules",     "bus"};
-const std::vector<std::string> kInternalKeys = {"model",
-                                                "name",
-                                                "aliases",
-                                                "threads",
-                                                "context",
-                                                "batch",
-                                                "ubatch",
-                                                "repack",
-                                                "mmap",
-                                                "parallel",
-                                                "strategy",
-                                                "threshold",
-                                                "max_query_tokens",
-                                                "state_dir",
-                                                "cache_size",
-                                                "cache_ttl",
-                                                "deadline_ms",
-                                                "conversations",
-                                                "conversation_tokens",
-                                                "flash_attn"};
+const std::vector<std::string> kInternalKeys = {
+    "model",      "name",       "aliases",   "threads",     "context",       "batch",
+    "ubatch",     "repack",     "parallel",  "strategy",    "threshold",     "max_query_tokens",
+    "state_dir",  "cache_size", "cache_ttl", "deadline_ms", "conversations", "conversation_tokens",
+    "flash_attn", "mmap"};
 const std::vector<std::string> kCategoryKeys = {"name", "description", "examples"};
 const std::vector<std::string> kModelKeys = {
     "name",           "provider", "base_url", "upstream_model", "api_key_env",    "categories",
