@@ -30,15 +30,29 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::string trim(std::string_view s) {
+std::string_view trim_view(std::string_view s) {
   const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
   while (!s.empty() && space(s.front())) s.remove_prefix(1);
   while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return std::string(s);
+  return s;
+}
+
+std::string trim(std::string_view s) {
+  return std::string(trim_view(s));
+}
+
+// ASCII case-insensitive, without copies: the internal-model checks run for every gateway request.
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  }
+  return true;
 }
 
 bool ends_with_ci(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && lower(s.substr(s.size() - suffix.size())) == suffix;
+  return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
 }
 
 std::string quoted(std::string_view s) {
@@ -99,11 +113,16 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
   return best.empty() ? "" : "; did you mean " + quoted(best) + "?";
 }
 
-std::string file_stem(std::string_view path) {
+// The base name without .gguf.
+std::string_view stem_view(std::string_view path) {
   const auto slash = path.find_last_of("/\\");
   if (slash != std::string_view::npos) path.remove_prefix(slash + 1);
   if (ends_with_ci(path, ".gguf")) path.remove_suffix(5);
-  return std::string(path);
+  return path;
+}
+
+std::string file_stem(std::string_view path) {
+  return std::string(stem_view(path));
 }
 
 bool has_path_separator(std::string_view s) {
@@ -1229,34 +1248,11 @@ namespace {
 
 // The checks below run for every gateway request, so they compare views case-insensitively instead of
 // building the lower-cased lists of internal_model_names().
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
-
 bool contains_ci(std::string_view text, std::string_view needle) {
   for (std::size_t i = 0; i + needle.size() <= text.size(); ++i) {
     if (iequals(text.substr(i, needle.size()), needle)) return true;
   }
   return false;
-}
-
-std::string_view trim_view(std::string_view s) {
-  const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string_view stem_view(std::string_view path) { // file_stem() without the copy
-  const auto slash = path.find_last_of("/\\");
-  if (slash != std::string_view::npos) path.remove_prefix(slash + 1);
-  if (ends_with_ci(path, ".gguf")) path.remove_suffix(5);
-  return path;
 }
 
 // Ollama's "family:tag"; a bare name is "name:latest", so its family is the name itself. Ollama pulls
