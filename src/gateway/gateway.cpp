@@ -128,6 +128,13 @@ struct ExtraEndpoint {
 struct Gateway::Impl {
   Impl(Config c, Router r, GatewayOptions o)
       : config(std::make_shared<const Config>(std::move(c))), router(std::move(r)), options(std::move(o)) {}
+  ~Impl() {
+    // The listener and the connection list live on one context, connections on the others, and a
+    // suspended coroutine that holds them is only destroyed when its context shuts down. Shutting
+    // every context down before any is destroyed (the members below go after this body) means no
+    // socket outlives the services of its context.
+    for (auto& context : contexts) context->shut_down();
+  }
 
   std::shared_ptr<const Config> current_config() const {
     std::lock_guard lock(config_mutex);
@@ -156,7 +163,11 @@ struct Gateway::Impl {
   std::unique_ptr<FrontAdapter> ollama_generate = make_ollama_generate_front();
 
   // One io_context per network thread, each run by that thread alone (see HttpServer).
-  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  struct NetworkContext final : asio::io_context {
+    NetworkContext() : asio::io_context(1) {} // 1: run by one thread
+    void shut_down() { shutdown(); }          // destroys pending handlers; the services stay
+  };
+  std::vector<std::unique_ptr<NetworkContext>> contexts;
   ConnectionPool pool{
       static_cast<std::size_t>(std::max(0, options.upstream_keepalive))}; // after contexts: closes first
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -809,7 +820,7 @@ void Gateway::start() {
   limits.request_read_timeout_s = s.options.request_read_timeout_s;
   if (s.contexts.empty()) {
     for (int i = 0; i < std::max(1, s.options.threads); ++i)
-      s.contexts.push_back(std::make_unique<asio::io_context>(1)); // 1: run by one thread
+      s.contexts.push_back(std::make_unique<Impl::NetworkContext>());
   } else {
     for (auto& context : s.contexts) context->restart(); // started again after stop()
   }

@@ -3,6 +3,8 @@
 // no llama-server needed.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <chrono>
 #include <thread>
 
@@ -79,6 +81,43 @@ TEST(GatewayFaults, SilentBackendWithoutFallbackIs504ListingTheAttempt) {
     EXPECT_GE(took, 0.35);
     EXPECT_LT(took, 2.0);
   }
+}
+
+// A gateway destroyed while requests wait on an upstream on each of its network threads. The waiting
+// coroutines hold sockets of several event loops (the listener on one, connections on all), and the
+// teardown must not reach a loop's services after that loop is gone: ASan caught a use-after-free
+// here once the network threads had an event loop each. The clients are released.
+TEST(GatewayFaults, DestroyedWithRequestsInFlightOnEveryThreadShutsDownCleanly) {
+  BadUpstream silent("silent");
+  Config c = base_config();
+  c.models = {model("silent", Provider::openai, silent.port())};
+  GatewayOptions opts;
+  opts.port = 0;
+  opts.threads = 2;
+  opts.retries = 0;
+  opts.first_byte_timeout_s = 60; // the requests are still waiting when the gateway goes
+  auto gw = std::make_unique<Gateway>(
+      c, [](const ChatRequest&) { return RouteDecision{"general", 1, "silent", {}, "test", "rule", 0}; },
+      opts);
+  gw->start();
+  const int port = gw->port();
+  constexpr int kClients = 4; // round robin: two on each network thread
+  std::atomic<int> released{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&] {
+      (void)request(port, "POST", "/v1/chat/completions", R"({"model":"silent",)" + hi + "}");
+      ++released;
+    });
+  }
+  const std::string in_flight = "tinyroute_in_flight_requests " + std::to_string(kClients);
+  for (int i = 0; i < 500 && gw->metrics_text().find(in_flight) == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_NE(gw->metrics_text().find(in_flight), std::string::npos) << gw->metrics_text();
+  gw->stop(std::chrono::milliseconds(0));
+  gw.reset();
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(released.load(), kClients);
 }
 
 TEST(GatewayFaults, GarbageAnswerIsACleanErrorNotACrash) {
