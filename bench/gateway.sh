@@ -12,6 +12,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=gateway/common.sh
+source "$here/gateway/common.sh" # free_port, $answer, nginx_conf
 build="$(cd "$1" && pwd)"
 results="$2"
 secs="${TINYROUTE_BENCH_GW_SECONDS:-5}"
@@ -40,9 +42,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 wait_port() { # PORT PID
   for _ in $(seq 1 300); do
     kill -0 "$2" 2>/dev/null || { log "process $2 died; logs in $work"; tail -n 20 "$work"/*.log >&2; exit 1; }
@@ -55,34 +54,6 @@ wait_port() { # PORT PID
 ulimit -n "$(ulimit -Hn)" # 1,000 streams need 2,000+ descriptors in the proxy
 
 # ---- the fast backend: nginx answering a fixed chat completion --------------------------------------
-# what an OpenAI-compatible server streams for a one-word answer (the gateway asks upstreams for streams)
-chunk='{"id":"c1","object":"chat.completion.chunk","created":0,"model":"bench-upstream","choices":[{"index":0,'
-answer="data: $chunk\"delta\":{\"role\":\"assistant\",\"content\":\"pong\"},\"finish_reason\":null}]}\\n\\ndata: $chunk\"delta\":{},\"finish_reason\":\"stop\"}]}\\n\\ndata: [DONE]\\n\\n"
-nginx_conf() { # NAME PORT WORKERS LOCATION-BODY
-  mkdir -p "$work/$1"
-  cat >"$work/$1/nginx.conf" <<NGINX
-worker_processes $3;
-worker_rlimit_nofile 65536;
-daemon off;
-pid $work/$1/nginx.pid;
-error_log $work/$1/error.log warn;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path $work/$1;
-  proxy_temp_path $work/$1;
-  fastcgi_temp_path $work/$1;
-  uwsgi_temp_path $work/$1;
-  scgi_temp_path $work/$1;
-  keepalive_requests 1000000;
-  $5
-  server {
-    listen 127.0.0.1:$2 reuseport;
-    location / { $4 }
-  }
-}
-NGINX
-}
 backend_port=$(free_port)
 nginx_conf backend "$backend_port" 1 "default_type text/event-stream; return 200 '$answer';" ""
 "$nginx_bin" -c "$work/backend/nginx.conf" -p "$work/backend" >"$work/backend.log" 2>&1 &

@@ -10,6 +10,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=common.sh
+source "$here/common.sh" # free_port, $answer, nginx_conf
 a="$(realpath "$1")" b="$(realpath "$2")" rounds="${3:-3}" secs="${4:-5}"
 threads="${TINYROUTE_THREADS:-2}"
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
@@ -21,7 +23,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 up() {
   for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
   echo "ab.sh: nothing listens on $1; logs:" >&2
@@ -29,27 +30,13 @@ up() {
   exit 1
 }
 
-chunk='{"id":"c1","object":"chat.completion.chunk","created":0,"model":"bench-upstream","choices":[{"index":0,'
-answer="data: $chunk\"delta\":{\"role\":\"assistant\",\"content\":\"pong\"},\"finish_reason\":null}]}\\n\\ndata: $chunk\"delta\":{},\"finish_reason\":\"stop\"}]}\\n\\ndata: [DONE]\\n\\n"
-nginx_run() { # NAME PORT WORKERS LOCATION HTTP-EXTRA
-  mkdir -p "$work/$1"
-  cat >"$work/$1/nginx.conf" <<NGINX
-worker_processes $3;
-daemon off;
-pid $work/$1/nginx.pid;
-error_log $work/$1/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off; client_body_temp_path $work/$1; proxy_temp_path $work/$1; keepalive_requests 1000000;
-  $5
-  server { listen 127.0.0.1:$2 reuseport; location / { $4 } }
-}
-NGINX
+nginx_run() { # NAME PORT WORKERS LOCATION HTTP-EXTRA: write the config and start it
+  nginx_conf "$@"
   "$nginx_bin" -c "$work/$1/nginx.conf" -p "$work/$1" >"$work/$1.log" 2>&1 &
   pids+=($!)
   up "$2"
 }
-backend=$(port) proxy=$(port) port_a=$(port) port_b=$(port)
+backend=$(free_port) proxy=$(free_port) port_a=$(free_port) port_b=$(free_port)
 nginx_run backend "$backend" 1 "default_type text/event-stream; return 200 '$answer';" ""
 nginx_run proxy "$proxy" "$threads" \
   "proxy_pass http://bb; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off;" \
