@@ -1,9 +1,14 @@
 // tinyroute eval FILE.jsonl: classify a labelled set (task categories, or with --labels-from agents the
 // configured agents, triage included) and report accuracy, macro-F1, per-class scores, the confusion
-// matrix and latency. Every request is submitted at once so the engine can batch them.
+// matrix and latency. Every request is submitted at once (so the engine batches them) unless
+// --concurrency says otherwise. --predictions writes each request's whole distribution (for calibration
+// and abstention curves, bench/quality), and --prompts the exact token prompt each request is scored
+// with (so a peer can score the same prompt).
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -23,6 +28,9 @@ struct EvalOptions {
   std::string file;
   std::string labels_from = "categories";
   int limit = 0;
+  int concurrency = 0;          // requests in flight at once; 0 = every example at once
+  std::string predictions_file; // JSONL: one line per example, its distribution and latency
+  std::string prompts_file;     // JSONL: one line per example, the prompt tokens and the answer tokens
 };
 
 struct Example {
@@ -53,24 +61,55 @@ std::vector<Example> read_examples(const std::string& path, int limit) {
   return out;
 }
 
-// One prediction: the label chosen and how long it took.
+// One prediction: the label chosen, what the model ranked first, its distribution and how long it took.
 struct Prediction {
   std::string label;
+  std::string top;
+  double confidence = 0;
+  std::vector<std::pair<std::string, double>> distribution;
   double latency_ms = 0;
 };
 
-// Submits every example at once (so the engine batches them) and hands back the pending answers.
-template <typename Result, typename Submit, typename Pick>
-std::vector<std::future<Prediction>> submit_all(const std::vector<Example>& examples, Submit submit,
-                                                Pick pick) {
-  std::vector<std::future<Prediction>> pending;
-  pending.reserve(examples.size());
+template <typename Result> Prediction prediction_of(const Result& r, std::string label, std::string top) {
+  return Prediction{std::move(label), std::move(top), r.confidence, r.distribution, r.latency_ms};
+}
+
+std::ofstream open_output(const std::string& path) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw Error(ErrorCode::io, "cannot write " + path);
+  return out;
+}
+
+// The whole prompt one example is scored with (the cached prefix, tokenized as the engine does, then
+// the request's own tokens and the answer cue) and each label's answer tokens.
+void write_prompts(const std::string& path, const Engine& engine, const LabelScorer& scorer,
+                   const std::vector<Example>& examples) {
+  std::ofstream out = open_output(path);
+  const std::vector<Token> prefix = engine.tokenize(scorer.prefix_text(), true, true);
+  json labels = json::array();
+  for (const auto& l : scorer.labels()) labels.push_back(l.name);
   for (const auto& e : examples) {
-    std::future<Result> f = submit(e.text);
-    pending.push_back(
-        std::async(std::launch::deferred, [f = std::move(f), pick]() mutable { return pick(f.get()); }));
+    std::vector<Token> prompt = prefix;
+    const std::vector<Token> query = scorer.query_tokens(e.text);
+    prompt.insert(prompt.end(), query.begin(), query.end());
+    out << json{{"text", e.text},
+                {"label", e.label},
+                {"labels", labels},
+                {"prompt", prompt},
+                {"answers", scorer.answers()}}
+               .dump()
+        << "\n";
   }
-  return pending;
+}
+
+// Submits one example; the answer is picked from the policy's result when it is awaited.
+using Submit = std::function<std::future<Prediction>(const std::string&)>;
+
+template <typename Result, typename Route, typename Pick> Submit submitter(Route route, Pick pick) {
+  return [route, pick](const std::string& text) {
+    std::future<Result> f = route(text);
+    return std::async(std::launch::deferred, [f = std::move(f), pick]() mutable { return pick(f.get()); });
+  };
 }
 
 int run_eval(const EvalOptions& o) {
@@ -99,21 +138,20 @@ int run_eval(const EvalOptions& o) {
   std::unique_ptr<TaskRouter> tasks;
   std::unique_ptr<AgentRouter> agent_router;
   const auto started = std::chrono::steady_clock::now();
-  std::vector<std::future<Prediction>> pending;
+  Submit submit;
   if (agents) {
     agent_router = std::make_unique<AgentRouter>(*engine, config);
-    pending = submit_all<AgentRoute>(
-        examples, [&](const std::string& text) { return agent_router->route_agent(text); },
-        [](const AgentRoute& r) {
-          return Prediction{r.agent, r.latency_ms};
-        });
+    submit =
+        submitter<AgentRoute>([&](const std::string& text) { return agent_router->route_agent(text); },
+                              [](const AgentRoute& r) { return prediction_of(r, r.agent, r.top_agent); });
+    if (!o.prompts_file.empty()) write_prompts(o.prompts_file, *engine, agent_router->scorer(), examples);
   } else {
     tasks = std::make_unique<TaskRouter>(engine, std::move(config));
-    pending = submit_all<ClassifyResult>(
-        examples, [&](const std::string& text) { return tasks->classify_task(text); },
-        [](const ClassifyResult& r) {
-          return Prediction{r.category, r.latency_ms};
-        });
+    submit = submitter<ClassifyResult>(
+        [&](const std::string& text) { return tasks->classify_task(text); },
+        [](const ClassifyResult& r) { return prediction_of(r, r.category, r.top_label); });
+    if (!o.prompts_file.empty())
+      write_prompts(o.prompts_file, *engine, tasks->classifier().scorer(), examples);
   }
 
   const bool progress = stderr_is_tty();
@@ -121,14 +159,34 @@ int run_eval(const EvalOptions& o) {
   auto last_draw = std::chrono::steady_clock::time_point{};
   std::vector<std::string> gold, predicted;
   std::vector<double> latency;
-  for (size_t i = 0; i < pending.size(); ++i) {
-    Prediction r = pending[i].get();
+  std::ofstream predictions;
+  if (!o.predictions_file.empty()) predictions = open_output(o.predictions_file);
+  // Requests in flight at once: all of them by default (the engine batches them), 1 for per-request
+  // latency without queueing.
+  const size_t window = o.concurrency > 0 ? static_cast<size_t>(o.concurrency) : examples.size();
+  std::deque<std::future<Prediction>> pending;
+  size_t submitted = 0;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    while (submitted < examples.size() && submitted < i + window)
+      pending.push_back(submit(examples[submitted++].text));
+    Prediction r = pending.front().get();
+    pending.pop_front();
+    if (predictions.is_open()) {
+      json probs = json::object();
+      for (const auto& [name, p] : r.distribution) probs[name] = p;
+      predictions << json{{"text", examples[i].text},   {"label", examples[i].label},
+                          {"predicted", r.label},       {"top", r.top},
+                          {"confidence", r.confidence}, {"probs", probs},
+                          {"latency_ms", r.latency_ms}}
+                         .dump()
+                  << "\n";
+    }
     gold.push_back(examples[i].label);
     predicted.push_back(r.label);
     latency.push_back(r.latency_ms);
     const auto now = std::chrono::steady_clock::now();
-    if (progress && (now - last_draw > std::chrono::milliseconds(100) || i + 1 == pending.size())) {
-      std::cerr << "\r" << count_progress(i + 1, pending.size(), width - 1) << std::flush;
+    if (progress && (now - last_draw > std::chrono::milliseconds(100) || i + 1 == examples.size())) {
+      std::cerr << "\r" << count_progress(i + 1, examples.size(), width - 1) << std::flush;
       last_draw = now;
     }
   }
@@ -168,6 +226,16 @@ void register_eval_command(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"categories", "agents"}))
       ->capture_default_str();
   cmd->add_option("--limit", o->limit, "Use only the first N examples")->check(CLI::PositiveNumber);
+  cmd->add_option("--concurrency", o->concurrency,
+                  "Requests in flight at once (default: all, batched by the engine; 1: latency without "
+                  "queueing)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--predictions", o->predictions_file,
+                  "Write one JSON line per example: the decision, the model's top label, its confidence, "
+                  "the whole distribution and the latency");
+  cmd->add_option("--prompts", o->prompts_file,
+                  "Write one JSON line per example: the prompt tokens it is scored with and each label's "
+                  "answer tokens (to score the same prompt elsewhere)");
   add_config_option(cmd, o->common);
   add_model_option(cmd, o->common);
   add_json_flag(cmd, o->common);
