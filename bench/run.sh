@@ -4,7 +4,7 @@
 # classification latency against llama-server, concurrency, memory and start-up. Writes
 # bench/results/*.json and prints markdown tables (also saved to bench/results/summary.md).
 #
-# Usage: bench/run.sh [latency|concurrency|memory|memory-serve|startup|gateway|analyze|conversations|cache-http|bus ...]
+# Usage: bench/run.sh [latency|concurrency|memory|memory-serve|startup|gateway|analyze|conversations|cache-http|bus|quality ...]
 #        (default: all of them)
 #
 # Environment:
@@ -18,6 +18,10 @@
 #   TINYROUTE_BENCH_CONVERSATIONS / TINYROUTE_BENCH_TURNS  the conversations run (default: 16 x 10)
 #   TINYROUTE_BENCH_N_CACHE  requests in the cache-http run, each repeated 20 times (default: 50)
 #   TINYROUTE_BENCH_MODEL  a GGUF to use instead of the generated TinyLlama-shaped one (smoke runs)
+#   TINYROUTE_QUALITY_ARGS extra arguments for bench/quality/quality.py (e.g. "--tasks a,c --val-per-intent 1")
+#
+# `quality` runs on the real model (Gemma 3 270M, scripts/fetch-model.sh) and its peers in a venv of their
+# own (scripts/python-env.sh --bench), never on the generated one.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,7 +31,7 @@ threads="${TINYROUTE_THREADS:-2}"
 results="$here/results"
 data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory memory-serve startup gateway analyze conversations cache-http bus)
+[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory memory-serve startup gateway analyze conversations cache-http bus quality)
 
 log() { echo "[bench] $*" >&2; }
 
@@ -116,6 +120,16 @@ for mode in "${modes[@]}"; do
       "$here/gateway.sh" "$build" "$results" | tee -a "$summary"
       ;;
     bus) TINYROUTE_BENCH_BUILD="$build" bash "$here/bus.sh" | tee -a "$summary" ;;
+    quality)
+      log "quality: tinyroute's strategies and its peers on the real model, the same data, one run"
+      real="$("$repo/scripts/fetch-model.sh")"
+      bash "$repo/scripts/python-env.sh" --bench
+      [[ -x "$repo/build/bench-venv/bin/python" ]] || { log "no build/bench-venv: the peers need PyPI"; exit 1; }
+      # shellcheck disable=SC2086 # TINYROUTE_QUALITY_ARGS is a list of arguments
+      "$repo/build/bench-venv/bin/python" "$here/quality/quality.py" --tinyroute "$tinyroute_bin" \
+        --llama-server "$server" --model "$real" --data "$data" --threads "$threads" --out "$results" \
+        ${TINYROUTE_QUALITY_ARGS:-} | tee -a "$summary"
+      ;;
     *) log "unknown mode: $mode"; exit 2 ;;
   esac
 done
