@@ -1,4 +1,5 @@
-"""Fixtures: a real `tinyroute serve` on a generated tiny model; and small
+"""Fixtures: a real `tinyroute serve` on a generated tiny model; a real gateway (`tinyroute serve` in
+front of real llama-servers: one for chat, one for embeddings) for the SDK tests in sdk/; and small
 scripted HTTP servers for the failure modes a real tinyroute will not produce on demand (Ollama-style
 errors, silence, 5xx then success).
 
@@ -203,6 +204,85 @@ def server(paths: Dict[str, str], model: str, tmp_path_factory: pytest.TempPathF
     serve = start_serve(paths, tmp_path_factory.mktemp("serve"), config_yaml(model, free_port()))
     yield serve
     rc = serve.stop()
+    assert rc == 0, f"tinyroute serve exited with {rc} on SIGTERM:\n{serve.log_text()}"
+
+
+# ---- a real gateway: tinyroute serve in front of real llama-servers --------------------------------
+
+INTERNAL_NAME = "router-small"  # the gateway's internal model: every protocol must refuse it
+
+
+@dataclass
+class Llama:
+    """A running llama-server."""
+
+    url: str
+    port: int
+    log: Path
+    process: subprocess.Popen = field(repr=False)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_llama_server(paths: Dict[str, str], model: str, workdir: Path, *extra: str) -> Llama:
+    binary = paths.get("TINYROUTE_LLAMA_SERVER")
+    if not binary:
+        pytest.skip("llama-server is not built (TINYROUTE_LLAMA_SERVER is empty)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = workdir / f"llama-server-{port}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [binary, "--host", "127.0.0.1", "--port", str(port), "-m", model, "-t", "1", *extra],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    llama = Llama(f"http://127.0.0.1:{port}", port, log, process)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"llama-server exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            if httpx.get(llama.url + "/health", timeout=1).status_code == 200:
+                return llama
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    llama.stop()
+    pytest.fail(f"llama-server did not become healthy:\n{log.read_text(errors='replace')}")
+
+
+@pytest.fixture(scope="session")
+def gateway(paths: Dict[str, str], model: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """`tinyroute serve` whose answer models are real llama-servers on the generated model: "big"
+    (tools-capable) and "spare" on a chat server, "embedder" on an embeddings server. The internal model is
+    named INTERNAL_NAME."""
+    work = tmp_path_factory.mktemp("gateway")
+    chat = start_llama_server(paths, model, work, "-c", "2048", "-np", "2")
+    embed = None
+    serve = None
+    try:
+        embed = start_llama_server(paths, model, work, "-c", "1024", "-np", "1", "--embeddings", "--pooling", "mean")
+        embedder = f"""  - name: embedder
+    provider: openai
+    base_url: {embed.url}
+    capabilities: {{embedding: true}}
+"""
+        yaml = config_yaml(model, chat.port, internal_name=INTERNAL_NAME, big_capabilities="{tools: true}",
+                           more_models=embedder)
+        serve = start_serve(paths, work, yaml)
+        yield serve
+    finally:
+        rc = serve.stop() if serve else 0
+        chat.stop()
+        if embed:
+            embed.stop()
     assert rc == 0, f"tinyroute serve exited with {rc} on SIGTERM:\n{serve.log_text()}"
 
 
