@@ -55,9 +55,10 @@ def test_an_idempotent_call_is_retried_with_growing_waits_until_the_server_recov
     assert c.category == "coding"
     assert len(times) == 3
     first, second = times[1] - times[0], times[2] - times[1]
-    # The n-th retry waits between half and all of backoff * 2**(n-1): [0.1, 0.2] s, then [0.2, 0.4] s.
-    assert 0.1 <= first < 0.2 + 0.15, first
-    assert 0.2 <= second < 0.4 + 0.15, second
+    # The n-th retry waits between half and all of backoff * 2**(n-1): [0.1, 0.2] s, then [0.2, 0.4] s
+    # (the upper bounds leave room for a busy machine; the lower ones are exact).
+    assert 0.1 <= first < 0.2 + 1.0, first
+    assert 0.2 <= second < 0.4 + 1.0, second
 
 
 @both
