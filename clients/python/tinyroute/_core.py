@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Generator, Generic, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Generator, Generic, Mapping, Optional, Sequence, Tuple, TypeVar, Union, cast
 
 import httpx
 
@@ -74,7 +74,7 @@ def _messages(prompt: Union[str, Sequence[Mapping[str, Any]]]) -> Any:
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
     if isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
-        return [dict(m) for m in prompt]
+        return [dict(cast(Mapping[str, Any], m)) for m in prompt]
     raise TypeError("prompt must be a str or a sequence of message dicts")
 
 
@@ -160,8 +160,8 @@ class Retry:
             raise ValueError("Retry needs attempts >= 1 and non-negative backoff and max_backoff")
 
     def delay(self, retry: int, rng: random.Random, retry_after: Optional[float]) -> float:
-        ceiling = min(self.max_backoff, self.backoff * 2 ** (retry - 1))
-        wait = ceiling / 2 + rng.uniform(0, ceiling / 2)
+        ceiling: float = min(self.max_backoff, self.backoff * 2.0 ** (retry - 1))
+        wait: float = ceiling / 2 + rng.uniform(0, ceiling / 2)
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.max_backoff))
         return wait
@@ -188,8 +188,9 @@ Steps = Generator[Union[str, Sleep], Optional[Outcome], T]
 def _retry_after(outcome: Optional[Outcome]) -> Optional[float]:
     if not isinstance(outcome, httpx.Response):
         return None
+    value: str = outcome.headers.get("retry-after", "")
     try:
-        return max(0.0, float(outcome.headers.get("retry-after", "")))
+        return max(0.0, float(value))
     except ValueError:
         return None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Dict, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, TypeVar, Union, cast
 
 import httpx
 
@@ -126,7 +126,7 @@ class Client:
             try:
                 step = steps.send(outcome)
             except StopIteration as done:
-                return done.value
+                return cast(T, done.value)
 
 
 class TinyrouteClient:
@@ -212,7 +212,7 @@ class TinyrouteClient:
             try:
                 step = steps.send(outcome)
             except StopIteration as done:
-                return done.value
+                return cast(T, done.value)
 
 
 AsyncClient = TinyrouteClient

@@ -74,7 +74,6 @@ def _distribution(data: Mapping[str, Any], name_key: str) -> Dict[str, float]:
     return out
 
 
-_RAW = dict(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -92,7 +91,7 @@ class Classification:
     truncated: bool = False
     tokens_decoded: int = 0
     latency_ms: float = 0.0
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "Classification":
@@ -132,7 +131,7 @@ class Selection:
     fallbacks: List[str]  # then these, in order
     reason: str  # one sentence: what was picked and what was skipped
     rejected: List[Rejection] = field(default_factory=list)
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "Selection":
@@ -160,7 +159,7 @@ class Route:
     reason: str
     source: str  # rule | model | cache | default
     route_ms: float = 0.0
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "Route":
@@ -191,7 +190,7 @@ class AgentRoute:
     truncated: bool = False
     tokens_decoded: int = 0
     latency_ms: float = 0.0
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "AgentRoute":
@@ -240,7 +239,7 @@ class AgentMessage:
     created_at: str
     body: str
     schema: str = "agent-message.v1"
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "AgentMessage":
@@ -285,7 +284,7 @@ class Metadata:
     complexity: str  # simple | complex
     estimated_tokens: int  # the internal model's token count of the text
     latency_ms: float = 0.0
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "Metadata":
@@ -366,7 +365,7 @@ class Analysis:
     truncated: bool
     tokens_decoded: int
     latency_ms: AnalyzeLatency
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "Analysis":
