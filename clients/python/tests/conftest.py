@@ -1,9 +1,11 @@
-"""Fixtures: a real `tinyroute serve` on a generated tiny model, and small scripted HTTP servers for the
-failure modes a real tinyroute will not produce on demand (Ollama-style errors, silence).
+"""Fixtures: a real `tinyroute serve` on a generated tiny model; a real gateway (`tinyroute serve` in
+front of real llama-servers: one for chat, one for embeddings) for the SDK tests in sdk/; and small
+scripted HTTP servers for the failure modes a real tinyroute will not produce on demand (Ollama-style
+errors, silence, 5xx then success).
 
 The binaries come from the environment that ctest sets (tests/python/CMakeLists.txt):
-TINYROUTE_BIN, TINYROUTE_MKMODEL, TINYROUTE_VOCAB_GGUF and TINYROUTE_TEST_MODELS. Run by hand, they are
-read from build/release (else build/debug)/tinyroute-paths.env.
+TINYROUTE_BIN, TINYROUTE_MKMODEL, TINYROUTE_VOCAB_GGUF, TINYROUTE_LLAMA_SERVER and TINYROUTE_TEST_MODELS.
+Run by hand, they are read from build/release (else build/debug)/tinyroute-paths.env.
 """
 
 from __future__ import annotations
@@ -76,10 +78,16 @@ def tiny_model(paths: Dict[str, str], cache: Path, seed: int = 1) -> str:
     return str(path)
 
 
-def config_yaml(model: str, upstream_port: int, extra: str = "") -> str:
+def config_yaml(model: str, upstream_port: int, extra: str = "", *, internal_name: str = "",
+                big_capabilities: str = "", more_models: str = "") -> str:
+    """The test deployment. internal_name names the internal model (else its file's stem does);
+    big_capabilities is the "big" model's capabilities mapping (e.g. "{tools: true}"); more_models are
+    further entries of `models:`."""
     base = f"http://127.0.0.1:{upstream_port}"
+    name = f"\n  name: {internal_name}" if internal_name else ""
+    caps = f"\n    capabilities: {big_capabilities}" if big_capabilities else ""
     return f"""internal_model:
-  model: {model}
+  model: {model}{name}
   threads: 1
   context: 2048
   parallel: 4
@@ -97,12 +105,12 @@ models:
     provider: openai
     base_url: {base}
     upstream_model: tiny
-    categories: [chat, coding, math]
+    categories: [chat, coding, math]{caps}
   - name: spare
     provider: openai
     base_url: {base}
     categories: [coding]
-fallbacks:
+{more_models}fallbacks:
   chat: [spare]
 default_category: chat
 agent_routing:
@@ -199,6 +207,85 @@ def server(paths: Dict[str, str], model: str, tmp_path_factory: pytest.TempPathF
     assert rc == 0, f"tinyroute serve exited with {rc} on SIGTERM:\n{serve.log_text()}"
 
 
+# ---- a real gateway: tinyroute serve in front of real llama-servers --------------------------------
+
+INTERNAL_NAME = "router-small"  # the gateway's internal model: every protocol must refuse it
+
+
+@dataclass
+class Llama:
+    """A running llama-server."""
+
+    url: str
+    port: int
+    log: Path
+    process: subprocess.Popen = field(repr=False)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_llama_server(paths: Dict[str, str], model: str, workdir: Path, *extra: str) -> Llama:
+    binary = paths.get("TINYROUTE_LLAMA_SERVER")
+    if not binary:
+        pytest.skip("llama-server is not built (TINYROUTE_LLAMA_SERVER is empty)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = workdir / f"llama-server-{port}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [binary, "--host", "127.0.0.1", "--port", str(port), "-m", model, "-t", "1", *extra],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    llama = Llama(f"http://127.0.0.1:{port}", port, log, process)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"llama-server exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            if httpx.get(llama.url + "/health", timeout=1).status_code == 200:
+                return llama
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    llama.stop()
+    pytest.fail(f"llama-server did not become healthy:\n{log.read_text(errors='replace')}")
+
+
+@pytest.fixture(scope="session")
+def gateway(paths: Dict[str, str], model: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """`tinyroute serve` whose answer models are real llama-servers on the generated model: "big"
+    (tools-capable) and "spare" on a chat server, "embedder" on an embeddings server. The internal model is
+    named INTERNAL_NAME."""
+    work = tmp_path_factory.mktemp("gateway")
+    chat = start_llama_server(paths, model, work, "-c", "2048", "-np", "2")
+    embed = None
+    serve = None
+    try:
+        embed = start_llama_server(paths, model, work, "-c", "1024", "-np", "1", "--embeddings", "--pooling", "mean")
+        embedder = f"""  - name: embedder
+    provider: openai
+    base_url: {embed.url}
+    capabilities: {{embedding: true}}
+"""
+        yaml = config_yaml(model, chat.port, internal_name=INTERNAL_NAME, big_capabilities="{tools: true}",
+                           more_models=embedder)
+        serve = start_serve(paths, work, yaml)
+        yield serve
+    finally:
+        rc = serve.stop() if serve else 0
+        chat.stop()
+        if embed:
+            embed.stop()
+    assert rc == 0, f"tinyroute serve exited with {rc} on SIGTERM:\n{serve.log_text()}"
+
+
 # ---- scripted servers ------------------------------------------------------------------------------
 
 
@@ -211,20 +298,40 @@ class Seen:
 
 
 @dataclass
+class Answer:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: Dict[str, str] = field(default_factory=dict)
+
+
+def _answer(status: int, body: Any, content_type: str, headers: Optional[Dict[str, str]]) -> Answer:
+    return Answer(status, body if isinstance(body, bytes) else json.dumps(body).encode(), content_type,
+                  dict(headers or {}))
+
+
+@dataclass
 class Scripted:
-    """An HTTP server on 127.0.0.1 that answers every request with `status`/`body` and records what it
-    was sent (header names lower-cased)."""
+    """An HTTP server on 127.0.0.1 that answers the queued answers first (`then`), one per request, and
+    every request after that with `answer`; it records what it was sent (header names lower-cased) and
+    when (`times`, time.monotonic())."""
 
     url: str
     seen: List[Seen]
-    status: int = 200
-    body: bytes = b"{}"
-    content_type: str = "application/json"
+    times: List[float] = field(default_factory=list)
+    default: Answer = field(default_factory=lambda: Answer(200, b"{}"))
+    queue: List[Answer] = field(default_factory=list)
 
-    def answer(self, status: int, body: Any, content_type: str = "application/json") -> None:
-        self.status = status
-        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.content_type = content_type
+    def answer(self, status: int, body: Any, content_type: str = "application/json",
+               headers: Optional[Dict[str, str]] = None) -> None:
+        self.default = _answer(status, body, content_type, headers)
+
+    def then(self, status: int, body: Any, content_type: str = "application/json",
+             headers: Optional[Dict[str, str]] = None) -> None:
+        self.queue.append(_answer(status, body, content_type, headers))
+
+    def next_answer(self) -> Answer:
+        return self.queue.pop(0) if self.queue else self.default
 
 
 @contextlib.contextmanager
@@ -236,13 +343,17 @@ def scripted_server() -> Iterator[Scripted]:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""
             s = state["s"]
+            s.times.append(time.monotonic())
             s.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
                                json.loads(raw) if raw else None))
-            self.send_response(s.status)
-            self.send_header("content-type", s.content_type)
-            self.send_header("content-length", str(len(s.body)))
+            a = s.next_answer()
+            self.send_response(a.status)
+            self.send_header("content-type", a.content_type)
+            self.send_header("content-length", str(len(a.body)))
+            for name, value in a.headers.items():
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(s.body)
+            self.wfile.write(a.body)
 
         do_GET = do_POST = _handle
 

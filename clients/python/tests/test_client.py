@@ -1,11 +1,10 @@
-"""Every client method against a real `tinyroute serve` on a generated (random-weight) model: what is
+"""Every client method (async TinyrouteClient and sync Client) against a real `tinyroute serve` on a generated (random-weight) model: what is
 true whatever the weights — valid labels, distributions over exactly the configured names, agreement
 with the CLI's own answer, determinism, and the server's errors as TinyrouteError."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import math
 import subprocess
@@ -16,6 +15,10 @@ import pytest
 from conftest import AGENTS, CATEGORIES, Serve
 from tinyroute import (
     AgentMessage,
+    Analysis,
+    BadRequestError,
+    Client,
+    ServiceUnavailableError,
     AgentRoute,
     Classification,
     Metadata,
@@ -253,12 +256,75 @@ def test_health_and_closing(server: Serve):
     assert tr.is_closed
 
 
-def test_the_client_cannot_make_the_internal_model_write():
-    """The internal model decides; it never answers. The client's public surface says so."""
-    public = {name for name, _ in inspect.getmembers(TinyrouteClient) if not name.startswith("_")}
-    assert public == {
-        "aclose", "classify_task", "extract_metadata", "format_agent_message", "health", "is_closed",
-        "route", "route_agent", "select_model",
-    }
-    for word in ("generate", "synthesize", "chat", "complete", "completion", "answer", "write", "reply"):
-        assert not any(word in name for name in public), word
+
+def test_the_sync_client_answers_what_the_async_one_does(server: Serve):
+    prompts = ["Напиши функцию на Rust", "2+2?"]
+
+    async def go():
+        async with TinyrouteClient(server.url, timeout=60) as tr:
+            return [await tr.classify_task(p) for p in prompts], await tr.select_model("math")
+
+    async_classes, async_sel = run(go())
+    with Client(server.url, timeout=60, priority="low") as tr:
+        sync_classes = [tr.classify_task(p) for p in prompts]
+        sync_sel = tr.select_model("math", priority="high")
+        assert tr.health()["status"] == "ok"
+        with pytest.raises(BadRequestError) as unknown:
+            tr.select_model("poetry")
+        with pytest.raises(ServiceUnavailableError) as too_big:
+            tr.select_model("math", estimated_tokens=100_000)
+    assert tr.is_closed
+    for a, b in zip(async_classes, sync_classes):
+        assert (a.category, a.top_label, a.uncertain) == (b.category, b.top_label, b.uncertain)
+        for label in CATEGORIES:
+            assert math.isclose(a.distribution[label], b.distribution[label], abs_tol=1e-4)
+    assert (sync_sel.model, sync_sel.fallbacks) == (async_sel.model, async_sel.fallbacks) == ("big", [])
+    assert unknown.value.status == 400 and unknown.value.code == "invalid_request_error"
+    assert "configured categories: chat, coding, math" in unknown.value.message
+    assert too_big.value.status == 503 and too_big.value.attempts == 3  # retried: 503 may be transient
+
+
+def test_analyze_returns_every_decision(server: Serve):
+    text = "Write a Python function that parses JSON"
+    with Client(server.url, timeout=120) as tr:
+        a = tr.analyze(text)
+        history = tr.analyze([{"role": "system", "content": "be brief"}, {"role": "user", "content": text}])
+        routed = tr.route(text)
+    assert isinstance(a, Analysis)
+    c = a.category
+    assert c.category in CATEGORIES and c.top_label in CATEGORIES
+    check_distribution(c.distribution, CATEGORIES)
+    assert c.category == ("chat" if c.uncertain else c.top_label)
+    assert a.selection.model in ("big", "spare") and a.selection.reason.startswith(c.category + ": ")
+    assert a.agent is not None and a.agent.agent in AGENTS
+    check_distribution(a.agent.distribution, AGENTS)
+    assert a.fields, a.raw
+    for name, d in a.fields.items():
+        assert d.value in d.distribution or not d.distribution, (name, d)
+        if d.distribution:
+            assert math.isclose(sum(d.distribution.values()), 1.0, abs_tol=1e-3), (name, d)
+    assert a.conversation is None
+    assert a.source in ("model", "cache") and a.decision_source in ("model", "rule", "cache", "default")
+    assert a.query_tokens > 0 and a.latency_ms.total >= a.latency_ms.decisions >= 0
+    assert a.raw["selection"]["model"] == a.selection.model
+    # The last user turn is what is analysed, and /v1/route decides through the same analysis.
+    assert history.category.category == c.category
+    assert {k: v.value for k, v in history.fields.items()} == {k: v.value for k, v in a.fields.items()}
+    assert (routed.category, routed.model) == (c.category, a.selection.model)
+
+
+def test_analyze_counts_conversation_turns_once_per_message_id(server: Serve):
+    conversation = f"conv-{uuid.uuid4()}"
+
+    async def go():
+        async with TinyrouteClient(server.url, timeout=120) as tr:
+            first = await tr.analyze("hello there", conversation=conversation, message_id="m-1")
+            retried = await tr.analyze("hello there", conversation=conversation, message_id="m-1")
+            second = await tr.analyze("now fix the failing test", conversation=conversation, message_id="m-2")
+            return first, retried, second
+
+    first, retried, second = run(go())
+    for a in (first, retried, second):
+        assert a.conversation is not None and a.conversation.id == conversation
+    assert first.conversation.turns == retried.conversation.turns == 1
+    assert second.conversation.turns == 2

@@ -8,7 +8,22 @@ import asyncio
 import pytest
 
 from conftest import config_yaml, free_port, scripted_server, silent_server, start_serve
-from tinyroute import TinyrouteClient, TinyrouteError
+from tinyroute import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTooLargeError,
+    ServerError,
+    ServiceUnavailableError,
+    TinyrouteClient,
+    TinyrouteError,
+)
 
 CLASSIFICATION = {
     "category": "coding", "top_label": "coding", "confidence": 0.7, "uncertain": False, "source": "model",
@@ -30,6 +45,7 @@ async def failure(url: str, timeout: float = 5, call=lambda tr: tr.classify_task
 
 def test_server_down_is_a_connection_error():
     e = run(failure(f"http://127.0.0.1:{free_port()}"))
+    assert type(e) is APIConnectionError
     assert e.status is None and e.type == "connection_error"
     assert "cannot connect" in e.message and "tinyroute serve" in e.message
 
@@ -37,6 +53,7 @@ def test_server_down_is_a_connection_error():
 def test_no_answer_within_the_timeout_is_a_timeout_error():
     with silent_server() as url:
         e = run(failure(url, timeout=0.5))
+    assert isinstance(e, APITimeoutError) and isinstance(e, APIConnectionError)
     assert e.status is None and e.type == "timeout"
     assert "no answer within 0.5 s" in e.message
 
@@ -45,8 +62,23 @@ def test_openai_style_error_body():
     with scripted_server() as s:
         s.answer(429, {"error": {"message": "slow down", "type": "rate_limit_error", "code": None}})
         e = run(failure(s.url))
-    assert (e.status, e.type, e.message) == (429, "rate_limit_error", "slow down")
+    assert isinstance(e, RateLimitError)
+    assert (e.status, e.type, e.code, e.message) == (429, "rate_limit_error", "rate_limit_error", "slow down")
     assert e.body["error"]["message"] == "slow down"
+
+
+@pytest.mark.parametrize("status, cls", [
+    (400, BadRequestError), (401, AuthenticationError), (403, PermissionDeniedError), (404, NotFoundError),
+    (413, RequestTooLargeError), (409, APIStatusError), (500, ServerError), (504, ServerError),
+    (503, ServiceUnavailableError),
+])
+def test_each_status_is_its_own_exception_carrying_the_error_code(status, cls):
+    with scripted_server() as s:
+        s.answer(status, {"error": {"message": "m", "type": "some_type", "param": None, "code": "some_code"}})
+        e = run(failure(s.url))
+    assert type(e) is cls and isinstance(e, APIStatusError) and isinstance(e, TinyrouteError)
+    assert (e.status, e.type, e.code, e.message) == (status, "some_type", "some_code", "m")
+    assert "some_type" in str(e) and cls.__name__ in repr(e)
 
 
 def test_ollama_style_error_body():
@@ -68,6 +100,7 @@ def test_a_success_without_the_expected_fields_is_an_invalid_response():
     with scripted_server() as s:
         s.answer(200, {"unexpected": True})
         e = run(failure(s.url))
+        assert isinstance(e, InvalidResponseError)
         assert e.type == "invalid_response" and "category" in e.message
         s.answer(200, b"not json", "text/plain")
         assert run(failure(s.url)).type == "invalid_response"

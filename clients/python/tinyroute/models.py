@@ -1,5 +1,5 @@
 """What tinyroute answers, as dataclasses. Each has a `raw` field holding the JSON it came from, so
-fields a newer server adds are never lost. Parsing raises TinyrouteError(type="invalid_response")
+fields a newer server adds are never lost. Parsing raises InvalidResponseError (type "invalid_response")
 when a field the client relies on is missing or of the wrong type."""
 
 from __future__ import annotations
@@ -7,13 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
-from .errors import TinyrouteError
+from .errors import InvalidResponseError
 
 
-def _bad(what: str, data: Any) -> TinyrouteError:
-    return TinyrouteError(
-        f"unexpected response from tinyroute: {what}", status=None, type="invalid_response", body=data
-    )
+def _bad(what: str, data: Any) -> InvalidResponseError:
+    return InvalidResponseError(f"unexpected response from tinyroute: {what}", type="invalid_response", body=data)
 
 
 def _obj(data: Any, what: str) -> Mapping[str, Any]:
@@ -76,7 +74,6 @@ def _distribution(data: Mapping[str, Any], name_key: str) -> Dict[str, float]:
     return out
 
 
-_RAW = dict(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -94,7 +91,7 @@ class Classification:
     truncated: bool = False
     tokens_decoded: int = 0
     latency_ms: float = 0.0
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "Classification":
@@ -134,7 +131,7 @@ class Selection:
     fallbacks: List[str]  # then these, in order
     reason: str  # one sentence: what was picked and what was skipped
     rejected: List[Rejection] = field(default_factory=list)
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "Selection":
@@ -162,7 +159,7 @@ class Route:
     reason: str
     source: str  # rule | model | cache | default
     route_ms: float = 0.0
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "Route":
@@ -193,7 +190,7 @@ class AgentRoute:
     truncated: bool = False
     tokens_decoded: int = 0
     latency_ms: float = 0.0
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "AgentRoute":
@@ -242,7 +239,7 @@ class AgentMessage:
     created_at: str
     body: str
     schema: str = "agent-message.v1"
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "AgentMessage":
@@ -287,7 +284,7 @@ class Metadata:
     complexity: str  # simple | complex
     estimated_tokens: int  # the internal model's token count of the text
     latency_ms: float = 0.0
-    raw: Dict[str, Any] = field(**_RAW)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "Metadata":
@@ -301,5 +298,92 @@ class Metadata:
             complexity=_str(d, "complexity", ""),
             estimated_tokens=_int(d, "estimated_tokens"),
             latency_ms=_num(d, "latency_ms"),
+            raw=dict(d),
+        )
+
+
+@dataclass
+class Decision:
+    """One of /v1/analyze's field decisions (e.g. language, urgency): the value the model chose."""
+
+    value: str
+    confidence: float
+    distribution: Dict[str, float]  # every allowed value -> probability, highest first
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Decision":
+        d = _obj(data, "a field decision")
+        return cls(value=_str(d, "value"), confidence=_num(d, "confidence"),
+                   distribution=_distribution(d, "label"))
+
+
+@dataclass
+class Conversation:
+    """The conversation an analysis belongs to (present when the request named one)."""
+
+    id: str
+    turns: int  # turns the server has seen in it, this one included
+    source: str  # how the server knew the conversation
+    reused_tokens: int  # prompt tokens served from the conversation's cached state
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Conversation":
+        d = _obj(data, '"conversation"')
+        return cls(id=_str(d, "id"), turns=_int(d, "turns"), source=_str(d, "source", ""),
+                   reused_tokens=_int(d, "reused_tokens"))
+
+
+@dataclass
+class AnalyzeLatency:
+    """Milliseconds spent: queued, on the whole request, on the model's decisions, on selection, in all."""
+
+    queue: float
+    request: float
+    decisions: float
+    select: float
+    total: float
+
+    @classmethod
+    def from_json(cls, data: Any) -> "AnalyzeLatency":
+        d = _obj(data, '"latency_ms"')
+        return cls(*(_num(d, k) for k in ("queue", "request", "decisions", "select", "total")))
+
+
+@dataclass
+class Analysis:
+    """POST /v1/analyze: every decision in one pass over the text: the category (a Classification), the
+    agent (when the server has agents), the field decisions, the model selection."""
+
+    category: Classification
+    selection: Selection
+    fields: Dict[str, Decision]
+    agent: Optional[AgentRoute]
+    conversation: Optional[Conversation]
+    source: str  # model | cache
+    decision_source: str  # rule | cache | what the classification's source was
+    query_tokens: int
+    truncated: bool
+    tokens_decoded: int
+    latency_ms: AnalyzeLatency
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Analysis":
+        d = _obj(data, "the analysis")
+        fields = _obj(d.get("fields", {}), '"fields"')
+        agent = d.get("agent")
+        conversation = d.get("conversation")
+        return cls(
+            category=Classification.from_json(d.get("category")),
+            selection=Selection.from_json(d.get("selection")),
+            fields={name: Decision.from_json(f) for name, f in fields.items()},
+            agent=AgentRoute.from_json(agent) if agent is not None else None,
+            conversation=Conversation.from_json(conversation) if conversation is not None else None,
+            source=_str(d, "source", ""),
+            decision_source=_str(d, "decision_source", ""),
+            query_tokens=_int(d, "query_tokens"),
+            truncated=_bool(d, "truncated"),
+            tokens_decoded=_int(d, "tokens_decoded"),
+            latency_ms=AnalyzeLatency.from_json(d.get("latency_ms", {})),
             raw=dict(d),
         )
