@@ -159,6 +159,11 @@ public:
 
   // Thread-safe; no decode involved.
   std::vector<Token> tokenize(std::string_view text, bool add_bos, bool parse_special = false) const;
+  // The tokens `text` adds after `context`, as one tokenization of context + text gives them (plain text,
+  // no BOS): what a model reads and emits after a cue. "A" alone and "A" after "Category: " can be
+  // different tokens, and whether a leading space is implied differs between vocabularies. Throws
+  // invalid_argument when the tokenizer merges text across the boundary.
+  std::vector<Token> tokenize_after(std::string_view context, std::string_view text) const;
   std::string detokenize(std::span<const Token> tokens) const;
   std::string token_text(Token token) const;
   std::string apply_chat_template(const std::vector<PromptMessage>& messages, bool add_assistant) const;
