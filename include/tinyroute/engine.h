@@ -60,8 +60,11 @@ struct ModelInfo {
   std::int32_t n_ctx_train = 0;
   std::int32_t n_embd = 0;
   std::int32_t n_layer = 0;
-  std::string fingerprint;   // sha256 over size, GGUF metadata and sampled tensor data (hex)
-  std::string chat_template; // from the file, or TinyLlama's (zephyr) when the file has none
+  std::int32_t n_swa = 0;  // attention window of the sliding-window layers (Gemma 3: most); 0 = none
+  std::string fingerprint; // sha256 over size, GGUF metadata and sampled tensor data (hex)
+  // From the file; when it has none, the llama.cpp format named for the vocabulary's turn markers
+  // ("gemma", "chatml", "llama3"), else TinyLlama's ("tinyllama").
+  std::string chat_template;
   bool chat_template_from_file = false;
 };
 
