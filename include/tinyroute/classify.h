@@ -60,7 +60,8 @@ LabelPrompt label_prompt(const Engine& engine, const std::vector<Label>& labels,
 LabelDistribution label_distribution(const std::vector<Label>& labels,
                                      const std::vector<ContinuationScore>& answers);
 
-// `text` tokenized as plain text (a typed "</s>" stays text); over `max_tokens` the head (2/3) and the
+// `text` tokenized as plain text (a typed "</s>" stays text) as it reads after "<Noun>: ", one space
+// included whether or not the vocabulary implies it; over `max_tokens` the head (2/3) and the
 // tail are kept around " [...]". Sets *truncated when it cut.
 std::vector<Token> clip_text_tokens(const Engine& engine, const std::string& text, int max_tokens,
                                     bool* truncated = nullptr);

@@ -60,8 +60,11 @@ struct ModelInfo {
   std::int32_t n_ctx_train = 0;
   std::int32_t n_embd = 0;
   std::int32_t n_layer = 0;
-  std::string fingerprint;   // sha256 over size, GGUF metadata and sampled tensor data (hex)
-  std::string chat_template; // from the file, or TinyLlama's (zephyr) when the file has none
+  std::int32_t n_swa = 0;  // attention window of the sliding-window layers (Gemma 3: most); 0 = none
+  std::string fingerprint; // sha256 over size, GGUF metadata and sampled tensor data (hex)
+  // From the file; when it has none, the llama.cpp format named for the vocabulary's turn markers
+  // ("gemma", "chatml", "llama3"), else TinyLlama's ("tinyllama").
+  std::string chat_template;
   bool chat_template_from_file = false;
 };
 
@@ -159,6 +162,11 @@ public:
 
   // Thread-safe; no decode involved.
   std::vector<Token> tokenize(std::string_view text, bool add_bos, bool parse_special = false) const;
+  // The tokens `text` adds after `context`, as one tokenization of context + text gives them (plain text,
+  // no BOS): what a model reads and emits after a cue. "A" alone and "A" after "Category: " can be
+  // different tokens, and whether a leading space is implied differs between vocabularies. Throws
+  // invalid_argument when the tokenizer merges text across the boundary.
+  std::vector<Token> tokenize_after(std::string_view context, std::string_view text) const;
   std::string detokenize(std::span<const Token> tokens) const;
   std::string token_text(Token token) const;
   std::string apply_chat_template(const std::vector<PromptMessage>& messages, bool add_assistant) const;

@@ -1,5 +1,7 @@
 #include "tinyroute/engine.h"
 
+#include <algorithm>
+
 #include "engine/model.h"
 #include "engine/reference.h"
 #include "engine/sampling.h"
@@ -38,6 +40,19 @@ const EngineParams& Engine::params() const {
 
 std::vector<Token> Engine::tokenize(std::string_view text, bool add_bos, bool parse_special) const {
   return impl_->model.tokenize(text, add_bos, parse_special);
+}
+std::vector<Token> Engine::tokenize_after(std::string_view context, std::string_view text) const {
+  const std::vector<Token> head = impl_->model.tokenize(context, false, false);
+  std::string joined(context);
+  joined += text;
+  std::vector<Token> all = impl_->model.tokenize(joined, false, false);
+  if (all.size() < head.size() || !std::equal(head.begin(), head.end(), all.begin())) {
+    throw Error(ErrorCode::invalid_argument, "the tokenizer joins '" + std::string(text) +
+                                                 "' with the text before it ('" + std::string(context) +
+                                                 "')");
+  }
+  all.erase(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(head.size()));
+  return all;
 }
 std::string Engine::detokenize(std::span<const Token> tokens) const {
   return impl_->model.detokenize(tokens);

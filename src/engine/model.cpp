@@ -1,5 +1,6 @@
 #include "engine/model.h"
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -22,7 +23,8 @@ void llama_log_callback(ggml_log_level level, const char* text, void* /*user*/) 
   if (forward && level != GGML_LOG_LEVEL_DEBUG) std::fputs(text, stderr);
 }
 
-// Named in ModelInfo when a file carries no chat template: tinyroute then uses TinyLlama's format.
+// Named in ModelInfo when a file carries no chat template and its vocabulary has no known turn markers:
+// tinyroute then uses TinyLlama's format.
 constexpr const char* kDefaultTemplate = "tinyllama";
 
 std::string render_tinyllama(const std::vector<PromptMessage>& messages, bool add_assistant,
@@ -89,21 +91,39 @@ Model::Model(const std::string& path, bool use_mmap, bool repack) {
   info_.n_ctx_train = llama_model_n_ctx_train(model_.get());
   info_.n_embd = llama_model_n_embd(model_.get());
   info_.n_layer = llama_model_n_layer(model_.get());
+  info_.n_swa = llama_model_n_swa(model_.get());
   info_.fingerprint = model_fingerprint(path, facts.file_size, facts.data_offset);
   if (const char* t = llama_model_chat_template(model_.get(), nullptr); t != nullptr && *t != '\0') {
     info_.chat_template = t;
     info_.chat_template_from_file = true;
   } else {
-    info_.chat_template = kDefaultTemplate;
+    info_.chat_template = template_from_vocabulary();
   }
   // TinyLlama's Jinja template writes eos_token rather than a literal </s>: llama.cpp's built-in
   // detector mistakes it for GLM-Edge, and its "zephyr" ends turns with <|endoftext|>. tinyroute renders
   // this format itself, with the model's own end-of-sequence piece.
   const auto has = [&](const char* s) { return info_.chat_template.find(s) != std::string::npos; };
-  tinyllama_format_ = !info_.chat_template_from_file ||
+  tinyllama_format_ = info_.chat_template == kDefaultTemplate ||
                       (has("<|user|>") && has("<|assistant|>") && has("<|system|>") && !has("<|im_start|>"));
   eos_piece_ = "</s>";
   if (const Token eos = llama_vocab_eos(vocab_); eos >= 0) eos_piece_ = token_text(eos);
+}
+
+std::string Model::template_from_vocabulary() const {
+  // A file without a template (the Gemma 3 270M GGUF carries none): the format whose turn markers this
+  // vocabulary has as special tokens, since those are what the model was trained to read. TinyLlama's
+  // markers are plain text, so its format is the one left when no other fits.
+  const auto special = [&](const char* marker) {
+    return tokenize(marker, false, true).size() == 1 && tokenize(marker, false, false).size() > 1;
+  };
+  static constexpr std::array<std::array<const char*, 3>, 3> kFormats = {{
+      {"gemma", "<start_of_turn>", "<end_of_turn>"},
+      {"chatml", "<|im_start|>", "<|im_end|>"},
+      {"llama3", "<|start_header_id|>", "<|eot_id|>"},
+  }};
+  for (const auto& [name, open, close] : kFormats)
+    if (special(open) && special(close)) return name;
+  return kDefaultTemplate;
 }
 
 std::vector<Token> Model::tokenize(std::string_view text, bool add_bos, bool parse_special) const {
@@ -165,11 +185,12 @@ std::string Model::apply_chat_template(const std::vector<PromptMessage>& message
     n = llama_chat_apply_template(info_.chat_template.c_str(), msgs.data(), msgs.size(), add_assistant,
                                   out.data(), static_cast<int32_t>(out.size()));
   }
+  // A template llama.cpp's built-in formats do not know: another model's turn markers would be wrong for
+  // this one (TinyLlama's are only used for a file with no template at all), so say so.
   if (n < 0) {
-    // A template llama.cpp's built-in list does not know: fall back to TinyLlama's own format.
-    return render_tinyllama(messages, add_assistant, eos_piece_);
+    throw Error(ErrorCode::unsupported_architecture,
+                "the chat template in " + info_.path + " is not one llama.cpp's built-in formats know");
   }
-  if (n < 0) throw Error(ErrorCode::internal, "chat template could not be applied");
   out.resize(static_cast<size_t>(n));
   return out;
 }

@@ -30,6 +30,8 @@ public:
   bool is_eog(Token token) const { return llama_vocab_is_eog(vocab_, token); }
 
 private:
+  std::string template_from_vocabulary() const;
+
   ModelPtr model_;
   const llama_vocab* vocab_ = nullptr;
   ModelInfo info_;

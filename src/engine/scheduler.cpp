@@ -154,6 +154,7 @@ struct Scheduler::State {
   llama_memory_t mem = nullptr;
   int n_vocab = 0;
   int kv_cells = 0;
+  llama_pos n_swa = 0; // sliding-window size of the model's windowed layers; 0 = none
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -209,6 +210,11 @@ struct Scheduler::State {
     // every row against every cell in use (masked), other prefixes and sequences included; flash attention
     // skips the masked cells. Off unless asked for.
     cp.flash_attn_type = p.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    // Sliding-window layers (Gemma 3) get their own KV cache. Full size, so it holds every cell the
+    // budget below counts (kv_cells): a smaller one runs out when shared prefix cells, which llama.cpp
+    // never prunes, outnumber it. Set, not left to the default, which has changed between versions.
+    n_swa = model.info().n_swa;
+    cp.swa_full = true;
     cp.no_perf = true;
     ctx.reset(llama_init_from_model(model.get(), cp));
     if (!ctx)
@@ -274,6 +280,14 @@ struct Scheduler::State {
     for (auto& k : kept)
       if (k.key == key) return &k;
     return nullptr;
+  }
+
+  // llama.cpp lets a decode overwrite cells that lie outside a sequence's sliding window, when no
+  // other sequence holds them, since a sequence only moves forward. Continuing from an earlier position
+  // (a kept conversation's common part, the prefix's last token again) needs the window of that
+  // position, which may have lost its first cells: true when `seq` still holds all of it.
+  bool window_intact(llama_seq_id seq, llama_pos pos) const {
+    return n_swa <= 0 || llama_memory_seq_pos_min(mem, seq) <= std::max<llama_pos>(0, pos - n_swa + 1);
   }
 
   bool conversation_active(const std::string& key) const {
@@ -426,6 +440,10 @@ struct Scheduler::State {
       }
       reprise = {slot->tokens.back()};
       pos0 = prefix_len - 1;
+      if (!window_intact(slot->seq, pos0)) { // the whole prefix, decoded again
+        reprise = slot->tokens;
+        pos0 = 0;
+      }
     }
     // Tokens the kept sequence already holds (at least the query's last is decoded again: its logits
     // are read and the branches fork after it).
@@ -433,6 +451,7 @@ struct Scheduler::State {
     if (kept_seq != nullptr && !t.feed.empty()) {
       const size_t limit = std::min(kept_seq->tokens.size(), t.feed.size() - 1);
       while (reuse < limit && kept_seq->tokens[reuse] == t.feed[reuse]) ++reuse;
+      if (!window_intact(kept_seq->seq, pos0 + static_cast<llama_pos>(reuse))) reuse = 0;
     }
     const int n_feed = static_cast<int>(reprise.empty() ? t.feed.size() - reuse : reprise.size());
 

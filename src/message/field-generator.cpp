@@ -38,7 +38,8 @@ FieldGenerator::FieldGenerator(Engine& engine, std::string prefix_name, const st
 GenerateRequest FieldGenerator::request_for(const std::string& text) const {
   // Tokenized without special-token parsing: "</s>" in a message stays text. Long messages keep their
   // head and tail, as in LabelScorer.
-  std::vector<Token> body = engine_.tokenize(text, false, false);
+  std::vector<Token> body =
+      engine_.tokenize_after(":", " " + text); // after "Message: " (see clip_text_tokens)
   const size_t budget = static_cast<size_t>(max_query_tokens_);
   if (body.size() > budget) {
     const size_t keep = budget - ellipsis_.size();

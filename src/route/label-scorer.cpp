@@ -37,9 +37,11 @@ LabelPrompt label_prompt(const Engine& engine, const std::vector<Label>& labels,
                     std::to_string(labels.size()) + " given); use strategy 'score'");
   }
   LabelPrompt p;
-  // Each label's answer: a one-token letter code (choice) or the label's own name (score).
+  // Each label's answer: a one-token letter code (choice) or the label's own name (score), as the tokens
+  // that follow "<Noun>:" in the examples below ("Category: A"): the continuation the model would emit.
   for (size_t i = 0; i < labels.size(); ++i) {
-    auto toks = engine.tokenize(choice ? code_of(i) : labels[i].name, false, false);
+    auto toks =
+        engine.tokenize_after(options.answer_noun + ":", " " + (choice ? code_of(i) : labels[i].name));
     if (toks.empty())
       throw Error(ErrorCode::invalid_argument, "label '" + labels[i].name + "' tokenizes to nothing");
     if (choice && toks.size() != 1) {
@@ -104,7 +106,8 @@ LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerO
 
 std::vector<Token> clip_text_tokens(const Engine& engine, const std::string& text, int max_tokens,
                                     bool* truncated) {
-  std::vector<Token> body = engine.tokenize(text, false, false);
+  // The text follows "<Noun>:" in the prompt, after one space whether or not the vocabulary implies it.
+  std::vector<Token> body = engine.tokenize_after(":", " " + text);
   const size_t budget = static_cast<size_t>(max_tokens);
   const bool cut = body.size() > budget;
   if (cut) {

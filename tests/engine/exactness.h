@@ -1,0 +1,27 @@
+// What the exactness tests share: engine parameters and the comparisons of a fast path with its
+// from-scratch twin (a fresh context, the whole prompt decoded at once), within kTol per token.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tinyroute/engine.h"
+
+namespace tinyroute::test {
+
+inline constexpr double kTol = 1e-3;
+
+// One thread (ctest runs suites in parallel on 2 cores; ggml threads spin when oversubscribed) and a
+// 4096-cell context.
+EngineParams exact_params(const std::string& model, int n_batch = 512);
+
+// Every continuation's log-probabilities (and total) and every branch's, within kTol per token.
+void expect_same_scores(const ScoreResult& fast, const ScoreResult& slow, const std::string& what);
+
+// Every prompt generated at once under `grammar` after `prefix` (batched), each compared token for
+// token with the reference (a fresh context, the grammar over every candidate at every step).
+void expect_batched_generation_equals_reference(Engine& engine, const std::string& prefix,
+                                                const std::vector<std::vector<Token>>& prompts,
+                                                const std::string& grammar, int max_tokens);
+
+} // namespace tinyroute::test
