@@ -41,11 +41,13 @@ def post(url: str, body: Dict, timeout: float = 120.0) -> Dict:
 
 @contextlib.contextmanager
 def llama_server(binary: str, model: str, threads: int, ctx: int = 8192) -> Iterator[str]:
-    """A real llama-server on 127.0.0.1 (one slot, prompt cache on), stopped afterwards."""
+    """A real llama-server on 127.0.0.1 (one slot, prompt cache on), stopped afterwards. --swa-full: with a
+    sliding-window model (Gemma 3) llama-server cannot reuse a cached prompt prefix otherwise, and would
+    decode every request's whole prompt; tinyroute's engine keeps full-size SWA cells for the same reason."""
     port = free_port()
     log = open(os.devnull, "w")
     proc = subprocess.Popen([binary, "-m", model, "--host", "127.0.0.1", "--port", str(port), "-t", str(threads),
-                             "-c", str(ctx), "-np", "1", "--no-webui"], stdout=log, stderr=log)
+                             "-c", str(ctx), "-np", "1", "--swa-full", "--no-webui"], stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
