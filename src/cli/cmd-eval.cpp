@@ -22,6 +22,8 @@ struct EvalOptions {
   CommonOptions common;
   std::string file;
   std::string labels_from = "categories";
+  std::string strategy; // empty: the config's
+  bool serial = false;
   int limit = 0;
 };
 
@@ -60,13 +62,21 @@ struct Prediction {
 };
 
 // Submits every example at once (so the engine batches them) and hands back the pending answers.
+// With `serial`, each request completes before the next is sent: latency without queueing (the cost of
+// one request alone).
 template <typename Result, typename Submit, typename Pick>
 std::vector<std::future<Prediction>> submit_all(const std::vector<Example>& examples, Submit submit,
-                                                Pick pick) {
+                                                Pick pick, bool serial) {
   std::vector<std::future<Prediction>> pending;
   pending.reserve(examples.size());
   for (const auto& e : examples) {
     std::future<Result> f = submit(e.text);
+    if (serial) {
+      std::promise<Prediction> done;
+      done.set_value(pick(f.get()));
+      pending.push_back(done.get_future());
+      continue;
+    }
     pending.push_back(
         std::async(std::launch::deferred, [f = std::move(f), pick]() mutable { return pick(f.get()); }));
   }
@@ -76,6 +86,14 @@ std::vector<std::future<Prediction>> submit_all(const std::vector<Example>& exam
 int run_eval(const EvalOptions& o) {
   const bool agents = o.labels_from == "agents";
   Config config = load_cli_config(o.common);
+  if (!o.strategy.empty()) {
+    // Every strategy measured on the same data and config: only how the decision is read changes.
+    config.internal_model.strategy = *parse_strategy(o.strategy);
+    config.agent_routing.strategy = config.internal_model.strategy;
+  }
+  const std::string strategy(
+      strategy_name(agents ? config.agent_routing.strategy.value_or(config.internal_model.strategy)
+                           : config.internal_model.strategy));
   if (agents && config.agents.empty()) {
     throw UsageError("--labels-from agents needs a config with an `agents` section; " + config.source_path +
                      " has none");
@@ -106,14 +124,16 @@ int run_eval(const EvalOptions& o) {
         examples, [&](const std::string& text) { return agent_router->route_agent(text); },
         [](const AgentRoute& r) {
           return Prediction{r.agent, r.latency_ms};
-        });
+        },
+        o.serial);
   } else {
     tasks = std::make_unique<TaskRouter>(engine, std::move(config));
     pending = submit_all<ClassifyResult>(
         examples, [&](const std::string& text) { return tasks->classify_task(text); },
         [](const ClassifyResult& r) {
           return Prediction{r.category, r.latency_ms};
-        });
+        },
+        o.serial);
   }
 
   const bool progress = stderr_is_tty();
@@ -141,12 +161,15 @@ int run_eval(const EvalOptions& o) {
     json out = metrics_json(m);
     out["file"] = o.file;
     out["labels_from"] = o.labels_from;
+    out["strategy"] = strategy;
+    out["serial"] = o.serial;
     out["latency_ms"] = latency_json(l);
     out["wall_s"] = wall_s;
     out["per_second"] = wall_s > 0 ? static_cast<double>(m.total) / wall_s : 0;
     std::cout << out.dump(2) << "\n";
   } else {
-    std::cout << metrics_text(m) << "\nlatency (ms, per request, queueing included)\n"
+    std::cout << "strategy    " << strategy << (o.serial ? " (serial)" : "") << "\n"
+              << metrics_text(m) << "\nlatency (ms, per request, queueing included)\n"
               << "  p50 " << fixed(l.p50, 2) << "  p95 " << fixed(l.p95, 2) << "  p99 " << fixed(l.p99, 2)
               << "  mean " << fixed(l.mean, 2) << "  max " << fixed(l.max, 2) << "\n"
               << "wall        " << fixed(wall_s, 2) << " s  (" << fixed(m.total / std::max(wall_s, 1e-9), 1)
@@ -168,6 +191,10 @@ void register_eval_command(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"categories", "agents"}))
       ->capture_default_str();
   cmd->add_option("--limit", o->limit, "Use only the first N examples")->check(CLI::PositiveNumber);
+  cmd->add_option("--strategy", o->strategy, "Override the config's strategy (choice, score, centroid, head)")
+      ->check(CLI::IsMember({"choice", "score", "centroid", "head"}));
+  cmd->add_flag("--serial", o->serial,
+                "Send one request at a time (latency = the cost of one request alone)");
   add_config_option(cmd, o->common);
   add_model_option(cmd, o->common);
   add_json_flag(cmd, o->common);
