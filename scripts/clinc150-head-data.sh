@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes the data for measuring the hidden-state strategies (centroid, head) on CLINC150 agent routing:
 #   OUT_DIR/clinc150-agents-train.jsonl  the first TRAIN_PER_INTENT train.jsonl requests of every intent,
-#                                        labelled with its domain's agent, and every oos_train request
+#                                        labelled with its domain's agent, and the first 10*TRAIN_PER_INTENT oos_train requests
 #                                        labelled triage (for `tinyroute train --labels-from agents`);
 #   OUT_DIR/clinc150-agents-val.jsonl    the first VAL_PER_INTENT val.jsonl requests of every intent and
 #                                        the first 10*VAL_PER_INTENT oos_val requests (for `tinyroute eval`).
@@ -37,6 +37,6 @@ def write(path, sources, per_intent, oos_limit):
     print(f"{path}: {sum(counts.values())} requests, " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
           file=sys.stderr)
 
-write(f"{out}/clinc150-agents-train.jsonl", ("train.jsonl", "oos_train.jsonl"), n_train, 10**9)
+write(f"{out}/clinc150-agents-train.jsonl", ("train.jsonl", "oos_train.jsonl"), n_train, 10 * n_train)
 write(f"{out}/clinc150-agents-val.jsonl", ("val.jsonl", "oos_val.jsonl"), n_val, 10 * n_val)
 PY
