@@ -8,12 +8,14 @@
 
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "tinyroute/config.h"
 #include "tinyroute/engine.h"
+#include "tinyroute/head.h"
 #include "tinyroute/select.h"
 
 namespace tinyroute {
@@ -31,7 +33,16 @@ struct LabelScorerOptions {
   std::string answer_noun = "Category"; // "Category: <answer>"
   Strategy strategy = Strategy::choice;
   int max_query_tokens = 256; // longer texts keep their head and tail
+  // strategy head: where heads live (head_dir()) and what the labels are ("categories" | "agents").
+  std::string head_dir;
+  std::string head_kind;
 };
+
+// centroid and head read the request's hidden state; score and choice read an answer after a prompt.
+bool reads_hidden_state(Strategy strategy);
+// The strategy for a label set that must be decided by prompt (no examples, no head: metadata fields,
+// analyze): a hidden-state strategy becomes choice, or score beyond 26 labels.
+Strategy prompt_strategy(Strategy strategy, size_t n_labels);
 
 struct LabelDistribution {
   std::vector<std::string> labels; // in configured order
@@ -68,11 +79,14 @@ std::vector<Token> clip_text_tokens(const Engine& engine, const std::string& tex
 
 class LabelScorer {
 public:
-  // Builds the instruction prefix and makes it resident in the engine (decoded once).
+  // score / choice: builds the instruction prefix and makes it resident in the engine (decoded once).
+  // centroid: embeds every label's examples (a label without any: its name and description) into
+  // centroids. head: loads the head for this model and label set (load_head, refused for others).
   LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerOptions options);
 
   std::future<LabelDistribution> score(const std::string& text, Priority priority = Priority::normal) const;
-  // The brute-force twin: the same prompt decoded from scratch for every label. Tests only.
+  // The brute-force twin: the same prompt decoded from scratch for every label. Tests only. The
+  // hidden-state strategies have one decode and no prefix to share, so theirs is score() itself.
   LabelDistribution score_reference(const std::string& text) const;
 
   const std::vector<Label>& labels() const { return labels_; }
@@ -80,12 +94,15 @@ public:
   const std::string& prefix_text() const { return prefix_text_; }
   const std::string& instructions() const { return prompt_.instructions; }
   const std::vector<std::vector<Token>>& answers() const { return prompt_.answers; }
+  const std::optional<Centroids>& centroids() const { return centroids_; }
+  const std::optional<Head>& head() const { return head_; }
   // The tokens decoded after the prefix for `text`: the (truncated) text and the answer cue.
   std::vector<Token> query_tokens(const std::string& text, bool* truncated = nullptr) const;
 
 private:
   ScoreRequest request_for(const std::string& text, bool* truncated) const;
   LabelDistribution distribution(const ScoreResult& result, int query_tokens, bool truncated) const;
+  LabelDistribution hidden_distribution(const HiddenState& e, bool truncated) const;
 
   Engine& engine_;
   std::vector<Label> labels_;
@@ -94,6 +111,8 @@ private:
   std::string prefix_id_;   // the engine prefix: options_.prefix_name + a hash of prefix_text_
   std::vector<Token> tail_; // after the text: end of turn + answer cue
   LabelPrompt prompt_;
+  std::optional<Centroids> centroids_;
+  std::optional<Head> head_;
 };
 
 struct ClassifyResult {

@@ -12,7 +12,10 @@
 namespace tinyroute {
 
 enum class Provider { openai, ollama, anthropic };
-enum class Strategy { score, choice };
+// How a label set is decided. score and choice read the model's answer after a cached instruction
+// prefix; centroid and head read the request's own hidden state (Engine::embed_tokens): nearest
+// centroid of the labels' config examples, or a head trained with `tinyroute train`.
+enum class Strategy { score, choice, centroid, head };
 
 // The small in-process model. It only classifies, routes and formats; it never answers users.
 struct InternalModelConfig {
@@ -100,9 +103,10 @@ struct RuleConfig {
 };
 
 struct AgentRoutingConfig {
-  double threshold = 0.35;       // below this confidence a message goes to the triage agent
-  int max_hops = 8;              // a message forwarded more often than this is refused (loops)
-  int max_message_bytes = 65536; // larger messages are refused before any model work
+  double threshold = 0.35;          // below this confidence a message goes to the triage agent
+  int max_hops = 8;                 // a message forwarded more often than this is refused (loops)
+  int max_message_bytes = 65536;    // larger messages are refused before any model work
+  std::optional<Strategy> strategy; // unset: internal_model.strategy
 };
 
 // One gateway API key: the key itself lives in an environment variable, never in the file.
@@ -177,7 +181,9 @@ struct Config {
 };
 
 std::string_view provider_name(Provider provider); // "openai" | "ollama" | "anthropic"
-std::string_view strategy_name(Strategy strategy); // "score" | "choice"
+std::string_view strategy_name(Strategy strategy); // "score" | "choice" | "centroid" | "head"
+// "score" | "choice" | "centroid" | "head" -> the strategy; nullopt for anything else.
+std::optional<Strategy> parse_strategy(std::string_view name);
 
 // Every spelling that means the internal model, lower-cased: its name, the aliases, the `model`
 // value and its file stem (basename without .gguf), plus TinyLlama's usual names when it is TinyLlama.

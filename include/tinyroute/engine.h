@@ -135,6 +135,15 @@ struct GenerateResult {
   double compute_ms = 0;
 };
 
+// A request's own hidden state: its tokens decoded alone (no prefix, a fresh sequence), the final
+// layer after the output norm, mean-pooled over every token and L2-normalised (cosine = dot product).
+struct HiddenState {
+  std::vector<float> embedding; // n_embd values
+  int n_decoded = 0;
+  double queue_ms = 0;   // waiting before the decode
+  double compute_ms = 0; // the decode and the pooling
+};
+
 struct EngineStats {
   std::uint64_t decodes = 0;            // llama_decode calls
   std::uint64_t tokens = 0;             // tokens decoded in total
@@ -180,6 +189,8 @@ public:
   std::future<ScoreResult> score(ScoreRequest request);
   std::future<GenerateResult> generate(GenerateRequest request);
   std::future<std::vector<float>> embed(std::string text);
+  // embed() over tokens the caller already has (clipped text, no BOS: the model's BOS is added here).
+  std::future<HiddenState> embed_tokens(std::vector<Token> tokens);
 
   // The slow, obviously-correct twins of score and generate: a fresh llama_context per call, the
   // whole prompt decoded from scratch, no batching, no prefix sharing. Used by tests to prove the

@@ -44,5 +44,6 @@ void register_eval_command(CLI::App& app, Action& action);
 void register_pull_command(CLI::App& app, Action& action);
 void register_serve_command(CLI::App& app, Action& action);
 void register_status_command(CLI::App& app, Action& action); // status of a running serve
+void register_train_command(CLI::App& app, Action& action);  // train a `head`
 
 } // namespace tinyroute::cli

@@ -1,7 +1,7 @@
 // tinyroute eval FILE.jsonl: classify a labelled set (task categories, or with --labels-from agents the
 // configured agents, triage included) and report accuracy, macro-F1, per-class scores, the confusion
-// matrix and latency. Every request is submitted at once (so the engine batches them) unless
-// --concurrency says otherwise. --predictions writes each request's whole distribution (for calibration
+// matrix and latency. Every request is submitted at once (so the engine batches them) unless --serial
+// says otherwise. --predictions writes each request's whole distribution (for calibration
 // and abstention curves, bench/quality), and --prompts the exact token prompt each request is scored
 // with (so a peer can score the same prompt).
 #include <algorithm>
@@ -27,8 +27,9 @@ struct EvalOptions {
   CommonOptions common;
   std::string file;
   std::string labels_from = "categories";
+  std::string strategy; // empty: the config's
+  bool serial = false;
   int limit = 0;
-  int concurrency = 0;          // requests in flight at once; 0 = every example at once
   std::string predictions_file; // JSONL: one line per example, its distribution and latency
   std::string prompts_file;     // JSONL: one line per example, the prompt tokens and the answer tokens
 };
@@ -115,6 +116,14 @@ template <typename Result, typename Route, typename Pick> Submit submitter(Route
 int run_eval(const EvalOptions& o) {
   const bool agents = o.labels_from == "agents";
   Config config = load_cli_config(o.common);
+  if (!o.strategy.empty()) {
+    // Every strategy measured on the same data and config: only how the decision is read changes.
+    config.internal_model.strategy = *parse_strategy(o.strategy);
+    config.agent_routing.strategy = config.internal_model.strategy;
+  }
+  const std::string strategy(
+      strategy_name(agents ? config.agent_routing.strategy.value_or(config.internal_model.strategy)
+                           : config.internal_model.strategy));
   if (agents && config.agents.empty()) {
     throw UsageError("--labels-from agents needs a config with an `agents` section; " + config.source_path +
                      " has none");
@@ -161,9 +170,9 @@ int run_eval(const EvalOptions& o) {
   std::vector<double> latency;
   std::ofstream predictions;
   if (!o.predictions_file.empty()) predictions = open_output(o.predictions_file);
-  // Requests in flight at once: all of them by default (the engine batches them), 1 for per-request
-  // latency without queueing.
-  const size_t window = o.concurrency > 0 ? static_cast<size_t>(o.concurrency) : examples.size();
+  // Requests in flight at once: all of them (the engine batches them), or with --serial one, so that a
+  // request's latency is its own cost without queueing.
+  const size_t window = o.serial ? 1 : examples.size();
   std::deque<std::future<Prediction>> pending;
   size_t submitted = 0;
   for (size_t i = 0; i < examples.size(); ++i) {
@@ -199,12 +208,15 @@ int run_eval(const EvalOptions& o) {
     json out = metrics_json(m);
     out["file"] = o.file;
     out["labels_from"] = o.labels_from;
+    out["strategy"] = strategy;
+    out["serial"] = o.serial;
     out["latency_ms"] = latency_json(l);
     out["wall_s"] = wall_s;
     out["per_second"] = wall_s > 0 ? static_cast<double>(m.total) / wall_s : 0;
     std::cout << out.dump(2) << "\n";
   } else {
-    std::cout << metrics_text(m) << "\nlatency (ms, per request, queueing included)\n"
+    std::cout << "strategy    " << strategy << (o.serial ? " (serial)" : "") << "\n"
+              << metrics_text(m) << "\nlatency (ms, per request, queueing included)\n"
               << "  p50 " << fixed(l.p50, 2) << "  p95 " << fixed(l.p95, 2) << "  p99 " << fixed(l.p99, 2)
               << "  mean " << fixed(l.mean, 2) << "  max " << fixed(l.max, 2) << "\n"
               << "wall        " << fixed(wall_s, 2) << " s  (" << fixed(m.total / std::max(wall_s, 1e-9), 1)
@@ -226,16 +238,16 @@ void register_eval_command(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"categories", "agents"}))
       ->capture_default_str();
   cmd->add_option("--limit", o->limit, "Use only the first N examples")->check(CLI::PositiveNumber);
-  cmd->add_option("--concurrency", o->concurrency,
-                  "Requests in flight at once (default: all, batched by the engine; 1: latency without "
-                  "queueing)")
-      ->check(CLI::PositiveNumber);
   cmd->add_option("--predictions", o->predictions_file,
                   "Write one JSON line per example: the decision, the model's top label, its confidence, "
                   "the whole distribution and the latency");
   cmd->add_option("--prompts", o->prompts_file,
                   "Write one JSON line per example: the prompt tokens it is scored with and each label's "
                   "answer tokens (to score the same prompt elsewhere)");
+  cmd->add_option("--strategy", o->strategy, "Override the config's strategy (choice, score, centroid, head)")
+      ->check(CLI::IsMember({"choice", "score", "centroid", "head"}));
+  cmd->add_flag("--serial", o->serial,
+                "Send one request at a time (latency = the cost of one request alone)");
   add_config_option(cmd, o->common);
   add_model_option(cmd, o->common);
   add_json_flag(cmd, o->common);

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   register_pull_command(app, action);
   register_serve_command(app, action);
   register_status_command(app, action);
+  register_train_command(app, action);
   bool version_json = false;
   auto* version = app.add_subcommand("version", "Print the version");
   version->add_flag("--json", version_json, "Print JSON");

@@ -391,7 +391,7 @@ const std::vector<std::string> kModelKeys = {
 const std::vector<std::string> kCapabilityKeys = {"tools", "vision", "reasoning", "embedding"};
 const std::vector<std::string> kAgentKeys = {"name",     "description", "skills", "examples",
                                              "endpoint", "accepts",     "triage"};
-const std::vector<std::string> kAgentRoutingKeys = {"threshold", "max_hops", "max_message_bytes"};
+const std::vector<std::string> kAgentRoutingKeys = {"threshold", "max_hops", "max_message_bytes", "strategy"};
 const std::vector<std::string> kGatewayKeys = {"listen", "max_body_bytes", "api_keys", "availability_poll"};
 const std::vector<std::string> kRuleKeys = {"keywords", "regex", "category", "agent"};
 const std::vector<std::string> kApiKeyKeys = {"key_env", "models"};
@@ -472,13 +472,11 @@ void parse_internal(Reader& r, const Section& top, InternalModelConfig& im) {
   r.positive(s, "parallel", im.parallel);
   r.positive(s, "max_query_tokens", im.max_query_tokens);
   if (auto v = r.text(s, "strategy", false)) {
-    if (*v == "choice") {
-      im.strategy = Strategy::choice;
-    } else if (*v == "score") {
-      im.strategy = Strategy::score;
+    if (auto st = parse_strategy(*v)) {
+      im.strategy = *st;
     } else {
       r.report().add(line_of(s.fields.at("strategy"), s.line), "internal_model.strategy",
-                     quoted(*v) + " is not a strategy; use choice or score");
+                     quoted(*v) + " is not a strategy; use choice, score, centroid or head");
     }
   }
   if (auto v = r.number(s, "threshold", false)) {
@@ -885,6 +883,14 @@ void parse_agent_routing(Reader& r, const Section& top, AgentRoutingConfig& ar) 
   }
   r.positive(s, "max_hops", ar.max_hops);
   r.positive(s, "max_message_bytes", ar.max_message_bytes);
+  if (auto v = r.text(s, "strategy", false)) {
+    if (auto st = parse_strategy(*v)) {
+      ar.strategy = *st;
+    } else {
+      r.report().add(line_of(s.fields.at("strategy"), s.line), "agent_routing.strategy",
+                     quoted(*v) + " is not a strategy; use choice, score, centroid or head");
+    }
+  }
 }
 
 // "HOST:PORT" or "[V6]:PORT"; an empty string when it parses, else what is wrong.
@@ -1189,8 +1195,18 @@ std::string_view strategy_name(Strategy strategy) {
     return "score";
   case Strategy::choice:
     return "choice";
+  case Strategy::centroid:
+    return "centroid";
+  case Strategy::head:
+    return "head";
   }
   return "unknown";
+}
+
+std::optional<Strategy> parse_strategy(std::string_view name) {
+  for (Strategy s : {Strategy::choice, Strategy::score, Strategy::centroid, Strategy::head})
+    if (name == strategy_name(s)) return s;
+  return std::nullopt;
 }
 
 namespace {

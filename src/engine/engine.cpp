@@ -85,7 +85,14 @@ std::future<GenerateResult> Engine::generate(GenerateRequest request) {
 }
 
 std::future<std::vector<float>> Engine::embed(std::string text) {
-  return impl_->scheduler.embed(impl_->model.tokenize(text, true, false));
+  auto f = impl_->scheduler.embed(impl_->model.tokenize(text, true, false));
+  return std::async(std::launch::deferred, [f = std::move(f)]() mutable { return f.get().embedding; });
+}
+
+std::future<HiddenState> Engine::embed_tokens(std::vector<Token> tokens) {
+  std::vector<Token> all = impl_->model.tokenize("", true, false); // the BOS, where the model uses one
+  all.insert(all.end(), tokens.begin(), tokens.end());
+  return impl_->scheduler.embed(std::move(all));
 }
 
 ScoreResult Engine::score_reference(const ScoreRequest& request) const {

@@ -91,7 +91,7 @@ struct Task {
   std::promise<PrefixInfo> p_prefix;
   std::promise<ScoreResult> p_score;
   std::promise<GenerateResult> p_gen;
-  std::promise<std::vector<float>> p_embed;
+  std::promise<HiddenState> p_embed;
   PrefixInfo prefix_info;
 
   llama_pos query_end() const { return pos0 + static_cast<llama_pos>(feed.size()); }
@@ -844,9 +844,15 @@ struct Scheduler::State {
         norm += v * v;
       }
       norm = std::sqrt(norm);
-      std::vector<float> out(sum.size());
-      for (size_t i = 0; i < sum.size(); ++i) out[i] = static_cast<float>(norm > 0 ? sum[i] / norm : 0);
+      HiddenState out;
+      out.embedding.resize(sum.size());
+      for (size_t i = 0; i < sum.size(); ++i)
+        out.embedding[i] = static_cast<float>(norm > 0 ? sum[i] / norm : 0);
       t.n_decoded = static_cast<int>(t.feed.size());
+      out.n_decoded = t.n_decoded;
+      const auto now = Clock::now();
+      out.queue_ms = ms_between(t.enqueued, t.started == Clock::time_point{} ? now : t.started);
+      out.compute_ms = t.started == Clock::time_point{} ? 0 : ms_between(t.started, now);
       t.p_embed.set_value(std::move(out));
     } catch (...) {
       t.error = std::current_exception();
@@ -910,8 +916,13 @@ struct Scheduler::State {
       }
       finish_done_tasks();
 
-      for (auto& t : active)
-        if (t->kind == Task::Kind::embed && !t->done) run_embed(*t);
+      bool embedded = false;
+      for (auto& t : active) {
+        if (t->kind == Task::Kind::embed && !t->done) {
+          run_embed(*t);
+          embedded = true;
+        }
+      }
       finish_done_tasks();
 
       sort_by_priority(active);
@@ -923,7 +934,8 @@ struct Scheduler::State {
         if (fill(*t, batch, rows) > 0) ++tasks_in_batch;
       }
       if (batch.size() == 0) {
-        if (active.empty() && !waiting.empty()) {
+        // Embeds just finished freed their room: admit the waiting again before judging them.
+        if (active.empty() && !waiting.empty() && !embedded) {
           // Nothing running and nothing admissible: these can never run. Fail them rather than spin.
           for (auto& t : waiting) {
             fail(*t, std::make_exception_ptr(Error(ErrorCode::internal, "request could not be scheduled")));
@@ -1088,7 +1100,7 @@ std::future<GenerateResult> Scheduler::generate(GenerateRequest request, Sampler
   return f;
 }
 
-std::future<std::vector<float>> Scheduler::embed(std::vector<Token> tokens) {
+std::future<HiddenState> Scheduler::embed(std::vector<Token> tokens) {
   if (tokens.empty()) throw Error(ErrorCode::invalid_argument, "embed: empty text");
   auto t = std::make_unique<Task>();
   t->kind = Task::Kind::embed;

@@ -25,7 +25,7 @@ public:
   std::vector<Token> prefix_tokens(const std::string& name) const;
   std::future<ScoreResult> score(ScoreRequest request);
   std::future<GenerateResult> generate(GenerateRequest request, SamplerPtr sampler);
-  std::future<std::vector<float>> embed(std::vector<Token> tokens);
+  std::future<HiddenState> embed(std::vector<Token> tokens);
   EngineStats stats() const;
 
 private:

@@ -11,9 +11,11 @@ LabelScorerOptions agent_options(const Config& config) {
            "be in any language.";
   o.item_noun = "Message";
   o.answer_noun = "Agent";
-  o.strategy = config.internal_model.strategy;
+  o.strategy = config.agent_routing.strategy.value_or(config.internal_model.strategy);
   // Letter codes only go up to Z; larger teams are ranked by name instead.
-  if (config.agents.size() > 26) o.strategy = Strategy::score;
+  if (o.strategy == Strategy::choice && config.agents.size() > 26) o.strategy = Strategy::score;
+  o.head_dir = config.internal_model.state_dir;
+  o.head_kind = "agents";
   o.max_query_tokens = config.internal_model.max_query_tokens;
   return o;
 }

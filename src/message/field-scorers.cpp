@@ -75,7 +75,8 @@ FieldLabels field_labels(const Config& config, MessageField field) {
   f.options.task = spec.task;
   f.options.item_noun = "Message";
   f.options.answer_noun = spec.answer_noun;
-  f.options.strategy = config.internal_model.strategy;
+  // Fields have no examples and no trained head: always decided by prompt.
+  f.options.strategy = prompt_strategy(config.internal_model.strategy, f.labels.size());
   f.options.max_query_tokens = config.internal_model.max_query_tokens;
   return f;
 }

@@ -87,6 +87,8 @@ Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<Decisio
                     "to a team of AI models. Each decision below has its own options and examples; when "
                     "asked for one, answer only that one.\n";
   for (size_t i = 0; i < specs.size(); ++i) {
+    // One shared prompt answers every decision, so hidden-state strategies are asked by prompt here.
+    specs[i].options.strategy = prompt_strategy(specs[i].options.strategy, specs[i].labels.size());
     const LabelPrompt p = label_prompt(engine_, specs[i].labels, specs[i].options);
     sys += "\n## Decision " + std::to_string(i + 1) + ": " + specs[i].options.answer_noun + "\n\n" +
            p.instructions + "\n";
@@ -176,8 +178,9 @@ AnalyzeResult Analyzer::decide(const ScoreResult& s, int query_tokens, bool trun
     d.n_decoded = s.n_decoded;
     switch (parts_[i].decision) {
     case Decision::category:
-      r.classification = classify_decision(d, config_.internal_model.threshold, config_.default_category,
-                                           config_.internal_model.strategy, engine_ms);
+      r.classification = classify_decision(
+          d, config_.internal_model.threshold, config_.default_category,
+          prompt_strategy(config_.internal_model.strategy, config_.categories.size()), engine_ms);
       break;
     case Decision::agent:
       r.agent = agent_decision(d, config_.agent_routing.threshold, config_.triage_agent()->name, engine_ms);

@@ -20,6 +20,8 @@ LabelScorerOptions classify_options(const Config& config) {
   o.item_noun = "Request";
   o.answer_noun = "Category";
   o.strategy = config.internal_model.strategy;
+  o.head_dir = config.internal_model.state_dir;
+  o.head_kind = "categories";
   o.max_query_tokens = config.internal_model.max_query_tokens;
   return o;
 }

@@ -27,6 +27,15 @@ std::vector<double> softmax(const std::vector<double>& x) {
 
 } // namespace
 
+bool reads_hidden_state(Strategy strategy) {
+  return strategy == Strategy::centroid || strategy == Strategy::head;
+}
+
+Strategy prompt_strategy(Strategy strategy, size_t n_labels) {
+  if (!reads_hidden_state(strategy)) return strategy;
+  return n_labels > kMaxCodes ? Strategy::score : Strategy::choice;
+}
+
 LabelPrompt label_prompt(const Engine& engine, const std::vector<Label>& labels,
                          const LabelScorerOptions& options) {
   if (labels.size() < 2) throw Error(ErrorCode::invalid_argument, "a label set needs at least two labels");
@@ -90,6 +99,34 @@ LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerO
     throw Error(ErrorCode::invalid_argument, "label set: prefix_name is empty");
   if (options_.max_query_tokens < 8)
     throw Error(ErrorCode::invalid_argument, "max_query_tokens must be >= 8");
+  if (reads_hidden_state(options_.strategy)) {
+    if (labels_.size() < 2) throw Error(ErrorCode::invalid_argument, "a label set needs at least two labels");
+    std::vector<std::string> names;
+    for (const auto& l : labels_) names.push_back(l.name);
+    if (options_.strategy == Strategy::head) {
+      if (options_.head_kind.empty())
+        throw Error(ErrorCode::invalid_argument, "strategy 'head': the label set has no head kind");
+      head_ = load_head(head_dir(options_.head_dir), options_.head_kind, engine_.info().fingerprint, names);
+      return;
+    }
+    // All examples embedded in one submission; a label without examples stands for itself by name and
+    // description, so a new label is still one config edit.
+    std::vector<std::string> texts;
+    std::vector<size_t> owner;
+    for (size_t i = 0; i < labels_.size(); ++i) {
+      const auto& l = labels_[i];
+      if (l.examples.empty()) {
+        texts.push_back(l.description.empty() ? l.name : l.name + ": " + l.description);
+        owner.push_back(i);
+      }
+      for (const auto& ex : l.examples) texts.push_back(ex), owner.push_back(i);
+    }
+    const auto embedded = embed_texts(engine_, texts, options_.max_query_tokens);
+    std::vector<std::vector<std::vector<float>>> per_label(labels_.size());
+    for (size_t k = 0; k < embedded.size(); ++k) per_label[owner[k]].push_back(embedded[k]);
+    centroids_ = make_centroids(per_label);
+    return;
+  }
   prompt_ = label_prompt(engine_, labels_, options_);
   const std::string rendered = engine_.apply_chat_template(
       {{"system", prompt_.instructions}, {"user", options_.item_noun + ":" + kSlot}}, true);
@@ -125,6 +162,7 @@ std::vector<Token> clip_text_tokens(const Engine& engine, const std::string& tex
 
 std::vector<Token> LabelScorer::query_tokens(const std::string& text, bool* truncated) const {
   std::vector<Token> body = clip_text_tokens(engine_, text, options_.max_query_tokens, truncated);
+  if (reads_hidden_state(options_.strategy)) return body; // decoded alone: no answer cue
   body.insert(body.end(), tail_.begin(), tail_.end());
   return body;
 }
@@ -148,7 +186,28 @@ LabelDistribution LabelScorer::distribution(const ScoreResult& result, int query
   return d;
 }
 
+LabelDistribution LabelScorer::hidden_distribution(const HiddenState& e, bool truncated) const {
+  LabelDistribution d;
+  for (const auto& l : labels_) d.labels.push_back(l.name);
+  d.probs = head_ ? head_probs(*head_, e.embedding) : centroid_probs(*centroids_, e.embedding);
+  d.best = static_cast<size_t>(std::max_element(d.probs.begin(), d.probs.end()) - d.probs.begin());
+  d.confidence = d.probs[d.best];
+  d.query_tokens = e.n_decoded;
+  d.truncated = truncated;
+  d.n_decoded = e.n_decoded;
+  d.queue_ms = e.queue_ms;
+  d.compute_ms = e.compute_ms;
+  return d;
+}
+
 std::future<LabelDistribution> LabelScorer::score(const std::string& text, Priority priority) const {
+  if (reads_hidden_state(options_.strategy)) {
+    bool truncated = false;
+    auto fut = engine_.embed_tokens(query_tokens(text, &truncated));
+    return std::async(std::launch::deferred, [this, f = std::move(fut), truncated]() mutable {
+      return hidden_distribution(f.get(), truncated);
+    });
+  }
   bool truncated = false;
   ScoreRequest r = request_for(text, &truncated);
   r.priority = priority;
@@ -170,6 +229,7 @@ std::future<LabelDistribution> LabelScorer::score(const std::string& text, Prior
 }
 
 LabelDistribution LabelScorer::score_reference(const std::string& text) const {
+  if (reads_hidden_state(options_.strategy)) return score(text).get();
   bool truncated = false;
   const ScoreRequest r = request_for(text, &truncated);
   return distribution(engine_.score_reference(r), static_cast<int>(r.query.size()), truncated);

@@ -1,0 +1,125 @@
+// tinyroute train DATA.jsonl --labels-from categories|agents: fit the `head` strategy's classifier on
+// the internal model's hidden states of labelled texts and store it beside the model's other state,
+// keyed by the model fingerprint and the label set (see tinyroute/head.h).
+#include <chrono>
+#include <iostream>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "cli.h"
+#include "output.h"
+#include "tinyroute/head.h"
+
+namespace tinyroute::cli {
+
+namespace {
+
+struct TrainOptions {
+  CommonOptions common;
+  std::string file;
+  std::string labels_from = "categories";
+  double l2 = LogisticOptions{}.l2;
+  int heldout_every = HeadTrainOptions{}.heldout_every;
+};
+
+int run_train(const TrainOptions& o) {
+  const bool agents = o.labels_from == "agents";
+  const Config config = load_cli_config(o.common);
+  std::vector<std::string> labels;
+  if (agents) {
+    if (config.agents.empty())
+      throw UsageError("--labels-from agents needs a config with an `agents` section; " + config.source_path +
+                       " has none");
+    for (const auto& a : config.agents) labels.push_back(a.name);
+  } else {
+    for (const auto& c : config.categories) labels.push_back(c.name);
+  }
+  // The data is checked before the model loads: a bad line fails in milliseconds.
+  const std::vector<TrainingExample> examples = read_training_set(o.file, labels);
+  std::vector<int> counts(labels.size(), 0);
+  for (const auto& e : examples) ++counts[static_cast<size_t>(e.label)];
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (counts[i] == 0)
+      spdlog::warn("train: no examples of '{}'; the head will rarely predict it", labels[i]);
+  }
+
+  Engine engine(engine_params_from(config.internal_model));
+  std::vector<std::string> texts;
+  std::vector<int> y;
+  for (const auto& e : examples) texts.push_back(e.text), y.push_back(e.label);
+
+  const auto started = std::chrono::steady_clock::now();
+  const bool tty = stderr_is_tty();
+  const int width = tty ? terminal_width() : 80;
+  const size_t step = std::max<size_t>(1, texts.size() / 10);
+  const auto x =
+      embed_texts(engine, texts, config.internal_model.max_query_tokens, [&](size_t done, size_t total) {
+        if (tty) {
+          std::cerr << "\rembedded " << count_progress(done, total, width - 10) << std::flush;
+          if (done == total) std::cerr << "\n";
+        } else if (done % step == 0 || done == total) {
+          std::cerr << "embedded " << done << "/" << total << "\n";
+        }
+      });
+  const double embed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  HeadTrainOptions options;
+  options.logistic.l2 = o.l2;
+  options.heldout_every = o.heldout_every;
+  const Head head = train_head(x, y, labels, o.labels_from, engine.info().fingerprint, options);
+  const std::string path = save_head(head, head_dir(config.internal_model.state_dir));
+  const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  if (o.common.json) {
+    json out = {{"path", path},
+                {"labels_from", o.labels_from},
+                {"model_fingerprint", head.model_fingerprint},
+                {"label_hash", head.label_hash},
+                {"n_train", head.n_train},
+                {"n_heldout", head.n_heldout},
+                {"temperature", head.temperature},
+                {"iterations", static_cast<int>(head.model.loss.size()) - 1},
+                {"final_loss", head.model.loss.back()},
+                {"embed_s", embed_s},
+                {"total_s", total_s}};
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << "head        " << path << "\n"
+              << "labels      " << o.labels_from << " (" << labels.size() << ")\n"
+              << "examples    " << head.n_train << " fitted, " << head.n_heldout
+              << " held out for the temperature\n"
+              << "temperature " << fixed(head.temperature, 3) << "\n"
+              << "iterations  " << head.model.loss.size() - 1 << " (loss "
+              << fixed(head.model.loss.front(), 4) << " -> " << fixed(head.model.loss.back(), 4) << ")\n"
+              << "time        " << fixed(embed_s, 1) << " s embedding, " << fixed(total_s, 1)
+              << " s in all\n";
+  }
+  return 0;
+}
+
+} // namespace
+
+void register_train_command(CLI::App& app, Action& action) {
+  auto o = std::make_shared<TrainOptions>();
+  auto* cmd = app.add_subcommand(
+      "train",
+      "Fit the `head` strategy on a labelled JSONL file ({\"text\",\"label\"} lines) for this model");
+  cmd->add_option("file", o->file, "JSONL file")->required();
+  cmd->add_option("--labels-from", o->labels_from, "What the labels name: task categories, or agents")
+      ->check(CLI::IsMember({"categories", "agents"}))
+      ->capture_default_str();
+  cmd->add_option("--l2", o->l2, "L2 penalty on the weights")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--heldout-every", o->heldout_every,
+                  "Per label, every Nth example is held out to fit the temperature")
+      ->check(CLI::Range(2, 1000))
+      ->capture_default_str();
+  add_config_option(cmd, o->common);
+  add_model_option(cmd, o->common);
+  add_json_flag(cmd, o->common);
+  cmd->callback([&action, o] { action = [o] { return run_train(*o); }; });
+}
+
+} // namespace tinyroute::cli
