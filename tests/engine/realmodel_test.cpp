@@ -187,19 +187,28 @@ void expect_within(const ScoreResult& fast, const ScoreResult& slow, double boun
 }
 
 // Requests decoded together: each request's query cells follow the previous request's, not its prefix's
-// (measured: up to 0.179).
+// (measured: 0.267). Which requests share a decode would depend on when each reaches the worker (runs
+// measured 0.127-0.267, and once more than 0.3 under load): a request of one full batch (512 tokens)
+// goes first, so the five decode together in the next batch however the submissions race the worker.
 TEST_F(RealModel, BatchedRequestsStayWithinTheLayoutBound) {
   Engine engine(params());
   engine.add_prefix("p", instructions(engine, "Classify the request. A: coding, B: math, C: other.")).get();
   std::vector<ScoreRequest> reqs;
+  for (const auto& text : requests()) reqs.push_back(classify_request(engine, text));
+  std::string filler;
+  for (int i = 0; i < 60; ++i) filler += " the payment service times out when the queue is full.";
+  ScoreRequest first;
+  first.query = engine.tokenize(filler, true);
+  ASSERT_GE(first.query.size(), 512u);
+  first.query.resize(512);
+  first.continuations = answers(engine, "Category", {"A"});
+  auto first_fut = engine.score(first);
   std::vector<std::future<ScoreResult>> futs;
-  for (const auto& text : requests()) {
-    reqs.push_back(classify_request(engine, text));
-    futs.push_back(engine.score(reqs.back())); // submitted together: batched
-  }
+  for (const auto& r : reqs) futs.push_back(engine.score(r)); // submitted together: batched
+  first_fut.get();
   double worst = 0;
   for (size_t i = 0; i < reqs.size(); ++i)
-    expect_within(futs[i].get(), engine.score_reference(reqs[i]), 0.2, requests()[i], worst);
+    expect_within(futs[i].get(), engine.score_reference(reqs[i]), 0.28, requests()[i], worst);
   EXPECT_GT(engine.stats().max_batch_requests, 1u);
   RecordProperty("worst_logprob_difference_batched", std::to_string(worst));
 }
@@ -228,7 +237,7 @@ TEST_F(RealModel, ForkedBranchEqualsBruteForce) {
 }
 
 // Several branches of one request decoded together: each branch's cue lies after the other branches'
-// cells, not after its query's (see above; measured: up to 0.072).
+// cells, not after its query's (see above; measured: 0.0714 in every run).
 TEST_F(RealModel, SeveralForkedBranchesStayWithinTheLayoutBound) {
   Engine engine(params());
   engine.add_prefix("all", instructions(engine, "Decide the category, the language and the urgency.")).get();
@@ -265,7 +274,7 @@ TEST_F(RealModel, PrefixLongerThanTheSlidingWindowStaysExact) {
 }
 
 // An empty query decodes the prefix's last token again, into whatever cell is free: after other traffic
-// that is not the cell after the prefix's (see above; measured: up to 0.049).
+// that is not the cell after the prefix's (see above; measured: 0.0486 in every run).
 TEST_F(RealModel, EmptyQueryAfterAPrefixStaysWithinTheLayoutBound) {
   Engine engine(params());
   engine.add_prefix("long", instructions(engine, long_system(34))).get();
