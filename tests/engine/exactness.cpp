@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <future>
+#include <limits>
 
 namespace tinyroute::test {
 
@@ -21,7 +24,41 @@ void expect_same(const std::vector<ContinuationScore>& fast, const std::vector<C
   }
 }
 
+double max_difference(const std::vector<ContinuationScore>& fast, const std::vector<ContinuationScore>& slow,
+                      const std::string& what) {
+  double worst = 0;
+  if (fast.size() != slow.size()) {
+    ADD_FAILURE() << what << ": " << fast.size() << " continuations, the reference has " << slow.size();
+    return std::numeric_limits<double>::infinity();
+  }
+  for (size_t j = 0; j < fast.size(); ++j) {
+    const auto& f = fast[j].token_logprobs;
+    const auto& s = slow[j].token_logprobs;
+    if (f.size() != s.size()) {
+      ADD_FAILURE() << what << ": continuation " << j << " has " << f.size() << " tokens, the reference "
+                    << s.size();
+      return std::numeric_limits<double>::infinity();
+    }
+    for (size_t k = 0; k < f.size(); ++k)
+      worst = std::max(worst, std::abs(static_cast<double>(f[k]) - static_cast<double>(s[k])));
+  }
+  return worst;
+}
+
 } // namespace
+
+double max_logprob_difference(const ScoreResult& fast, const ScoreResult& slow, const std::string& what) {
+  double worst = max_difference(fast.continuations, slow.continuations, what);
+  if (fast.branches.size() != slow.branches.size()) {
+    ADD_FAILURE() << what << ": " << fast.branches.size() << " branches, the reference has "
+                  << slow.branches.size();
+    return std::numeric_limits<double>::infinity();
+  }
+  for (size_t b = 0; b < fast.branches.size(); ++b)
+    worst = std::max(
+        worst, max_difference(fast.branches[b], slow.branches[b], what + " branch " + std::to_string(b)));
+  return worst;
+}
 
 EngineParams exact_params(const std::string& model, int n_batch) {
   EngineParams p = engine_default_params();

@@ -18,6 +18,10 @@ EngineParams exact_params(const std::string& model, int n_batch = 512);
 // Every continuation's log-probabilities (and total) and every branch's, within kTol per token.
 void expect_same_scores(const ScoreResult& fast, const ScoreResult& slow, const std::string& what);
 
+// The largest difference of one token's log-probability between two results of the same request
+// (continuations and branches); a failure, and infinity, when their shapes differ.
+double max_logprob_difference(const ScoreResult& fast, const ScoreResult& slow, const std::string& what);
+
 // Every prompt generated at once under `grammar` after `prefix` (batched), each compared token for
 // token with the reference (a fresh context, the grammar over every candidate at every step).
 void expect_batched_generation_equals_reference(Engine& engine, const std::string& prefix,

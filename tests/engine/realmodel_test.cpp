@@ -165,21 +165,52 @@ TEST_F(RealModel, ScoringAfterAPrefixEqualsBruteForce) {
   }
 }
 
-// Disabled: fails on this model. Requests decoded together (one llama_decode, several sequences) move
-// one another's scores by up to ~0.2 nats here, while each alone is bit-exact with its reference; on
-// the generated Llama models the same batching stays within the tolerance.
-TEST_F(RealModel, DISABLED_BatchedRequestsEqualBruteForce) {
+// Where a sequence's KV cells lie moves its scores on this model; the fast paths below are those that
+// cannot keep the layout of the from-scratch decode (the prompt in cells 0..n-1). Measured with llama.cpp
+// alone (a standalone program, no tinyroute code; non-flash CPU attention, one thread, unified KV cache): one
+// sequence whose query cells follow its prefix's after a gap of G cells of another sequence moves the
+// next-token log-probability by 0.02-0.12 (G = 1..128; every G >= 16 a multiple of 16 gives the same
+// result, G = 0 is bit-exact), with an f32 KV cache as with f16; several sequences in one batch move by
+// as much (up to 0.65 over the likely vocabulary) exactly when one's cells are not contiguous, and are
+// bit-exact with a non-unified cache or when they are. Batching itself, positions, seq_cp, n_seq_max,
+// ubatch splits, output rows and llama.cpp's mask-row reuse change nothing. Flash attention, which skips
+// masked cells, is bit-exact at every gap: the cause is the plain attention over a cell range with other
+// sequences' cells inside it (the step within it not pinned down), which this model amplifies where the
+// generated Llama models stay within 3.5e-5. (Flash attention is no way out: it moves with batch shape.)
+// Shared prefix cells make gaps unavoidable, so these paths are held to the bound measured here
+// (deterministic: one thread, the same cells every run).
+void expect_within(const ScoreResult& fast, const ScoreResult& slow, double bound, const std::string& what,
+                   double& worst) {
+  const double d = test::max_logprob_difference(fast, slow, what);
+  EXPECT_LT(d, bound) << what << ": a log-probability moved by " << d;
+  worst = std::max(worst, d);
+}
+
+// Requests decoded together: each request's query cells follow the previous request's, not its prefix's
+// (measured: 0.267). Which requests share a decode would depend on when each reaches the worker (runs
+// measured 0.127-0.267, and once more than 0.3 under load): a request of one full batch (512 tokens)
+// goes first, so the five decode together in the next batch however the submissions race the worker.
+TEST_F(RealModel, BatchedRequestsStayWithinTheLayoutBound) {
   Engine engine(params());
   engine.add_prefix("p", instructions(engine, "Classify the request. A: coding, B: math, C: other.")).get();
   std::vector<ScoreRequest> reqs;
+  for (const auto& text : requests()) reqs.push_back(classify_request(engine, text));
+  std::string filler;
+  for (int i = 0; i < 60; ++i) filler += " the payment service times out when the queue is full.";
+  ScoreRequest first;
+  first.query = engine.tokenize(filler, true);
+  ASSERT_GE(first.query.size(), 512u);
+  first.query.resize(512);
+  first.continuations = answers(engine, "Category", {"A"});
+  auto first_fut = engine.score(first);
   std::vector<std::future<ScoreResult>> futs;
-  for (const auto& text : requests()) {
-    reqs.push_back(classify_request(engine, text));
-    futs.push_back(engine.score(reqs.back())); // submitted together: batched
-  }
+  for (const auto& r : reqs) futs.push_back(engine.score(r)); // submitted together: batched
+  first_fut.get();
+  double worst = 0;
   for (size_t i = 0; i < reqs.size(); ++i)
-    expect_same_scores(futs[i].get(), engine.score_reference(reqs[i]), requests()[i]);
+    expect_within(futs[i].get(), engine.score_reference(reqs[i]), 0.28, requests()[i], worst);
   EXPECT_GT(engine.stats().max_batch_requests, 1u);
+  RecordProperty("worst_logprob_difference_batched", std::to_string(worst));
 }
 
 // The request's query decoded once, then a branch: cue and its continuations on forked sequences.
@@ -205,15 +236,17 @@ TEST_F(RealModel, ForkedBranchEqualsBruteForce) {
     }
 }
 
-// Disabled: fails on this model, as batched requests do. Several branches of one request are decoded
-// together: the first is exact, the others move by up to ~0.1 nats.
-TEST_F(RealModel, DISABLED_SeveralForkedBranchesEqualBruteForce) {
+// Several branches of one request decoded together: each branch's cue lies after the other branches'
+// cells, not after its query's (see above; measured: 0.0714 in every run).
+TEST_F(RealModel, SeveralForkedBranchesStayWithinTheLayoutBound) {
   Engine engine(params());
   engine.add_prefix("all", instructions(engine, "Decide the category, the language and the urgency.")).get();
+  double worst = 0;
   for (const auto& text : {requests()[0], requests()[2]}) {
     const ScoreRequest r = forked(engine, text, {"Category", "Language", "Urgency"});
-    expect_same_scores(engine.score(r).get(), engine.score_reference(r), text);
+    expect_within(engine.score(r).get(), engine.score_reference(r), 0.08, text, worst);
   }
+  RecordProperty("worst_logprob_difference_branches", std::to_string(worst));
 }
 
 // A resident prefix longer than the sliding window: requests fork it, and other traffic in between lets
@@ -240,16 +273,18 @@ TEST_F(RealModel, PrefixLongerThanTheSlidingWindowStaysExact) {
   check(request_tokens(engine, requests()[3], "Category"), "after other traffic");
 }
 
-// Disabled: fails on this model, with a prefix of any length. An empty query decodes the prefix's last
-// token again on its own; its scores move by ~0.03-0.07 nats from the prompt decoded at once.
-TEST_F(RealModel, DISABLED_EmptyQueryAfterAPrefixEqualsBruteForce) {
+// An empty query decodes the prefix's last token again, into whatever cell is free: after other traffic
+// that is not the cell after the prefix's (see above; measured: 0.0486 in every run).
+TEST_F(RealModel, EmptyQueryAfterAPrefixStaysWithinTheLayoutBound) {
   Engine engine(params());
   engine.add_prefix("long", instructions(engine, long_system(34))).get();
   other_traffic(engine, answers(engine, "Category", {"A"})[0]);
   ScoreRequest r;
   r.prefix = "long";
   r.continuations = answers(engine, "Category", {"A", "small talk"});
-  expect_same_scores(engine.score(r).get(), engine.score_reference(r), "empty query");
+  double worst = 0;
+  expect_within(engine.score(r).get(), engine.score_reference(r), 0.06, "empty query", worst);
+  RecordProperty("worst_logprob_difference_empty_query", std::to_string(worst));
 }
 
 // One conversation over several turns, each request the whole history so far: the kept sequence is
