@@ -76,6 +76,10 @@ LabelDistribution label_distribution(const std::vector<Label>& labels,
 // tail are kept around " [...]". Sets *truncated when it cut.
 std::vector<Token> clip_text_tokens(const Engine& engine, const std::string& text, int max_tokens,
                                     bool* truncated = nullptr);
+// The same clipping for a request decoded alone (the hidden-state strategies): `text` tokenized as
+// written, as Engine::embed does, with no cue before it.
+std::vector<Token> clip_request_tokens(const Engine& engine, const std::string& text, int max_tokens,
+                                       bool* truncated = nullptr);
 
 class LabelScorer {
 public:

@@ -96,7 +96,8 @@ std::vector<std::vector<float>> embed_texts(Engine& engine, const std::vector<st
                                             const std::function<void(size_t, size_t)>& progress) {
   std::vector<std::future<HiddenState>> pending;
   pending.reserve(texts.size());
-  for (const auto& t : texts) pending.push_back(engine.embed_tokens(clip_text_tokens(engine, t, max_tokens)));
+  for (const auto& t : texts)
+    pending.push_back(engine.embed_tokens(clip_request_tokens(engine, t, max_tokens)));
   std::vector<std::vector<float>> out;
   out.reserve(texts.size());
   for (auto& f : pending) {

@@ -141,10 +141,11 @@ LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerO
   engine_.add_prefix(prefix_id_, prefix_text_).get();
 }
 
-std::vector<Token> clip_text_tokens(const Engine& engine, const std::string& text, int max_tokens,
-                                    bool* truncated) {
-  // The text follows "<Noun>:" in the prompt, after one space whether or not the vocabulary implies it.
-  std::vector<Token> body = engine.tokenize_after(":", " " + text);
+namespace {
+
+// Over `max_tokens` the head (2/3) and the tail of `body` are kept around " [...]".
+std::vector<Token> clip_tokens(const Engine& engine, std::vector<Token> body, int max_tokens,
+                               bool* truncated) {
   const size_t budget = static_cast<size_t>(max_tokens);
   const bool cut = body.size() > budget;
   if (cut) {
@@ -160,9 +161,24 @@ std::vector<Token> clip_text_tokens(const Engine& engine, const std::string& tex
   return body;
 }
 
+} // namespace
+
+std::vector<Token> clip_text_tokens(const Engine& engine, const std::string& text, int max_tokens,
+                                    bool* truncated) {
+  // The text follows "<Noun>:" in the prompt, after one space whether or not the vocabulary implies it.
+  return clip_tokens(engine, engine.tokenize_after(":", " " + text), max_tokens, truncated);
+}
+
+std::vector<Token> clip_request_tokens(const Engine& engine, const std::string& text, int max_tokens,
+                                       bool* truncated) {
+  // Decoded alone (after BOS): the text as written, with no cue before it to imply a space.
+  return clip_tokens(engine, engine.tokenize(text, false, false), max_tokens, truncated);
+}
+
 std::vector<Token> LabelScorer::query_tokens(const std::string& text, bool* truncated) const {
+  if (reads_hidden_state(options_.strategy)) // decoded alone: no prompt around it, no answer cue
+    return clip_request_tokens(engine_, text, options_.max_query_tokens, truncated);
   std::vector<Token> body = clip_text_tokens(engine_, text, options_.max_query_tokens, truncated);
-  if (reads_hidden_state(options_.strategy)) return body; // decoded alone: no answer cue
   body.insert(body.end(), tail_.begin(), tail_.end());
   return body;
 }
