@@ -36,9 +36,19 @@ CATEGORIES = ["chat", "coding", "math"]
 AGENTS = ["billing", "devops", "triage"]
 
 
+REQUIRED = ("TINYROUTE_BIN", "TINYROUTE_MKMODEL", "TINYROUTE_VOCAB_GGUF")
+
+
+def skip_or_fail(reason: str) -> None:
+    """In CI a missing prerequisite is a failure: a suite that skips there tests nothing."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason + " (CI=true)")
+    pytest.skip(reason)
+
+
 def _paths() -> Dict[str, str]:
-    found = {k: os.environ[k] for k in ("TINYROUTE_BIN", "TINYROUTE_MKMODEL", "TINYROUTE_VOCAB_GGUF") if os.environ.get(k)}
-    if len(found) == 3:
+    found = {k: os.environ[k] for k in REQUIRED + ("TINYROUTE_LLAMA_SERVER",) if os.environ.get(k)}
+    if all(found.get(k) for k in REQUIRED):
         return found
     for build in ("release", "debug"):
         env = REPO / "build" / build / "tinyroute-paths.env"
@@ -48,9 +58,9 @@ def _paths() -> Dict[str, str]:
                 if value:
                     found.setdefault(key, value)
             break
-    missing = [k for k in ("TINYROUTE_BIN", "TINYROUTE_MKMODEL", "TINYROUTE_VOCAB_GGUF") if not found.get(k)]
+    missing = [k for k in REQUIRED if not found.get(k)]
     if missing:
-        pytest.skip(f"build tinyroute first (cmake --build --preset release) or set {', '.join(missing)}")
+        skip_or_fail(f"build tinyroute first (cmake --build --preset release) or set {', '.join(missing)}")
     return found
 
 
@@ -234,7 +244,7 @@ class Llama:
 def start_llama_server(paths: Dict[str, str], model: str, workdir: Path, *extra: str) -> Llama:
     binary = paths.get("TINYROUTE_LLAMA_SERVER")
     if not binary:
-        pytest.skip("llama-server is not built (TINYROUTE_LLAMA_SERVER is empty)")
+        skip_or_fail("llama-server is not built (TINYROUTE_LLAMA_SERVER is empty)")
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = workdir / f"llama-server-{port}.log"
