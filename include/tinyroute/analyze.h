@@ -6,6 +6,13 @@
 // appends that decision's short cue ("Category:", "Agent:", ...) and reads every decision from its
 // cue in one batched decode. Thresholds and defaults are the ones classify_task and route_agent apply.
 //
+// When the category's strategy (internal_model.strategy) or the agents' (agent_routing.strategy) reads
+// hidden state (centroid | head), that decision leaves the shared prompt and is read as classify_task
+// and route_agent read it: from the request text decoded alone, in its own engine request sent beside
+// the prompt's. Every entry point (analyze, route, the bus) then answers as classify_task does. A
+// conversation message's hidden-state decisions read that message alone: the heads are trained on
+// single requests.
+//
 // A message of a conversation (AnalyzeOptions::conversation) is decided with the conversation's recent
 // turns before it: the query is those turns, oldest first, joined by a separator, the message last. The
 // engine keeps the conversation's sequence after each message, so the next one decodes only its own
@@ -148,8 +155,26 @@ private:
     std::vector<std::vector<Token>> answers;
     std::vector<Token> cue;
   };
-  AnalyzeResult decide(const ScoreResult& r, int query_tokens, bool truncated, const RequestFacts& facts,
-                       const Availability& availability, double started_ms_ago) const;
+  // The decisions read from the request's hidden state (strategy centroid | head) rather than the
+  // shared prompt: their own engine request, sent beside the prompt's.
+  struct HiddenRequest {
+    std::future<HiddenState> state;
+    bool truncated = false;
+  };
+  struct Hidden {
+    std::optional<HiddenRequest> category;
+    std::optional<HiddenRequest> agent;
+  };
+  struct HiddenResult {
+    std::optional<LabelDistribution> category;
+    std::optional<LabelDistribution> agent;
+  };
+  Hidden score_hidden(const std::string& text, Priority priority) const;
+  HiddenResult hidden_result(Hidden& hidden) const; // waits for the engine
+  HiddenResult reference_hidden(const std::string& text) const;
+  AnalyzeResult decide(const ScoreResult& r, const HiddenResult& hidden, int query_tokens, bool truncated,
+                       const RequestFacts& facts, const Availability& availability,
+                       double started_ms_ago) const;
   void check_text(const std::string& text) const;
   std::optional<AnalyzeResult> from_cache(const std::string& key, const RequestFacts& facts,
                                           const Availability& availability, double started_ms_ago) const;
@@ -158,9 +183,9 @@ private:
   ConversationTurn turn_for(std::string text) const;
   // Waits for the engine's answer (re-adding an evicted prefix once), decides, caches under
   // `cache_key` (when set) and applies the rules matched on `text`.
-  std::future<AnalyzeResult> finish(std::future<ScoreResult> fut, ScoreRequest req, int n_query,
-                                    bool truncated, RequestFacts facts, Availability availability,
-                                    std::string cache_key, std::string text,
+  std::future<AnalyzeResult> finish(std::future<ScoreResult> fut, Hidden hidden, ScoreRequest req,
+                                    int n_query, bool truncated, RequestFacts facts,
+                                    Availability availability, std::string cache_key, std::string text,
                                     std::chrono::steady_clock::time_point t0,
                                     std::function<void(AnalyzeResult&)> annotate) const;
 
@@ -170,6 +195,8 @@ private:
   RuleSet rules_;
   std::vector<Decision> decisions_;
   std::vector<Part> parts_;
+  std::optional<LabelScorer> hidden_category_; // set when internal_model.strategy reads hidden state
+  std::optional<LabelScorer> hidden_agent_;    // set when the agents' strategy reads hidden state
   std::string prefix_text_;
   std::string prefix_id_;
   std::vector<Token> head_; // after the request, shared by every decision (end of turn, answer start)

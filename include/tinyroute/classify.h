@@ -92,6 +92,10 @@ public:
   // The brute-force twin: the same prompt decoded from scratch for every label. Tests only. The
   // hidden-state strategies have one decode and no prefix to share, so theirs is score() itself.
   LabelDistribution score_reference(const std::string& text) const;
+  // centroid / head, in two steps for a caller that waits with a deadline (score()'s future is
+  // deferred): the engine request for `text`, then the distribution from its hidden state.
+  std::future<HiddenState> embed(const std::string& text, bool* truncated) const;
+  LabelDistribution hidden_distribution(const HiddenState& e, bool truncated) const;
 
   const std::vector<Label>& labels() const { return labels_; }
   const LabelScorerOptions& options() const { return options_; }
@@ -106,7 +110,6 @@ public:
 private:
   ScoreRequest request_for(const std::string& text, bool* truncated) const;
   LabelDistribution distribution(const ScoreResult& result, int query_tokens, bool truncated) const;
-  LabelDistribution hidden_distribution(const HiddenState& e, bool truncated) const;
 
   Engine& engine_;
   std::vector<Label> labels_;

@@ -70,9 +70,18 @@ Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<Decisio
     LabelScorerOptions options;
   };
   std::vector<Spec> specs;
-  specs.push_back({Decision::category, category_labels(config_), classify_options(config_)});
-  if (!config_.agents.empty() && config_.triage_agent() != nullptr)
-    specs.push_back({Decision::agent, agent_labels(config_), agent_options(config_)});
+  const LabelScorerOptions category = classify_options(config_);
+  if (reads_hidden_state(category.strategy))
+    hidden_category_.emplace(engine_, category_labels(config_), category);
+  else
+    specs.push_back({Decision::category, category_labels(config_), category});
+  if (!config_.agents.empty() && config_.triage_agent() != nullptr) {
+    const LabelScorerOptions agent = agent_options(config_);
+    if (reads_hidden_state(agent.strategy))
+      hidden_agent_.emplace(engine_, agent_labels(config_), agent);
+    else
+      specs.push_back({Decision::agent, agent_labels(config_), agent});
+  }
   const std::pair<Decision, MessageField> fields[] = {{Decision::language, MessageField::language},
                                                       {Decision::urgency, MessageField::priority},
                                                       {Decision::needs_tools, MessageField::needs_tools},
@@ -87,7 +96,7 @@ Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<Decisio
                     "to a team of AI models. Each decision below has its own options and examples; when "
                     "asked for one, answer only that one.\n";
   for (size_t i = 0; i < specs.size(); ++i) {
-    // One shared prompt answers every decision, so hidden-state strategies are asked by prompt here.
+    // The metadata fields have no examples or heads: they are always asked by prompt.
     specs[i].options.strategy = prompt_strategy(specs[i].options.strategy, specs[i].labels.size());
     const LabelPrompt p = label_prompt(engine_, specs[i].labels, specs[i].options);
     sys += "\n## Decision " + std::to_string(i + 1) + ": " + specs[i].options.answer_noun + "\n\n" +
@@ -166,11 +175,52 @@ ScoreRequest Analyzer::request_for(const std::vector<ConversationTurn>& window, 
   return r;
 }
 
-AnalyzeResult Analyzer::decide(const ScoreResult& s, int query_tokens, bool truncated,
-                               const RequestFacts& facts, const Availability& availability,
+Analyzer::Hidden Analyzer::score_hidden(const std::string& text, Priority priority) const {
+  (void)priority; // embeddings are not prioritised by the engine
+  Hidden h;
+  if (hidden_category_) {
+    h.category.emplace();
+    h.category->state = hidden_category_->embed(text, &h.category->truncated);
+  }
+  if (hidden_agent_) {
+    h.agent.emplace();
+    h.agent->state = hidden_agent_->embed(text, &h.agent->truncated);
+  }
+  return h;
+}
+
+Analyzer::HiddenResult Analyzer::hidden_result(Hidden& hidden) const {
+  HiddenResult h;
+  if (hidden.category)
+    h.category =
+        hidden_category_->hidden_distribution(hidden.category->state.get(), hidden.category->truncated);
+  if (hidden.agent)
+    h.agent = hidden_agent_->hidden_distribution(hidden.agent->state.get(), hidden.agent->truncated);
+  return h;
+}
+
+Analyzer::HiddenResult Analyzer::reference_hidden(const std::string& text) const {
+  HiddenResult h;
+  if (hidden_category_) h.category = hidden_category_->score_reference(text);
+  if (hidden_agent_) h.agent = hidden_agent_->score_reference(text);
+  return h;
+}
+
+AnalyzeResult Analyzer::decide(const ScoreResult& s, const HiddenResult& hidden, int query_tokens,
+                               bool truncated, const RequestFacts& facts, const Availability& availability,
                                double elapsed_ms) const {
   AnalyzeResult r;
   const double engine_ms = s.queue_ms + s.compute_ms;
+  if (hidden.category) {
+    const LabelDistribution& d = *hidden.category;
+    r.classification = classify_decision(d, config_.internal_model.threshold, config_.default_category,
+                                         hidden_category_->options().strategy, d.queue_ms + d.compute_ms);
+  }
+  if (hidden.agent) {
+    const LabelDistribution& d = *hidden.agent;
+    r.agent = agent_decision(d, config_.agent_routing.threshold, config_.triage_agent()->name,
+                             d.queue_ms + d.compute_ms);
+  }
   for (size_t i = 0; i < parts_.size(); ++i) {
     LabelDistribution d = label_distribution(parts_[i].labels, s.branches.at(i));
     d.query_tokens = query_tokens;
@@ -274,9 +324,10 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
       fut = engine_.score(req);
     }
     const int n_query = static_cast<int>(req.query.size());
+    Hidden hidden = score_hidden(text, options.priority);
     auto store = conversations_;
-    return finish(std::move(fut), std::move(req), n_query, truncated, std::move(options.facts),
-                  std::move(options.availability), {}, std::move(text), t0,
+    return finish(std::move(fut), std::move(hidden), std::move(req), n_query, truncated,
+                  std::move(options.facts), std::move(options.availability), {}, std::move(text), t0,
                   [store, had_history = window.had_history, moved = window.moved, replayed = window.replayed,
                    turns = static_cast<int>(window.turns.size()),
                    id = options.conversation](AnalyzeResult& r) {
@@ -311,18 +362,21 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
   req.priority = options.priority;
   const int n_query = static_cast<int>(req.query.size());
   auto fut = engine_.score(req);
-  return finish(std::move(fut), std::move(req), n_query, truncated, std::move(options.facts),
-                std::move(options.availability), std::move(key), std::move(text), t0, nullptr);
+  Hidden hidden = score_hidden(text, options.priority);
+  return finish(std::move(fut), std::move(hidden), std::move(req), n_query, truncated,
+                std::move(options.facts), std::move(options.availability), std::move(key), std::move(text),
+                t0, nullptr);
 }
 
-std::future<AnalyzeResult> Analyzer::finish(std::future<ScoreResult> fut, ScoreRequest req, int n_query,
-                                            bool truncated, RequestFacts facts, Availability availability,
-                                            std::string key, std::string text, Clock::time_point t0,
+std::future<AnalyzeResult> Analyzer::finish(std::future<ScoreResult> fut, Hidden hidden, ScoreRequest req,
+                                            int n_query, bool truncated, RequestFacts facts,
+                                            Availability availability, std::string key, std::string text,
+                                            Clock::time_point t0,
                                             std::function<void(AnalyzeResult&)> annotate) const {
   return std::async(std::launch::deferred,
-                    [this, t0, f = std::move(fut), req = std::move(req), n_query, truncated,
-                     facts = std::move(facts), availability = std::move(availability), key = std::move(key),
-                     text = std::move(text), annotate = std::move(annotate)]() mutable {
+                    [this, t0, f = std::move(fut), hidden = std::move(hidden), req = std::move(req), n_query,
+                     truncated, facts = std::move(facts), availability = std::move(availability),
+                     key = std::move(key), text = std::move(text), annotate = std::move(annotate)]() mutable {
                       ScoreResult s;
                       try {
                         s = f.get();
@@ -333,7 +387,8 @@ std::future<AnalyzeResult> Analyzer::finish(std::future<ScoreResult> fut, ScoreR
                         engine_.add_prefix(prefix_id_, prefix_text_).get();
                         s = engine_.score(std::move(req)).get();
                       }
-                      AnalyzeResult r = decide(s, n_query, truncated, facts, availability, ms_since(t0));
+                      const HiddenResult h = hidden_result(hidden);
+                      AnalyzeResult r = decide(s, h, n_query, truncated, facts, availability, ms_since(t0));
                       r.reused_tokens = s.n_reused;
                       if (annotate) annotate(r);
                       if (cache_ && !key.empty()) cache_->put(key, r);
@@ -400,6 +455,7 @@ RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
     const int n_query = static_cast<int>(req.query.size());
     std::optional<ScoreResult> s;
     auto fut = engine_.score(req);
+    Hidden hidden = score_hidden(text, options.priority);
     if (in_time(fut)) {
       try {
         s = fut.get();
@@ -414,8 +470,11 @@ RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
         }
       }
     }
+    // Every decision or none: a hidden-state decision late past the deadline makes the whole one late.
+    if (s && hidden.category && !in_time(hidden.category->state)) s.reset();
+    if (s && hidden.agent && !in_time(hidden.agent->state)) s.reset();
     if (s) {
-      decided = decide(*s, n_query, truncated, facts, availability, ms_since(t0));
+      decided = decide(*s, hidden_result(hidden), n_query, truncated, facts, availability, ms_since(t0));
       if (cache_) cache_->put(key, *decided);
     }
   }
@@ -444,7 +503,8 @@ AnalyzeResult Analyzer::analyze_reference(const std::string& text, RequestFacts 
   bool truncated = false;
   const ScoreRequest req = request_for(text, &truncated);
   const ScoreResult s = engine_.score_reference(req);
-  return decide(s, static_cast<int>(req.query.size()), truncated, facts, availability, ms_since(t0));
+  return decide(s, reference_hidden(text), static_cast<int>(req.query.size()), truncated, facts, availability,
+                ms_since(t0));
 }
 
 AnalyzeResult Analyzer::analyze_conversation_reference(const std::vector<std::string>& turns) const {
@@ -458,7 +518,8 @@ AnalyzeResult Analyzer::analyze_conversation_reference(const std::vector<std::st
   bool truncated = false;
   const ScoreRequest req = request_for(window, &truncated);
   const ScoreResult s = engine_.score_reference(req);
-  AnalyzeResult r = decide(s, static_cast<int>(req.query.size()), truncated, {}, {}, ms_since(t0));
+  AnalyzeResult r = decide(s, reference_hidden(turns.back()), static_cast<int>(req.query.size()), truncated,
+                           {}, {}, ms_since(t0));
   r.conversation_turns = static_cast<int>(window.size());
   return r;
 }

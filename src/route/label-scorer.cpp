@@ -216,10 +216,16 @@ LabelDistribution LabelScorer::hidden_distribution(const HiddenState& e, bool tr
   return d;
 }
 
+std::future<HiddenState> LabelScorer::embed(const std::string& text, bool* truncated) const {
+  if (!reads_hidden_state(options_.strategy))
+    throw Error(ErrorCode::internal, "embed() is for the hidden-state strategies");
+  return engine_.embed_tokens(query_tokens(text, truncated));
+}
+
 std::future<LabelDistribution> LabelScorer::score(const std::string& text, Priority priority) const {
   if (reads_hidden_state(options_.strategy)) {
     bool truncated = false;
-    auto fut = engine_.embed_tokens(query_tokens(text, &truncated));
+    auto fut = embed(text, &truncated);
     return std::async(std::launch::deferred, [this, f = std::move(fut), truncated]() mutable {
       return hidden_distribution(f.get(), truncated);
     });

@@ -12,7 +12,8 @@
 namespace tinyroute {
 namespace {
 
-std::string yaml(const std::string& strategy, double threshold, bool agents) {
+std::string yaml(const std::string& strategy, double threshold, bool agents,
+                 const std::string& agent_strategy = "") {
   std::string y = "internal_model:\n  model: " + test::tiny_model() +
                   "\n  threads: 1\n  context: 8192\n  max_query_tokens: 48\n  strategy: " + strategy +
                   "\n  threshold: " + std::to_string(threshold) +
@@ -39,12 +40,14 @@ std::string yaml(const std::string& strategy, double threshold, bool agents) {
          "    endpoint: http://127.0.0.1:9003/inbox\n    triage: true\n"
          "agent_routing:\n  threshold: " +
          std::to_string(threshold) + "\n";
+    if (!agent_strategy.empty()) y += "  strategy: " + agent_strategy + "\n";
   }
   return y;
 }
 
-Config config(const std::string& strategy = "choice", double threshold = 0, bool agents = true) {
-  return parse_config(yaml(strategy, threshold, agents), "analyze.yaml");
+Config config(const std::string& strategy = "choice", double threshold = 0, bool agents = true,
+              const std::string& agent_strategy = "") {
+  return parse_config(yaml(strategy, threshold, agents, agent_strategy), "analyze.yaml");
 }
 
 EngineParams engine_params() {
@@ -238,6 +241,72 @@ TEST(Analyze, ACacheHitReturnsTheSameDecisionWithSourceCache) {
   Analyzer other(engine, config("choice", 0.5), cache);
   EXPECT_EQ(other.analyze("Where is my March invoice?").get().source, "model");
   EXPECT_EQ(cache->stats().misses, 2u);
+}
+
+// Hidden-state strategies (centroid: no trained head needed) take the category and the agent out of the
+// shared prompt: analyze, route and the conversation path answer exactly as classify_task and
+// route_agent do, so /v1/classify, /v1/route and the bus cannot disagree.
+TEST(AnalyzeHiddenState, CategoryAndAgentAreClassifyTaskAndRouteAgentAnswers) {
+  const Config cfg = config("centroid");
+  Engine engine(engine_params());
+  Analyzer analyzer(engine, cfg);
+  EXPECT_EQ(analyzer.decisions().size(), 4u); // language, urgency, needs_tools, complexity
+  const Classifier classifier(engine, cfg);
+  const AgentRouter agents(engine, cfg);
+  for (const auto& text : texts()) {
+    const std::string what = text.substr(0, 40);
+    const AnalyzeResult r = analyzer.analyze(text).get();
+    const ClassifyResult c = classifier.classify_task(text).get();
+    expect_same(r.classification.distribution, c.distribution, what + " category");
+    EXPECT_EQ(r.classification.category, c.category) << what;
+    EXPECT_EQ(r.classification.strategy, Strategy::centroid);
+    EXPECT_EQ(r.classification.truncated, c.truncated) << what;
+    const AgentRoute a = agents.route_agent(text).get();
+    ASSERT_TRUE(r.agent);
+    expect_same(r.agent->distribution, a.distribution, what + " agent");
+    EXPECT_EQ(r.agent->agent, a.agent) << what;
+    expect_same(r, analyzer.analyze_reference(text), what);
+    const RoutedRequest routed = analyzer.route(text);
+    EXPECT_EQ(routed.source, c.source) << what;
+    EXPECT_EQ(routed.classification.category, c.category) << what;
+    expect_same(routed.classification.distribution, c.distribution, what + " route");
+  }
+}
+
+TEST(AnalyzeHiddenState, OnlyTheAgentsByHiddenStateTheCategoryByPrompt) {
+  const Config cfg = config("choice", 0, true, "centroid");
+  Engine engine(engine_params());
+  Analyzer analyzer(engine, cfg);
+  ASSERT_EQ(analyzer.decisions().size(), 5u); // category and the four fields
+  EXPECT_EQ(analyzer.decisions().front(), Decision::category);
+  const AgentRouter agents(engine, cfg);
+  for (const auto& text : texts()) {
+    const AnalyzeResult r = analyzer.analyze(text).get();
+    EXPECT_EQ(r.classification.strategy, Strategy::choice);
+    ASSERT_TRUE(r.agent);
+    const AgentRoute a = agents.route_agent(text).get();
+    expect_same(r.agent->distribution, a.distribution, text.substr(0, 40) + " agent");
+    expect_same(r, analyzer.analyze_reference(text), text.substr(0, 40));
+  }
+}
+
+TEST(AnalyzeHiddenState, AConversationMessageIsClassifiedAlone) {
+  const Config cfg = config("centroid");
+  Engine engine(engine_params());
+  Analyzer analyzer(engine, cfg);
+  const Classifier classifier(engine, cfg);
+  const std::vector<std::string> turns = {"my deploy failed", "Сколько будет 17 умножить на 23?",
+                                          "and translate it into French"};
+  for (size_t i = 0; i < turns.size(); ++i) {
+    AnalyzeOptions options("conversation-7");
+    options.turn_id = std::to_string(i);
+    const AnalyzeResult r = analyzer.analyze(turns[i], options).get();
+    EXPECT_EQ(r.conversation_turns, static_cast<int>(i + 1));
+    expect_same(r.classification.distribution, classifier.classify_task(turns[i]).get().distribution,
+                turns[i]);
+    const std::vector<std::string> so_far(turns.begin(), turns.begin() + static_cast<std::ptrdiff_t>(i + 1));
+    expect_same(r, analyzer.analyze_conversation_reference(so_far), turns[i]);
+  }
 }
 
 } // namespace
