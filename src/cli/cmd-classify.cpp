@@ -1,9 +1,11 @@
 // tinyroute classify "text" / route "text" / analyze "text": one request through the internal model.
+// route answers exactly as serve's POST /v1/route (route_request), in the same JSON.
 #include <iostream>
 #include <memory>
 
 #include "cli.h"
 #include "output.h"
+#include "route-request.h"
 
 namespace tinyroute::cli {
 
@@ -61,16 +63,25 @@ void register_classify_commands(CLI::App& app, Action& action) {
       });
 
   auto route = std::make_shared<ClassifyOptions>();
-  add_text_command(app, "route", "Classify a request and pick the large model that should answer it", *route)
+  add_text_command(app, "route",
+                   "Pick the large model that should answer a request, as serve's /v1/route does (rules, "
+                   "the model, the default category)",
+                   *route)
       ->callback([&action, route] {
         action = [o = route] {
-          TaskRouter router(load_cli_config(o->common));
-          RouteResult r = router.route(o->text).get();
+          const Config config = load_cli_config(o->common);
+          Engine engine(engine_params_from(config.internal_model));
+          const Analyzer analyzer(engine, config);
+          ChatRequest request;
+          ChatMessage message;
+          message.role = "user";
+          message.content.emplace_back().text = o->text;
+          request.messages.push_back(std::move(message));
+          const RouteDecision d = route_request(analyzer, engine, config, request, {});
           if (o->common.json) {
-            std::cout << route_json(r).dump(2) << "\n";
+            std::cout << to_json(d).dump(2) << "\n";
           } else {
-            std::cout << classify_text(r.classification) << selection_text(r.selection) << "route       "
-                      << fixed(r.route_ms, 2) << " ms\n";
+            std::cout << route_decision_text(d);
           }
           return 0;
         };

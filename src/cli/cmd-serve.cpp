@@ -20,6 +20,7 @@
 #include "agent-endpoints.h"
 #include "cli.h"
 #include "output.h"
+#include "route-request.h"
 #include "select-endpoint.h"
 #include "tinyroute/bus.h"
 #include "tinyroute/decision-cache.h"
@@ -109,25 +110,6 @@ bool same_engine(const InternalModelConfig& a, const InternalModelConfig& b) {
          a.parallel == b.parallel && a.state_dir == b.state_dir && a.conversations == b.conversations;
 }
 
-// What the request needs from its answer model: tools, images, and a rough size in tokens.
-RequestFacts facts_for(const ChatRequest& request, const Engine& engine) {
-  RequestFacts f;
-  f.needs_tools = !request.tools.empty();
-  size_t tokens = 0;
-  for (const auto& m : request.messages) {
-    for (const auto& part : m.content) {
-      if (part.kind == ContentPart::Kind::image) {
-        f.needs_vision = true;
-      } else {
-        tokens += engine.tokenize(part.text, false).size() + 4;
-      }
-    }
-  }
-  tokens += static_cast<size_t>(request.sampling.max_tokens.value_or(0));
-  f.estimated_tokens = static_cast<int>(tokens);
-  return f;
-}
-
 // While the internal model warms up (its instruction prefixes are being decoded) the model cannot
 // decide in time: the rules, then the default category answer.
 RouteDecision warming_decision(const Warmup& w, const ChatRequest& request,
@@ -156,38 +138,8 @@ RouteDecision warming_decision(const Warmup& w, const ChatRequest& request,
 RouteDecision decide(const Served& served, const Warmup& warmup, const ChatRequest& request,
                      const Availability& availability) {
   if (!served.analyzer) return warming_decision(warmup, request, availability);
-  const TaskRouter& router = *served.tasks;
-  const std::string text = last_user_text(request);
-  RouteDecision d;
-  RequestFacts facts = facts_for(request, router.engine());
-  if (text.empty()) {
-    // Nothing to classify: the default category, said so.
-    const auto started = std::chrono::steady_clock::now();
-    Selection s = router.select_model(router.config().default_category, facts, availability).get();
-    d = {router.config().default_category,
-         0,
-         s.model,
-         s.fallbacks,
-         "no user text; " + s.reason,
-         "default",
-         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()};
-    return d;
-  }
-  // Rules first, then one pass for every decision (none for a repeated request) within the deadline,
-  // then the default category: Analyzer::route. A conversation's earlier turns take part.
-  AnalyzeOptions options(request.conversation);
-  options.facts = facts;
-  options.availability = availability;
-  options.priority = request.priority;
-  RoutedRequest r = served.analyzer->route(text, std::move(options));
-  d.category = r.classification.category;
-  d.confidence = r.classification.confidence;
-  d.model = r.selection.model;
-  d.fallbacks = r.selection.fallbacks;
-  d.reason = r.selection.reason;
-  d.source = r.source;
-  d.route_ms = r.total_ms;
-  return d;
+  return route_request(*served.analyzer, served.tasks->engine(), served.tasks->config(), request,
+                       availability);
 }
 
 // The text of a /v1/classify body: {"text": "..."} or {"messages": [...]} (its last user turn).

@@ -59,12 +59,6 @@ json selection_json(const Selection& s) {
   return {{"model", s.model}, {"fallbacks", s.fallbacks}, {"reason", s.reason}, {"rejected", rejected}};
 }
 
-json route_json(const RouteResult& r) {
-  return {{"classification", classify_json(r.classification)},
-          {"selection", selection_json(r.selection)},
-          {"route_ms", r.route_ms}};
-}
-
 json latency_json(const LatencySummary& l) {
   return {{"count", l.count}, {"mean", l.mean}, {"p50", l.p50},
           {"p95", l.p95},     {"p99", l.p99},   {"max", l.max}};
@@ -224,6 +218,19 @@ std::string selection_text(const Selection& s) {
   out += "fallbacks   " + (fallbacks.empty() ? std::string("(none)") : fallbacks) + "\n";
   out += "reason      " + s.reason + "\n";
   for (const auto& r : s.rejected) out += "  rejected  " + r.model + ": " + r.why + "\n";
+  return out;
+}
+
+std::string route_decision_text(const RouteDecision& d) {
+  std::string fallbacks;
+  for (const auto& f : d.fallbacks) fallbacks += (fallbacks.empty() ? "" : ", ") + f;
+  std::string out = "category    " + d.category + "\n";
+  out += "confidence  " + fixed(d.confidence, 3) + "\n";
+  out += "source      " + d.source + "\n";
+  out += "model       " + d.model + "\n";
+  out += "fallbacks   " + (fallbacks.empty() ? std::string("(none)") : fallbacks) + "\n";
+  out += "reason      " + d.reason + "\n";
+  out += "route       " + fixed(d.route_ms, 2) + " ms\n";
   return out;
 }
 

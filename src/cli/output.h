@@ -12,6 +12,7 @@
 #include "tinyroute/analyze.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/eval.h"
+#include "tinyroute/gateway.h"
 #include "tinyroute/messages.h"
 
 namespace tinyroute::cli {
@@ -21,7 +22,6 @@ using nlohmann::json;
 // The distribution is sorted by probability, highest first.
 json classify_json(const ClassifyResult& result);
 json selection_json(const Selection& selection);
-json route_json(const RouteResult& result);
 json metrics_json(const EvalMetrics& metrics);
 json latency_json(const LatencySummary& latency);
 json agent_route_json(const AgentRoute& route);
@@ -31,6 +31,7 @@ json analyze_json(const AnalyzeResult& result);
 // Human-readable forms of the same.
 std::string classify_text(const ClassifyResult& result);
 std::string selection_text(const Selection& selection);
+std::string route_decision_text(const RouteDecision& decision);
 std::string metrics_text(const EvalMetrics& metrics);
 std::string agent_route_text(const AgentRoute& route);
 std::string metadata_text(const MessageMetadata& metadata);

@@ -84,22 +84,30 @@ TEST_F(CliTest, AnalyzeJsonHasEveryDecisionAndItsLatency) {
   EXPECT_NE(text.find("complexity"), std::string::npos) << text;
 }
 
-TEST_F(CliTest, RouteJsonHasClassificationAndSelection) {
+TEST_F(CliTest, RouteJsonIsTheServersRouteDecision) {
   auto [rc, out] = tinyroute({"route", "--config", config, "--json", "Напиши SQL-запрос"});
   ASSERT_EQ(rc, 0) << out;
   json j = parse_or_fail(out);
-  const std::string category = j["classification"]["category"];
+  const std::string category = j["category"];
   EXPECT_TRUE(configured(category));
-  const std::string model = j["selection"]["model"];
+  const std::string model = j["model"];
   EXPECT_TRUE(model == "big" || model == "spare") << out;
   if (category == "chat") {
-    EXPECT_EQ(j["selection"]["fallbacks"], json::array({"spare"}));
+    EXPECT_EQ(j["fallbacks"], json::array({"spare"}));
   }
   if (category == "math") {
-    EXPECT_EQ(j["selection"]["fallbacks"], json::array());
+    EXPECT_EQ(j["fallbacks"], json::array());
   }
-  EXPECT_FALSE(j["selection"]["reason"].get<std::string>().empty());
-  EXPECT_GE(j["route_ms"].get<double>(), j["classification"]["latency_ms"].get<double>());
+  EXPECT_FALSE(j["reason"].get<std::string>().empty());
+  EXPECT_TRUE(j["source"] == "model" || j["source"] == "default") << out;
+  EXPECT_GE(j["confidence"].get<double>(), 0.0);
+  EXPECT_LE(j["confidence"].get<double>(), 1.0);
+  EXPECT_GT(j["route_ms"].get<double>(), 0.0);
+
+  auto [trc, text] = tinyroute({"route", "--config", config, "Напиши SQL-запрос"});
+  ASSERT_EQ(trc, 0) << text;
+  EXPECT_NE(text.find("category    " + category), std::string::npos) << text;
+  EXPECT_NE(text.find("model       " + model), std::string::npos) << text;
 }
 
 TEST_F(CliTest, ConfigCheckGoodAndBad) {

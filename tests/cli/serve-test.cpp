@@ -173,6 +173,46 @@ TEST_F(ServeTest, AnalyzeRouteAndTheDecisionCache) {
   EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
 }
 
+// One routing path: `tinyroute route --json` prints what POST /v1/route answers for the same text (the
+// same rules, model pass and selection), with a prompt strategy and with a hidden-state one; with the
+// latter /v1/classify agrees too (analyze reads the category as classify_task does).
+TEST_F(ServeTest, TheCommandLineRoutesAsTheServerDoes) {
+  for (const std::string strategy : {"choice", "centroid"}) {
+    SCOPED_TRACE(strategy);
+    config = dir.file("tinyroute-" + strategy + ".yaml");
+    log = dir.file("serve-" + strategy + ".log");
+    std::string yaml = config_yaml(t::tiny_model(), t::free_port());
+    yaml.replace(yaml.find("  parallel: 4\n"), 14, "  parallel: 4\n  strategy: " + strategy + "\n");
+    t::write_file(config, yaml);
+    port = t::free_port();
+    serve = std::make_unique<t::Process>(
+        std::vector<std::string>{TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)},
+        std::map<std::string, std::string>{}, log);
+    ASSERT_TRUE(wait_healthy(port, *serve)) << t::read_file(log);
+    for (const std::string text : {"Write a Python function that sorts a list", "what is 17 times 23?",
+                                   "Привет! Как дела?", "prod is down, the deploy failed"}) {
+      const json message = {{"role", "user"}, {"content", text}};
+      auto server = http(port, "POST", "/v1/route", json{{"messages", json::array({message})}}.dump());
+      ASSERT_EQ(server.status, 200) << server.body;
+      auto [rc, out] = tinyroute({"route", "--config", config, "--json", text});
+      ASSERT_EQ(rc, 0) << out;
+      const json cli = parse_or_fail(out);
+      EXPECT_EQ(cli["category"], server.j()["category"]) << text;
+      EXPECT_NEAR(cli["confidence"].get<double>(), server.j()["confidence"].get<double>(), 1e-3) << text;
+      EXPECT_EQ(cli["source"], server.j()["source"]) << text;
+      EXPECT_EQ(cli["model"], server.j()["model"]) << text;
+      EXPECT_EQ(cli["fallbacks"], server.j()["fallbacks"]) << text;
+      if (strategy == "centroid") {
+        auto c = http(port, "POST", "/v1/classify", json{{"text", text}}.dump());
+        ASSERT_EQ(c.status, 200) << c.body;
+        EXPECT_EQ(c.j()["category"], server.j()["category"]) << text;
+        EXPECT_NEAR(c.j()["confidence"].get<double>(), server.j()["confidence"].get<double>(), 1e-3) << text;
+      }
+    }
+    EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
+  }
+}
+
 // A conversation id (body field or x-tinyroute-conversation header) makes /v1/analyze, /v1/route and
 // auto-routed chat requests see the conversation's earlier messages; the engine continues the kept
 // sequence, and conversation messages never come from the decision cache.
