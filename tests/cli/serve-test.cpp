@@ -55,9 +55,13 @@ bool configured(const json& category) {
 class ServeTest : public ::testing::Test {
 protected:
   void start(int upstream_port, const std::string& extra_yaml = "") {
-    config = dir.file("tinyroute.yaml");
-    log = dir.file("serve.log");
-    t::write_file(config, config_yaml(t::tiny_model(), upstream_port) + extra_yaml);
+    start_with(config_yaml(t::tiny_model(), upstream_port) + extra_yaml, "tinyroute");
+  }
+  // Writes `yaml` to NAME.yaml and starts serve on it, logging to NAME.log.
+  void start_with(const std::string& yaml, const std::string& name) {
+    config = dir.file(name + ".yaml");
+    log = dir.file(name + ".log");
+    t::write_file(config, yaml);
     port = t::free_port();
     serve = std::make_unique<t::Process>(
         std::vector<std::string>{TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)},
@@ -179,16 +183,9 @@ TEST_F(ServeTest, AnalyzeRouteAndTheDecisionCache) {
 TEST_F(ServeTest, TheCommandLineRoutesAsTheServerDoes) {
   for (const std::string strategy : {"choice", "centroid"}) {
     SCOPED_TRACE(strategy);
-    config = dir.file("tinyroute-" + strategy + ".yaml");
-    log = dir.file("serve-" + strategy + ".log");
     std::string yaml = config_yaml(t::tiny_model(), t::free_port());
     yaml.replace(yaml.find("  parallel: 4\n"), 14, "  parallel: 4\n  strategy: " + strategy + "\n");
-    t::write_file(config, yaml);
-    port = t::free_port();
-    serve = std::make_unique<t::Process>(
-        std::vector<std::string>{TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)},
-        std::map<std::string, std::string>{}, log);
-    ASSERT_TRUE(wait_healthy(port, *serve)) << t::read_file(log);
+    start_with(yaml, "tinyroute-" + strategy);
     for (const std::string text : {"Write a Python function that sorts a list", "what is 17 times 23?",
                                    "Привет! Как дела?", "prod is down, the deploy failed"}) {
       const json message = {{"role", "user"}, {"content", text}};
