@@ -270,6 +270,7 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
       window = conversations_->append(options.conversation, std::move(turn));
       req = request_for(window.turns, &truncated);
       req.priority = options.priority;
+      req.cancel = options.cancel;
       req.conversation = "conversation:" + options.conversation;
       fut = engine_.score(req);
     }
@@ -309,6 +310,7 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
   bool truncated = false;
   ScoreRequest req = request_for(text, &truncated);
   req.priority = options.priority;
+  req.cancel = options.cancel;
   const int n_query = static_cast<int>(req.query.size());
   auto fut = engine_.score(req);
   return finish(std::move(fut), std::move(req), n_query, truncated, std::move(options.facts),
@@ -397,6 +399,7 @@ RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
     bool truncated = false;
     ScoreRequest req = request_for(text, &truncated);
     req.priority = options.priority;
+    req.cancel = options.cancel;
     const int n_query = static_cast<int>(req.query.size());
     std::optional<ScoreResult> s;
     auto fut = engine_.score(req);
