@@ -40,7 +40,7 @@ Config bus_config(const BusOptions& o) {
 void reload(const BusOptions& o, BusDispatcher* running) {
   spdlog::info("SIGHUP: reloading {}", config_path(o.common));
   if (running == nullptr) {
-    spdlog::warn("SIGHUP ignored: the dispatcher is still starting (the config is read when it does)");
+    spdlog::warn("SIGHUP ignored: the dispatcher is still starting; send it again once it runs");
     return;
   }
   try {
