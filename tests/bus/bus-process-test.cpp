@@ -405,6 +405,37 @@ TEST_F(BusProcess, ShortMessagesOfABatchAreDeliveredBeforeALongOne) {
   EXPECT_EQ(bus->stop(15, std::chrono::seconds(30)), 0);
 }
 
+// serve's SIGHUP reload hands the new bus section to the dispatcher it runs.
+TEST_F(BusProcess, ServeReloadsItsBusSectionOnSighup) {
+  const std::string cfg = dir.file("serve-reload.yaml");
+  write_file(cfg, bus_config_yaml(redis.url(), "forward", "", tiny_model()));
+  const int port = free_port();
+  Process serve({TINYROUTE_CLI, "serve", "--config", cfg, "--port", std::to_string(port)}, {},
+                dir.file("serve.log"));
+  ASSERT_TRUE(eventually([&] { return wait_for_port(port, std::chrono::milliseconds(100)); },
+                         std::chrono::seconds(120)))
+      << read_file(dir.file("serve.log"));
+  const auto before = publish(*c, 3, "serve-before");
+  ASSERT_TRUE(eventually([&] { return delivered_total(*c) >= 3 && pending(*c) == 0; }))
+      << read_file(dir.file("serve.log"));
+  write_file(cfg,
+             bus_config_yaml(redis.url(), "forward", "  agent_stream: stream:v2:{agent}\n", tiny_model()));
+  ::kill(serve.pid(), SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.file("serve.log")).find("reloaded the bus section") != std::string::npos;
+  })) << read_file(dir.file("serve.log"));
+  publish(*c, 3, "serve-after");
+  const auto v2_total = [&] {
+    long long n = 0;
+    for (const auto& a : kBusAgents) n += xlen(*c, "stream:v2:" + a);
+    return n;
+  };
+  ASSERT_TRUE(eventually([&] { return v2_total() >= 3 && pending(*c) == 0; }))
+      << read_file(dir.file("serve.log"));
+  expect_exactly_once(*c, before);
+  EXPECT_EQ(serve.stop(15, std::chrono::seconds(30)), 0) << read_file(dir.file("serve.log"));
+}
+
 TEST_F(BusProcess, ServeRunsTheBusAndReportsItInMetrics) {
   const std::string cfg = config("model");
   const int port = free_port();
