@@ -87,6 +87,7 @@ struct AnalyzeOptions {
   RequestFacts facts;
   Availability availability;
   Priority priority = Priority::normal;
+  CancelToken cancel; // cancel() ends the engine work with Error(cancelled) (the bus on shutdown)
 };
 
 // Which category (and model) answers a request, and where that decision came from.

@@ -13,6 +13,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "tinyroute/config.h"
 #include "tinyroute/engine.h"
@@ -28,7 +29,8 @@ struct BusCounters {
   long long waiting = 0;       // entries left pending because their agent is not alive (dead_agent: wait)
   long long claimed = 0;       // entries taken over from idle consumers (XAUTOCLAIM)
   long long reconnects = 0;
-  long long errors = 0; // entries left pending after a failure (retried after claim_idle_ms)
+  long long errors = 0;    // entries left pending after a failure (retried after claim_idle_ms)
+  long long cancelled = 0; // entries whose engine work stop() cancelled (left pending for the next start)
 };
 
 class BusDispatcher {
@@ -40,9 +42,15 @@ public:
   BusDispatcher(const BusDispatcher&) = delete;
   BusDispatcher& operator=(const BusDispatcher&) = delete;
 
-  // Dispatches until stop() (from any thread); returns within about bus.block_ms of it.
+  // Dispatches until stop() (from any thread). stop() cancels the engine work in flight at once (the
+  // entries it was for stay pending in the group, delivered after a restart); run() returns within
+  // about bus.block_ms.
   void run();
   void stop();
+  // Takes `config`'s bus section from the next batch on (any thread). Keys that need a restart (the
+  // connection, inbox, group, consumer, mode) and the other sections keep their running values; what
+  // was kept is returned, one line per key, for the log. `config` is a validated Config.
+  std::vector<std::string> reload(const Config& config);
 
   BusCounters counters() const;
   // Prometheus text: tinyroute_bus_* counters, consumer-group lag and pending, routing latency.

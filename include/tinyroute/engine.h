@@ -7,6 +7,7 @@
 // their KV cells are shared by every request that names them.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <future>
 #include <memory>
@@ -22,6 +23,21 @@ namespace tinyroute {
 using Token = std::int32_t;
 
 enum class Priority : int { low = 0, normal = 1, high = 2 };
+
+// Cancels the requests that carry it, from any thread: a queued request completes at once, a running
+// one between two decodes, both with Error(cancelled); its sequences and KV cells are freed. Copies
+// share one flag, so one token can cancel many requests (a shutdown cancels everything in flight).
+class CancelToken {
+public:
+  CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  void cancel() const noexcept {
+    if (flag_) flag_->store(true, std::memory_order_relaxed);
+  }
+  bool cancelled() const noexcept { return flag_ && flag_->load(std::memory_order_relaxed); }
+
+private:
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
 
 struct EngineParams {
   std::string model_path;
@@ -100,6 +116,7 @@ struct ScoreRequest {
   // with one key run one at a time, in submission order. A kept sequence may be evicted (LRU, count and
   // KV room); the next request then decodes its whole query, with the same result.
   std::string conversation;
+  CancelToken cancel; // cancel() ends the request with Error(cancelled)
 };
 
 struct ContinuationScore {
@@ -124,6 +141,7 @@ struct GenerateRequest {
   std::string grammar_root = "root";
   int max_tokens = 64;
   Priority priority = Priority::normal;
+  CancelToken cancel; // cancel() ends the request with Error(cancelled), between two decoded tokens
 };
 
 struct GenerateResult {

@@ -19,6 +19,7 @@ enum class ErrorCode {
   grammar_invalid,          // a GBNF grammar that does not parse
   unknown_prefix,           // a request names a prefix that was never added
   engine_stopped,           // the engine shut down before the work ran
+  cancelled,                // the caller cancelled the request (its CancelToken) before it completed
   io,                       // reading or writing a file failed
   config_invalid,           // a config file that does not parse or validate (message has file:line)
   internal_model_forbidden, // the internal model was named where an answer model is required

@@ -101,8 +101,9 @@ public:
 
   // Throws Error(invalid_argument) right away for a message over agent_routing.max_message_bytes, a
   // hop_count over agent_routing.max_hops ("hop limit exceeded") or an invalid override.
-  std::future<FormattedMessage> format_agent_message(MessageInput input,
-                                                     Priority priority = Priority::normal) const;
+  // `cancel` ends the free-text generation (the long part) with Error(cancelled).
+  std::future<FormattedMessage> format_agent_message(MessageInput input, Priority priority = Priority::normal,
+                                                     CancelToken cancel = {}) const;
 
   const AgentRouter* router() const { return router_.get(); }
   const LabelScorer& scorer(const std::string& field) const; // kind | priority | language

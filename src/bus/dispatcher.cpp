@@ -1,6 +1,8 @@
 // The bus dispatcher: read a batch from the inbox group, prepare every entry (all model work issued at
-// once so the engine batches it), decide each entry's targets, then deliver the whole batch in one
-// pipeline of Lua scripts (write + idempotence mark + XACK, atomically per entry).
+// once so the engine batches it), then decide and deliver each entry as soon as its own work is done
+// (a Lua script per entry: write + idempotence mark + XACK, atomically). Entries without model work
+// (forward mode, duplicates, invalid ones) go together in one pipeline; a message never waits for a
+// slower one of its batch, the batch only shares decodes.
 #include "bus/dispatcher.h"
 
 #include <unistd.h>
@@ -10,12 +12,15 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -153,7 +158,8 @@ struct Work {
   std::optional<std::future<FormattedMessage>> formatted;
 };
 
-enum class Action { deliver, dead, wait, retry, duplicate };
+// retry: left pending after a failure; cancelled: left pending because the dispatcher is stopping.
+enum class Action { deliver, dead, wait, retry, duplicate, cancelled };
 
 struct Outcome {
   Action action = Action::retry;
@@ -167,7 +173,11 @@ struct Outcome {
 
 struct BusDispatcher::Impl {
   Config config;
-  BusConfig bus;
+  BusConfig bus;           // the dispatch thread's; reload() swaps it in between batches
+  const BusConfig started; // what the process started with: the keys that need a restart keep these
+  std::mutex reload_mutex;
+  std::optional<BusConfig> reloaded; // guarded by reload_mutex: taken at the next batch
+  CancelToken cancel;                // every engine request; stop() cancels them all
   std::shared_ptr<Engine> engine;
   std::unique_ptr<Analyzer> analyzer;
   std::unique_ptr<MessageFormatter> formatter;
@@ -184,12 +194,13 @@ struct BusDispatcher::Impl {
   Clock::time_point next_info{};
 
   std::atomic<long long> in{0}, out{0}, dead{0}, duplicates{0}, waiting{0}, claimed{0}, reconnects{0},
-      errors{0};
+      errors{0}, cancelled{0};
   std::atomic<long long> lag{-1}, pending{-1};
   std::atomic<bool> connected{false};
   LatencyHistogram routing_ms, delivery_ms;
 
-  Impl(const Config& c, std::shared_ptr<Engine> e) : config(c), bus(c.bus), engine(std::move(e)) {
+  Impl(const Config& c, std::shared_ptr<Engine> e)
+      : config(c), bus(c.bus), started(c.bus), engine(std::move(e)) {
     if (config.agents.empty())
       throw Error(ErrorCode::invalid_argument, "the bus needs an agents section in the config");
     if (bus.mode == BusMode::model) {
@@ -324,6 +335,7 @@ struct BusDispatcher::Impl {
       const bool threaded = w.env.correlation_id && *w.env.correlation_id != w.env.msg_id;
       AnalyzeOptions options(threaded ? *w.env.correlation_id : "");
       if (threaded) options.turn_id = w.env.msg_id;
+      options.cancel = cancel;
       w.analysis = analyzer->analyze(w.env.payload, std::move(options)).share();
       // A sender's own agent-message.v1 envelope is already formatted: only loose messages are.
       if (!w.env.agent_message) {
@@ -365,7 +377,7 @@ struct BusDispatcher::Impl {
       return; // decide() reads the same error from the analysis
     }
     try {
-      w.formatted = formatter->format_agent_message(std::move(input));
+      w.formatted = formatter->format_agent_message(std::move(input), Priority::normal, cancel);
     } catch (const Error& e) {
       if (e.code() != ErrorCode::invalid_argument) throw;
       w.error = e.what();
@@ -437,6 +449,12 @@ struct BusDispatcher::Impl {
       }
     } catch (const Error& e) {
       if (e.code() == ErrorCode::invalid_argument) return dead_letter(w, e.what());
+      if (e.code() == ErrorCode::cancelled) { // stopping: the entry stays pending for the next start
+        ++cancelled;
+        Outcome o;
+        o.action = Action::cancelled;
+        return o;
+      }
       spdlog::warn("bus: entry {} left pending: {}", w.entry.id, e.what());
       return {};
     }
@@ -502,33 +520,91 @@ struct BusDispatcher::Impl {
     return o;
   }
 
+  // Decides an entry that has model work: waits for its own analysis, issues and waits for its
+  // formatting. Runs on the entry's own thread; never throws.
+  Outcome finish(Work& w, const std::set<std::string>& alive) {
+    try {
+      format(w);
+      return decide(w, alive);
+    } catch (const std::exception& e) {
+      if (const auto* err = dynamic_cast<const Error*>(&e); err && err->code() == ErrorCode::cancelled) {
+        ++cancelled;
+        Outcome o;
+        o.action = Action::cancelled;
+        return o;
+      }
+      spdlog::warn("bus: entry {} left pending: {}", w.entry.id, e.what());
+      return {};
+    }
+  }
+
   void process(std::vector<Entry> entries) {
     if (entries.empty()) return;
     in += static_cast<long long>(entries.size());
-    std::vector<Work> work(entries.size());
+    std::vector<Work> work(entries.size()); // never resized: the threads below hold references
     for (std::size_t i = 0; i < entries.size(); ++i) {
       work[i].entry = std::move(entries[i]);
       prepare(work[i]);
     }
     if (bus.mode == BusMode::model) mark_duplicates(work);
-    for (auto& w : work) issue(w);
-    for (auto& w : work) format(w); // after every analysis is issued: the engine batches them
+    for (auto& w : work) issue(w); // every analysis in before any is waited for: the engine batches them
     const std::set<std::string> alive = alive_agents();
-    std::vector<Outcome> outcomes;
-    outcomes.reserve(work.size());
-    for (auto& w : work) outcomes.push_back(decide(w, alive));
 
+    // Entries without model work are decided at once and delivered together; each of the others waits
+    // for its own work on its own thread and is delivered the moment it is decided.
+    std::vector<std::pair<std::size_t, Outcome>> now;
+    std::mutex ready_mutex;
+    std::condition_variable ready_cv;
+    std::vector<std::pair<std::size_t, Outcome>> ready; // guarded by ready_mutex
+    std::vector<std::thread> threads;
+    const auto join_all = [&threads] {
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    };
+    struct Joiner {
+      std::function<void()> join;
+      ~Joiner() { join(); }
+    } joiner{join_all}; // a failed delivery (Redis gone) unwinds only after every thread is done
+    for (std::size_t i = 0; i < work.size(); ++i) {
+      if (!work[i].analysis && !work[i].to_format) {
+        now.emplace_back(i, decide(work[i], alive));
+        continue;
+      }
+      threads.emplace_back([&, i] {
+        Outcome o = finish(work[i], alive);
+        {
+          std::lock_guard lock(ready_mutex);
+          ready.emplace_back(i, std::move(o));
+        }
+        ready_cv.notify_one();
+      });
+    }
+    deliver(work, now);
+    for (std::size_t left = threads.size(); left > 0;) {
+      std::vector<std::pair<std::size_t, Outcome>> done;
+      {
+        std::unique_lock lock(ready_mutex);
+        ready_cv.wait(lock, [&] { return !ready.empty(); });
+        done.swap(ready);
+      }
+      left -= done.size();
+      deliver(work, done);
+    }
+  }
+
+  // Writes the decided entries in one pipeline (a Lua script each) and counts what happened.
+  void deliver(const std::vector<Work>& work, const std::vector<std::pair<std::size_t, Outcome>>& decided) {
     std::vector<std::vector<std::string>> cmds;
-    std::vector<std::size_t> which;
-    for (std::size_t i = 0; i < outcomes.size(); ++i) {
-      const Outcome& o = outcomes[i];
+    std::vector<const std::pair<std::size_t, Outcome>*> which;
+    for (const auto& d : decided) {
+      const Outcome& o = d.second;
+      const Work& w = work[d.first];
       if (o.action == Action::wait) ++waiting;
       if (o.action == Action::retry) ++errors;
       if (o.action == Action::duplicate) {
         cmds.push_back({"EVAL", kAckDuplicateScript, "3", bus.inbox,
-                        bus_key(bus.delivered_key, "{id}", o.mark), bus.stats_key, bus.group,
-                        work[i].entry.id});
-        which.push_back(i);
+                        bus_key(bus.delivered_key, "{id}", o.mark), bus.stats_key, bus.group, w.entry.id});
+        which.push_back(&d);
         continue;
       }
       if (o.action != Action::deliver && o.action != Action::dead) continue;
@@ -539,34 +615,35 @@ struct BusDispatcher::Impl {
                                     bus_key(bus.delivered_key, "{id}", o.mark),
                                     bus.stats_key};
       c.insert(c.end(), o.targets.begin(), o.targets.end());
-      c.insert(c.end(), {bus.group, work[i].entry.id, std::to_string(bus.dedup_ttl_s),
-                         std::to_string(bus.maxlen), o.stat});
+      c.insert(c.end(),
+               {bus.group, w.entry.id, std::to_string(bus.dedup_ttl_s), std::to_string(bus.maxlen), o.stat});
       for (const auto& [k, v] : o.fields) {
         c.push_back(k);
         c.push_back(v);
       }
       cmds.push_back(std::move(c));
-      which.push_back(i);
+      which.push_back(&d);
     }
     if (cmds.empty()) return;
     const auto replies = redis->pipeline(cmds);
     const long long now = now_ms();
-    for (std::size_t k = 0; k < replies.size(); ++k) {
-      const Outcome& o = outcomes[which[k]];
+    for (std::size_t k = 0; k < replies.size() && k < which.size(); ++k) {
+      const Outcome& o = which[k]->second;
+      const Work& w = work[which[k]->first];
       const RedisValue& r = replies[k];
       if (r.is_error()) {
         ++errors;
-        spdlog::warn("bus: entry {} left pending: {}", work[which[k]].entry.id, r.str);
+        spdlog::warn("bus: entry {} left pending: {}", w.entry.id, r.str);
       } else if (o.action == Action::duplicate) {
         if (r.integer == 1) ++duplicates; // else: left pending, processed again when claimed
       } else if (r.integer == 0) {
         ++duplicates;
       } else if (o.action == Action::dead) {
         ++dead;
-        spdlog::info("bus: entry {} dead-lettered: {}", work[which[k]].entry.id, o.fields.front().second);
+        spdlog::info("bus: entry {} dead-lettered: {}", w.entry.id, o.fields.front().second);
       } else {
         out += static_cast<long long>(o.targets.size());
-        delivery_ms.add(static_cast<double>(now - entry_ms(work[which[k]].entry.id)));
+        delivery_ms.add(static_cast<double>(now - entry_ms(w.entry.id)));
       }
     }
   }
@@ -602,7 +679,21 @@ struct BusDispatcher::Impl {
     }
   }
 
+  // A reloaded bus section takes effect here, between batches, when no entry is in flight.
+  void take_reload() {
+    std::lock_guard lock(reload_mutex);
+    if (!reloaded) return;
+    const int block_before = bus.block_ms;
+    bus = std::move(*reloaded);
+    reloaded.reset();
+    next_claim = Clock::now();
+    if (bus.block_ms != block_before) connect(); // the socket's read timeout is sized from block_ms
+    spdlog::info("bus: reloaded the bus section (batch {}, block_ms {}, claim_idle_ms {}, presence {})",
+                 bus.batch, bus.block_ms, bus.claim_idle_ms, bus.presence ? "on" : "off");
+  }
+
   void step() {
+    take_reload();
     const auto now = Clock::now();
     if (now >= next_claim) {
       claim();
@@ -665,6 +756,10 @@ struct BusDispatcher::Impl {
     }
     redis.reset();
     connected = false;
+    if (cancelled > 0)
+      spdlog::info("bus: stopped with the engine work of {} entries cancelled; they stay pending in group {} "
+                   "and are delivered after a restart",
+                   cancelled.load(), bus.group);
   }
 };
 
@@ -682,7 +777,42 @@ void BusDispatcher::stop() {
     std::lock_guard lock(impl_->wake_mutex);
     impl_->stopping = true;
   }
+  impl_->cancel.cancel(); // in-flight engine work ends between two decodes; its entries stay pending
   impl_->wake.notify_all();
+}
+
+std::vector<std::string> BusDispatcher::reload(const Config& config) {
+  if (!config.bus.enabled)
+    throw Error(ErrorCode::config_invalid,
+                config.source_path + ": has no bus section; keeping the running one");
+  const BusConfig& was = impl_->started;
+  BusConfig next = config.bus;
+  std::vector<std::string> kept;
+  // The connection, the consumer-group identity and the mode are set up once: changing them under a
+  // running dispatcher would strand its pending entries or need the model it did not load.
+  const auto keep = [&](const char* key, std::string& now, const std::string& before) {
+    if (now == before) return;
+    kept.push_back(std::string("bus.") + key + " changed from \"" + before + "\" to \"" + now +
+                   "\": it takes effect at the next start");
+    now = before;
+  };
+  keep("redis", next.redis, was.redis);
+  keep("username_env", next.username_env, was.username_env);
+  keep("password_env", next.password_env, was.password_env);
+  keep("inbox", next.inbox, was.inbox);
+  keep("group", next.group, was.group);
+  keep("consumer", next.consumer, was.consumer);
+  if (next.mode != was.mode) {
+    kept.push_back("bus.mode changed: it takes effect at the next start (the internal model is loaded or not "
+                   "at start)");
+    next.mode = was.mode;
+  }
+  {
+    std::lock_guard lock(impl_->reload_mutex);
+    impl_->reloaded = std::move(next);
+  }
+  impl_->wake.notify_all();
+  return kept;
 }
 
 const std::string& BusDispatcher::consumer() const {
@@ -691,7 +821,7 @@ const std::string& BusDispatcher::consumer() const {
 
 BusCounters BusDispatcher::counters() const {
   const Impl& i = *impl_;
-  return {i.in, i.out, i.dead, i.duplicates, i.waiting, i.claimed, i.reconnects, i.errors};
+  return {i.in, i.out, i.dead, i.duplicates, i.waiting, i.claimed, i.reconnects, i.errors, i.cancelled};
 }
 
 std::string BusDispatcher::metrics_text() const {

@@ -1,5 +1,7 @@
 // tinyroute bus --config FILE: the dispatcher on the Redis Streams agent bus (the config's `bus:`
-// section). SIGINT / SIGTERM stop it after the batch in hand; --status prints the bus as Redis sees it.
+// section). SIGINT / SIGTERM stop it at once: the engine work in flight is cancelled and the entries it
+// was for stay pending in the group (delivered after a restart). SIGHUP reloads the bus section; a bad
+// config is refused with its errors and the running one stays. --status prints the bus as Redis sees it.
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -34,6 +36,21 @@ Config bus_config(const BusOptions& o) {
   return config;
 }
 
+// SIGHUP: the file is read and validated again; only a valid one with a bus section is taken.
+void reload(const BusOptions& o, BusDispatcher* running) {
+  spdlog::info("SIGHUP: reloading {}", config_path(o.common));
+  if (running == nullptr) {
+    spdlog::warn("SIGHUP ignored: the dispatcher is still starting; send it again once it runs");
+    return;
+  }
+  try {
+    const Config next = bus_config(o);
+    for (const auto& line : running->reload(next)) spdlog::warn("{}", line);
+  } catch (const std::exception& e) {
+    spdlog::error("reload refused; the running config stays: {}", e.what());
+  }
+}
+
 int run_bus(const BusOptions& o) {
   if (o.status) {
     const nlohmann::json s = bus_status(bus_config(o));
@@ -45,24 +62,32 @@ int run_bus(const BusOptions& o) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   spdlog::set_level(spdlog::level::info);
 
   const Config config = bus_config(o);
-  // The waiter runs from the start: a signal while the model loads ends the process at once (nothing
-  // has been read yet); later it stops the dispatcher after the batch in hand.
+  // The waiter runs from the start: a stop while the model loads ends the process at once (nothing
+  // has been read yet); later it stops the dispatcher, cancelling its engine work. SIGHUP reloads.
   std::mutex mutex;
   BusDispatcher* running = nullptr;
   bool finished = false;
   std::thread waiter([&] {
-    int sig = 0;
-    while (sigwait(&signals, &sig) != 0) {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      std::lock_guard lock(mutex);
+      if (finished) return;
+      if (sig == SIGHUP) {
+        reload(o, running);
+        continue;
+      }
+      spdlog::info("{}: stopping; cancelling the engine work in flight (its entries stay pending)",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+      if (running == nullptr) std::_Exit(0);
+      running->stop();
+      return;
     }
-    std::lock_guard lock(mutex);
-    if (finished) return;
-    spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    if (running == nullptr) std::_Exit(0);
-    running->stop();
   });
   const auto join_waiter = [&] {
     {
@@ -83,6 +108,14 @@ int run_bus(const BusOptions& o) {
       std::lock_guard lock(mutex);
       running = &dispatcher;
     }
+    struct Unpublish { // the waiter never sees the dispatcher after it is gone, however run() ends
+      std::mutex& m;
+      BusDispatcher*& r;
+      ~Unpublish() {
+        std::lock_guard lock(m);
+        r = nullptr;
+      }
+    } unpublish{mutex, running};
     dispatcher.run();
     counters = dispatcher.counters();
     join_waiter();
@@ -91,8 +124,8 @@ int run_bus(const BusOptions& o) {
     throw;
   }
   const BusCounters c = *counters;
-  spdlog::info("stopped: {} in, {} out, {} dead-lettered, {} duplicates", c.in, c.out, c.dead_lettered,
-               c.duplicates);
+  spdlog::info("stopped: {} in, {} out, {} dead-lettered, {} duplicates, {} cancelled (left pending)", c.in,
+               c.out, c.dead_lettered, c.duplicates, c.cancelled);
   return 0;
 }
 

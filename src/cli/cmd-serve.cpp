@@ -314,7 +314,9 @@ int run_serve(const ServeOptions& o) {
   if (o.host) gopts.host = *o.host;
   if (o.port) gopts.port = *o.port;
   gopts.threads = o.threads;
-  // The config's bus section runs the bus dispatcher alongside (config at start; a reload keeps it).
+  // The config's bus section runs the bus dispatcher alongside; SIGHUP reloads its bus section (the
+  // dispatcher keeps the rest of the config it started with). On the way out, after the gateway's
+  // drain, stopping it cancels its engine work (the entries stay pending).
   std::shared_ptr<BusDispatcher> bus;
   if (config.bus.enabled) bus = std::make_shared<BusDispatcher>(config, engine);
   const BusThread bus_thread(bus);
@@ -409,6 +411,12 @@ int run_serve(const ServeOptions& o) {
         Served next_served = make_served(next_engine, next, cache, conversations);
         gateway.reload(next);
         live->set(std::move(next_served));
+        if (bus && next.bus.enabled) {
+          for (const auto& line : bus->reload(next)) spdlog::warn("{}", line);
+        } else if (bus || next.bus.enabled) {
+          spdlog::warn("the bus section was {}: that takes effect at the next start",
+                       bus ? "removed" : "added");
+        }
         cache->clear(); // decisions made under the old config must not outlive it
         engine = std::move(next_engine);
         log_config(next);

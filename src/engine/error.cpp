@@ -22,6 +22,8 @@ std::string_view error_code_name(ErrorCode code) {
     return "unknown_prefix";
   case ErrorCode::engine_stopped:
     return "engine_stopped";
+  case ErrorCode::cancelled:
+    return "cancelled";
   case ErrorCode::io:
     return "io";
   case ErrorCode::internal:

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "engine/fingerprint.h"
@@ -85,8 +86,11 @@ struct Task {
   bool has_pending = false;
   Token pending = 0;
 
+  std::optional<CancelToken> cancel; // score and generate: the caller's
   bool done = false;
   std::exception_ptr error;
+
+  bool cancelled() const { return cancel && cancel->cancelled(); }
 
   std::promise<PrefixInfo> p_prefix;
   std::promise<ScoreResult> p_score;
@@ -861,6 +865,27 @@ struct Scheduler::State {
     t.done = true;
   }
 
+  // Requests whose token was cancelled: queued ones complete now, running ones are marked failed and
+  // leave at the next finish_done_tasks (their sequences freed, nothing of theirs decoded again).
+  void cancel_requested() {
+    const auto err = [] {
+      return std::make_exception_ptr(Error(ErrorCode::cancelled, "the request was cancelled"));
+    };
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      Task& t = **it;
+      if (!t.cancelled()) {
+        ++it;
+        continue;
+      }
+      fail(t, err());
+      complete(t);
+      n_queued.fetch_sub(1);
+      it = waiting.erase(it);
+    }
+    for (auto& t : active)
+      if (!t->done && t->cancelled()) fail(*t, err());
+  }
+
   void finish_done_tasks() {
     for (auto it = active.begin(); it != active.end();) {
       Task& t = **it;
@@ -889,6 +914,8 @@ struct Scheduler::State {
           submitted.pop_front();
         }
       }
+
+      cancel_requested();
 
       // Admission, highest effective priority first; stop at the first request that must wait so a
       // large request is not overtaken forever by small ones (requests waiting on a prefix excepted).
@@ -1068,6 +1095,7 @@ std::future<ScoreResult> Scheduler::score(ScoreRequest request) {
   t->prefix = std::move(request.prefix);
   t->feed = std::move(request.query);
   t->conversation = std::move(request.conversation);
+  t->cancel = request.cancel;
   if (!t->conversation.empty()) t->query = t->feed;
   t->groups.push_back({{}, std::move(request.continuations), {}});
   for (auto& b : request.branches) t->groups.push_back({std::move(b.cue), std::move(b.continuations), {}});
@@ -1095,6 +1123,7 @@ std::future<GenerateResult> Scheduler::generate(GenerateRequest request, Sampler
   t->feed = std::move(request.prompt);
   t->max_tokens = request.max_tokens;
   t->sampler = std::move(sampler);
+  t->cancel = request.cancel;
   auto f = t->p_gen.get_future();
   state_->submit(std::move(t));
   return f;

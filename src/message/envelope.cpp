@@ -216,8 +216,8 @@ const std::string& MessageFormatter::grammar() const {
   return impl_->fields.grammar();
 }
 
-std::future<FormattedMessage> MessageFormatter::format_agent_message(MessageInput input,
-                                                                     Priority prio) const {
+std::future<FormattedMessage> MessageFormatter::format_agent_message(MessageInput input, Priority prio,
+                                                                     CancelToken cancel) const {
   const auto t0 = std::chrono::steady_clock::now();
   const Config& config = impl_->config;
   const auto& limits = config.agent_routing;
@@ -288,7 +288,7 @@ std::future<FormattedMessage> MessageFormatter::format_agent_message(MessageInpu
   if (!loose.language && !empty) language_f = impl_->language.score(text, prio);
   std::optional<std::future<AgentRoute>> route_f;
   if (to_source == "routing") route_f = router_->route_agent(text, prio);
-  auto fields_f = impl_->fields.generate(text, prio);
+  auto fields_f = impl_->fields.generate(text, prio, std::move(cancel));
 
   return std::async(std::launch::deferred, [this, m = std::move(m), loose, correlation, to_source, t0,
                                             kind_f = std::move(kind_f), priority_f = std::move(priority_f),

@@ -88,9 +88,11 @@ GeneratedFields FieldGenerator::collect(const GenerateResult& r) const {
   return out;
 }
 
-std::future<GeneratedFields> FieldGenerator::generate(const std::string& text, Priority priority) const {
+std::future<GeneratedFields> FieldGenerator::generate(const std::string& text, Priority priority,
+                                                      CancelToken cancel) const {
   GenerateRequest g = request_for(text);
   g.priority = priority;
+  g.cancel = std::move(cancel);
   auto fut = engine_.generate(std::move(g));
   return std::async(std::launch::deferred, [this, f = std::move(fut)]() mutable { return collect(f.get()); });
 }

@@ -27,7 +27,8 @@ public:
   FieldGenerator(Engine& engine, std::string prefix_name, const std::string& instructions,
                  nlohmann::json schema, std::vector<std::string> order, int max_query_tokens, int max_tokens);
 
-  std::future<GeneratedFields> generate(const std::string& text, Priority priority = Priority::normal) const;
+  std::future<GeneratedFields> generate(const std::string& text, Priority priority = Priority::normal,
+                                        CancelToken cancel = {}) const;
   GeneratedFields generate_reference(const std::string& text) const; // the brute-force twin; tests only
 
   const std::string& grammar() const { return grammar_; }

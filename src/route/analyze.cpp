@@ -320,6 +320,7 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
       window = conversations_->append(options.conversation, std::move(turn));
       req = request_for(window.turns, &truncated);
       req.priority = options.priority;
+      req.cancel = options.cancel;
       req.conversation = "conversation:" + options.conversation;
       fut = engine_.score(req);
     }
@@ -360,6 +361,7 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
   bool truncated = false;
   ScoreRequest req = request_for(text, &truncated);
   req.priority = options.priority;
+  req.cancel = options.cancel;
   const int n_query = static_cast<int>(req.query.size());
   auto fut = engine_.score(req);
   Hidden hidden = score_hidden(text, options.priority);
@@ -452,6 +454,7 @@ RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
     bool truncated = false;
     ScoreRequest req = request_for(text, &truncated);
     req.priority = options.priority;
+    req.cancel = options.cancel;
     const int n_query = static_cast<int>(req.query.size());
     std::optional<ScoreResult> s;
     auto fut = engine_.score(req);

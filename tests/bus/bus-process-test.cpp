@@ -1,8 +1,10 @@
 // `tinyroute bus` as real processes: SIGKILL mid-batch and restart, Redis restarting under it, two
 // processes in one group, a Python agent (redis-py) writing the deployment's envelope and reading its own
-// stream, --status, SIGTERM.
+// stream, --status, SIGTERM (graceful, and cancelling engine work in flight), SIGHUP reloads, and
+// per-message delivery within a batch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +12,8 @@
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 #include "http-client.h"
 #include "message/schema-validate.h"
@@ -162,9 +166,11 @@ TEST_F(BusProcess, TwoProcessesInOneGroupDeliverEachMessageOnce) {
 #ifdef __SANITIZE_ADDRESS__
 constexpr int kRoutedMessages = 10;
 constexpr int kAgentMessages = 6;
+constexpr int kSigtermMessages = 12;
 #else
 constexpr int kRoutedMessages = 40;
 constexpr int kAgentMessages = 20;
+constexpr int kSigtermMessages = 24;
 #endif
 
 TEST_F(BusProcess, TwoProcessesRouteABatchWithTheModelOnce) {
@@ -255,6 +261,179 @@ TEST_F(BusProcess, StatusCommandAndGracefulStop) {
   const auto [nrc, nout] = run_command({TINYROUTE_CLI, "bus", "--config", nobus});
   EXPECT_EQ(nrc, 1);
   EXPECT_NE(nout.find("no bus section"), std::string::npos) << nout;
+}
+
+// A generated model several times the tiny one's compute (8 layers, width 256), so a batch's
+// generations take many decodes: what a stop has to cancel.
+std::string slow_model(const TempDir& dir) {
+  const std::string path = dir.file("slow.gguf");
+  make_model(path, {"--preset", "tiny", "--seed", "3", "--n-layer", "8", "--n-embd", "256", "--n-ff", "768",
+                    "--n-head", "4", "--n-head-kv", "4"});
+  return path;
+}
+
+TEST_F(BusProcess, SigtermCancelsEngineWorkAndTheRestartDeliversEachMessageOnce) {
+  const std::string cfg = dir.file("slow.yaml");
+  // A fixed consumer name: the restarted process reads its own pending entries first. Claiming is off
+  // for the test's length, so nothing but that read can deliver what the stop left pending.
+  std::string yaml =
+      bus_config_yaml(redis.url(), "model", "  batch: 8\n  consumer: restartable\n", slow_model(dir));
+  yaml.replace(yaml.find("claim_idle_ms: 500"), std::string("claim_idle_ms: 500").size(),
+               "claim_idle_ms: 3600000");
+  write_file(cfg, yaml);
+  const auto ids = publish(*c, kSigtermMessages, "sigterm", false);
+  auto first = start(cfg, "first.log");
+  ASSERT_TRUE(eventually([&] { return pending(*c) > 0 || !first->running(); }, std::chrono::seconds(300)));
+  ASSERT_TRUE(first->running()) << read_file(dir.file("first.log"));
+  // Freeze it with entries read and not acknowledged (their model work in flight), then stop it.
+  long long stranded = 0;
+  for (int attempt = 0; attempt < 1000 && stranded == 0; ++attempt) {
+    ::kill(first->pid(), SIGSTOP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50)); // commands it had sent are run
+    stranded = pending(*c);
+    if (stranded == 0) ::kill(first->pid(), SIGCONT);
+  }
+  ASSERT_GT(stranded, 0) << "never froze the dispatcher with entries in flight";
+  ::kill(first->pid(), SIGTERM);
+  ::kill(first->pid(), SIGCONT);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rc = first->stop(15, std::chrono::seconds(5)); // bounded wait; SIGKILL (-9) past it
+  const double exit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  RecordProperty("exit_after_sigterm_s", std::to_string(exit_s));
+  const std::string log = read_file(dir.file("first.log"));
+  EXPECT_EQ(rc, 0) << log;
+  // The engine's cancel path was taken: work in flight was cancelled, not finished.
+  EXPECT_NE(log.find("entries cancelled; they stay pending"), std::string::npos) << log;
+  const long long left = pending(*c);
+  EXPECT_GT(left, 0) << "the cancelled entries stay pending in the group";
+  EXPECT_LT(delivered_total(*c), kSigtermMessages);
+
+  auto second = start(cfg, "second.log");
+  ASSERT_TRUE(eventually([&] { return delivered_total(*c) >= kSigtermMessages && pending(*c) == 0; },
+                         std::chrono::seconds(300)))
+      << "delivered " << delivered_total(*c) << ", pending " << pending(*c)
+      << read_file(dir.file("second.log"));
+  expect_exactly_once(*c, ids);
+  EXPECT_EQ(c->command({"HGET", "tinyroute:bus:stats", "out"}).str, std::to_string(kSigtermMessages));
+  const RedisValue consumers = c->command({"XINFO", "CONSUMERS", "stream:tinyroute:inbox", "tinyroute"});
+  EXPECT_EQ(consumers.elements.size(), 1u); // the restart read its own pending entries, nobody claimed
+  EXPECT_EQ(second->stop(15, std::chrono::seconds(30)), 0);
+}
+
+TEST_F(BusProcess, SighupReloadsTheBusSectionAndRefusesABadConfig) {
+  const std::string cfg = dir.file("reload.yaml");
+  write_file(cfg, bus_config_yaml(redis.url(), "forward", "  batch: 20\n"));
+  auto bus = start(cfg, "bus.log");
+  auto ids = publish(*c, 5, "before");
+  ASSERT_TRUE(eventually([&] { return delivered_total(*c) >= 5; })) << read_file(dir.file("bus.log"));
+
+  // A bad file: refused with its file:line error, and the running config keeps working.
+  write_file(cfg, bus_config_yaml(redis.url(), "forward", "  batch: 0\n"));
+  ::kill(bus->pid(), SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.file("bus.log")).find("reload refused") != std::string::npos;
+  })) << read_file(dir.file("bus.log"));
+  std::string log = read_file(dir.file("bus.log"));
+  EXPECT_NE(log.find(cfg + ":"), std::string::npos) << log; // FILE:LINE
+  EXPECT_NE(log.find("batch"), std::string::npos) << log;
+  const auto during = publish(*c, 5, "during");
+  ids.insert(ids.end(), during.begin(), during.end());
+  ASSERT_TRUE(eventually([&] { return delivered_total(*c) >= 10 && pending(*c) == 0; }))
+      << read_file(dir.file("bus.log"));
+
+  // A good one: the bus section's keys apply from the next batch (here: the agents' streams); a key
+  // that needs a restart (the group) keeps its running value and the log says so.
+  write_file(cfg, bus_config_yaml(redis.url(), "forward",
+                                  "  batch: 20\n  agent_stream: stream:v2:{agent}\n  group: other\n"));
+  ::kill(bus->pid(), SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.file("bus.log")).find("reloaded the bus section") != std::string::npos;
+  })) << read_file(dir.file("bus.log"));
+  log = read_file(dir.file("bus.log"));
+  EXPECT_NE(log.find("bus.group changed"), std::string::npos) << log;
+  publish(*c, 6, "after");
+  const auto v2_total = [&] {
+    long long n = 0;
+    for (const auto& a : kBusAgents) n += xlen(*c, "stream:v2:" + a);
+    return n;
+  };
+  ASSERT_TRUE(eventually([&] { return v2_total() >= 6 && pending(*c) == 0; }))
+      << read_file(dir.file("bus.log"));
+  EXPECT_EQ(v2_total(), 6);
+  expect_exactly_once(*c, ids); // the old streams hold the ten from before, once each
+  const RedisValue groups = c->command({"XINFO", "GROUPS", "stream:tinyroute:inbox"});
+  EXPECT_EQ(groups.elements.size(), 1u); // still the group it started in
+  EXPECT_EQ(bus->stop(15), 0);
+}
+
+// Within one batch, a message is delivered when its own work is done. The first entry is a loose
+// message (analysis, then a generated summary: many decodes); the seven after it are agent-message.v1
+// envelopes, already formatted (the analysis only). All go to billing, so billing's stream holds them
+// in the order they were written: the seven first, although the loose one was read before them.
+TEST_F(BusProcess, ShortMessagesOfABatchAreDeliveredBeforeALongOne) {
+  const std::string cfg = dir.file("latency.yaml");
+  write_file(cfg, bus_config_yaml(redis.url(), "model", "  batch: 8\n", slow_model(dir)));
+  xadd(*c, envelope_fields("long-one", "billing", "Please summarise the refund dispute for invoice 4411."));
+  std::vector<std::string> short_ids;
+  for (int i = 0; i < 7; ++i) {
+    AgentMessage m;
+    m.id = "00000000-0000-4000-8000-00000000000" + std::to_string(i);
+    m.from = "planner";
+    m.to = "billing";
+    m.kind = "task";
+    m.intent = "refund";
+    m.priority = "normal";
+    m.summary = "Refund number " + std::to_string(i);
+    m.language = "en";
+    m.correlation_id = m.id;
+    m.created_at = "2026-03-01T12:00:00.000Z";
+    m.body = "Refund order " + std::to_string(i);
+    xadd(*c, {{"agent_message", agent_message_json(m).dump()}});
+    short_ids.push_back(m.id);
+  }
+  auto bus = start(cfg, "bus.log"); // started after the writes: the first read takes all eight
+  ASSERT_TRUE(eventually([&] { return xlen(*c, "stream:agent:messages:billing") >= 8 && pending(*c) == 0; },
+                         std::chrono::seconds(300)))
+      << read_file(dir.file("bus.log"));
+  const auto billing = read_stream(*c, "stream:agent:messages:billing");
+  ASSERT_EQ(billing.size(), 8u);
+  std::vector<std::string> order;
+  for (const auto& e : billing) order.push_back(e.at("msg_id"));
+  EXPECT_EQ(order.back(), "long-one") << "delivered in the order: " << testing::PrintToString(order);
+  for (const auto& id : short_ids)
+    EXPECT_NE(std::find(order.begin(), order.end() - 1, id), order.end() - 1) << id;
+  EXPECT_EQ(bus->stop(15, std::chrono::seconds(30)), 0);
+}
+
+// serve's SIGHUP reload hands the new bus section to the dispatcher it runs.
+TEST_F(BusProcess, ServeReloadsItsBusSectionOnSighup) {
+  const std::string cfg = dir.file("serve-reload.yaml");
+  write_file(cfg, bus_config_yaml(redis.url(), "forward", "", tiny_model()));
+  const int port = free_port();
+  Process serve({TINYROUTE_CLI, "serve", "--config", cfg, "--port", std::to_string(port)}, {},
+                dir.file("serve.log"));
+  ASSERT_TRUE(eventually([&] { return wait_for_port(port, std::chrono::milliseconds(100)); },
+                         std::chrono::seconds(120)))
+      << read_file(dir.file("serve.log"));
+  const auto before = publish(*c, 3, "serve-before");
+  ASSERT_TRUE(eventually([&] { return delivered_total(*c) >= 3 && pending(*c) == 0; }))
+      << read_file(dir.file("serve.log"));
+  write_file(cfg,
+             bus_config_yaml(redis.url(), "forward", "  agent_stream: stream:v2:{agent}\n", tiny_model()));
+  ::kill(serve.pid(), SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.file("serve.log")).find("reloaded the bus section") != std::string::npos;
+  })) << read_file(dir.file("serve.log"));
+  publish(*c, 3, "serve-after");
+  const auto v2_total = [&] {
+    long long n = 0;
+    for (const auto& a : kBusAgents) n += xlen(*c, "stream:v2:" + a);
+    return n;
+  };
+  ASSERT_TRUE(eventually([&] { return v2_total() >= 3 && pending(*c) == 0; }))
+      << read_file(dir.file("serve.log"));
+  expect_exactly_once(*c, before);
+  EXPECT_EQ(serve.stop(15, std::chrono::seconds(30)), 0) << read_file(dir.file("serve.log"));
 }
 
 TEST_F(BusProcess, ServeRunsTheBusAndReportsItInMetrics) {
