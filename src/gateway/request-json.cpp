@@ -25,8 +25,24 @@ std::string where(std::string_view text, std::size_t offset) {
   return "line " + std::to_string(line) + ", column " + std::to_string(offset - line_start + 1);
 }
 
+// The token that starts at `offset`, for "unexpected '...'" (the library's last token can hold what came
+// before it).
+std::string token_at(std::string_view text, std::size_t offset) {
+  if (offset >= text.size()) return {};
+  std::size_t end = offset + 1;
+  const auto stops = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ':' || c == '[' || c == ']' ||
+           c == '{' || c == '}' || c == '"';
+  };
+  if (!stops(text[offset])) {
+    while (end < text.size() && end - offset < 24 && !stops(text[end])) ++end;
+  }
+  return std::string(text.substr(offset, end - offset));
+}
+
 // What went wrong, in our own words; the library's message is only used to tell the cases apart.
-std::string describe_syntax_error(const std::string& library_text, const std::string& last_token) {
+std::string describe_syntax_error(const std::string& library_text, const std::string& last_token,
+                                  const std::string& token) {
   const auto has = [&](const char* s) { return library_text.find(s) != std::string::npos; };
   if (has("unexpected end of input")) return "the JSON ends before it is complete";
   if (has("control character")) return "a string holds an unescaped control character (write it as \\u00XX)";
@@ -35,8 +51,8 @@ std::string describe_syntax_error(const std::string& library_text, const std::st
   if (has("surrogate")) return "a \\u escape holds an unpaired UTF-16 surrogate";
   if (has("ill-formed UTF-8")) return "a string holds bytes that are not UTF-8";
   if (has("invalid number")) return "a number is malformed (" + quote_input(last_token, 40) + ")";
-  if (last_token.empty()) return "unexpected input";
-  return "unexpected '" + quote_input(last_token, 40) + "'";
+  if (token.empty()) return "unexpected input";
+  return "unexpected '" + quote_input(token, 40) + "'";
 }
 
 // Builds the DOM with nlohmann's own builder and adds the checks a request body needs.
@@ -88,7 +104,8 @@ public:
     // `position` counts the bytes read, so the offending byte is the one before it.
     const std::size_t offset = position > 0 ? position - 1 : 0;
     if (ex.id == 406) return fail(out_of_range(last_token) + " (at " + where(text_, offset) + ")");
-    return fail(describe_syntax_error(ex.what(), last_token) + " at " + where(text_, offset));
+    return fail(describe_syntax_error(ex.what(), last_token, token_at(text_, offset)) + " at " +
+                where(text_, offset));
   }
 
   const std::string& error() const { return error_; }
