@@ -7,6 +7,6 @@
 #include "fuzz-backend.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  tinyroute::fuzz::decode_stream(tinyroute::Provider::ollama, data, size);
+  tinyroute::fuzz::decode_stream(tinyroute::gateway::ollama_backend(), data, size);
   return 0;
 }

@@ -6,17 +6,21 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/backend-anthropic.h"
+#include "gateway/backend-ollama.h"
+#include "gateway/backend-openai.h"
 #include "gateway/chat.h"
 #include "gateway/request-json.h"
 
 namespace tinyroute::fuzz {
 
-inline void decode_stream(Provider provider, const std::uint8_t* data, std::size_t size) {
+inline void decode_stream(const gateway::BackendAdapter& backend, const std::uint8_t* data,
+                          std::size_t size) {
   using namespace gateway;
   if (size == 0) return;
   const std::size_t piece = 1 + data[0] % 64;
   const std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
-  auto decoder = backend_for(provider).decoder();
+  auto decoder = backend.decoder();
   std::vector<ChatEvent> events;
   for (std::size_t at = 0; at < bytes.size(); at += piece) {
     for (auto& e : decoder->feed(bytes.substr(at, piece))) events.push_back(std::move(e));

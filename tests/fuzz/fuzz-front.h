@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "gateway/chat.h"
 #include "gateway/request-json.h"
@@ -21,7 +22,11 @@ inline void decode_request(const gateway::FrontAdapter& front, const std::uint8_
   } catch (const FrontError& e) {
     if (e.status < 400 || e.status > 499) std::abort();
     const std::string message = e.what();
-    if (message.empty() || message.find("json.exception") != std::string::npos) std::abort();
+    // The library's own text must not show (unless the client sent those very words and is quoted).
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    if (message.empty() || (message.find("json.exception") != std::string::npos &&
+                            input.find("json.exception") == std::string_view::npos))
+      std::abort();
     // The error body is rendered as the gateway renders it: this must never throw.
     (void)dump_for_client(front.error(e.status, e.type, quote_input(message, kMaxErrorMessageBytes)));
   }
