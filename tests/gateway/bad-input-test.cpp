@@ -211,11 +211,13 @@ std::vector<std::pair<std::string, std::string>> bad_bodies() {
       {"an oversized string", everywhere("\"" + std::string(kBodyLimit + 1024, 'a') + "\"")},
       {"numbers where text belongs", everywhere("5")},
       {"objects where text belongs", everywhere("{\"a\":1}")},
-      {"a string where an array belongs", "{\"model\":\"no-such-model\",\"messages\":\"hi\",\"tools\":\"x\",\"input\":{"
-                                          "},\"text\":[],\"prompt\":{},\"name\":[],"
-                                          "\"category\":[]}"},
+      {"a string where an array belongs",
+       "{\"model\":\"no-such-model\",\"messages\":\"hi\",\"tools\":\"x\",\"input\":{"
+       "},\"text\":[],\"prompt\":{},\"name\":[],"
+       "\"category\":[]}"},
       {"nested wrong types",
-       "{\"model\":\"no-such-model\",\"messages\":[{\"role\":5,\"content\":[{\"type\":\"text\",\"text\":7}]}],"
+       "{\"model\":\"no-such-model\",\"messages\":[{\"role\":5,\"content\":[{\"type\":\"text\",\"text\":7}]}]"
+       ","
        "\"tools\":[5],"
        "\"options\":\"x\",\"input\":[1,2],\"text\":true,\"prompt\":[],\"name\":{},\"category\":false}"},
       {"truncated JSON", "{\"model\":\"big\",\"messages\":[{\"role\":\"user\",\"content\":\"hi"},
