@@ -2,9 +2,16 @@
 #   make demo   offline end-to-end demo (generated models, real llama-server as the large model)
 #   make test   the whole test suite, with ASan + UBSan (debug) and optimised (release)
 #   make bench  benchmarks (never part of make test); figures go to BENCHMARKS.md
+#   make fuzz   every libFuzzer target for FUZZ_SECONDS each (clang, installed on first use)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz-%.cpp,%,$(wildcard tests/fuzz/fuzz-*.cpp))
+# llama.cpp (built with GCC) links GCC's OpenMP runtime; clang is told to use the same one.
+FUZZ_OPENMP = -DOpenMP_C_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_FLAGS=-fopenmp=libgomp \
+  -DOpenMP_C_LIB_NAMES=gomp -DOpenMP_CXX_LIB_NAMES=gomp \
+  -DOpenMP_gomp_LIBRARY=$(shell gcc -print-file-name=libgomp.so)
 
-.PHONY: all deps-check debug release demo test test-debug test-release bench deps node-deps python-env real-model format clean
+.PHONY: all deps-check debug release demo test test-debug test-release bench fuzz deps node-deps python-env real-model format clean
 
 all: release
 
@@ -49,6 +56,16 @@ test: test-debug test-release
 
 bench: deps-check
 	bash bench/run.sh
+
+# clang and libFuzzer come from .ci/apt-fuzz-packages.txt (not CI's list: CI replays the corpora with
+# GCC under the debug preset instead). The library is built once more, instrumented, in build/fuzz.
+fuzz: deps-check
+	bash scripts/install-fuzz-deps.sh
+	CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DTINYROUTE_FUZZ=ON -DTINYROUTE_BUILD_TESTS=OFF -DTINYROUTE_BUILD_BENCH=OFF -DTINYROUTE_WERROR=OFF \
+	  $(FUZZ_OPENMP)
+	cmake --build build/fuzz -j $(JOBS) --target $(addprefix fuzz-,$(FUZZ_TARGETS))
+	bash scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i

@@ -40,8 +40,9 @@ struct Selection {
 
 // Candidates are the category's models ranked by priority (desc), cost (asc), config order, then the
 // category's `fallbacks` in their listed order. Those lacking a needed capability, too small a
-// context_window or unavailable are rejected. Throws Error(invalid_argument) for an unknown category
-// and Error(no_candidate), listing every rejection, when nothing is left.
+// context_window or unavailable are rejected. Throws Error(invalid_argument) for an unknown category,
+// Error(context_overflow) when the request is larger than every candidate's context window, and
+// Error(no_candidate), listing every rejection, when nothing else is left.
 Selection select_model(const Config& config, const std::string& category, const RequestFacts& facts,
                        const Availability& availability = {});
 

@@ -36,16 +36,41 @@ public:
         out.push_back(upstream_error("upstream sent a malformed stream event: " + truncate(ev.data, 200)));
         continue;
       }
-      const std::string type = j.value("type", ev.event);
+      try {
+        decode_event(j, ev.event, out);
+      } catch (const json::exception&) { // valid JSON of a shape Anthropic never sends
+        out.push_back(
+            upstream_error("upstream sent a stream event tinyroute cannot read: " + truncate(ev.data, 200)));
+      }
+    }
+    return out;
+  }
+
+  std::vector<ChatEvent> end() override {
+    if (!done_) return {upstream_error("the upstream closed the stream before the answer was complete")};
+    return {};
+  }
+
+private:
+  void decode_event(const json& j, const std::string& event, std::vector<ChatEvent>& out) {
+    {
+      const std::string type = j.is_object() ? j.value("type", event) : event;
       if (type == "message_start" && j.contains("message")) {
         const auto& m = j["message"];
-        if (m.contains("usage") && m["usage"].is_object()) input_ = m["usage"].value("input_tokens", 0);
+        if (m.contains("usage") && m["usage"].is_object()) input_ = upstream_int(m["usage"], "input_tokens");
       } else if (type == "content_block_start" && j.contains("content_block")) {
         const auto& b = j["content_block"];
         if (b.value("type", "") == "tool_use") {
           ChatEvent e;
           e.kind = ChatEvent::Kind::tool_call;
-          e.tool_index = tools_[j.value("index", 0)] = static_cast<int>(tools_.size());
+          if (tools_.size() >= static_cast<std::size_t>(kMaxToolCalls)) {
+            out.push_back(upstream_error("upstream sent more than " + std::to_string(kMaxToolCalls) +
+                                         " tool calls in one answer"));
+            return;
+          }
+          const int index = upstream_int(j, "index");
+          const int dense = static_cast<int>(tools_.size());
+          e.tool_index = tools_[index] = dense;
           e.tool_id = b.value("id", "");
           e.tool_name = b.value("name", "");
           out.push_back(std::move(e));
@@ -64,7 +89,8 @@ public:
         } else if (dt == "input_json_delta") {
           ChatEvent e;
           e.kind = ChatEvent::Kind::tool_call;
-          e.tool_index = tools_.count(j.value("index", 0)) ? tools_[j.value("index", 0)] : 0;
+          const int index = upstream_int(j, "index");
+          e.tool_index = tools_.count(index) ? tools_[index] : 0;
           e.tool_arguments = d.value("partial_json", "");
           out.push_back(std::move(e));
         }
@@ -74,7 +100,8 @@ public:
           const std::string r = j["delta"]["stop_reason"];
           finish_ = r == "max_tokens" ? "length" : r == "tool_use" ? "tool_calls" : "stop";
         }
-        if (j.contains("usage") && j["usage"].is_object()) output_ = j["usage"].value("output_tokens", 0);
+        if (j.contains("usage") && j["usage"].is_object())
+          output_ = upstream_int(j["usage"], "output_tokens");
       } else if (type == "message_stop") {
         done_ = true;
         ChatEvent u;
@@ -91,15 +118,8 @@ public:
         out.push_back(upstream_error(e.is_object() ? e.value("message", e.dump()) : e.dump()));
       }
     }
-    return out;
   }
 
-  std::vector<ChatEvent> end() override {
-    if (!done_) return {upstream_error("the upstream closed the stream before the answer was complete")};
-    return {};
-  }
-
-private:
   SseParser sse_;
   std::map<int, int> tools_; // content block index -> tool call index
   std::string finish_;

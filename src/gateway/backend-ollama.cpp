@@ -30,6 +30,15 @@ private:
       out.push_back(upstream_error("upstream sent a malformed stream line: " + truncate(line, 200)));
       return;
     }
+    try {
+      decode_line(j, out);
+    } catch (const json::exception&) { // valid JSON of a shape Ollama never sends
+      out.push_back(
+          upstream_error("upstream sent a stream line tinyroute cannot read: " + truncate(line, 200)));
+    }
+  }
+
+  void decode_line(const json& j, std::vector<ChatEvent>& out) {
     if (j.contains("error")) {
       out.push_back(
           upstream_error(j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump()));
@@ -41,6 +50,11 @@ private:
       if (m.contains("content") && m["content"].is_string()) text = m["content"];
       if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
         for (const auto& c : m["tool_calls"]) {
+          if (tools_ >= kMaxToolCalls) {
+            out.push_back(upstream_error("upstream sent more than " + std::to_string(kMaxToolCalls) +
+                                         " tool calls in one answer"));
+            return;
+          }
           ChatEvent e;
           e.kind = ChatEvent::Kind::tool_call;
           e.tool_index = tools_++;
@@ -67,8 +81,8 @@ private:
       done_ = true;
       ChatEvent u;
       u.kind = ChatEvent::Kind::usage;
-      u.prompt_tokens = j.value("prompt_eval_count", 0);
-      u.completion_tokens = j.value("eval_count", 0);
+      u.prompt_tokens = upstream_int(j, "prompt_eval_count");
+      u.completion_tokens = upstream_int(j, "eval_count");
       out.push_back(u);
       ChatEvent f;
       f.kind = ChatEvent::Kind::finish;

@@ -38,6 +38,8 @@ json message_json(const ChatMessage& m) {
   return out;
 }
 
+void decode_chunk_json(const json& j, std::vector<ChatEvent>& out, std::string& finish);
+
 // One chunk through the DOM: every shape an OpenAI-compatible server sends. Appends its events and
 // updates the finish reason.
 void decode_chunk_dom(const std::string& data, std::vector<ChatEvent>& out, std::string& finish) {
@@ -48,6 +50,15 @@ void decode_chunk_dom(const std::string& data, std::vector<ChatEvent>& out, std:
     out.push_back(upstream_error("upstream sent a malformed stream chunk: " + truncate(data, 200)));
     return;
   }
+  try {
+    decode_chunk_json(j, out, finish);
+  } catch (const json::exception&) { // valid JSON of a shape no OpenAI-compatible server sends
+    out.push_back(
+        upstream_error("upstream sent a stream chunk tinyroute cannot read: " + truncate(data, 200)));
+  }
+}
+
+void decode_chunk_json(const json& j, std::vector<ChatEvent>& out, std::string& finish) {
   if (j.contains("error")) {
     const auto& e = j["error"];
     out.push_back(
@@ -68,7 +79,12 @@ void decode_chunk_dom(const std::string& data, std::vector<ChatEvent>& out, std:
           for (const auto& c : d["tool_calls"]) {
             ChatEvent e;
             e.kind = ChatEvent::Kind::tool_call;
-            e.tool_index = c.value("index", 0);
+            e.tool_index = upstream_int(c, "index", 0);
+            if (e.tool_index < 0 || e.tool_index >= kMaxToolCalls) {
+              out.push_back(upstream_error("upstream sent a tool call index out of range (0 to " +
+                                           std::to_string(kMaxToolCalls - 1) + ")"));
+              continue;
+            }
             e.tool_id = c.contains("id") && c["id"].is_string() ? c["id"].get<std::string>() : "";
             if (c.contains("function") && c["function"].is_object()) {
               const auto& f = c["function"];
@@ -87,8 +103,8 @@ void decode_chunk_dom(const std::string& data, std::vector<ChatEvent>& out, std:
   if (j.contains("usage") && j["usage"].is_object()) {
     ChatEvent e;
     e.kind = ChatEvent::Kind::usage;
-    e.prompt_tokens = j["usage"].value("prompt_tokens", 0);
-    e.completion_tokens = j["usage"].value("completion_tokens", 0);
+    e.prompt_tokens = upstream_int(j["usage"], "prompt_tokens");
+    e.completion_tokens = upstream_int(j["usage"], "completion_tokens");
     out.push_back(e);
   }
 }

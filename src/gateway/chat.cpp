@@ -1,10 +1,14 @@
 #include "gateway/chat.h"
 
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <ctime>
+#include <limits>
 #include <random>
 
+#include "gateway/request-json.h"
 #include "tinyroute/error.h"
 
 namespace tinyroute {
@@ -32,6 +36,8 @@ void accumulate(ChatResult& r, const ChatEvent& e) {
     r.text += e.text;
     break;
   case ChatEvent::Kind::tool_call: {
+    if (e.tool_index < 0 || e.tool_index >= kMaxToolCalls)
+      break; // decoders refuse these; never index by them
     if (static_cast<std::size_t>(e.tool_index) >= r.tool_calls.size()) r.tool_calls.resize(e.tool_index + 1);
     auto& call = r.tool_calls[e.tool_index];
     if (!e.tool_id.empty()) call.id = e.tool_id;
@@ -116,7 +122,7 @@ std::vector<SseEvent> SseParser::feed(std::string_view bytes) {
 std::string sse(const json& data, const std::string& event) {
   std::string out;
   if (!event.empty()) out += "event: " + event + "\n";
-  out += "data: " + data.dump() + "\n\n";
+  out += "data: " + dump_for_client(data) + "\n\n";
   return out;
 }
 
@@ -200,7 +206,31 @@ std::optional<int> opt_int(const json& o, const char* name, const std::string& w
   const json* v = get(o, name);
   if (!v) return std::nullopt;
   if (!v->is_number_integer()) bad_request("'" + path(where, name) + "' must be an integer");
+  // Checked before the conversion: 1e10 must be refused, not wrapped into some other number.
+  const bool fits = v->is_number_unsigned() ? v->get<std::uint64_t>() <=
+                                                  static_cast<std::uint64_t>(std::numeric_limits<int>::max())
+                                            : v->get<std::int64_t>() >= std::numeric_limits<int>::min() &&
+                                                  v->get<std::int64_t>() <= std::numeric_limits<int>::max();
+  if (!fits)
+    bad_request("'" + path(where, name) + "' is out of range (an integer from " +
+                std::to_string(std::numeric_limits<int>::min()) + " to " +
+                std::to_string(std::numeric_limits<int>::max()) + ")");
   return v->get<int>();
+}
+
+std::optional<std::int64_t> opt_int64(const json& o, const char* name, const std::string& where) {
+  const json* v = get(o, name);
+  if (!v) return std::nullopt;
+  if (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+    bad_request("'" + path(where, name) + "' is out of range (a 64-bit signed integer)");
+  if (v->is_number_integer()) return v->get<std::int64_t>();
+  // A whole number written as 42.0 is accepted; anything a 64-bit integer cannot hold is not.
+  if (v->is_number_float()) {
+    const double d = v->get<double>();
+    if (std::trunc(d) == d && d >= -9.2e18 && d <= 9.2e18) return static_cast<std::int64_t>(d);
+    bad_request("'" + path(where, name) + "' must be an integer (a 64-bit signed integer)");
+  }
+  bad_request("'" + path(where, name) + "' must be an integer");
 }
 
 std::optional<bool> opt_bool(const json& o, const char* name, const std::string& where) {
@@ -239,6 +269,7 @@ std::vector<std::string> string_or_array(const json& o, const char* name, const 
 
 std::string truncate(std::string s, std::size_t n) {
   if (s.size() > n) {
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n; // never inside a character
     s.resize(n);
     s += "...";
   }
@@ -275,6 +306,23 @@ std::string data_url(const ContentPart& image) {
   if (!image.url.empty()) return image.url;
   return "data:" + (image.media_type.empty() ? std::string("image/png") : image.media_type) + ";base64," +
          image.data;
+}
+
+int upstream_int(const json& object, const char* key, int fallback) {
+  if (!object.is_object()) return fallback;
+  const auto it = object.find(key);
+  if (it == object.end() || !it->is_number()) return fallback;
+  if (it->is_number_unsigned())
+    return it->get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())
+               ? static_cast<int>(it->get<std::uint64_t>())
+               : fallback;
+  if (it->is_number_integer()) {
+    const auto v = it->get<std::int64_t>();
+    return v >= std::numeric_limits<int>::min() && v <= std::numeric_limits<int>::max() ? static_cast<int>(v)
+                                                                                        : fallback;
+  }
+  const double d = it->get<double>();
+  return d > -2147483648.0 && d < 2147483648.0 ? static_cast<int>(d) : fallback;
 }
 
 json parse_arguments(const std::string& arguments) {

@@ -4,6 +4,7 @@
 // answer into ChatEvents. Neither side knows the other.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -127,19 +128,26 @@ std::string api_key(const ModelConfig& model); // empty when none configured; th
 // naming it ("messages[2].content must be a string or an array").
 std::optional<std::string> opt_string(const json& object, const char* name, const std::string& where);
 std::optional<double> opt_number(const json& object, const char* name, const std::string& where);
-std::optional<int> opt_int(const json& object, const char* name, const std::string& where);
+std::optional<int> opt_int(const json& object, const char* name, const std::string& where); // int range
+std::optional<std::int64_t> opt_int64(const json& object, const char* name, const std::string& where);
 std::optional<bool> opt_bool(const json& object, const char* name, const std::string& where);
 const json* opt_array(const json& object, const char* name, const std::string& where);
 const json* opt_object(const json& object, const char* name, const std::string& where);
 [[noreturn]] void bad_request(const std::string& message);
 // Stop sequences given as a string or an array of strings.
 std::vector<std::string> string_or_array(const json& object, const char* name, const std::string& where);
-std::string truncate(std::string s, std::size_t n);
+std::string truncate(std::string s, std::size_t n); // at most n bytes, cut between characters
 // An error event of type upstream_error: the upstream failed or sent something unreadable.
 ChatEvent upstream_error(std::string message);
 // "data:image/png;base64,AAAA" -> image part with media_type + data; anything else -> url part.
 ContentPart image_from_url(const std::string& url);
 std::string data_url(const ContentPart& image);
 json parse_arguments(const std::string& arguments); // tool-call JSON text -> object ({} if not JSON)
+
+// Reading what an upstream sent, which may be anything: `object[key]` as an int when it is a number
+// an int can hold (a fraction is cut), else `fallback`. Never throws, never converts out of range.
+int upstream_int(const json& object, const char* key, int fallback = 0);
+// The most tool calls one answer may carry; an upstream's call index outside [0, this) is refused.
+inline constexpr int kMaxToolCalls = 256;
 
 } // namespace tinyroute::gateway

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "gateway/request-json.h"
+
 namespace tinyroute::gateway {
 
 namespace {
@@ -15,7 +17,7 @@ void parse_options(const json& body, SamplingParams& s) {
   s.max_tokens = opt_int(*o, "num_predict", "options");
   if (s.max_tokens && *s.max_tokens < 0) s.max_tokens.reset(); // -1 = unlimited in Ollama
   s.stop = string_or_array(*o, "stop", "options");
-  if (auto seed = opt_number(*o, "seed", "options")) s.seed = static_cast<std::int64_t>(*seed);
+  s.seed = opt_int64(*o, "seed", "options");
   s.presence_penalty = opt_number(*o, "presence_penalty", "options");
   s.frequency_penalty = opt_number(*o, "frequency_penalty", "options");
 }
@@ -93,7 +95,7 @@ public:
       accumulate(calls_, e);
       return {};
     case ChatEvent::Kind::error:
-      return json{{"error", e.text}}.dump() + "\n";
+      return dump_for_client(json{{"error", e.text}}) + "\n";
     }
     return {};
   }
@@ -106,14 +108,14 @@ public:
           {"message",
            {{"role", "assistant"}, {"content", ""}, {"tool_calls", tool_calls_json(calls_.tool_calls)}}},
           {"done", false}};
-      out += msg.dump() + "\n";
+      out += dump_for_client(msg) + "\n";
     }
     json last = base("", true);
     last["done_reason"] = ollama_finish(calls_.finish_reason);
     last["total_duration"] = 0;
     last["prompt_eval_count"] = calls_.prompt_tokens;
     last["eval_count"] = calls_.completion_tokens;
-    return out + last.dump() + "\n";
+    return out + dump_for_client(last) + "\n";
   }
 
 private:
@@ -126,7 +128,9 @@ private:
     j["done"] = done;
     return j;
   }
-  std::string line(const std::string& text, bool done) const { return base(text, done).dump() + "\n"; }
+  std::string line(const std::string& text, bool done) const {
+    return dump_for_client(base(text, done)) + "\n";
+  }
   std::string model_;
   bool generate_;
   ChatResult calls_;

@@ -191,7 +191,7 @@ public:
     s.max_tokens = opt_int(body, "max_completion_tokens", "");
     if (!s.max_tokens) s.max_tokens = opt_int(body, "max_tokens", "");
     s.stop = string_or_array(body, "stop", "");
-    if (auto seed = opt_number(body, "seed", "")) s.seed = static_cast<std::int64_t>(*seed);
+    s.seed = opt_int64(body, "seed", "");
     s.presence_penalty = opt_number(body, "presence_penalty", "");
     s.frequency_penalty = opt_number(body, "frequency_penalty", "");
     if (const json* tools = opt_array(body, "tools", "")) {

@@ -3,9 +3,11 @@
 // forwarded answer back through the request's front adapter.
 #include "tinyroute/gateway.h"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -29,6 +31,7 @@
 #include "gateway/http-server.h"
 #include "gateway/metrics.h"
 #include "gateway/ollama-surface.h"
+#include "gateway/request-json.h"
 #include "gateway/routing.h"
 #include "tinyroute/error.h"
 #include "tinyroute/select.h"
@@ -117,6 +120,27 @@ int http_status_for(ErrorCode code) {
   }
 }
 
+// A routing failure as the client sees it: its own fault (an unknown category, a text longer than
+// every candidate's context) is a 4xx naming the problem; only no capacity is a 503.
+FrontError routing_error(const Error& e) {
+  switch (e.code()) {
+  case ErrorCode::context_overflow:
+    return FrontError(413, "context_length_exceeded", e.what());
+  case ErrorCode::no_candidate:
+  case ErrorCode::engine_stopped:
+    return FrontError(503, "routing_failed", std::string("routing failed: ") + e.what());
+  default:
+    break;
+  }
+  const int status = http_status_for(e.code());
+  if (status >= 500) {
+    spdlog::error("gateway: routing failed: {}", e.what());
+    return FrontError(status, "routing_failed",
+                      "routing failed inside tinyroute; the server log has the details");
+  }
+  return FrontError(status, "invalid_request_error", e.what());
+}
+
 struct ExtraEndpoint {
   std::string method;
   std::string path;
@@ -198,23 +222,26 @@ struct Gateway::Impl {
     }
     return nullptr;
   }
-  std::string served_paths() const {
-    std::string served = "/v1/chat/completions, /v1/messages, /v1/models, /api/chat, /api/generate, "
-                         "/api/tags, /api/show, /api/ps, /api/version, /api/embed, /api/embeddings, /, "
-                         "/v1/route, /queue/stats, /health, /metrics";
+  std::string served_paths() const { // from the table: a route added there is listed here too
+    std::string served;
+    for (const auto& e : endpoints) served += (served.empty() ? "" : ", ") + std::string(e.path);
     for (const auto& e : extra) served += ", " + e.path;
     return served;
   }
 
   static awaitable<int> send_json(ResponseWriter& out, int status, const json& body, Headers headers = {}) {
     headers.emplace_back("content-type", "application/json");
-    co_await out.send(status, headers, body.dump());
+    co_await out.send(status, headers, dump_for_client(body));
     co_return status;
   }
   static awaitable<int> send_error(ResponseWriter& out, const FrontAdapter& front, int status,
                                    const std::string& type, const std::string& message,
                                    Headers headers = {}) {
-    co_return co_await send_json(out, status, front.error(status, type, message), std::move(headers));
+    // Whatever the message quotes (a path, a model name, an upstream's words) is made valid UTF-8 and
+    // bounded here, so rendering an error can never fail.
+    co_return co_await send_json(out, status,
+                                 front.error(status, type, quote_input(message, kMaxErrorMessageBytes)),
+                                 std::move(headers));
   }
 };
 
@@ -229,9 +256,12 @@ awaitable<RouteDecision> Gateway::Impl::call_router(const ChatRequest& request) 
         router_pool, [this, &request]() -> awaitable<RouteDecision> { co_return router(request); },
         use_awaitable);
   } catch (const Error& e) {
-    throw FrontError(503, "routing_failed", std::string("routing failed: ") + e.what());
+    throw routing_error(e);
   } catch (const std::exception& e) {
-    throw FrontError(500, "routing_failed", std::string("routing failed: ") + e.what());
+    // A bug, not the client's fault: the details go to the log, never to the client.
+    spdlog::error("gateway: routing failed: {}", e.what());
+    throw FrontError(500, "routing_failed",
+                     "routing failed inside tinyroute; the server log has the details");
   }
   if (d.route_ms == 0) {
     d.route_ms =
@@ -273,7 +303,7 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
         context.priority_given = true;
       } else {
         priority_error =
-            "X-Request-Priority must be high, medium or low (got \"" + truncate(it->second, 40) + "\")";
+            "X-Request-Priority must be high, medium or low (got \"" + quote_input(it->second, 40) + "\")";
       }
     }
     if (req.malformed_status != 0) {
@@ -297,21 +327,22 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
     } else if (added != nullptr) {
       if (req.method != added->method && !(req.method == "HEAD" && added->method == "GET")) {
         Headers allow = {{"allow", added->method}};
-        status = co_await send_error(out, front, 405, "method_not_allowed",
-                                     path + " accepts " + added->method + ", not " + req.method, allow);
+        status = co_await send_error(
+            out, front, 405, "method_not_allowed",
+            path + " accepts " + added->method + ", not " + quote_input(req.method, 20), allow);
       } else {
         context.headers = req.headers;
         status = co_await call_extra(req, out, *added, context);
       }
     } else if (ep == nullptr) {
       status = co_await send_error(out, front, 404, "not_found",
-                                   "no endpoint " + req.method + " " + path + "; tinyroute serves " +
-                                       served_paths());
+                                   "no endpoint " + quote_input(req.method, 20) + " " + quote_input(path) +
+                                       "; tinyroute serves " + served_paths());
     } else if (req.method != ep->method && !(req.method == "HEAD" && std::string(ep->method) == "GET")) {
       Headers allow = {{"allow", ep->method}};
-      status =
-          co_await send_error(out, front, 405, "method_not_allowed",
-                              std::string(path) + " accepts " + ep->method + ", not " + req.method, allow);
+      status = co_await send_error(
+          out, front, 405, "method_not_allowed",
+          std::string(path) + " accepts " + ep->method + ", not " + quote_input(req.method, 20), allow);
     } else if (path == "/health") {
       json breaker_states = json::object();
       for (const auto& [backend, state] : breakers.snapshot())
@@ -398,7 +429,9 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
       metrics.request_finished(endpoint_label, category_label, model_label, 500, seconds_since(started));
       throw;
     }
-    failure = std::string("tinyroute failed: ") + e.what();
+    // The exception's text stays in the log: it is for whoever fixes the bug, not for the client.
+    failure =
+        "tinyroute failed while answering this request (an internal error; the server log has the details)";
   }
   if (failure) status = co_await send_error(out, front, 500, "internal_error", *failure);
   metrics.request_finished(endpoint_label, category_label, model_label, status, seconds_since(started));
@@ -406,13 +439,19 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
 
 namespace {
 
+// Every endpoint's body goes through here (and so every endpoint added later): strict JSON under the
+// limits in request-json.h.
 json parse_body(const std::string& body) {
-  if (body.empty()) bad_request("the request body is empty; send a JSON object");
-  try {
-    return json::parse(body);
-  } catch (const json::parse_error& e) {
-    bad_request(std::string("the request body is not valid JSON: ") + e.what());
-  }
+  return parse_request_json(body);
+}
+
+// A JSON value of the wrong type that a handler touched without checking first (the checked accessors
+// in chat.h name the field). The library's text names no field either, so it is not passed on.
+FrontError wrong_type(const json::exception& e) {
+  spdlog::debug("gateway: a request field had an unexpected type: {}", e.what());
+  return FrontError(400, "invalid_request_error",
+                    "a field of the request body has the wrong JSON type (for example a number where text "
+                    "belongs); check the field types against the API's reference");
 }
 
 std::string header_value(const HttpRequest& req, const std::string& name) {
@@ -447,13 +486,16 @@ RouteDecision category_decision(const Config& cfg, const ChatRequest& request,
     }
   }
   // About four bytes a token: selection only needs to know whether the context window can hold it.
-  facts.estimated_tokens = static_cast<int>(bytes / 4) + request.sampling.max_tokens.value_or(0);
+  const long long estimate =
+      static_cast<long long>(bytes / 4) + std::max(0, request.sampling.max_tokens.value_or(0));
+  facts.estimated_tokens = static_cast<int>(std::min<long long>(estimate, std::numeric_limits<int>::max()));
   const Availability availability = availability_of(cfg, polled, breakers);
   Selection selection;
   try {
     selection = select_model(cfg, request.category, facts, availability);
   } catch (const Error& e) {
     if (e.code() == ErrorCode::no_candidate) throw FrontError(503, "no_candidate", e.what());
+    if (e.code() == ErrorCode::context_overflow) throw FrontError(413, "context_length_exceeded", e.what());
     bad_request(e.what());
   }
   RouteDecision d;
@@ -531,6 +573,8 @@ awaitable<int> Gateway::Impl::show(HttpRequest& req, ResponseWriter& out, const 
     co_return co_await send_json(out, 200, answer);
   } catch (const FrontError& e) {
     failure = e;
+  } catch (const json::exception& e) {
+    failure = wrong_type(e);
   }
   co_return co_await send_error(out, *ollama_chat, failure->status, failure->type, failure->what());
 }
@@ -570,6 +614,8 @@ awaitable<int> Gateway::Impl::embed(HttpRequest& req, ResponseWriter& out, const
     co_return co_await send_json(out, 200, answer, std::move(headers));
   } catch (const FrontError& e) {
     failure = e;
+  } catch (const json::exception& e) {
+    failure = wrong_type(e);
   }
   co_return co_await send_error(out, *ollama_chat, failure->status, failure->type, failure->what());
 }
@@ -595,6 +641,8 @@ awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out,
     co_return co_await send_json(out, 200, to_json(d));
   } catch (const FrontError& e) {
     failure = e;
+  } catch (const json::exception& e) {
+    failure = wrong_type(e);
   }
   co_return co_await send_error(out, *openai, failure->status, failure->type, failure->what());
 }
@@ -616,12 +664,23 @@ awaitable<int> Gateway::Impl::call_extra(HttpRequest& req, ResponseWriter& out, 
     status = e.status;
     type = e.type;
     message = e.what();
+  } catch (const json::exception& e) {
+    const FrontError wrong = wrong_type(e);
+    status = wrong.status;
+    type = wrong.type;
+    message = wrong.what();
   } catch (const Error& e) {
     status = http_status_for(e.code());
-    type = status < 500 ? "invalid_request_error" : std::string(error_code_name(e.code()));
+    type = e.code() == ErrorCode::context_overflow ? "context_length_exceeded"
+           : status < 500                          ? "invalid_request_error"
+                                                   : std::string(error_code_name(e.code()));
     message = e.what();
+    if (status >= 500) spdlog::error("gateway: {} failed: {}", endpoint.path, message);
   } catch (const std::exception& e) {
-    message = std::string("tinyroute failed: ") + e.what();
+    // A bug: the exception's text goes to the log, not to the client.
+    spdlog::error("gateway: {} failed: {}", endpoint.path, e.what());
+    message =
+        "tinyroute failed while answering this request (an internal error; the server log has the details)";
   }
   co_return co_await send_error(out, *openai, status, type, message);
 }
@@ -680,6 +739,8 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
     }
   } catch (const FrontError& e) {
     failure = e;
+  } catch (const json::exception& e) {
+    failure = wrong_type(e);
   }
   if (failure) co_return co_await send_error(out, front, failure->status, failure->type, failure->what());
 

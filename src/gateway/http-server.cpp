@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gateway/http-request.h"
 #include "gateway/http-wire.h"
 #include "tinyroute/error.h"
 
@@ -142,9 +143,8 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
     bool linger = false; // the last request was refused unread (too large, malformed)
     for (;;) {
       if (stopping) break;
-      http::request_parser<http::string_body> parser;
-      parser.body_limit(limits.max_body_bytes);
-      parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+      RequestParser parser;
+      apply_limits(parser, limits);
       beast::error_code ec;
       if (buffer.size() == 0) {
         // An idle keep-alive connection may wait a while for its next request ...
@@ -170,33 +170,11 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
           ec == asio::error::operation_aborted || stopping) {
         break; // client closed (or we are stopping): nothing to answer
       }
-      int malformed_status = 0;
-      std::string malformed;
-      if (ec && !too_large) {
-        // The bytes are not a request we can read: say so (4xx) and close, the stream is out of sync.
-        malformed_status = ec == http::error::header_limit ? 431 : 400;
-        malformed = ec == http::error::header_limit ? "the request headers are larger than the limit of " +
-                                                          std::to_string(limits.max_header_bytes) + " bytes"
-                                                    : "the request is not valid HTTP/1.1: " + ec.message();
-      }
       conn->busy = true;
       active++;
-      HttpRequest req;
+      HttpRequest req = to_request(parser, ec, limits);
+      const int malformed_status = req.malformed_status;
       const auto& msg = parser.get();
-      req.method = std::string(msg.method_string());
-      std::string target(msg.target());
-      auto q = target.find('?');
-      req.target = target.substr(0, q);
-      if (q != std::string::npos) req.query = target.substr(q + 1);
-      for (const auto& field : msg) {
-        std::string name(field.name_string());
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        req.headers[name] = std::string(field.value());
-      }
-      req.body_too_large = too_large;
-      req.malformed_status = malformed_status;
-      req.malformed = malformed;
-      if (!too_large && malformed_status == 0) req.body = msg.body();
       const bool keep_alive = !too_large && malformed_status == 0 && msg.keep_alive() && !stopping;
       BeastWriter writer(conn->stream, malformed_status != 0 ? 11 : msg.version(), keep_alive,
                          malformed_status == 0 && msg.method() == http::verb::head);

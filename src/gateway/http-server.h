@@ -54,6 +54,11 @@ public:
   virtual bool started() const = 0; // any byte of the response was sent
 };
 
+// One request read from `wire` exactly as the server reads one from a connection (Beast's parser under
+// `limits`); a wire that ends before the request does is malformed (400). The server's own reads and
+// this share the conversion, so the fuzz target for it exercises what clients reach.
+HttpRequest parse_http_request(std::string_view wire, const ServerLimits& limits = {});
+
 using Handler = std::function<boost::asio::awaitable<void>(HttpRequest&, ResponseWriter&)>;
 
 class HttpServer {

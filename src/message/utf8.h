@@ -11,6 +11,10 @@ namespace tinyroute {
 // and code points above U+10FFFF included) replaced by U+FFFD. Valid text comes back unchanged.
 std::string sanitize_utf8(std::string_view text);
 
+// The offset of the first byte of `text` that is not part of a well-formed UTF-8 sequence, or
+// std::string_view::npos when all of it is valid.
+std::size_t first_invalid_utf8(std::string_view text);
+
 // Code points in valid UTF-8 text.
 std::size_t utf8_length(std::string_view text);
 

@@ -95,8 +95,27 @@ Selection select_model(const Config& config, const std::string& category, const 
   }
 
   if (usable.empty()) {
+    // Too long for every candidate is the request's fault, not a lack of capacity: a different error,
+    // so that the gateway can answer it as a client error naming the limit.
+    int largest = 0;
+    bool all_too_small = false;
+    for (const auto& c : candidates) {
+      largest = std::max(largest, c.model->context_window);
+      all_too_small = true;
+    }
+    for (const auto& c : candidates) {
+      if (c.model->context_window >= facts.estimated_tokens) all_too_small = false;
+    }
     std::string list;
     for (const auto& r : selection.rejected) list += (list.empty() ? "" : "; ") + r.model + ": " + r.why;
+    if (all_too_small) {
+      throw Error(ErrorCode::context_overflow,
+                  "the request needs about " + std::to_string(facts.estimated_tokens) +
+                      " tokens (prompt and answer), more than the largest context window of the models for "
+                      "category \"" +
+                      category + "\" (" + std::to_string(largest) + " tokens): " + list +
+                      "; shorten the conversation or lower max_tokens");
+    }
     throw Error(ErrorCode::no_candidate, "no model can serve category \"" + category +
                                              "\": " + (list.empty() ? "no models configured for it" : list) +
                                              " (add a model to the category or to fallbacks." + category +
@@ -137,7 +156,7 @@ Selection select_model_inferred(const Config& config, const std::string& categor
     s.reason += "; inferred from the request: needs " + needs;
     return s;
   } catch (const Error& e) {
-    if (e.code() != ErrorCode::no_candidate) throw;
+    if (e.code() != ErrorCode::no_candidate && e.code() != ErrorCode::context_overflow) throw;
   }
   Selection s = select_model(config, category, facts, availability);
   s.reason += "; inferred from the request: needs " + needs + ", which no available model has (ignored)";

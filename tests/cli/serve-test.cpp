@@ -310,9 +310,10 @@ TEST_F(ServeTest, SelectAnswersWhatSelectModelDoesAndSaysWhyItCannot) {
   EXPECT_EQ(chat.j()["model"], "big") << chat.body;
   EXPECT_EQ(chat.j()["fallbacks"], json({"spare"})) << chat.body;
 
-  // Too large for every context window: 503, each rejection named.
+  // Too large for every context window: the client's fault, 413 naming the limit and each rejection.
   auto huge = http(port, "POST", "/v1/select", R"({"category":"math","estimated_tokens":100000})");
-  EXPECT_EQ(huge.status, 503) << huge.body;
+  EXPECT_EQ(huge.status, 413) << huge.body;
+  EXPECT_EQ(huge.j()["error"]["code"], "context_length_exceeded") << huge.body;
   EXPECT_NE(huge.j()["error"]["message"].get<std::string>().find("big: context 8192 < 100000 tokens"),
             std::string::npos)
       << huge.body;

@@ -174,16 +174,19 @@ TEST(Select, IsPure) {
   EXPECT_EQ(a.reason, b.reason);
 }
 
-TEST(Select, NoCandidateListsEveryRejection) {
+// Larger than every candidate's context window: the request's fault (context_overflow, which the gateway
+// answers as 413 context_length_exceeded), not a lack of capacity; every rejection is still listed.
+TEST(Select, TooLargeForEveryContextIsContextOverflowListingEveryRejection) {
   const Config cfg = fixture();
   try {
     select_model(cfg, "coding", {.estimated_tokens = 40000}, {.unavailable_models = {"general"}});
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::no_candidate);
+    EXPECT_EQ(e.code(), ErrorCode::context_overflow);
     const std::string m = e.what();
     for (const char* part :
-         {"\"coding\"", "big-coder: context 32768 < 40000 tokens", "deepseek: context 8192 < 40000 tokens",
+         {"\"coding\"", "about 40000 tokens", "largest context window", "(32768 tokens)",
+          "big-coder: context 32768 < 40000 tokens", "deepseek: context 8192 < 40000 tokens",
           "small-coder: context 16384 < 40000 tokens", "cheap-coder: context 16384 < 40000 tokens",
           "general: context 8192 < 40000 tokens, unavailable"}) {
       EXPECT_NE(m.find(part), std::string::npos) << part << " in: " << m;
@@ -213,6 +216,17 @@ TEST(Select, InferredNeedsArePreferredNeverRequired) {
   // Already required by the caller: nothing is inferred on top.
   EXPECT_EQ(select_model_inferred(cfg, "coding", {.needs_tools = true}, {.needs_tools = true}).reason,
             select_model(cfg, "coding", {.needs_tools = true}).reason);
+}
+
+// Too small for some, down for the rest: capacity, not the request, so still no_candidate.
+TEST(Select, TooSmallForSomeAndTheOthersDownIsNoCandidate) {
+  const Config cfg = fixture();
+  try {
+    select_model(cfg, "coding", {.estimated_tokens = 20000}, {.unavailable_models = {"big-coder"}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::no_candidate) << e.what();
+  }
 }
 
 TEST(Select, VisionWithoutVisionModelsIsNoCandidate) {

@@ -90,9 +90,18 @@ TEST_F(JsonEndpointTest, ErrorsUseTheOpenAIShapeAndStatus) {
   EXPECT_EQ(arg.j()["error"]["type"], "invalid_request_error");
 
   EXPECT_EQ(request(port(), "POST", "/v1/echo", R"({"fail":"candidate"})").status, 503);
+  // A bug in a handler is a 500 whose text stays in the log: an exception's message is not for clients.
   auto boom = request(port(), "POST", "/v1/echo", R"({"fail":"other"})");
   EXPECT_EQ(boom.status, 500);
-  EXPECT_NE(boom.j()["error"]["message"].get<std::string>().find("boom"), std::string::npos);
+  EXPECT_EQ(boom.j()["error"]["message"].get<std::string>().find("boom"), std::string::npos) << boom.body;
+  EXPECT_NE(boom.j()["error"]["message"].get<std::string>().find("the server log has the details"),
+            std::string::npos)
+      << boom.body;
+  // A handler that reads a field without checking its type is the client's 400, not a 500.
+  auto typed = request(port(), "POST", "/v1/echo", R"({"fail":5})");
+  EXPECT_EQ(typed.status, 400) << typed.body;
+  EXPECT_EQ(typed.j()["error"]["message"].get<std::string>().find("json.exception"), std::string::npos)
+      << typed.body;
 
   auto wrong = request(port(), "GET", "/v1/echo");
   EXPECT_EQ(wrong.status, 405);
