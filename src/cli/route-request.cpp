@@ -1,5 +1,6 @@
 #include "route-request.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace tinyroute::cli {
@@ -17,7 +18,8 @@ RequestFacts facts_for(const ChatRequest& request, const Engine& engine) {
       }
     }
   }
-  tokens += static_cast<size_t>(request.sampling.max_tokens.value_or(0));
+  tokens += static_cast<size_t>(
+      std::max(0, request.sampling.max_tokens.value_or(0))); // a negative one is refused later
   f.estimated_tokens = static_cast<int>(tokens);
   return f;
 }
