@@ -24,6 +24,15 @@ json blocks_of(const ChatMessage& m) {
   return blocks;
 }
 
+// The prompt's whole size: Anthropic counts the tokens read from its prompt cache apart from input_tokens.
+int input_tokens(const json& usage) {
+  int total = 0;
+  for (const char* key : {"input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"}) {
+    if (usage.contains(key) && usage[key].is_number_integer()) total += usage[key].get<int>();
+  }
+  return total;
+}
+
 class AnthropicDecoder final : public BackendDecoder {
 public:
   std::vector<ChatEvent> feed(std::string_view bytes) override {
@@ -39,7 +48,7 @@ public:
       const std::string type = j.value("type", ev.event);
       if (type == "message_start" && j.contains("message")) {
         const auto& m = j["message"];
-        if (m.contains("usage") && m["usage"].is_object()) input_ = m["usage"].value("input_tokens", 0);
+        if (m.contains("usage") && m["usage"].is_object()) input_ = input_tokens(m["usage"]);
       } else if (type == "content_block_start" && j.contains("content_block")) {
         const auto& b = j["content_block"];
         if (b.value("type", "") == "tool_use") {
@@ -74,7 +83,10 @@ public:
           const std::string r = j["delta"]["stop_reason"];
           finish_ = r == "max_tokens" ? "length" : r == "tool_use" ? "tool_calls" : "stop";
         }
-        if (j.contains("usage") && j["usage"].is_object()) output_ = j["usage"].value("output_tokens", 0);
+        if (j.contains("usage") && j["usage"].is_object()) {
+          output_ = j["usage"].value("output_tokens", 0);
+          if (j["usage"].contains("input_tokens")) input_ = input_tokens(j["usage"]); // cumulative usage
+        }
       } else if (type == "message_stop") {
         done_ = true;
         ChatEvent u;
@@ -155,7 +167,19 @@ public:
         tools.push_back({{"name", t.name}, {"description", t.description}, {"input_schema", t.parameters}});
       }
       body["tools"] = tools;
+      const ToolChoice& tc = r.tool_choice;
+      if (!tc.mode.empty() || r.parallel_tool_calls == false) {
+        const std::string type = tc.mode == "required"   ? "any"
+                                 : tc.mode == "function" ? "tool"
+                                 : tc.mode.empty()       ? "auto"
+                                                         : tc.mode;
+        json choice = {{"type", type}};
+        if (tc.mode == "function") choice["name"] = tc.name;
+        if (r.parallel_tool_calls == false && tc.mode != "none") choice["disable_parallel_tool_use"] = true;
+        body["tool_choice"] = choice;
+      }
     }
+    if (!r.user.empty()) body["metadata"] = {{"user_id", r.user}};
     ClientRequest req;
     std::string base = model.base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
@@ -168,6 +192,18 @@ public:
   }
 
   std::unique_ptr<BackendDecoder> decoder() const override { return std::make_unique<AnthropicDecoder>(); }
+
+  // The Messages API has no seed, no penalties and no structured-output format.
+  std::vector<std::string> unsupported(const ChatRequest& r) const override {
+    std::vector<std::string> out = r.protocol == "anthropic" ? std::vector<std::string>{} : extras_names(r);
+    const auto& s = r.sampling;
+    if (s.seed) out.push_back("seed");
+    if (s.presence_penalty) out.push_back("presence_penalty");
+    if (s.frequency_penalty) out.push_back("frequency_penalty");
+    if (!r.format.is_null()) out.push_back("format");
+    if (strict_tools(r)) out.push_back("tools.strict");
+    return out;
+  }
 };
 
 } // namespace
