@@ -53,6 +53,7 @@ struct ToolSpec {
   std::string name;
   std::string description;
   nlohmann::json parameters = nlohmann::json::object(); // JSON schema
+  std::optional<bool> strict;                           // OpenAI's strict schema adherence for the arguments
 };
 
 struct SamplingParams {
@@ -66,21 +67,44 @@ struct SamplingParams {
   std::optional<double> frequency_penalty;
 };
 
+// Which tools the model may or must call, in every protocol's terms: OpenAI's "auto" | "none" |
+// "required" | {function: {name}}, Anthropic's auto | none | any | tool, Responses' the same as OpenAI's.
+struct ToolChoice {
+  std::string mode; // "" (unspecified) | auto | none | required | function
+  std::string name; // mode == function: the tool that must be called
+};
+
 struct ChatRequest {
   std::string model; // as the client named it
   std::vector<ChatMessage> messages;
   SamplingParams sampling;
   std::vector<ToolSpec> tools;
-  nlohmann::json tool_choice; // null = unspecified (front protocol's shape)
+  ToolChoice tool_choice;
+  std::optional<bool>
+      parallel_tool_calls; // false: at most one tool call (Anthropic's disable_parallel_tool_use)
+  std::string user;        // the end user's id: OpenAI's `user`, Anthropic's metadata.user_id
   bool stream = false;
-  std::string protocol; // front that parsed it: openai | anthropic | ollama
+  // The dialect of `extras`: openai | anthropic | ollama (the Responses front speaks OpenAI's).
+  std::string protocol;
   // MLX-server dialect (/api/generate "category"): a configured category instead of a model; the
   // category's models are used and classification is skipped. Empty = none.
   std::string category;
   Priority priority = Priority::normal; // X-Request-Priority: high | medium | low
   nlohmann::json format;                // structured output: "json" or a JSON Schema; null = free text
-  nlohmann::json extras =
-      nlohmann::json::object(); // unknown top-level fields, passed to same-protocol backends
+  std::string format_name;              // a JSON Schema format's name (OpenAI's json_schema.name)
+  std::optional<bool> format_strict;    // OpenAI's json_schema.strict
+  // Fields tinyroute does not translate, as the client sent them: they reach backends of the same
+  // protocol unchanged, and a backend of another protocol is refused (400 naming the field). An Ollama
+  // request's "options" holds only the options without a canonical meaning (num_ctx, mirostat, ...).
+  nlohmann::json extras = nlohmann::json::object();
+  // How an Ollama server should run the model, not what it should answer: keep_alive and the runner
+  // options (num_ctx, num_gpu, num_thread, use_mmap, ...), in extras' shape. They reach Ollama backends;
+  // any other backend runs the model its own way, and the answer's x-tinyroute-unapplied header names
+  // them instead.
+  nlohmann::json hints = nlohmann::json::object();
+  // What the front adapter keeps from the request to render its answer (Responses' metadata and echoed
+  // fields, OpenAI's stream_options); never sent upstream.
+  nlohmann::json front_state = nlohmann::json::object();
   // The x-tinyroute-conversation header (on /v1/route also a "conversation" field): routing sees the
   // conversation's earlier messages. Empty = a standalone request.
   std::string conversation;
@@ -179,6 +203,10 @@ struct GatewayOptions {
   // The internal model's state for GET /queue/stats and GET /health (e.g. loaded, engine queue depth,
   // in flight); may be empty.
   std::function<nlohmann::json()> internal_status;
+  // The internal model's tokenizer: how many tokens `text` is. POST /v1/messages/count_tokens uses it
+  // for a backend that cannot count (x-tinyroute-token-count: internal-estimate); empty = about four
+  // bytes a token (byte-estimate). Called on a worker thread.
+  std::function<int(const std::string& text)> count_tokens;
 };
 
 // The `gateway:` config section as options: listen address, body limit, and the API keys read from

@@ -334,6 +334,13 @@ int run_serve(const ServeOptions& o) {
     const Gateway* g = serving->load();
     return g != nullptr ? g->availability() : Availability{};
   };
+  // count_tokens estimates for backends that cannot count: the internal model's tokenizer (the one in
+  // service after a reload that changed it; the first while it warms up).
+  gopts.count_tokens = [live, engine](const std::string& text) {
+    const Served s = live->get();
+    const Engine& e = s.tasks ? s.tasks->engine() : *engine;
+    return static_cast<int>(e.tokenize(text, true).size());
+  };
   gopts.internal_status = [live] {
     const Served s = live->get(); // empty while the internal model warms up
     return s.tasks ? internal_status(s.tasks->engine()) : json{{"loaded", false}};
@@ -373,8 +380,9 @@ int run_serve(const ServeOptions& o) {
   });
   gateway.start();
   spdlog::info(
-      "tinyroute {} serving on http://{}:{} (OpenAI /v1/chat/completions, Anthropic /v1/messages, "
-      "Ollama /api/chat; /v1/analyze, /v1/classify, /v1/route, /v1/agents/route, /v1/agents/messages, "
+      "tinyroute {} serving on http://{}:{} (OpenAI /v1/chat/completions, /v1/responses, /v1/embeddings, "
+      "Anthropic /v1/messages, /v1/messages/count_tokens, Ollama /api/chat; /v1/analyze, /v1/classify, "
+      "/v1/route, /v1/agents/route, /v1/agents/messages, "
       "/v1/metadata, /health, /metrics)",
       TINYROUTE_VERSION, gopts.host, gateway.port());
   std::thread warming;

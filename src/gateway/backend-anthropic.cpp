@@ -1,5 +1,7 @@
 #include "gateway/backend-anthropic.h"
 
+#include <algorithm>
+#include <limits>
 #include <map>
 
 namespace tinyroute::gateway {
@@ -22,6 +24,14 @@ json blocks_of(const ChatMessage& m) {
     }
   }
   return blocks;
+}
+
+// The prompt's whole size: Anthropic counts the tokens read from its prompt cache apart from input_tokens.
+int input_tokens(const json& usage) {
+  long long total = 0; // each part is range-checked (upstream_int); their sum is capped
+  for (const char* key : {"input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"})
+    total += upstream_int(usage, key);
+  return static_cast<int>(std::min<long long>(total, std::numeric_limits<int>::max()));
 }
 
 class AnthropicDecoder final : public BackendDecoder {
@@ -57,7 +67,7 @@ private:
       const std::string type = j.is_object() ? j.value("type", event) : event;
       if (type == "message_start" && j.contains("message")) {
         const auto& m = j["message"];
-        if (m.contains("usage") && m["usage"].is_object()) input_ = upstream_int(m["usage"], "input_tokens");
+        if (m.contains("usage") && m["usage"].is_object()) input_ = input_tokens(m["usage"]);
       } else if (type == "content_block_start" && j.contains("content_block")) {
         const auto& b = j["content_block"];
         if (b.value("type", "") == "tool_use") {
@@ -100,8 +110,10 @@ private:
           const std::string r = j["delta"]["stop_reason"];
           finish_ = r == "max_tokens" ? "length" : r == "tool_use" ? "tool_calls" : "stop";
         }
-        if (j.contains("usage") && j["usage"].is_object())
+        if (j.contains("usage") && j["usage"].is_object()) {
           output_ = upstream_int(j["usage"], "output_tokens");
+          if (j["usage"].contains("input_tokens")) input_ = input_tokens(j["usage"]); // cumulative usage
+        }
       } else if (type == "message_stop") {
         done_ = true;
         ChatEvent u;
@@ -175,7 +187,19 @@ public:
         tools.push_back({{"name", t.name}, {"description", t.description}, {"input_schema", t.parameters}});
       }
       body["tools"] = tools;
+      const ToolChoice& tc = r.tool_choice;
+      if (!tc.mode.empty() || r.parallel_tool_calls == false) {
+        const std::string type = tc.mode == "required"   ? "any"
+                                 : tc.mode == "function" ? "tool"
+                                 : tc.mode.empty()       ? "auto"
+                                                         : tc.mode;
+        json choice = {{"type", type}};
+        if (tc.mode == "function") choice["name"] = tc.name;
+        if (r.parallel_tool_calls == false && tc.mode != "none") choice["disable_parallel_tool_use"] = true;
+        body["tool_choice"] = choice;
+      }
     }
+    if (!r.user.empty()) body["metadata"] = {{"user_id", r.user}};
     ClientRequest req;
     std::string base = model.base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
@@ -188,6 +212,18 @@ public:
   }
 
   std::unique_ptr<BackendDecoder> decoder() const override { return std::make_unique<AnthropicDecoder>(); }
+
+  // The Messages API has no seed, no penalties and no structured-output format.
+  std::vector<std::string> unsupported(const ChatRequest& r) const override {
+    std::vector<std::string> out = r.protocol == "anthropic" ? std::vector<std::string>{} : extras_names(r);
+    const auto& s = r.sampling;
+    if (s.seed) out.push_back("seed");
+    if (s.presence_penalty) out.push_back("presence_penalty");
+    if (s.frequency_penalty) out.push_back("frequency_penalty");
+    if (!r.format.is_null()) out.push_back("format");
+    if (strict_tools(r)) out.push_back("tools.strict");
+    return out;
+  }
 };
 
 } // namespace

@@ -107,6 +107,7 @@ public:
     if (r.protocol == "ollama") {
       for (auto it = r.extras.begin(); it != r.extras.end(); ++it) body[it.key()] = it.value();
     }
+    if (r.hints.contains("keep_alive")) body["keep_alive"] = r.hints["keep_alive"];
     json messages = json::array();
     for (const auto& m : r.messages) {
       json jm = {{"role", m.role}, {"content", text_of(m)}};
@@ -130,6 +131,7 @@ public:
     json options = r.protocol == "ollama" && r.extras.contains("options") && r.extras["options"].is_object()
                        ? r.extras["options"]
                        : json::object();
+    if (r.hints.contains("options")) options.update(r.hints["options"]); // the runner options
     if (!r.format.is_null()) body["format"] = r.format;
     const auto& s = r.sampling;
     if (s.temperature) options["temperature"] = *s.temperature;
@@ -141,7 +143,7 @@ public:
     if (s.presence_penalty) options["presence_penalty"] = *s.presence_penalty;
     if (s.frequency_penalty) options["frequency_penalty"] = *s.frequency_penalty;
     if (!options.empty()) body["options"] = options;
-    if (!r.tools.empty()) {
+    if (!r.tools.empty() && r.tool_choice.mode != "none") { // "none": the tools are not offered
       json tools = json::array();
       for (const auto& t : r.tools) {
         tools.push_back(
@@ -159,6 +161,16 @@ public:
   }
 
   std::unique_ptr<BackendDecoder> decoder() const override { return std::make_unique<OllamaDecoder>(); }
+
+  // Ollama's chat API cannot force a tool call, limit calls to one or name the end user.
+  std::vector<std::string> unsupported(const ChatRequest& r) const override {
+    std::vector<std::string> out = r.protocol == "ollama" ? std::vector<std::string>{} : extras_names(r);
+    if (r.tool_choice.mode == "required" || r.tool_choice.mode == "function") out.push_back("tool_choice");
+    if (r.parallel_tool_calls == false) out.push_back("parallel_tool_calls");
+    if (!r.user.empty()) out.push_back("user");
+    if (strict_tools(r)) out.push_back("tools.strict");
+    return out;
+  }
 };
 
 } // namespace

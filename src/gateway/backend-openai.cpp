@@ -34,7 +34,7 @@ json message_json(const ChatMessage& m) {
     if (m.content.empty()) out["content"] = nullptr;
   }
   if (!m.tool_call_id.empty()) out["tool_call_id"] = m.tool_call_id;
-  if (!m.name.empty()) out["name"] = m.name;
+  if (!m.name.empty() && m.role != "tool") out["name"] = m.name; // a tool message has no name in this API
   return out;
 }
 
@@ -297,9 +297,7 @@ public:
                  {"stream", true},
                  {"stream_options", {{"include_usage", true}}}};
     if (r.protocol == "openai") {
-      for (auto it = r.extras.begin(); it != r.extras.end(); ++it) {
-        if (it.key() != "stream_options") body[it.key()] = it.value();
-      }
+      for (auto it = r.extras.begin(); it != r.extras.end(); ++it) body[it.key()] = it.value();
     }
     json messages = json::array();
     for (const auto& m : r.messages) messages.push_back(message_json(m));
@@ -316,18 +314,25 @@ public:
     if (r.format.is_string()) { // Ollama's "format": "json"
       body["response_format"] = {{"type", "json_object"}};
     } else if (r.format.is_object()) { // Ollama's "format": {JSON Schema}
-      body["response_format"] = {{"type", "json_schema"},
-                                 {"json_schema", {{"name", "response"}, {"schema", r.format}}}};
+      json schema = {{"name", r.format_name.empty() ? "response" : r.format_name}, {"schema", r.format}};
+      if (r.format_strict) schema["strict"] = *r.format_strict;
+      body["response_format"] = {{"type", "json_schema"}, {"json_schema", schema}};
     }
+    if (!r.user.empty()) body["user"] = r.user;
     if (!r.tools.empty()) {
       json tools = json::array();
       for (const auto& t : r.tools) {
-        tools.push_back(
-            {{"type", "function"},
-             {"function", {{"name", t.name}, {"description", t.description}, {"parameters", t.parameters}}}});
+        json fn = {{"name", t.name}, {"description", t.description}, {"parameters", t.parameters}};
+        if (t.strict) fn["strict"] = *t.strict;
+        tools.push_back({{"type", "function"}, {"function", fn}});
       }
       body["tools"] = tools;
-      if (!r.tool_choice.is_null() && r.protocol == "openai") body["tool_choice"] = r.tool_choice;
+      const ToolChoice& tc = r.tool_choice;
+      if (tc.mode == "function")
+        body["tool_choice"] = {{"type", "function"}, {"function", {{"name", tc.name}}}};
+      else if (!tc.mode.empty())
+        body["tool_choice"] = tc.mode;
+      if (r.parallel_tool_calls) body["parallel_tool_calls"] = *r.parallel_tool_calls;
     }
     ClientRequest req;
     // base_url may or may not carry the /v1 (https://api.openai.com/v1 vs http://127.0.0.1:8080).
@@ -343,6 +348,11 @@ public:
   }
 
   std::unique_ptr<BackendDecoder> decoder() const override { return std::make_unique<OpenAIDecoder>(true); }
+
+  // Every canonical parameter has its Chat Completions field; extras only when they are OpenAI's.
+  std::vector<std::string> unsupported(const ChatRequest& r) const override {
+    return r.protocol == "openai" ? std::vector<std::string>{} : extras_names(r);
+  }
 };
 
 } // namespace

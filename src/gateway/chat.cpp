@@ -1,5 +1,6 @@
 #include "gateway/chat.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <ctime>
 #include <limits>
 #include <random>
+#include <set>
 
 #include "gateway/request-json.h"
 #include "tinyroute/error.h"
@@ -323,6 +325,58 @@ int upstream_int(const json& object, const char* key, int fallback) {
   }
   const double d = it->get<double>();
   return d > -2147483648.0 && d < 2147483648.0 ? static_cast<int>(d) : fallback;
+}
+
+std::vector<std::string> field_names(const json& fields) {
+  std::vector<std::string> names;
+  for (auto it = fields.begin(); it != fields.end(); ++it) {
+    if (it.key() == "options" && it.value().is_object()) {
+      for (auto o = it.value().begin(); o != it.value().end(); ++o) names.push_back("options." + o.key());
+    } else {
+      names.push_back(it.key());
+    }
+  }
+  return names;
+}
+
+std::vector<std::string> extras_names(const ChatRequest& request) {
+  return field_names(request.extras);
+}
+
+bool runner_option(const std::string& name) {
+  static const std::set<std::string> runner = {"num_ctx",    "num_batch", "num_gpu",  "main_gpu",
+                                               "num_thread", "numa",      "low_vram", "f16_kv",
+                                               "vocab_only", "use_mmap",  "use_mlock"};
+  return runner.count(name) != 0;
+}
+
+std::string unapplied(const json& hints, Provider provider) {
+  if (provider == Provider::ollama) return {};
+  std::string out;
+  for (const auto& name : field_names(hints)) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+void check_tool_choice(const ChatRequest& request, const std::string& field) {
+  const ToolChoice& tc = request.tool_choice;
+  if (tc.mode != "required" && tc.mode != "function") return;
+  if (request.tools.empty())
+    bad_request("'" + field + "' asks for a tool call, but the request has no 'tools'");
+  if (tc.mode == "function" && std::none_of(request.tools.begin(), request.tools.end(),
+                                            [&](const ToolSpec& t) { return t.name == tc.name; }))
+    bad_request("'" + field + "' names the tool '" + tc.name + "', which is not in 'tools'");
+}
+
+bool strict_tools(const ChatRequest& request) {
+  return std::any_of(request.tools.begin(), request.tools.end(),
+                     [](const ToolSpec& t) { return t.strict == true; });
+}
+
+void refuse_unless(const json& object, const char* name, const json& allowed, const std::string& why,
+                   const std::string& where) {
+  auto it = object.find(name);
+  if (it == object.end() || it->is_null() || *it == allowed) return;
+  bad_request("'" + path(where, name) + "' is not supported: " + why);
 }
 
 json parse_arguments(const std::string& arguments) {

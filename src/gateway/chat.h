@@ -57,16 +57,21 @@ public:
   virtual std::string protocol() const = 0; // openai | anthropic | ollama
   // Throws FrontError(400, ...) with a message naming the bad field.
   virtual ChatRequest parse(const json& body) const = 0;
-  virtual json render(const ChatResult& result, const std::string& model) const = 0;
+  virtual json render(const ChatResult& result, const ChatRequest& request,
+                      const std::string& model) const = 0;
   virtual std::unique_ptr<FrontStream> stream(const ChatRequest& request, const std::string& model) const = 0;
   virtual std::string stream_content_type() const = 0;
   virtual json error(int status, const std::string& type, const std::string& message) const = 0;
+  // A canonical parameter's name as this protocol spells it, for errors: "seed" is Ollama's
+  // "options.seed", "stop" Anthropic's "stop_sequences", "format" OpenAI's "response_format".
+  virtual std::string param_name(const std::string& canonical) const { return canonical; }
 };
 
 std::unique_ptr<FrontAdapter> make_openai_front();
 std::unique_ptr<FrontAdapter> make_anthropic_front();
 std::unique_ptr<FrontAdapter> make_ollama_chat_front();
 std::unique_ptr<FrontAdapter> make_ollama_generate_front();
+std::unique_ptr<FrontAdapter> make_responses_front(); // front-responses.cpp
 
 // Turns upstream body bytes into events, chunk by chunk. end() is called when the body ended; it
 // reports an error event if the upstream never said it was finished.
@@ -83,6 +88,10 @@ public:
   // Always asks the upstream to stream. Reads the API key from the environment (never logged).
   virtual ClientRequest request(const ModelConfig& model, const ChatRequest& request) const = 0;
   virtual std::unique_ptr<BackendDecoder> decoder() const = 0;
+  // What of `request` this backend's protocol cannot carry: canonical parameter names (seed, format,
+  // tool_choice, user, ...) and the names of extras from another protocol (see extras_names); empty
+  // when it carries everything. Such a request is never sent here with those dropped.
+  virtual std::vector<std::string> unsupported(const ChatRequest& request) const = 0;
   // The human message inside an upstream error body (falls back to the raw body, truncated).
   virtual std::string error_message(const std::string& body) const;
 };
@@ -143,6 +152,26 @@ ChatEvent upstream_error(std::string message);
 ContentPart image_from_url(const std::string& url);
 std::string data_url(const ContentPart& image);
 json parse_arguments(const std::string& arguments); // tool-call JSON text -> object ({} if not JSON)
+// The names of an extras-shaped object's fields, as the client spelled them: each top-level key, and
+// each entry of an Ollama "options" object as "options.<name>".
+std::vector<std::string> field_names(const json& fields);
+std::vector<std::string> extras_names(const ChatRequest& request); // field_names(request.extras)
+// Ollama's options that say how its server runs the model (memory, threads, context size), not what
+// the model answers: num_ctx, num_batch, num_gpu, main_gpu, num_thread, numa, low_vram, f16_kv,
+// vocab_only, use_mmap, use_mlock.
+bool runner_option(const std::string& name);
+// The x-tinyroute-unapplied header's value for `hints` (ChatRequest::hints) sent to a backend of
+// `provider`: their names, comma-separated; empty when there are none or the backend is Ollama's.
+std::string unapplied(const json& hints, Provider provider);
+// A tool_choice that asks for a call (required, or a named function) needs `tools`, and a named one must
+// be among them: else a 400 naming `field` (the front's spelling of tool_choice).
+void check_tool_choice(const ChatRequest& request, const std::string& field = "tool_choice");
+// Whether a tool asks for strict schema adherence (OpenAI's strict: true).
+bool strict_tools(const ChatRequest& request);
+// A field a request may only give as `allowed` (n: 1, logprobs: false): absent, null or equal passes; any
+// other value is a 400 naming the field ("'n' is not supported: " + why).
+void refuse_unless(const json& object, const char* name, const json& allowed, const std::string& why,
+                   const std::string& where = "");
 
 // Reading what an upstream sent, which may be anything: `object[key]` as an int when it is a number
 // an int can hold (a fraction is cut), else `fallback`. Never throws, never converts out of range.

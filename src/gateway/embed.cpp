@@ -1,6 +1,7 @@
 #include "gateway/embed.h"
 
 #include <algorithm>
+#include <set>
 
 #include <boost/asio/this_coro.hpp>
 
@@ -23,16 +24,29 @@ std::string upstream_name(const ModelConfig& m) {
   return m.upstream_model.empty() ? m.name : m.upstream_model;
 }
 
+// The passthrough fields each backend's embeddings API takes.
+const std::set<std::string> openai_fields = {"dimensions", "user"};
+const std::set<std::string> ollama_fields = {"dimensions", "truncate", "options"};
+
 ClientRequest upstream_request(const ModelConfig& m, const EmbedRequest& r) {
+  const auto& takes = m.provider == Provider::ollama ? ollama_fields : openai_fields;
+  for (auto it = r.passthrough.begin(); it != r.passthrough.end(); ++it) {
+    if (!takes.count(it.key())) {
+      bad_request("'" + field_names(json{{it.key(), it.value()}}).front() +
+                  "' cannot be sent to embedding model '" + m.name + "': its backend's " +
+                  (m.provider == Provider::ollama ? "/api/embed" : "/v1/embeddings") + " has no such field");
+    }
+  }
   ClientRequest req;
   req.headers = {{"content-type", "application/json"}};
   if (auto key = api_key(m); !key.empty()) req.headers.emplace_back("authorization", "Bearer " + key);
   json body = {{"model", upstream_name(m)}, {"input", r.inputs}};
+  for (auto it = r.passthrough.begin(); it != r.passthrough.end(); ++it) body[it.key()] = it.value();
   if (m.provider == Provider::ollama) {
-    for (auto it = r.passthrough.begin(); it != r.passthrough.end(); ++it) body[it.key()] = it.value();
+    if (r.hints.contains("keep_alive")) body["keep_alive"] = r.hints["keep_alive"];
+    if (r.hints.contains("options")) body["options"].update(r.hints["options"]);
     req.url = join_url(m.base_url, "/api/embed");
   } else {
-    if (r.passthrough.contains("dimensions")) body["dimensions"] = r.passthrough["dimensions"];
     std::string base = m.base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
     req.url = base.size() >= 3 && base.compare(base.size() - 3, 3, "/v1") == 0 ? base + "/embeddings"

@@ -18,7 +18,12 @@ using nlohmann::json;
 
 struct EmbedRequest {
   std::vector<std::string> inputs;
-  json passthrough = json::object(); // truncate, options, keep_alive, dimensions (Ollama backends)
+  // Fields forwarded as they came: dimensions (every backend), user (OpenAI-compatible), truncate and
+  // options (Ollama). One the model's backend does not take is a 400 naming it.
+  json passthrough = json::object();
+  // keep_alive and Ollama's runner options (see ChatRequest::hints): Ollama backends only, reported in
+  // x-tinyroute-unapplied by the others.
+  json hints = json::object();
   Priority priority = Priority::normal;
 };
 

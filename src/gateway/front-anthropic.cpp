@@ -6,9 +6,42 @@ namespace tinyroute::gateway {
 
 namespace {
 
-const std::set<std::string> known_fields = {"model",       "messages", "system",     "max_tokens",
-                                            "temperature", "top_p",    "top_k",      "stop_sequences",
-                                            "stream",      "tools",    "tool_choice"};
+// Fields with a canonical meaning; every other field (thinking, service_tier, mcp_servers, ...) is an
+// extra: it reaches Anthropic backends unchanged and is refused on the others.
+const std::set<std::string> known_fields = {"model",          "messages", "system",      "max_tokens",
+                                            "temperature",    "top_p",    "top_k",       "stream",
+                                            "stop_sequences", "tools",    "tool_choice", "metadata"};
+
+// {"type": "auto" | "any" | "tool" | "none", "name", "disable_parallel_tool_use"}.
+void parse_tool_choice(const json& body, ChatRequest& r) {
+  const json* tc = opt_object(body, "tool_choice", "");
+  if (!tc) return;
+  const std::string type = opt_string(*tc, "type", "tool_choice").value_or("");
+  if (type == "auto" || type == "none") {
+    r.tool_choice = {type, ""};
+  } else if (type == "any") {
+    r.tool_choice = {"required", ""};
+  } else if (type == "tool") {
+    auto name = opt_string(*tc, "name", "tool_choice");
+    if (!name || name->empty()) bad_request("'tool_choice.name' is required for type tool");
+    r.tool_choice = {"function", *name};
+  } else {
+    bad_request("'tool_choice.type' must be auto, any, tool or none (got \"" + type + "\")");
+  }
+  if (opt_bool(*tc, "disable_parallel_tool_use", "tool_choice").value_or(false))
+    r.parallel_tool_calls = false;
+}
+
+// Anthropic's metadata has one field, user_id.
+void parse_metadata(const json& body, ChatRequest& r) {
+  const json* m = opt_object(body, "metadata", "");
+  if (!m) return;
+  for (auto it = m->begin(); it != m->end(); ++it) {
+    if (it.key() != "user_id")
+      bad_request("'metadata." + it.key() + "' is not supported (metadata has user_id)");
+  }
+  r.user = opt_string(*m, "user_id", "metadata").value_or("");
+}
 
 std::string stop_reason(const std::string& finish) {
   if (finish == "length") return "max_tokens";
@@ -213,14 +246,20 @@ public:
         std::string w = "tools[" + std::to_string(i) + "]";
         const auto& t = (*tools)[i];
         if (!t.is_object()) bad_request("'" + w + "' must be an object");
+        // Server tools (web_search_..., bash_..., ...) are run by Anthropic itself: no other backend can.
+        if (auto type = opt_string(t, "type", w); type && *type != "custom")
+          bad_request("'" + w + ".type' \"" + *type +
+                      "\" is not supported: tinyroute forwards client tools (type custom, or no type)");
         auto name = opt_string(t, "name", w);
         if (!name) bad_request("'" + w + ".name' is required");
-        ToolSpec spec{*name, opt_string(t, "description", w).value_or(""), json::object()};
+        ToolSpec spec{*name, opt_string(t, "description", w).value_or(""), json::object(), std::nullopt};
         if (const json* p = opt_object(t, "input_schema", w)) spec.parameters = *p;
         r.tools.push_back(std::move(spec));
       }
     }
-    if (body.contains("tool_choice")) r.tool_choice = body["tool_choice"];
+    parse_tool_choice(body, r);
+    check_tool_choice(r);
+    parse_metadata(body, r);
     r.stream = opt_bool(body, "stream", "").value_or(false);
     for (auto it = body.begin(); it != body.end(); ++it) {
       if (!known_fields.count(it.key())) r.extras[it.key()] = it.value();
@@ -228,7 +267,7 @@ public:
     return r;
   }
 
-  json render(const ChatResult& res, const std::string& model) const override {
+  json render(const ChatResult& res, const ChatRequest&, const std::string& model) const override {
     json content = json::array();
     if (!res.text.empty() || res.tool_calls.empty())
       content.push_back({{"type", "text"}, {"text", res.text}});
@@ -254,6 +293,12 @@ public:
   std::string stream_content_type() const override { return "text/event-stream"; }
   json error(int, const std::string& type, const std::string& message) const override {
     return {{"type", "error"}, {"error", {{"type", type}, {"message", message}}}};
+  }
+  std::string param_name(const std::string& canonical) const override {
+    if (canonical == "stop") return "stop_sequences";
+    if (canonical == "user") return "metadata.user_id";
+    if (canonical == "parallel_tool_calls") return "tool_choice.disable_parallel_tool_use";
+    return canonical;
   }
 };
 

@@ -8,6 +8,11 @@ namespace tinyroute::gateway {
 
 namespace {
 
+// The options with a canonical meaning; the others (num_ctx, repeat_penalty, mirostat, ...) stay in
+// extras["options"]: they reach Ollama backends and are refused on the others.
+const std::set<std::string> canonical_options = {
+    "temperature", "top_p", "top_k", "num_predict", "stop", "seed", "presence_penalty", "frequency_penalty"};
+
 void parse_options(const json& body, SamplingParams& s) {
   const json* o = opt_object(body, "options", "");
   if (!o) return;
@@ -56,9 +61,20 @@ void parse_common(const json& body, ChatRequest& r, std::set<std::string> known,
   if (auto it = body.find("think");
       it != body.end() && !it->is_null() && !it->is_boolean() && !it->is_string())
     bad_request("'think' must be true, false or \"high\", \"medium\", \"low\"");
-  // Every option, understood or not (num_ctx, repeat_penalty, mirostat, ...), reaches Ollama backends.
-  if (const json* o = opt_object(body, "options", "")) r.extras["options"] = *o;
-  known.insert({"options", "format"});
+  if (const json* o = opt_object(body, "options", "")) {
+    json rest = json::object(), runner = json::object();
+    for (auto it = o->begin(); it != o->end(); ++it) {
+      if (canonical_options.count(it.key()) || it->is_null()) continue;
+      (runner_option(it.key()) ? runner : rest)[it.key()] = it.value();
+    }
+    if (!rest.empty()) r.extras["options"] = std::move(rest);
+    if (!runner.empty()) r.hints["options"] = std::move(runner);
+  }
+  if (auto it = body.find("keep_alive"); it != body.end() && !it->is_null()) r.hints["keep_alive"] = *it;
+  // What tinyroute's one answer stream cannot carry is refused, never dropped.
+  refuse_unless(body, "logprobs", false, "tinyroute's answers carry no log probabilities");
+  refuse_unless(body, "top_logprobs", 0, "tinyroute's answers carry no log probabilities");
+  known.insert({"options", "format", "keep_alive", "logprobs", "top_logprobs"});
   for (auto it = body.begin(); it != body.end(); ++it) {
     if (!known.count(it.key())) r.extras[it.key()] = it.value();
   }
@@ -149,6 +165,13 @@ public:
       auto category = opt_string(body, "category", "");
       parse_common(body, r, {"model", "prompt", "system", "images", "stream", "category", "max_tokens"},
                    category.has_value());
+      // A generate request is forwarded as a chat turn: what only a raw completion can do is refused.
+      const std::string why = "tinyroute forwards /api/generate as a chat request";
+      refuse_unless(body, "suffix", "", why);
+      refuse_unless(body, "raw", false, why);
+      refuse_unless(body, "template", "", why);
+      refuse_unless(body, "context", json::array(), why);
+      for (const char* key : {"suffix", "raw", "template", "context"}) r.extras.erase(key);
       r.category = category.value_or("");
       if (r.model.empty()) r.model = "auto";
       if (auto max_tokens = opt_int(body, "max_tokens", "")) {
@@ -205,7 +228,8 @@ public:
         if (!fn) bad_request("'" + w + ".function' is required");
         auto name = opt_string(*fn, "name", w + ".function");
         if (!name) bad_request("'" + w + ".function.name' is required");
-        ToolSpec spec{*name, opt_string(*fn, "description", w + ".function").value_or(""), json::object()};
+        ToolSpec spec{*name, opt_string(*fn, "description", w + ".function").value_or(""), json::object(),
+                      std::nullopt};
         if (const json* p = opt_object(*fn, "parameters", w + ".function")) spec.parameters = *p;
         r.tools.push_back(std::move(spec));
       }
@@ -213,7 +237,7 @@ public:
     return r;
   }
 
-  json render(const ChatResult& res, const std::string& model) const override {
+  json render(const ChatResult& res, const ChatRequest&, const std::string& model) const override {
     json j = {{"model", model}, {"created_at", iso_time()}};
     if (generate_) {
       j["response"] = res.text;
@@ -236,6 +260,12 @@ public:
   json error(int, const std::string& type, const std::string& message) const override {
     // Ollama's shape is {"error": "..."}; the type rides along for clients that look.
     return {{"error", message}, {"type", type}};
+  }
+  std::string param_name(const std::string& canonical) const override {
+    if (canonical == "top_k" || canonical == "stop" || canonical == "seed" ||
+        canonical == "presence_penalty" || canonical == "frequency_penalty")
+      return "options." + canonical;
+    return canonical;
   }
 
 private:

@@ -6,6 +6,8 @@ namespace tinyroute::gateway {
 
 namespace {
 
+// Fields with a canonical meaning (or refused below); every other field is an extra: it reaches
+// OpenAI-compatible backends unchanged and is refused on the others.
 const std::set<std::string> known_fields = {"model",
                                             "messages",
                                             "temperature",
@@ -18,9 +20,19 @@ const std::set<std::string> known_fields = {"model",
                                             "frequency_penalty",
                                             "tools",
                                             "tool_choice",
+                                            "parallel_tool_calls",
+                                            "response_format",
+                                            "user",
                                             "stream",
                                             "stream_options",
-                                            "top_k"};
+                                            "top_k",
+                                            "n",
+                                            "logprobs",
+                                            "top_logprobs",
+                                            "functions",
+                                            "function_call",
+                                            "audio",
+                                            "modalities"};
 
 std::vector<ContentPart> parse_content(const json& content, const std::string& where) {
   std::vector<ContentPart> parts;
@@ -53,6 +65,44 @@ std::vector<ContentPart> parse_content(const json& content, const std::string& w
     }
   }
   return parts;
+}
+
+// "auto" | "none" | "required" | {"type": "function", "function": {"name"}}.
+ToolChoice parse_tool_choice(const json& body) {
+  auto it = body.find("tool_choice");
+  if (it == body.end() || it->is_null()) return {};
+  if (it->is_string()) {
+    const std::string mode = *it;
+    if (mode == "auto" || mode == "none" || mode == "required") return {mode, ""};
+  } else if (it->is_object() && it->value("type", "") == "function") {
+    const json* fn = opt_object(*it, "function", "tool_choice");
+    auto name = fn ? opt_string(*fn, "name", "tool_choice.function") : std::nullopt;
+    if (!name || name->empty()) bad_request("'tool_choice.function.name' is required");
+    return {"function", *name};
+  }
+  bad_request("'tool_choice' must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+              "\"function\": {\"name\": ...}}");
+}
+
+// {"type": "text"} | {"type": "json_object"} | {"type": "json_schema", "json_schema": {name, schema,
+// strict}}.
+void parse_response_format(const json& body, ChatRequest& r) {
+  const json* rf = opt_object(body, "response_format", "");
+  if (!rf) return;
+  const std::string type = opt_string(*rf, "type", "response_format").value_or("");
+  if (type == "text") return;
+  if (type == "json_object") {
+    r.format = "json";
+    return;
+  }
+  if (type != "json_schema")
+    bad_request("'response_format.type' must be text, json_object or json_schema (got \"" + type + "\")");
+  const json* js = opt_object(*rf, "json_schema", "response_format");
+  if (!js) bad_request("'response_format.json_schema' is required for type json_schema");
+  const json* schema = opt_object(*js, "schema", "response_format.json_schema");
+  r.format = schema ? *schema : json::object();
+  r.format_name = opt_string(*js, "name", "response_format.json_schema").value_or("");
+  r.format_strict = opt_bool(*js, "strict", "response_format.json_schema");
 }
 
 std::string openai_finish(const std::string& reason) {
@@ -199,27 +249,47 @@ public:
         std::string w = "tools[" + std::to_string(i) + "]";
         const auto& t = (*tools)[i];
         if (!t.is_object()) bad_request("'" + w + "' must be an object");
+        if (auto type = opt_string(t, "type", w); type && *type != "function")
+          bad_request("'" + w + ".type' must be \"function\" (got \"" + *type + "\")");
         const json* fn = opt_object(t, "function", w);
         if (!fn) bad_request("'" + w + ".function' is required");
         auto name = opt_string(*fn, "name", w + ".function");
         if (!name) bad_request("'" + w + ".function.name' is required");
-        ToolSpec spec{*name, opt_string(*fn, "description", w + ".function").value_or(""), json::object()};
+        ToolSpec spec{*name, opt_string(*fn, "description", w + ".function").value_or(""), json::object(),
+                      std::nullopt};
         if (const json* p = opt_object(*fn, "parameters", w + ".function")) spec.parameters = *p;
+        spec.strict = opt_bool(*fn, "strict", w + ".function");
         r.tools.push_back(std::move(spec));
       }
     }
-    if (body.contains("tool_choice")) r.tool_choice = body["tool_choice"];
+    r.tool_choice = parse_tool_choice(body);
+    check_tool_choice(r);
+    r.parallel_tool_calls = opt_bool(body, "parallel_tool_calls", "");
+    parse_response_format(body, r);
+    r.user = opt_string(body, "user", "").value_or("");
     r.stream = opt_bool(body, "stream", "").value_or(false);
     if (const json* so = opt_object(body, "stream_options", "")) {
-      r.extras["stream_options"] = *so; // read by the stream renderer (include_usage)
+      // Read by the stream renderer; the backend is always asked for usage.
+      r.front_state["include_usage"] = opt_bool(*so, "include_usage", "stream_options").value_or(false);
     }
+    // What tinyroute's one answer stream cannot carry is refused, never dropped.
+    refuse_unless(body, "n", 1,
+                  "tinyroute returns one choice per request; send the request again for another");
+    refuse_unless(body, "logprobs", false, "tinyroute's answers carry no log probabilities");
+    refuse_unless(body, "top_logprobs", 0, "tinyroute's answers carry no log probabilities");
+    refuse_unless(body, "functions", json::array(),
+                  "use 'tools' (the deprecated functions API is not served)");
+    refuse_unless(body, "function_call", "auto",
+                  "use 'tool_choice' (the deprecated functions API is not served)");
+    refuse_unless(body, "audio", json::object(), "tinyroute answers with text only");
+    refuse_unless(body, "modalities", json::array({"text"}), "tinyroute answers with text only");
     for (auto it = body.begin(); it != body.end(); ++it) {
       if (!known_fields.count(it.key())) r.extras[it.key()] = it.value();
     }
     return r;
   }
 
-  json render(const ChatResult& res, const std::string& model) const override {
+  json render(const ChatResult& res, const ChatRequest&, const std::string& model) const override {
     json message = {{"role", "assistant"},
                     {"content", res.text.empty() && !res.tool_calls.empty() ? json() : json(res.text)}};
     if (!res.tool_calls.empty()) message["tool_calls"] = tool_calls_json(res.tool_calls);
@@ -237,19 +307,19 @@ public:
   }
 
   std::unique_ptr<FrontStream> stream(const ChatRequest& request, const std::string& model) const override {
-    bool include_usage = false;
-    if (request.extras.contains("stream_options")) {
-      const auto& so = request.extras["stream_options"];
-      include_usage =
-          so.contains("include_usage") && so["include_usage"].is_boolean() && so["include_usage"].get<bool>();
-    }
-    return std::make_unique<OpenAIStream>(model, include_usage);
+    return std::make_unique<OpenAIStream>(model, request.front_state.value("include_usage", false));
   }
 
   std::string stream_content_type() const override { return "text/event-stream"; }
 
   json error(int, const std::string& type, const std::string& message) const override {
     return {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", type}}}};
+  }
+
+  std::string param_name(const std::string& canonical) const override {
+    if (canonical == "format") return "response_format";
+    if (canonical == "tools.strict") return "tools[].function.strict";
+    return canonical;
   }
 };
 

@@ -26,11 +26,14 @@
 #include "gateway/backend-queue.h"
 #include "gateway/chat.h"
 #include "gateway/connection-pool.h"
+#include "gateway/count-tokens.h"
 #include "gateway/embed.h"
 #include "gateway/forward.h"
+#include "gateway/front-embeddings.h"
 #include "gateway/http-server.h"
 #include "gateway/metrics.h"
 #include "gateway/ollama-surface.h"
+#include "gateway/params.h"
 #include "gateway/request-json.h"
 #include "gateway/routing.h"
 #include "tinyroute/error.h"
@@ -74,7 +77,10 @@ struct Endpoint {
   const char* method;
 };
 constexpr Endpoint endpoints[] = {{"/v1/chat/completions", "POST"},
+                                  {"/v1/responses", "POST"},
                                   {"/v1/messages", "POST"},
+                                  {"/v1/messages/count_tokens", "POST"},
+                                  {"/v1/embeddings", "POST"},
                                   {"/api/chat", "POST"},
                                   {"/api/generate", "POST"},
                                   {"/v1/route", "POST"},
@@ -185,6 +191,7 @@ struct Gateway::Impl {
   std::unique_ptr<FrontAdapter> anthropic = make_anthropic_front();
   std::unique_ptr<FrontAdapter> ollama_chat = make_ollama_chat_front();
   std::unique_ptr<FrontAdapter> ollama_generate = make_ollama_generate_front();
+  std::unique_ptr<FrontAdapter> responses = make_responses_front();
 
   // One io_context per network thread, each run by that thread alone (see HttpServer).
   struct NetworkContext final : asio::io_context {
@@ -207,6 +214,10 @@ struct Gateway::Impl {
   awaitable<void> poll_models();
   awaitable<int> chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front, const Grant* grant,
                       Priority priority, std::string& category_label, std::string& model_label);
+  awaitable<RouteDecision> resolve(const Config& cfg, const ChatRequest& request, const Grant* grant,
+                                   std::string& category_label, std::string& model_label);
+  awaitable<int> count_tokens(HttpRequest& req, ResponseWriter& out, const Grant* grant, Priority priority,
+                              std::string& category_label, std::string& model_label);
   awaitable<int> route(HttpRequest& req, ResponseWriter& out, const JsonRequestContext& context);
   awaitable<RouteDecision> call_router(const ChatRequest& request);
   awaitable<int> call_extra(HttpRequest& req, ResponseWriter& out, const ExtraEndpoint& endpoint,
@@ -276,9 +287,10 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
   const auto started = std::chrono::steady_clock::now();
   metrics.request_started();
   const std::string& path = req.target;
-  const FrontAdapter& front = path.rfind("/api/", 0) == 0 || path == "/" ? *ollama_chat
-                              : path == "/v1/messages"                   ? *anthropic
-                                                                         : *openai;
+  const FrontAdapter& front = path.rfind("/api/", 0) == 0 || path == "/"                      ? *ollama_chat
+                              : path == "/v1/messages" || path == "/v1/messages/count_tokens" ? *anthropic
+                              : path == "/v1/responses"                                       ? *responses
+                                                                                              : *openai;
   std::string model_label = "-";
   std::string category_label = "-";
   // Labels only take values from a fixed set (served paths, configured models and categories): a
@@ -372,7 +384,7 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
       status = co_await send_json(out, 200, body);
     } else if (path == "/api/show") {
       status = co_await show(req, out, grant);
-    } else if (path == "/api/embed" || path == "/api/embeddings") {
+    } else if (path == "/api/embed" || path == "/api/embeddings" || path == "/v1/embeddings") {
       status = co_await embed(req, out, grant, context.priority, model_label);
     } else if (path == "/metrics") {
       Headers headers = {{"content-type", "text/plain; version=0.0.4"}};
@@ -411,8 +423,12 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
       status = co_await route(req, out, context);
     } else if (path == "/v1/chat/completions") {
       status = co_await chat(req, out, *openai, grant, context.priority, category_label, model_label);
+    } else if (path == "/v1/responses") {
+      status = co_await chat(req, out, *responses, grant, context.priority, category_label, model_label);
     } else if (path == "/v1/messages") {
       status = co_await chat(req, out, *anthropic, grant, context.priority, category_label, model_label);
+    } else if (path == "/v1/messages/count_tokens") {
+      status = co_await count_tokens(req, out, grant, context.priority, category_label, model_label);
     } else if (path == "/api/chat") {
       status = co_await chat(req, out, *ollama_chat, grant, context.priority, category_label, model_label);
     } else if (path == "/api/generate") {
@@ -523,8 +539,18 @@ EmbedRequest parse_embed_request(const json& body, bool legacy, std::string& nam
     request.inputs = string_or_array(body, "input", "");
     if (request.inputs.empty()) bad_request("'input' is required: a string or a non-empty array of strings");
   }
-  for (const char* key : {"truncate", "options", "keep_alive", "dimensions"}) {
+  for (const char* key : {"truncate", "dimensions"}) {
     if (body.contains(key) && !body[key].is_null()) request.passthrough[key] = body[key];
+  }
+  // keep_alive and the runner options say how an Ollama server runs the model: hints. Other options
+  // must reach the backend.
+  if (body.contains("keep_alive") && !body["keep_alive"].is_null())
+    request.hints["keep_alive"] = body["keep_alive"];
+  if (const json* options = opt_object(body, "options", "")) {
+    for (auto it = options->begin(); it != options->end(); ++it) {
+      if (!it->is_null())
+        (runner_option(it.key()) ? request.hints : request.passthrough)["options"][it.key()] = *it;
+    }
   }
   return request;
 }
@@ -582,10 +608,21 @@ awaitable<int> Gateway::Impl::show(HttpRequest& req, ResponseWriter& out, const 
 awaitable<int> Gateway::Impl::embed(HttpRequest& req, ResponseWriter& out, const Grant* grant,
                                     Priority priority, std::string& model_label) {
   const bool legacy = req.target == "/api/embeddings"; // {"prompt"} in, {"embedding"} out
+  const bool openai_shape = req.target == "/v1/embeddings";
+  const FrontAdapter& front = openai_shape ? *openai : *ollama_chat;
   std::optional<FrontError> failure;
   try {
     std::string name;
-    EmbedRequest request = parse_embed_request(parse_body(req.body), legacy, name);
+    bool base64 = false;
+    EmbedRequest request;
+    if (openai_shape) {
+      OpenAIEmbeddings parsed = parse_openai_embeddings(parse_body(req.body));
+      name = std::move(parsed.model);
+      request = std::move(parsed.request);
+      base64 = parsed.base64;
+    } else {
+      request = parse_embed_request(parse_body(req.body), legacy, name);
+    }
     request.priority = priority;
     auto cfg = current_config();
     const ModelConfig& model = embedding_model(*cfg, options, name);
@@ -601,7 +638,9 @@ awaitable<int> Gateway::Impl::embed(HttpRequest& req, ResponseWriter& out, const
     EmbedResult result = co_await forward_embed(*cfg, model, request, fopts);
     metrics.backend_latency(model.name, seconds_since(started));
     json answer;
-    if (legacy) {
+    if (openai_shape) {
+      answer = render_openai_embeddings(result, model.name, base64);
+    } else if (legacy) {
       answer = {{"embedding", result.embeddings.front()}};
     } else {
       answer = {{"model", name},
@@ -611,13 +650,15 @@ awaitable<int> Gateway::Impl::embed(HttpRequest& req, ResponseWriter& out, const
                 {"prompt_eval_count", result.prompt_tokens}};
     }
     Headers headers = {{"x-tinyroute-model", model.name}};
+    if (std::string names = unapplied(request.hints, model.provider); !names.empty())
+      headers.emplace_back("x-tinyroute-unapplied", std::move(names));
     co_return co_await send_json(out, 200, answer, std::move(headers));
   } catch (const FrontError& e) {
     failure = e;
   } catch (const json::exception& e) {
     failure = wrong_type(e);
   }
-  co_return co_await send_error(out, *ollama_chat, failure->status, failure->type, failure->what());
+  co_return co_await send_error(out, front, failure->status, failure->type, failure->what());
 }
 
 awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out,
@@ -685,6 +726,55 @@ awaitable<int> Gateway::Impl::call_extra(HttpRequest& req, ResponseWriter& out, 
   co_return co_await send_error(out, *openai, status, type, message);
 }
 
+// The model a request names, or the one routing picks for "auto", with the guards: the internal model
+// is refused (403), an unknown model is a 404 listing the available ones, a model the API key may not
+// use a 403. Throws FrontError.
+awaitable<RouteDecision> Gateway::Impl::resolve(const Config& cfg, const ChatRequest& request,
+                                                const Grant* grant, std::string& category_label,
+                                                std::string& model_label) {
+  RouteDecision decision;
+  if (is_internal_model(cfg, request.model)) {
+    throw FrontError(403, "internal_model_forbidden",
+                     "'" + request.model +
+                         "' is tinyroute's internal routing model; it is internal-only and never answers "
+                         "requests. Use \"auto\" or one of: " +
+                         model_list(listed_models(cfg, options)));
+  }
+  if (!request.category.empty() && is_auto_alias(options, request.model)) {
+    decision = category_decision(cfg, request, model_lists.snapshot(), breakers);
+    metrics.routing_latency(decision.source, decision.route_ms / 1000);
+  } else if (is_auto_alias(options, request.model)) {
+    decision = co_await call_router(request);
+    if (is_internal_model(cfg, decision.model)) {
+      // A router bug must still never make the internal model answer.
+      throw FrontError(500, "internal_model_forbidden",
+                       "the router chose the internal model '" + decision.model + "', which never answers");
+    }
+  } else {
+    const ModelConfig* m = find_answer_model(cfg, request.model);
+    if (m == nullptr) {
+      throw FrontError(404, "model_not_found",
+                       "model '" + request.model +
+                           "' is not configured; available: " + model_list(listed_models(cfg, options)));
+    }
+    decision.model = m->name;
+    decision.category = m->categories.empty() ? "" : m->categories.front();
+    decision.source = "explicit";
+    decision.reason = "the request named the model";
+    metrics.decision(decision.source);
+  }
+  category_label = decision.category.empty() ? "-" : decision.category;
+  model_label = decision.model;
+  if (grant != nullptr && !grant->allows(decision.model)) {
+    throw FrontError(403, "permission_error",
+                     is_auto_alias(options, request.model)
+                         ? "routing chose '" + decision.model +
+                               "' for this request, which this API key may not use"
+                         : "this API key may not use model '" + decision.model + "'");
+  }
+  co_return decision;
+}
+
 awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front,
                                    const Grant* grant, Priority priority, std::string& category_label,
                                    std::string& model_label) {
@@ -692,51 +782,19 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   const Config& cfg = *config_ptr;
   ChatRequest request;
   RouteDecision decision;
+  std::vector<std::string> models;
   std::optional<FrontError> failure;
   try {
     request = front.parse(parse_body(req.body));
     request.priority = priority;
     request.conversation = header_value(req, "x-tinyroute-conversation");
-    if (is_internal_model(cfg, request.model)) {
-      throw FrontError(403, "internal_model_forbidden",
-                       "'" + request.model +
-                           "' is tinyroute's internal routing model; it is internal-only and never answers "
-                           "requests. Use \"auto\" or one of: " +
-                           model_list(listed_models(cfg, options)));
-    }
-    if (!request.category.empty() && is_auto_alias(options, request.model)) {
-      decision = category_decision(cfg, request, model_lists.snapshot(), breakers);
-      metrics.routing_latency(decision.source, decision.route_ms / 1000);
-    } else if (is_auto_alias(options, request.model)) {
-      decision = co_await call_router(request);
-      if (is_internal_model(cfg, decision.model)) {
-        // A router bug must still never make the internal model answer.
-        throw FrontError(500, "internal_model_forbidden",
-                         "the router chose the internal model '" + decision.model + "', which never answers");
-      }
-    } else {
-      const ModelConfig* m = find_answer_model(cfg, request.model);
-      if (m == nullptr) {
-        throw FrontError(404, "model_not_found",
-                         "model '" + request.model +
-                             "' is not configured; available: " + model_list(listed_models(cfg, options)));
-      }
-      decision.model = m->name;
-      decision.category = m->categories.empty() ? "" : m->categories.front();
-      decision.source = "explicit";
-      decision.reason = "the request named the model";
-      metrics.decision(decision.source);
-    }
-    category_label = decision.category.empty() ? "-" : decision.category;
-    model_label = decision.model;
-    if (grant != nullptr && !grant->allows(decision.model)) {
-      model_label = decision.model;
-      throw FrontError(403, "permission_error",
-                       is_auto_alias(options, request.model)
-                           ? "routing chose '" + decision.model +
-                                 "' for this request, which this API key may not use"
-                           : "this API key may not use model '" + decision.model + "'");
-    }
+    decision = co_await resolve(cfg, request, grant, category_label, model_label);
+    models = candidates(cfg, decision);
+    if (grant != nullptr) // a fallback the key may not use is skipped, never silently substituted
+      std::erase_if(models, [&](const std::string& m) { return !grant->allows(m); });
+    // Nor is a parameter dropped: only candidates whose backend takes everything the request asked for.
+    if (std::string refusal = drop_unable(cfg, models, request, front); !refusal.empty())
+      bad_request(refusal);
   } catch (const FrontError& e) {
     failure = e;
   } catch (const json::exception& e) {
@@ -745,11 +803,16 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   if (failure) co_return co_await send_error(out, front, failure->status, failure->type, failure->what());
 
   auto headers_for = [&](const std::string& model) {
-    return Headers{{"x-tinyroute-category", decision.category},
-                   {"x-tinyroute-model", model},
-                   {"x-tinyroute-confidence", fmt_double(decision.confidence, 3)},
-                   {"x-tinyroute-route-ms", fmt_double(decision.route_ms, 2)},
-                   {"x-tinyroute-decision-source", decision.source}};
+    Headers headers{{"x-tinyroute-category", decision.category},
+                    {"x-tinyroute-model", model},
+                    {"x-tinyroute-confidence", fmt_double(decision.confidence, 3)},
+                    {"x-tinyroute-route-ms", fmt_double(decision.route_ms, 2)},
+                    {"x-tinyroute-decision-source", decision.source}};
+    // Ollama's runner settings, which a backend of another kind does not take: said, not dropped.
+    const ModelConfig* m = find_answer_model(cfg, model);
+    if (std::string names = m ? unapplied(request.hints, m->provider) : ""; !names.empty())
+      headers.emplace_back("x-tinyroute-unapplied", std::move(names));
+    return headers;
   };
 
   ForwardOptions fopts;
@@ -759,9 +822,6 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   fopts.tls = tls;
   fopts.pool = options.upstream_keepalive > 0 ? &pool : nullptr;
   fopts.queues = &queues;
-  std::vector<std::string> models = candidates(cfg, decision);
-  if (grant != nullptr) // a fallback the key may not use is skipped, never silently substituted
-    std::erase_if(models, [&](const std::string& m) { return !grant->allows(m); });
 
   std::string answering;
   ForwardSink sink;
@@ -812,7 +872,57 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
     co_await out.end_stream();
     co_return 200;
   }
-  co_return co_await send_json(out, 200, front.render(result, fr.model), headers_for(fr.model));
+  co_return co_await send_json(out, 200, front.render(result, request, fr.model), headers_for(fr.model));
+}
+
+// POST /v1/messages/count_tokens: the model is resolved as for /v1/messages (routing for "auto"); its
+// backend counts when it can, else the internal model's tokenizer estimates (see count-tokens.h).
+awaitable<int> Gateway::Impl::count_tokens(HttpRequest& req, ResponseWriter& out, const Grant* grant,
+                                           Priority priority, std::string& category_label,
+                                           std::string& model_label) {
+  auto config_ptr = current_config();
+  const Config& cfg = *config_ptr;
+  std::optional<FrontError> failure;
+  try {
+    ChatRequest request = parse_count_tokens(*anthropic, parse_body(req.body));
+    request.priority = priority;
+    request.conversation = header_value(req, "x-tinyroute-conversation");
+    const RouteDecision decision = co_await resolve(cfg, request, grant, category_label, model_label);
+    const ModelConfig* model = find_answer_model(cfg, decision.model);
+    if (model == nullptr) throw FrontError(500, "internal_error", "routing chose an unknown model");
+    ForwardOptions fopts;
+    fopts.timeouts = {options.connect_timeout_s, options.first_byte_timeout_s, options.idle_timeout_s};
+    fopts.tls = tls;
+    fopts.pool = options.upstream_keepalive > 0 ? &pool : nullptr;
+    std::optional<TokenCount> counted = co_await count_upstream(*model, request, fopts);
+    if (!counted) {
+      const std::function<int(const std::string&)>& tokenizer = options.count_tokens;
+      counted = co_await asio::co_spawn(
+          router_pool,
+          [&tokenizer, &request]() -> awaitable<TokenCount> {
+            const std::string text = estimate_text(request);
+            if (tokenizer) {
+              try {
+                co_return TokenCount{tokenizer(text), "internal-estimate"};
+              } catch (const std::exception& e) { // e.g. the engine is being replaced by a reload
+                spdlog::warn("count_tokens: the internal tokenizer failed ({}); estimating by bytes",
+                             e.what());
+              }
+            }
+            co_return TokenCount{static_cast<int>((text.size() + 3) / 4), "byte-estimate"};
+          },
+          use_awaitable);
+    }
+    Headers headers = {{"x-tinyroute-token-count", counted->source},
+                       {"x-tinyroute-model", model->name},
+                       {"x-tinyroute-category", decision.category},
+                       {"x-tinyroute-decision-source", decision.source}};
+    const json body = {{"input_tokens", counted->input_tokens}};
+    co_return co_await send_json(out, 200, body, std::move(headers));
+  } catch (const FrontError& e) {
+    failure = e;
+  }
+  co_return co_await send_error(out, *anthropic, failure->status, failure->type, failure->what());
 }
 
 // Polls every backend's model list, then sleeps a period; ends with the io_context.

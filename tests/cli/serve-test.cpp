@@ -409,6 +409,29 @@ TEST_F(ServeTest, ForwardsAutoToARealLlamaServer) {
   auto refused = http(port, "POST", "/v1/chat/completions",
                       R"({"model":"tinyllama","messages":[{"role":"user","content":"hi"}]})");
   EXPECT_EQ(refused.status, 403) << refused.body;
+
+  // The Responses API routes the same way.
+  auto responses = http(port, "POST", "/v1/responses",
+                        R"({"model":"auto","max_output_tokens":8,"input":"Привет! Как дела?"})");
+  ASSERT_EQ(responses.status, 200) << responses.body << t::read_file(log);
+  EXPECT_EQ(responses.j()["object"], "response") << responses.body;
+  EXPECT_TRUE(responses.headers["x-tinyroute-model"] == "big" ||
+              responses.headers["x-tinyroute-model"] == "spare");
+  EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
+}
+
+TEST_F(ServeTest, CountTokensEstimatesWithTheInternalModelWhenTheBackendCannotCount) {
+  start(t::free_port()); // nothing listens there: the backend cannot count
+  auto count = [&](const std::string& text) {
+    auto r = http(port, "POST", "/v1/messages/count_tokens",
+                  json{{"model", "big"}, {"messages", {{{"role", "user"}, {"content", text}}}}}.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.headers["x-tinyroute-token-count"], "internal-estimate");
+    return r.j()["input_tokens"].get<int>();
+  };
+  const int short_count = count("hello");
+  EXPECT_GT(short_count, 0);
+  EXPECT_GT(count("hello there, how are you doing on this fine morning?"), short_count);
   EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
 }
 

@@ -30,8 +30,9 @@ inline void decode_stream(const gateway::BackendAdapter& backend, const std::uin
   static const auto openai = make_openai_front();
   static const auto anthropic = make_anthropic_front();
   static const auto ollama = make_ollama_chat_front();
+  static const auto responses = make_responses_front();
   ChatRequest request;
-  for (const FrontAdapter* front : {openai.get(), anthropic.get(), ollama.get()}) {
+  for (const FrontAdapter* front : {openai.get(), anthropic.get(), ollama.get(), responses.get()}) {
     auto stream = front->stream(request, "fuzz-model");
     (void)stream->start();
     ChatResult result;
@@ -40,7 +41,7 @@ inline void decode_stream(const gateway::BackendAdapter& backend, const std::uin
       accumulate(result, e);
     }
     (void)stream->finish();
-    (void)dump_for_client(front->render(result, "fuzz-model"));
+    (void)dump_for_client(front->render(result, request, "fuzz-model"));
   }
 }
 

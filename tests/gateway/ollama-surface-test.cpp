@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "sdk.h"
 #include "test-support.h"
 #include "tinyroute/gateway.h"
 #include "upstreams.h"
@@ -137,33 +138,6 @@ private:
   bool released_ = false;
   bool stop_ = false;
 };
-
-std::unique_ptr<t::Process> start_llama_server(const std::vector<std::string>& extra, int& port,
-                                               const std::string& log, std::string& skip) {
-  port = t::free_port();
-  std::vector<std::string> argv = {TINYROUTE_LLAMA_SERVER,
-                                   "--port",
-                                   std::to_string(port),
-                                   "--host",
-                                   "127.0.0.1",
-                                   "-m",
-                                   t::tiny_model(),
-                                   "-t",
-                                   "1"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  auto process = std::make_unique<t::Process>(argv, std::map<std::string, std::string>{}, log);
-  for (int i = 0; i < 600; ++i) {
-    if (t::wait_for_port(port, std::chrono::milliseconds(100))) {
-      try {
-        if (request(port, "GET", "/health").status == 200) return process;
-      } catch (const std::exception&) {
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  skip = "llama-server did not become healthy: " + t::read_file(log);
-  return process;
-}
 
 struct Env {
   std::unique_ptr<t::TempDir> dir;
@@ -451,7 +425,22 @@ TEST_F(OllamaSurface, FormatAndOptionsBecomeTheirOpenAIEquivalents) {
     EXPECT_EQ(seen["max_tokens"], 8);
     EXPECT_DOUBLE_EQ(seen["temperature"].get<double>(), 0.5);
     EXPECT_FALSE(seen.contains("keep_alive") || seen.contains("options") || seen.contains("format"))
-        << "Ollama-only fields stay away from OpenAI backends: " << seen;
+        << "how an Ollama server runs the model means nothing to an OpenAI backend: " << seen;
+    EXPECT_EQ(r.headers["x-tinyroute-unapplied"], "keep_alive, options.num_ctx") << "said, not dropped";
+  }
+  // What would change the answer and has no OpenAI equivalent: a 400 naming it, never dropped.
+  for (const auto& [field, value] : std::vector<std::pair<std::string, json>>{
+           {"options", {{"repeat_penalty", 1.1}}}, {"options", {{"mirostat", 2}}}, {"think", true}}) {
+    const std::size_t before = env->recorder->bodies().size();
+    auto r = post("/api/chat", {{"model", "recorded-openai"},
+                                {"stream", false},
+                                {field, value},
+                                {"messages", {{{"role", "user"}, {"content", "a number"}}}}});
+    EXPECT_EQ(r.status, 400) << field << ": " << r.body;
+    const std::string named =
+        field == "options" ? "'options." + value.begin().key() + "'" : "'" + field + "'";
+    EXPECT_NE(r.j()["error"].get<std::string>().find(named), std::string::npos) << r.body;
+    EXPECT_EQ(env->recorder->bodies().size(), before) << "nothing was forwarded";
   }
 }
 
@@ -550,35 +539,22 @@ TEST_F(OllamaSurface, QueueStatsAndHealthDescribeEveryBackend) {
 
 // Runs the official ollama client (tests/gateway/node/ollama.mjs); its JSON lines keyed by "kind".
 std::map<std::string, json> run_ollama_client(const std::vector<std::string>& args) {
-  std::string node = "/usr/bin/node";
-  std::istringstream path(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin");
-  for (std::string dir; std::getline(path, dir, ':');) {
-    if (std::filesystem::exists(dir + "/node")) {
-      node = dir + "/node";
-      break;
-    }
-  }
-  std::vector<std::string> argv = {node, std::string(TINYROUTE_GATEWAY_NODE_DIR) + "/ollama.mjs"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto [rc, out] = t::run_command(argv);
-  EXPECT_EQ(rc, 0) << out;
-  std::map<std::string, json> lines;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("kind")) lines[j["kind"]] = j;
-  }
-  return lines;
+  return run_node(TINYROUTE_GATEWAY_NODE_DIR, "ollama.mjs", args);
 }
 
 TEST_F(OllamaSurface, OfficialOllamaClientOnEveryEndpointStreamingIncluded) {
-  if (!std::filesystem::exists(std::string(TINYROUTE_GATEWAY_NODE_DIR) + "/node_modules"))
+  if (!node_clients_installed(TINYROUTE_GATEWAY_NODE_DIR))
     GTEST_SKIP() << "run `make node-deps` to get the official ollama client";
   auto out = run_ollama_client({"http://127.0.0.1:" + std::to_string(port()), "qwen2.5-coder:32b", "surface",
                                 "nomic-embed-text", "coding"});
-  for (const char* kind : {"version", "tags", "show", "show-missing", "ps", "embed", "embeddings",
-                           "chat-options", "chat-stream", "generate-category", "generate-category-stream"})
+  for (const char* kind :
+       {"version", "tags", "show", "show-missing", "ps", "embed", "embeddings", "chat-options",
+        "chat-ollama-only", "chat-stream", "generate-category", "generate-category-stream"})
     ASSERT_TRUE(out.count(kind)) << kind;
+  EXPECT_EQ(out["chat-ollama-only"]["status"], 400);
+  EXPECT_NE(out["chat-ollama-only"]["error"].get<std::string>().find("'options.repeat_penalty'"),
+            std::string::npos)
+      << out["chat-ollama-only"];
   EXPECT_TRUE(out["version"]["version"].is_string());
   EXPECT_TRUE(has(out["tags"]["names"], "auto"));
   EXPECT_TRUE(out["tags"]["details"]["family"].is_string());

@@ -42,7 +42,8 @@ inline Reply request(int port, const std::string& method, const std::string& tar
 // A real little upstream that misbehaves on purpose: "500" answers every request with a 500 error,
 // "break" starts an SSE answer and then drops the connection, "ok" answers quickly and completely,
 // "silent" accepts and reads the request but never answers, "garbage" answers 200 with bytes that are
-// neither JSON nor SSE, "stall" sends one SSE event and then goes quiet (one connection at a time: a
+// neither JSON nor SSE, "stall" sends one SSE event and then goes quiet, "tool" answers every request
+// with a streamed call of get_weather({"city":"Paris"}) (one connection at a time: a
 // real server, but never the bottleneck; "silent" and "stall" hold a connection until the gateway
 // gives up on it).
 class BadUpstream {
@@ -98,6 +99,19 @@ private:
           std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
           asio::write(socket, asio::buffer(std::string(size) + data + "\r\n"), ec);
         };
+        if (mode_ == "tool") { // an OpenAI-compatible server's streamed tool call, in three pieces
+          for (
+              const char* piece :
+              {R"({"choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_w1","type":"function","function":{"name":"get_weather","arguments":""}}]}}]})",
+               R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]})",
+               R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]}}]})",
+               R"({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":20,"completion_tokens":9}})"})
+            chunk("data: " + std::string(piece) + "\n\n");
+          chunk("data: [DONE]\n\n");
+          asio::write(socket, asio::buffer(std::string("0\r\n\r\n")), ec);
+          socket.close(ec);
+          continue;
+        }
         if (mode_ == "stall") {
           chunk("data: " + json{{"choices", {{{"index", 0}, {"delta", {{"content", "Hello"}}}}}}}.dump() +
                 "\n\n");

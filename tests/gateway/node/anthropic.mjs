@@ -1,4 +1,5 @@
-// Drives tinyroute with the official Anthropic SDK. usage: node anthropic.mjs <baseURL> <model> [basic|expect-error]
+// Drives tinyroute with the official Anthropic SDK.
+// usage: node anthropic.mjs <baseURL> <model> [basic|expect-error|count-tokens]
 import Anthropic from '@anthropic-ai/sdk';
 
 const [baseURL, model, mode = 'basic'] = process.argv.slice(2);
@@ -23,4 +24,14 @@ if (mode === 'basic') {
   } catch (e) {
     console.log(JSON.stringify({ kind: 'error', status: e.status, type: e.error?.error?.type, message: e.message }));
   }
+} else if (mode === 'count-tokens') {
+  // messages.countTokens, and what a real answer to the same request says it read.
+  const system = 'Be brief.';
+  const long = [{ role: 'user', content: 'Say hello to everyone in the room, one by one, by name.' }];
+  const { data, response } = await client.messages.countTokens({ model, system, messages }).withResponse();
+  const longer = await client.messages.countTokens({ model, system, messages: long });
+  const answer = await client.messages.create({ model, max_tokens: 1, system, messages });
+  console.log(JSON.stringify({ kind: 'count', input_tokens: data.input_tokens, longer: longer.input_tokens,
+    answered_input_tokens: answer.usage.input_tokens, source: response.headers.get('x-tinyroute-token-count'),
+    header_model: response.headers.get('x-tinyroute-model') }));
 }

@@ -50,10 +50,18 @@ if (mode === 'basic') {
   out({ kind: 'embed', count: e.embeddings.length, dims: e.embeddings[0].length });
   const legacy = await client.embeddings({ model: embedModel, prompt: 'hello' });
   out({ kind: 'embeddings', dims: legacy.embedding.length });
-  // A high-priority agent: the header on every call, options and format passed through.
+  // A high-priority agent: the header on every call, options translated for the model's backend (the
+  // runner's keep_alive and num_ctx reach Ollama backends only; others say so in x-tinyroute-unapplied).
   const urgent = new Ollama({ host, headers: { 'X-Request-Priority': 'high' } });
   const c = await urgent.chat({ model, messages, stream: false, keep_alive: '10m',
     options: { num_ctx: 2048, num_predict: 8, temperature: 0.1, top_k: 20 } });
+  // A sampling option that another kind of backend does not have: refused by name, never dropped.
+  try {
+    await urgent.chat({ model, messages, stream: false, options: { repeat_penalty: 1.1 } });
+    out({ kind: 'chat-ollama-only', status: 200 });
+  } catch (err) {
+    out({ kind: 'chat-ollama-only', status: err.status_code, error: err.error });
+  }
   out({ kind: 'chat-options', done: c.done, done_reason: c.done_reason, eval_count: c.eval_count,
     content: c.message.content });
   const cs = await urgent.chat({ model, messages, stream: true, options: { num_predict: 8 } });

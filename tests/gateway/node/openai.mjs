@@ -1,5 +1,5 @@
 // Drives tinyroute with the official OpenAI SDK. Prints one JSON object per line for the gtest.
-// usage: node openai.mjs <baseURL> <model> [basic|concurrent N|expect-error]
+// usage: node openai.mjs <baseURL> <model> [basic|concurrent N|expect-error|embeddings]
 import OpenAI from 'openai';
 
 const [baseURL, model, mode = 'basic', n = '200'] = process.argv.slice(2);
@@ -54,4 +54,20 @@ if (mode === 'basic') {
   } catch (e) {
     console.log(JSON.stringify({ kind: 'error', status: e.status, type: e.error?.type, message: e.message }));
   }
+} else if (mode === 'embeddings') {
+  // The SDK asks for base64 unless told otherwise and decodes it; floats must agree with it.
+  const input = ['first text', 'second, longer text'];
+  const { data, response } = await client.embeddings.create({ model, input }).withResponse();
+  const floats = await client.embeddings.create({ model, input, encoding_format: 'float' });
+  const one = await client.embeddings.create({ model, input: 'first text', encoding_format: 'float' });
+  let maxDiff = 0;
+  data.data.forEach((d, i) => d.embedding.forEach((v, k) => {
+    maxDiff = Math.max(maxDiff, Math.abs(v - floats.data[i].embedding[k]));
+  }));
+  console.log(JSON.stringify({ kind: 'embeddings', object: data.object, model: data.model, count: data.data.length,
+    indexes: data.data.map((d) => d.index), dims: data.data.map((d) => d.embedding.length),
+    float_dims: floats.data.map((d) => d.embedding.length), max_diff: maxDiff,
+    same_as_single: one.data[0].embedding.every((v, k) => Math.abs(v - floats.data[0].embedding[k]) < 1e-5),
+    differ: floats.data[0].embedding.some((v, k) => v !== floats.data[1].embedding[k]),
+    usage: data.usage, header_model: response.headers.get('x-tinyroute-model') }));
 }

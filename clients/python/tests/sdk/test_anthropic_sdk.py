@@ -84,3 +84,14 @@ def test_the_internal_model_is_refused(client: Anthropic):
     assert e.value.body["type"] == "error"
     assert e.value.body["error"]["type"] == "internal_model_forbidden"
     assert "internal-only" in e.value.body["error"]["message"]
+
+
+def test_count_tokens_is_what_the_model_then_reads(client: Anthropic):
+    # "big" is a llama-server: it counts with the model's own chat template and tokenizer.
+    raw = client.messages.with_raw_response.count_tokens(model="big", system="Be brief.", messages=MESSAGES)
+    assert raw.headers["x-tinyroute-token-count"] == "backend-tokenizer"
+    assert raw.headers["x-tinyroute-model"] == "big"
+    counted = raw.parse().input_tokens
+    answered = client.messages.create(model="big", max_tokens=1, system="Be brief.", messages=MESSAGES)
+    assert counted == answered.usage.input_tokens > 0
+

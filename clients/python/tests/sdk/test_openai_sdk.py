@@ -104,5 +104,83 @@ def test_the_internal_model_is_refused(client: OpenAI):
 
 
 # ---- Responses API (client.responses) ---------------------------------------------------------------
-# tinyroute does not serve /v1/responses yet (its own issue). Its SDK tests go here when it does:
-# create, streaming events, tools, the internal model refused, the routing headers via with_raw_response.
+
+RESPONSES_WEATHER_TOOL = {"type": "function", **WEATHER_TOOL["function"]}  # the flat Responses shape
+
+
+def test_responses_through_auto_with_the_routing_headers(client: OpenAI):
+    raw = client.responses.with_raw_response.create(
+        model="auto", input="Say hello.", instructions="Be brief.", max_output_tokens=8, temperature=0,
+        metadata={"ticket": "t-1"})
+    assert raw.status_code == 200
+    response = raw.parse()
+    assert response.object == "response" and response.id.startswith("resp_")
+    assert response.model in ANSWER_MODELS
+    check_routing_headers(raw.headers, model=response.model, routed=True)
+    assert response.status in ("completed", "incomplete")
+    assert [item.type for item in response.output] == ["message"]
+    assert isinstance(response.output_text, str)
+    assert 0 < response.usage.output_tokens <= 8 and response.usage.input_tokens > 0
+    assert response.metadata == {"ticket": "t-1"} and response.instructions == "Be brief."
+
+
+def test_responses_streaming_assembles_to_the_non_streaming_answer(client: OpenAI):
+    args = dict(model="big", input="Say hello.", max_output_tokens=8, temperature=0)
+    whole = client.responses.create(**args)
+    events = list(client.responses.create(**args, stream=True))
+    types = [e.type for e in events]
+    assert types[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]
+    assert types[-1] == "response." + whole.status
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert len({e.response.id for e in events if hasattr(e, "response")}) == 1
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == whole.output_text  # greedy decoding: the same tokens either way
+    # The SDK's helper checks the events' order and ids as it rebuilds the response (its
+    # get_final_response() wants response.completed; 8 tokens of random weights end incomplete).
+    with client.responses.stream(**args) as stream:
+        last = list(stream)[-1]
+    assert last.type == "response." + whole.status
+    assert last.response.output[0].content[0].text == whole.output_text
+    assert last.response.usage.output_tokens == whole.usage.output_tokens
+
+
+def test_responses_tools_route_to_the_tools_capable_model(client: OpenAI):
+    raw = client.responses.with_raw_response.create(
+        model="auto", input="What is the weather in Paris?", tools=[RESPONSES_WEATHER_TOOL],
+        max_output_tokens=16, temperature=0)
+    response = raw.parse()
+    assert response.model == "big"  # "spare" has no tools capability
+    check_routing_headers(raw.headers, model="big", routed=True)
+    assert response.tools[0].name == "get_weather"
+    for item in response.output:
+        assert item.type in ("message", "function_call")
+        if item.type == "function_call":
+            assert item.name == "get_weather" and isinstance(item.arguments, str)
+
+
+def test_responses_refuse_the_internal_model_and_stored_state(client: OpenAI):
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        client.responses.create(model=INTERNAL_NAME, input="hi")
+    assert e.value.status_code == 403 and e.value.type == "internal_model_forbidden"
+    # tinyroute keeps no responses: the field is named, never ignored.
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="big", input="hi", previous_response_id="resp_123")
+    assert "previous_response_id" in e.value.message
+
+
+# ---- Embeddings (client.embeddings) ------------------------------------------------------------------
+
+
+def test_embeddings_in_floats_and_in_the_sdks_default_base64(client: OpenAI):
+    texts = ["first text", "second, longer text"]
+    raw = client.embeddings.with_raw_response.create(model="embedder", input=texts)  # base64, decoded
+    decoded = raw.parse()
+    assert raw.headers["x-tinyroute-model"] == "embedder"
+    floats = client.embeddings.create(model="embedder", input=texts, encoding_format="float")
+    assert [d.index for d in decoded.data] == [0, 1] and decoded.usage.prompt_tokens > 0
+    for a, b in zip(decoded.data, floats.data):
+        assert len(a.embedding) == len(b.embedding) > 0
+        assert max(abs(x - y) for x, y in zip(a.embedding, b.embedding)) < 1e-6
+    with pytest.raises(openai.PermissionDeniedError):
+        client.embeddings.create(model=INTERNAL_NAME, input="hi")
