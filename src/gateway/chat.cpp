@@ -310,6 +310,11 @@ std::string data_url(const ContentPart& image) {
          image.data;
 }
 
+json openai_error(const std::string& code, const std::string& message) {
+  const std::string type = code == "context_length_exceeded" ? "invalid_request_error" : code;
+  return {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}};
+}
+
 int upstream_int(const json& object, const char* key, int fallback) {
   if (!object.is_object()) return fallback;
   const auto it = object.find(key);

@@ -67,6 +67,11 @@ public:
   virtual std::string param_name(const std::string& canonical) const { return canonical; }
 };
 
+// An OpenAI-shaped error body. `code` is tinyroute's error code; `type` is the same, except where
+// OpenAI files the code under invalid_request_error (context_length_exceeded), so SDKs read it as
+// OpenAI's own.
+json openai_error(const std::string& code, const std::string& message);
+
 std::unique_ptr<FrontAdapter> make_openai_front();
 std::unique_ptr<FrontAdapter> make_anthropic_front();
 std::unique_ptr<FrontAdapter> make_ollama_chat_front();

@@ -313,7 +313,7 @@ public:
   std::string stream_content_type() const override { return "text/event-stream"; }
 
   json error(int, const std::string& type, const std::string& message) const override {
-    return {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", type}}}};
+    return openai_error(type, message);
   }
 
   std::string param_name(const std::string& canonical) const override {

@@ -18,6 +18,7 @@ from tinyroute import (
     Analysis,
     BadRequestError,
     Client,
+    RequestTooLargeError,
     ServiceUnavailableError,
     AgentRoute,
     Classification,
@@ -116,7 +117,8 @@ def test_select_model_errors_carry_the_server_message(server: Serve):
     assert "poetry" in str(unknown)
 
     too_big = run(go(task_type="math", estimated_tokens=100_000))
-    assert too_big.status == 503
+    assert isinstance(too_big, RequestTooLargeError)  # the request's fault, not the server's: never a 5xx
+    assert too_big.status == 413 and too_big.code == "context_length_exceeded"
     assert "big: context 8192 < 100000 tokens" in too_big.message
 
     no_vision = run(go(task_type="coding", needs_vision=True))
@@ -271,8 +273,10 @@ def test_the_sync_client_answers_what_the_async_one_does(server: Serve):
         assert tr.health()["status"] == "ok"
         with pytest.raises(BadRequestError) as unknown:
             tr.select_model("poetry")
-        with pytest.raises(ServiceUnavailableError) as too_big:
+        with pytest.raises(RequestTooLargeError) as too_big:
             tr.select_model("math", estimated_tokens=100_000)
+        with pytest.raises(ServiceUnavailableError) as no_vision:
+            tr.select_model("coding", needs_vision=True)
     assert tr.is_closed
     for a, b in zip(async_classes, sync_classes):
         assert (a.category, a.top_label, a.uncertain) == (b.category, b.top_label, b.uncertain)
@@ -281,7 +285,8 @@ def test_the_sync_client_answers_what_the_async_one_does(server: Serve):
     assert (sync_sel.model, sync_sel.fallbacks) == (async_sel.model, async_sel.fallbacks) == ("big", [])
     assert unknown.value.status == 400 and unknown.value.code == "invalid_request_error"
     assert "configured categories: chat, coding, math" in unknown.value.message
-    assert too_big.value.status == 503 and too_big.value.attempts == 3  # retried: 503 may be transient
+    assert too_big.value.status == 413 and too_big.value.attempts == 1  # a 4xx is never retried
+    assert no_vision.value.status == 503 and no_vision.value.attempts == 3  # retried: 503 may be transient
 
 
 def test_analyze_returns_every_decision(server: Serve):

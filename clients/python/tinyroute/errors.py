@@ -73,7 +73,8 @@ class NotFoundError(APIStatusError):
 
 
 class RequestTooLargeError(APIStatusError):
-    """413: the body is larger than the server's limit."""
+    """413: the body or its text is over a limit: the server's, or every candidate model's context
+    window (code "context_length_exceeded")."""
 
 
 class RateLimitError(APIStatusError):
