@@ -160,7 +160,7 @@ private:
   // shared prompt: their own engine request, sent beside the prompt's.
   struct HiddenRequest {
     std::future<HiddenState> state;
-    bool truncated = false;
+    bool truncated;
   };
   struct Hidden {
     std::optional<HiddenRequest> category;

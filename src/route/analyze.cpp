@@ -178,13 +178,15 @@ ScoreRequest Analyzer::request_for(const std::vector<ConversationTurn>& window, 
 Analyzer::Hidden Analyzer::score_hidden(const std::string& text, Priority priority) const {
   (void)priority; // embeddings are not prioritised by the engine
   Hidden h;
+  // Built whole: clang 14 (make fuzz) will not default-construct a nested struct with member initialisers.
+  bool truncated = false;
   if (hidden_category_) {
-    h.category.emplace();
-    h.category->state = hidden_category_->embed(text, &h.category->truncated);
+    auto state = hidden_category_->embed(text, &truncated);
+    h.category = HiddenRequest{std::move(state), truncated};
   }
   if (hidden_agent_) {
-    h.agent.emplace();
-    h.agent->state = hidden_agent_->embed(text, &h.agent->truncated);
+    auto state = hidden_agent_->embed(text, &truncated);
+    h.agent = HiddenRequest{std::move(state), truncated};
   }
   return h;
 }
