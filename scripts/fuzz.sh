@@ -28,7 +28,7 @@ for name in "${targets[@]}"; do
     echo "[fuzz] $name: FOUND something; see $build/findings/$name.log and $build/findings/$name-*" >&2
     failed+=("$name")
   else
-    grep -E "^stat::number_of_executed_runs" "$build/findings/$name.log" | sed "s/^/[fuzz] $name: /"
+    grep -E "^Done [0-9]+ runs" "$build/findings/$name.log" | sed "s/^/[fuzz] $name: /"
   fi
 done
 if [[ ${#failed[@]} -gt 0 ]]; then
