@@ -170,8 +170,8 @@ private:
     std::optional<LabelDistribution> category;
     std::optional<LabelDistribution> agent;
   };
-  Hidden score_hidden(const std::string& text, Priority priority) const;
-  HiddenResult hidden_result(Hidden& hidden) const; // waits for the engine
+  Hidden score_hidden(const std::string& text) const; // embeddings have no priority in the engine
+  HiddenResult hidden_result(Hidden& hidden) const;   // waits for the engine
   HiddenResult reference_hidden(const std::string& text) const;
   AnalyzeResult decide(const ScoreResult& r, const HiddenResult& hidden, int query_tokens, bool truncated,
                        const RequestFacts& facts, const Availability& availability,

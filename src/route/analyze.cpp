@@ -175,8 +175,7 @@ ScoreRequest Analyzer::request_for(const std::vector<ConversationTurn>& window, 
   return r;
 }
 
-Analyzer::Hidden Analyzer::score_hidden(const std::string& text, Priority priority) const {
-  (void)priority; // embeddings are not prioritised by the engine
+Analyzer::Hidden Analyzer::score_hidden(const std::string& text) const {
   Hidden h;
   // Built whole: clang 14 (make fuzz) will not default-construct a nested struct with member initialisers.
   bool truncated = false;
@@ -327,7 +326,7 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
       fut = engine_.score(req);
     }
     const int n_query = static_cast<int>(req.query.size());
-    Hidden hidden = score_hidden(text, options.priority);
+    Hidden hidden = score_hidden(text);
     auto store = conversations_;
     return finish(std::move(fut), std::move(hidden), std::move(req), n_query, truncated,
                   std::move(options.facts), std::move(options.availability), {}, std::move(text), t0,
@@ -366,7 +365,7 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
   req.cancel = options.cancel;
   const int n_query = static_cast<int>(req.query.size());
   auto fut = engine_.score(req);
-  Hidden hidden = score_hidden(text, options.priority);
+  Hidden hidden = score_hidden(text);
   return finish(std::move(fut), std::move(hidden), std::move(req), n_query, truncated,
                 std::move(options.facts), std::move(options.availability), std::move(key), std::move(text),
                 t0, nullptr);
@@ -460,7 +459,7 @@ RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
     const int n_query = static_cast<int>(req.query.size());
     std::optional<ScoreResult> s;
     auto fut = engine_.score(req);
-    Hidden hidden = score_hidden(text, options.priority);
+    Hidden hidden = score_hidden(text);
     if (in_time(fut)) {
       try {
         s = fut.get();
