@@ -160,12 +160,7 @@ nlohmann::json parse_request_json(std::string_view body, const JsonLimits& limit
 }
 
 std::string quote_input(std::string_view text, std::size_t max_bytes) {
-  std::string safe = sanitize_utf8(text);
-  if (safe.size() <= max_bytes) return safe;
-  std::size_t cut = max_bytes;
-  while (cut > 0 && (static_cast<unsigned char>(safe[cut]) & 0xC0) == 0x80) --cut; // not inside a character
-  safe.resize(cut);
-  return safe + "...";
+  return truncate(sanitize_utf8(text), max_bytes);
 }
 
 std::string dump_for_client(const nlohmann::json& value) {
