@@ -127,9 +127,10 @@ inline long long xlen(RedisClient& c, const std::string& key) {
   return c.command({"XLEN", key}).integer;
 }
 
-inline long long delivered_total(RedisClient& c) {
+// Entries in every agent's stream; `prefix` is the agent_stream pattern without its {agent}.
+inline long long delivered_total(RedisClient& c, const std::string& prefix = "stream:agent:messages:") {
   long long n = 0;
-  for (const auto& a : kBusAgents) n += xlen(c, "stream:agent:messages:" + a);
+  for (const auto& a : kBusAgents) n += xlen(c, prefix + a);
   return n;
 }
 
