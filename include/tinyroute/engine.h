@@ -58,6 +58,10 @@ struct EngineParams {
   // 560-token prefix on the test model (off: exact within 1e-3). An f32 KV cache does not help:
   // llama.cpp casts K and V to f16 before its flash-attention kernel.
   bool flash_attn = false;
+  // Which hidden state embed_tokens reads: 0 = the final layer after the output norm; k in
+  // [1, n_layer - 1] = the output of the k-th transformer block, read as it is computed. A middle block
+  // then ends the decode there: the blocks above it and the vocabulary projection are never run.
+  int hidden_layer = 0;
   std::string state_dir;    // where prefix KV state is persisted; empty = no persistence
   int max_wait_batches = 4; // ageing: a waiting request gains one priority level per this many decodes
   bool llama_log = false;   // forward llama.cpp's own log lines to stderr
@@ -153,8 +157,10 @@ struct GenerateResult {
   double compute_ms = 0;
 };
 
-// A request's own hidden state: its tokens decoded alone (no prefix, a fresh sequence), the final
-// layer after the output norm, mean-pooled over every token and L2-normalised (cosine = dot product).
+// A request's own hidden state: its tokens decoded alone (no prefix, a fresh sequence), the layer
+// EngineParams::hidden_layer names, mean-pooled and L2-normalised (cosine = dot product). The final
+// layer pools every token; a middle block pools every token but the BOS, whose state there is an
+// attention sink's, not the text's.
 struct HiddenState {
   std::vector<float> embedding; // n_embd values
   int n_decoded = 0;
@@ -215,6 +221,8 @@ public:
   // fast paths exact; never on a serving path.
   ScoreResult score_reference(const ScoreRequest& request) const;
   GenerateResult generate_reference(const GenerateRequest& request) const;
+  // embed_tokens' twin: one batch in a fresh context, every row an output, nothing stopped early.
+  HiddenState embed_reference(std::vector<Token> tokens) const;
 
   // Parses a GBNF grammar against the model's vocabulary; throws Error(grammar_invalid) if it fails.
   void validate_grammar(const std::string& grammar, const std::string& root = "root") const;

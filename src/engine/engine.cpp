@@ -85,14 +85,15 @@ std::future<GenerateResult> Engine::generate(GenerateRequest request) {
 }
 
 std::future<std::vector<float>> Engine::embed(std::string text) {
-  auto f = impl_->scheduler.embed(impl_->model.tokenize(text, true, false));
+  auto f = embed_tokens(impl_->model.tokenize(text, false, false));
   return std::async(std::launch::deferred, [f = std::move(f)]() mutable { return f.get().embedding; });
 }
 
 std::future<HiddenState> Engine::embed_tokens(std::vector<Token> tokens) {
   std::vector<Token> all = impl_->model.tokenize("", true, false); // the BOS, where the model uses one
+  const size_t n_bos = all.size();
   all.insert(all.end(), tokens.begin(), tokens.end());
-  return impl_->scheduler.embed(std::move(all));
+  return impl_->scheduler.embed(std::move(all), n_bos);
 }
 
 ScoreResult Engine::score_reference(const ScoreRequest& request) const {
@@ -118,6 +119,17 @@ GenerateResult Engine::generate_reference(const GenerateRequest& request) const 
   const auto prompt = impl_->full_prompt(request.prefix, request.prompt);
   return engine::generate_reference(impl_->model, impl_->params.n_threads, prompt, sampler.get(),
                                     request.max_tokens);
+}
+
+HiddenState Engine::embed_reference(std::vector<Token> tokens) const {
+  std::vector<Token> all = impl_->model.tokenize("", true, false);
+  const size_t n_bos = all.size();
+  all.insert(all.end(), tokens.begin(), tokens.end());
+  HiddenState out;
+  out.embedding =
+      engine::embed_reference(impl_->model, impl_->params.n_threads, all, impl_->params.hidden_layer, n_bos);
+  out.n_decoded = static_cast<int>(all.size());
+  return out;
 }
 
 EngineStats Engine::stats() const {

@@ -1,6 +1,10 @@
 #include "engine/reference.h"
 
 #include <chrono>
+#include <cmath>
+#include <string>
+
+#include "ggml-backend.h"
 
 #include "engine/logprob.h"
 
@@ -8,8 +12,8 @@ namespace tinyroute::engine {
 
 namespace {
 
-ContextPtr fresh_context(const Model& model, int n_threads, size_t n_tokens) {
-  llama_context_params cp = llama_context_default_params();
+ContextPtr fresh_context(const Model& model, int n_threads, size_t n_tokens,
+                         llama_context_params cp = llama_context_default_params()) {
   const auto n = static_cast<uint32_t>(std::max<size_t>(n_tokens + 16, 64));
   cp.n_ctx = n;
   cp.n_batch = n;
@@ -32,7 +36,62 @@ void decode_all(llama_context* ctx, std::span<const Token> tokens, size_t first_
   if (llama_decode(ctx, batch.get()) != 0) throw Error(ErrorCode::internal, "reference: llama_decode failed");
 }
 
+// Every row of one named tensor, ubatch after ubatch; the graph runs on to its end.
+struct RowCopy {
+  std::string name;
+  std::vector<float> rows;
+
+  static bool on_eval(ggml_tensor* t, bool ask, void* user) {
+    auto* c = static_cast<RowCopy*>(user);
+    if (c->name != ggml_get_name(t)) return false;
+    if (ask) return true;
+    const size_t n = static_cast<size_t>(ggml_nelements(t));
+    const size_t at = c->rows.size();
+    c->rows.resize(at + n);
+    ggml_backend_tensor_get(t, c->rows.data() + at, 0, n * sizeof(float));
+    return true;
+  }
+};
+
 } // namespace
+
+std::vector<float> embed_reference(const Model& model, int n_threads, std::span<const Token> tokens,
+                                   int hidden_layer, size_t pool_from) {
+  if (tokens.empty()) throw Error(ErrorCode::invalid_argument, "reference: empty text");
+  const auto n_embd = static_cast<size_t>(model.info().n_embd);
+  llama_context_params cp = llama_context_default_params();
+  RowCopy copy{"l_out-" + std::to_string(hidden_layer - 1), {}};
+  if (hidden_layer > 0) {
+    cp.cb_eval = &RowCopy::on_eval;
+    cp.cb_eval_user_data = &copy;
+    pool_from = std::min(pool_from, tokens.size() - 1); // a text of the BOS alone pools the BOS
+  } else {
+    cp.embeddings = true;
+    cp.pooling_type = LLAMA_POOLING_TYPE_NONE;
+    pool_from = 0;
+  }
+  auto ctx = fresh_context(model, n_threads, tokens.size(), cp);
+  decode_all(ctx.get(), tokens, 0);
+  std::vector<double> sum(n_embd, 0.0);
+  for (size_t r = pool_from; r < tokens.size(); ++r) {
+    const float* x = nullptr;
+    if (hidden_layer > 0) {
+      if (copy.rows.size() != tokens.size() * n_embd)
+        throw Error(ErrorCode::internal, "reference: no output of " + copy.name + " for every token");
+      x = copy.rows.data() + r * n_embd;
+    } else {
+      x = llama_get_embeddings_ith(ctx.get(), static_cast<int32_t>(r));
+      if (x == nullptr) throw Error(ErrorCode::internal, "reference: no embedding");
+    }
+    for (size_t i = 0; i < n_embd; ++i) sum[i] += x[i];
+  }
+  double norm = 0;
+  for (double v : sum) norm += v * v;
+  norm = std::sqrt(norm);
+  std::vector<float> out(n_embd);
+  for (size_t i = 0; i < n_embd; ++i) out[i] = static_cast<float>(norm > 0 ? sum[i] / norm : 0);
+  return out;
+}
 
 ScoreResult score_reference(const Model& model, int n_threads, std::span<const Token> prompt,
                             const std::vector<std::vector<Token>>& continuations) {

@@ -11,4 +11,9 @@ ScoreResult score_reference(const Model& model, int n_threads, std::span<const T
 GenerateResult generate_reference(const Model& model, int n_threads, std::span<const Token> prompt,
                                   llama_sampler* sampler, int max_tokens);
 
+// A request's hidden state (see HiddenState): a fresh context decodes `tokens` in one batch, every row
+// an output and the whole graph computed; a middle block's rows are copied as the graph passes them.
+std::vector<float> embed_reference(const Model& model, int n_threads, std::span<const Token> tokens,
+                                   int hidden_layer, size_t pool_from);
+
 } // namespace tinyroute::engine

@@ -14,6 +14,7 @@
 #include "engine/fingerprint.h"
 #include "engine/logprob.h"
 #include "engine/sampling.h"
+#include "ggml-backend.h"
 
 namespace tinyroute::engine {
 
@@ -45,6 +46,7 @@ struct Task {
 
   std::vector<Token> feed; // decoded on the main sequence from position pos0
   size_t fed = 0;
+  size_t pool_from = 0; // embed from a middle block: rows before this (the BOS) are not pooled
   llama_pos pos0 = 0;
   int n_decoded = 0;
 
@@ -100,6 +102,39 @@ struct Task {
 
   llama_pos query_end() const { return pos0 + static_cast<llama_pos>(feed.size()); }
   bool feeding() const { return fed < feed.size(); }
+};
+
+// An embed from a middle block reads that block's output through llama.cpp's eval callback as the
+// graph computes it, then stops the graph: what lies above it is never computed. Only an embed
+// decodes while `active` (an embed decodes alone), so no other request's rows are cut short.
+struct LayerCapture {
+  std::string name; // the block's output tensor, "l_out-<index>"
+  bool active = false;
+  int n_embd = 0;
+  size_t row = 0;       // the request's rows seen so far, ubatch after ubatch
+  size_t pool_from = 0; // rows before this are not pooled
+  std::vector<double> sum;
+  std::vector<float> buf;
+  bool failed = false; // the tensor had an unexpected type or shape
+
+  static bool on_eval(ggml_tensor* t, bool ask, void* user) {
+    auto* c = static_cast<LayerCapture*>(user);
+    if (!c->active || c->name != ggml_get_name(t)) return false;
+    if (ask) return true;
+    if (t->type != GGML_TYPE_F32 || t->ne[0] != c->n_embd || !ggml_is_contiguous(t)) {
+      c->failed = true;
+      return false;
+    }
+    const auto rows = static_cast<size_t>(t->ne[1]);
+    c->buf.resize(rows * static_cast<size_t>(c->n_embd));
+    ggml_backend_tensor_get(t, c->buf.data(), 0, c->buf.size() * sizeof(float));
+    for (size_t r = 0; r < rows; ++r, ++c->row) {
+      if (c->row < c->pool_from) continue;
+      const float* x = c->buf.data() + r * static_cast<size_t>(c->n_embd);
+      for (size_t i = 0; i < c->sum.size(); ++i) c->sum[i] += x[i];
+    }
+    return false; // stop the graph: the blocks above and the output projection are not needed
+  }
 };
 
 struct PrefixSlot {
@@ -158,7 +193,8 @@ struct Scheduler::State {
   llama_memory_t mem = nullptr;
   int n_vocab = 0;
   int kv_cells = 0;
-  llama_pos n_swa = 0; // sliding-window size of the model's windowed layers; 0 = none
+  llama_pos n_swa = 0;  // sliding-window size of the model's windowed layers; 0 = none
+  LayerCapture capture; // the worker's; its address is llama.cpp's eval-callback data
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -193,6 +229,12 @@ struct Scheduler::State {
                   "engine params: n_parallel, n_prefixes, n_batch, n_ubatch must be "
                   ">= 1, n_conversations >= 0, n_ctx >= 64");
     }
+    const int n_layer = m.info().n_layer;
+    if (p.hidden_layer < 0 || p.hidden_layer >= std::max(n_layer, 1))
+      throw Error(ErrorCode::invalid_argument, "engine params: hidden_layer " +
+                                                   std::to_string(p.hidden_layer) +
+                                                   " is not 0 (the final layer) or a block in [1, " +
+                                                   std::to_string(n_layer - 1) + "] of this model");
     // llama.cpp caps a causal model's batch at the context; a larger batch of ours would trip its
     // assertion on the first long decode instead of failing cleanly (context_overflow).
     params.n_batch = std::min(p.n_batch, p.n_ctx);
@@ -220,6 +262,12 @@ struct Scheduler::State {
     n_swa = model.info().n_swa;
     cp.swa_full = true;
     cp.no_perf = true;
+    if (p.hidden_layer > 0) {
+      capture.name = "l_out-" + std::to_string(p.hidden_layer - 1);
+      capture.n_embd = m.info().n_embd;
+      cp.cb_eval = &LayerCapture::on_eval;
+      cp.cb_eval_user_data = &capture;
+    }
     ctx.reset(llama_init_from_model(model.get(), cp));
     if (!ctx)
       throw Error(ErrorCode::internal,
@@ -819,7 +867,36 @@ struct Scheduler::State {
   }
 
   void run_embed(Task& t) {
-    // Embeddings switch the context's output mode, so an embed request decodes alone.
+    try {
+      HiddenState out;
+      out.embedding = params.hidden_layer > 0 ? decode_to_block(t) : decode_final_layer(t);
+      t.n_decoded = static_cast<int>(t.feed.size());
+      out.n_decoded = t.n_decoded;
+      const auto now = Clock::now();
+      out.queue_ms = ms_between(t.enqueued, t.started == Clock::time_point{} ? now : t.started);
+      out.compute_ms = t.started == Clock::time_point{} ? 0 : ms_between(t.started, now);
+      t.p_embed.set_value(std::move(out));
+    } catch (...) {
+      t.error = std::current_exception();
+    }
+    t.done = true;
+  }
+
+  // Mean-pools then L2-normalises, so cosine similarity is a dot product.
+  static std::vector<float> pooled(std::vector<double> sum, size_t rows) {
+    double norm = 0;
+    for (double& v : sum) {
+      v /= static_cast<double>(std::max<size_t>(rows, 1));
+      norm += v * v;
+    }
+    norm = std::sqrt(norm);
+    std::vector<float> out(sum.size());
+    for (size_t i = 0; i < sum.size(); ++i) out[i] = static_cast<float>(norm > 0 ? sum[i] / norm : 0);
+    return out;
+  }
+
+  // Embeddings switch the context's output mode, so an embed request decodes alone.
+  std::vector<float> decode_final_layer(Task& t) {
     llama_set_embeddings(ctx.get(), true);
     std::vector<double> sum(static_cast<size_t>(model.info().n_embd), 0.0);
     Batch batch(params.n_batch, 1);
@@ -841,28 +918,46 @@ struct Scheduler::State {
           for (size_t i = 0; i < sum.size(); ++i) sum[i] += e[i];
         }
       }
-      // Mean-pool then L2-normalise, so cosine similarity is a dot product.
-      double norm = 0;
-      for (double& v : sum) {
-        v /= static_cast<double>(t.feed.size());
-        norm += v * v;
-      }
-      norm = std::sqrt(norm);
-      HiddenState out;
-      out.embedding.resize(sum.size());
-      for (size_t i = 0; i < sum.size(); ++i)
-        out.embedding[i] = static_cast<float>(norm > 0 ? sum[i] / norm : 0);
-      t.n_decoded = static_cast<int>(t.feed.size());
-      out.n_decoded = t.n_decoded;
-      const auto now = Clock::now();
-      out.queue_ms = ms_between(t.enqueued, t.started == Clock::time_point{} ? now : t.started);
-      out.compute_ms = t.started == Clock::time_point{} ? 0 : ms_between(t.started, now);
-      t.p_embed.set_value(std::move(out));
     } catch (...) {
-      t.error = std::current_exception();
+      llama_set_embeddings(ctx.get(), false);
+      throw;
     }
     llama_set_embeddings(ctx.get(), false);
-    t.done = true;
+    return pooled(std::move(sum), t.feed.size());
+  }
+
+  // No row asks for logits, so llama.cpp projects nothing onto the vocabulary; the capture reads the
+  // block's output for every row and ends each decode there. The cells above the block stay unwritten,
+  // which nothing reads: the sequence is dropped when the request finishes.
+  std::vector<float> decode_to_block(Task& t) {
+    capture.active = true;
+    capture.failed = false;
+    capture.row = 0;
+    capture.pool_from = std::min(t.pool_from, t.feed.size() - 1);
+    capture.sum.assign(static_cast<size_t>(capture.n_embd), 0.0);
+    Batch batch(params.n_batch, 1);
+    try {
+      while (t.feeding()) {
+        batch.clear();
+        while (batch.size() < batch.capacity() && t.feeding()) {
+          batch.add(t.feed[t.fed], static_cast<llama_pos>(t.fed), t.seqs[0], false);
+          ++t.fed;
+        }
+        if (llama_decode(ctx.get(), batch.get()) != 0)
+          throw Error(ErrorCode::internal, "llama_decode failed (embed)");
+        n_decodes.fetch_add(1);
+        n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
+      }
+      if (capture.failed || capture.row != t.feed.size())
+        throw Error(ErrorCode::internal, "llama.cpp did not give block " +
+                                             std::to_string(params.hidden_layer) +
+                                             "'s output for every token (" + capture.name + ")");
+    } catch (...) {
+      capture.active = false;
+      throw;
+    }
+    capture.active = false;
+    return pooled(std::move(capture.sum), t.feed.size() - capture.pool_from);
   }
 
   // Requests whose token was cancelled: queued ones complete now, running ones are marked failed and
@@ -1129,11 +1224,12 @@ std::future<GenerateResult> Scheduler::generate(GenerateRequest request, Sampler
   return f;
 }
 
-std::future<HiddenState> Scheduler::embed(std::vector<Token> tokens) {
+std::future<HiddenState> Scheduler::embed(std::vector<Token> tokens, size_t pool_from) {
   if (tokens.empty()) throw Error(ErrorCode::invalid_argument, "embed: empty text");
   auto t = std::make_unique<Task>();
   t->kind = Task::Kind::embed;
   t->feed = std::move(tokens);
+  t->pool_from = pool_from;
   auto f = t->p_embed.get_future();
   state_->submit(std::move(t));
   return f;

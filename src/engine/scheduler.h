@@ -25,7 +25,8 @@ public:
   std::vector<Token> prefix_tokens(const std::string& name) const;
   std::future<ScoreResult> score(ScoreRequest request);
   std::future<GenerateResult> generate(GenerateRequest request, SamplerPtr sampler);
-  std::future<HiddenState> embed(std::vector<Token> tokens);
+  // `pool_from`: leading tokens (the BOS) left out of the pooling when a middle block is read.
+  std::future<HiddenState> embed(std::vector<Token> tokens, size_t pool_from = 0);
   EngineStats stats() const;
 
 private:

@@ -39,6 +39,60 @@ std::vector<std::vector<Token>> labels(const Engine& engine) {
   return out;
 }
 
+EngineParams block_params(int hidden_layer) {
+  EngineParams p = test::exact_params(test::tiny_model());
+  p.hidden_layer = hidden_layer;
+  return p;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return 1e9;
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(static_cast<double>(a[i]) - b[i]));
+  return d;
+}
+
+// Every block and the final layer: what the scheduler pools (ubatches of 128, a middle block's graph
+// stopped after it) equals one batch in a fresh context with the whole graph computed. The long text
+// spans three ubatches; the empty one is the BOS alone.
+TEST(HiddenStates, EveryLayerEqualsItsBruteForceTwin) {
+  std::string long_text;
+  for (int i = 0; i < 60; ++i) long_text += "the scheduler reads block outputs " + std::to_string(i) + ". ";
+  std::vector<std::string> texts;
+  for (const auto& q : queries()) texts.push_back(q);
+  texts.push_back("");
+  texts.push_back(long_text);
+  const int n_layer = Engine(block_params(0)).info().n_layer;
+  ASSERT_GE(n_layer, 2);
+  for (int layer = 0; layer < n_layer; ++layer) {
+    Engine engine(block_params(layer));
+    ASSERT_GT(engine.tokenize(long_text, false).size(), 256u);
+    for (const auto& t : texts) {
+      const auto tokens = engine.tokenize(t, false);
+      const HiddenState fast = engine.embed_tokens(tokens).get();
+      const HiddenState twin = engine.embed_reference(tokens);
+      EXPECT_LE(max_abs_diff(fast.embedding, twin.embedding), 1e-4) << "layer " << layer << ": " << t;
+      EXPECT_EQ(fast.n_decoded, twin.n_decoded);
+      double norm = 0;
+      for (float v : fast.embedding) norm += static_cast<double>(v) * v;
+      EXPECT_NEAR(norm, 1.0, 1e-5) << "layer " << layer << ": " << t;
+    }
+  }
+}
+
+// A middle block leaves the cells above it unwritten for the embed's own sequence. Requests after it
+// on the same engine must not see that: they stay equal to their brute-force twin.
+TEST(HiddenStates, ScoringAfterAMiddleBlockEmbedStaysExact) {
+  Engine engine(block_params(1));
+  for (const auto& q : queries()) engine.embed_tokens(engine.tokenize(q, false)).get();
+  for (const auto& q : queries()) {
+    ScoreRequest r;
+    r.query = engine.tokenize(q, true);
+    r.continuations = labels(engine);
+    expect_same_scores(engine.score(r).get(), engine.score_reference(r), q);
+  }
+}
+
 TEST(Exactness, BatchedPrefixCachedScoringEqualsBruteForce) {
   Engine engine(test::exact_params(test::tiny_model()));
   engine.add_prefix("classify", "<|system|>\nClassify the user's request into one category.</s>\n<|user|>\n")

@@ -252,6 +252,31 @@ TEST_F(RealModel, SeveralForkedBranchesStayWithinTheLayoutBound) {
 // A resident prefix longer than the sliding window: requests fork it, and other traffic in between lets
 // llama.cpp overwrite the cells that fell out of the prefix's window. Every score still equals the
 // prompt decoded from scratch.
+// The hidden state of a middle block, and of the final layer, on Gemma's sliding-window layers: the
+// scheduler's (ubatches of 128, the graph stopped after the block) equals one batch in a fresh context.
+TEST_F(RealModel, HiddenStatesOfEveryKindEqualBruteForce) {
+  std::string long_text;
+  for (int i = 0; i < 30; ++i) long_text += "Route this ticket to the team that owns the payment service. ";
+  std::vector<std::string> texts = requests();
+  texts.push_back(long_text);
+  for (int layer : {0, 1, 9, 17}) {
+    EngineParams p = params();
+    p.hidden_layer = layer;
+    Engine engine(p);
+    ASSERT_GT(engine.tokenize(long_text, false).size(), 256u);
+    for (const auto& t : texts) {
+      const auto tokens = engine.tokenize(t, false);
+      const auto fast = engine.embed_tokens(tokens).get().embedding;
+      const auto twin = engine.embed_reference(tokens).embedding;
+      ASSERT_EQ(fast.size(), twin.size());
+      double d = 0;
+      for (size_t i = 0; i < fast.size(); ++i)
+        d = std::max(d, std::abs(static_cast<double>(fast[i]) - twin[i]));
+      EXPECT_LE(d, 1e-3) << "layer " << layer << ": " << t.substr(0, 40);
+    }
+  }
+}
+
 TEST_F(RealModel, PrefixLongerThanTheSlidingWindowStaysExact) {
   Engine engine(params());
   const int window = engine.info().n_swa;
