@@ -171,8 +171,9 @@ def write_items(path: Path, items: Sequence[Dict]) -> None:
 
 
 def tinyroute_cmd(args, task: Task, verb: str, data: Path) -> List[str]:
-    return [args.tinyroute, verb, str(data), "--config", str(task.config), "--model", args.model,
-            "--labels-from", task.labels_from]
+    cmd = [args.tinyroute, verb, str(data), "--config", str(task.config), "--model", args.model,
+           "--labels-from", task.labels_from]
+    return cmd + (["--hidden-layer", str(args.hidden_layer)] if args.hidden_layer is not None else [])
 
 
 def train_head(args, task: Task, work: Path) -> None:
@@ -310,6 +311,8 @@ def main() -> int:
     ap.add_argument("--skip", default="b:score",
                     help="task:method pairs not run (default b:score: 150 continuations per request, ~17 s each "
                          "on 2 cores)")
+    ap.add_argument("--hidden-layer", type=int, default=None,
+                    help="centroid/head read this block's output (tinyroute --hidden-layer); default: the config's")
     ap.add_argument("--train-per-intent", type=int, default=10)
     ap.add_argument("--val-per-intent", type=int, default=2)
     ap.add_argument("--latency-n", type=int, default=40, help="requests timed one at a time per method")

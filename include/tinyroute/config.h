@@ -36,6 +36,7 @@ struct InternalModelConfig {
   Strategy strategy = Strategy::choice;
   double threshold = 0.35;    // below this confidence -> default_category, flagged uncertain
   int max_query_tokens = 256; // query truncation budget (head and tail kept)
+  int hidden_layer = 0;       // centroid/head read this block's output (EngineParams); 0 = the final layer
   std::string state_dir;      // persisted prefix state; empty = off
   int cache_size = 4096;      // decisions kept by the decision cache (serve); 0 = off
   double cache_ttl_s = 300;   // `cache_ttl`: seconds a cached decision stays valid

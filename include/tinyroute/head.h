@@ -1,10 +1,10 @@
 // Decisions read from the model's own hidden states (strategies `centroid` and `head`).
 //
-// Both see a request the same way: its tokens decoded alone, no instruction prefix, the final layer
-// mean-pooled and L2-normalised (Engine::embed_tokens). `centroid` needs no training: each label is the
-// centroid of its config examples. `head` is a multinomial logistic regression fitted by
-// `tinyroute train` and stored per model fingerprint and label set. Everything here is deterministic:
-// the same data gives the same bytes.
+// Both see a request the same way: its tokens decoded alone, no instruction prefix, one layer's output
+// mean-pooled and L2-normalised (Engine::embed_tokens, EngineParams::hidden_layer). `centroid` needs no
+// training: each label is the centroid of its config examples. `head` is a multinomial logistic regression
+// fitted by `tinyroute train` and stored per model fingerprint and label set. Everything here is
+// deterministic: the same data gives the same bytes.
 #pragma once
 
 #include <functional>
@@ -78,6 +78,7 @@ struct Head {
   std::vector<double> mean, scale; // standardisation: (x - mean) / scale
   LogisticModel model;
   double temperature = 1; // fitted on the held-out part
+  int hidden_layer = 0;   // the hidden state it reads (EngineParams::hidden_layer)
   int n_train = 0;        // examples the weights were fitted on
   int n_heldout = 0;      // examples the temperature was fitted on
 };
@@ -85,6 +86,7 @@ struct Head {
 struct HeadTrainOptions {
   LogisticOptions logistic;
   int heldout_every = 5; // per label, every Nth example is held out for the temperature
+  int hidden_layer = 0;  // the hidden state x holds, recorded: a head is only used on the same one
 };
 
 // Standardises, fits the weights on the training part and the temperature on the held-out part.
@@ -99,15 +101,15 @@ Head parse_head(const std::string& text, const std::string& where);
 
 // Where heads live: `state_dir` (internal_model.state_dir) when set, else tinyroute's cache root.
 std::string head_dir(const std::string& state_dir);
-// <dir>/heads/<fingerprint[0:16]>/<kind>-<label hash[0:16]>.json
+// <dir>/heads/<fingerprint[0:16]>/<kind>-<label hash[0:16]>.json, or -block<k>.json for a middle block
 std::string head_path(const std::string& dir, const std::string& kind, const std::string& model_fingerprint,
-                      const std::string& label_hash);
+                      const std::string& label_hash, int hidden_layer = 0);
 // Writes atomically (temp file + rename); returns the path.
 std::string save_head(const Head& head, const std::string& dir);
-// The head for this model and label set. Refused (Error invalid_argument) when the file or the only
-// heads found for `kind` were trained for another model or label set: the message names both.
+// The head for this model, hidden layer and label set. Refused (Error invalid_argument) when the file
+// or the only heads found for `kind` were trained for another: the message names both.
 Head load_head(const std::string& dir, const std::string& kind, const std::string& model_fingerprint,
-               const std::vector<std::string>& labels);
+               const std::vector<std::string>& labels, int hidden_layer = 0);
 
 // ---- training data ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@
 #include <future>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -27,7 +28,8 @@ struct EvalOptions {
   CommonOptions common;
   std::string file;
   std::string labels_from = "categories";
-  std::string strategy; // empty: the config's
+  std::string strategy;            // empty: the config's
+  std::optional<int> hidden_layer; // unset: internal_model.hidden_layer
   bool serial = false;
   int limit = 0;
   std::string predictions_file; // JSONL: one line per example, its distribution and latency
@@ -116,6 +118,7 @@ template <typename Result, typename Route, typename Pick> Submit submitter(Route
 int run_eval(const EvalOptions& o) {
   const bool agents = o.labels_from == "agents";
   Config config = load_cli_config(o.common);
+  if (o.hidden_layer) config.internal_model.hidden_layer = *o.hidden_layer;
   if (!o.strategy.empty()) {
     // Every strategy measured on the same data and config: only how the decision is read changes.
     config.internal_model.strategy = *parse_strategy(o.strategy);
@@ -246,6 +249,10 @@ void register_eval_command(CLI::App& app, Action& action) {
                   "answer tokens (to score the same prompt elsewhere)");
   cmd->add_option("--strategy", o->strategy, "Override the config's strategy (choice, score, centroid, head)")
       ->check(CLI::IsMember({"choice", "score", "centroid", "head"}));
+  cmd->add_option("--hidden-layer", o->hidden_layer,
+                  "centroid/head: read this block's output instead of internal_model.hidden_layer's (0: the "
+                  "final layer)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--serial", o->serial,
                 "Send one request at a time (latency = the cost of one request alone)");
   add_config_option(cmd, o->common);

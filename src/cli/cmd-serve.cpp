@@ -107,7 +107,8 @@ struct Warmup {
 bool same_engine(const InternalModelConfig& a, const InternalModelConfig& b) {
   return a.model == b.model && a.threads == b.threads && a.context == b.context && a.batch == b.batch &&
          a.ubatch == b.ubatch && a.repack == b.repack && a.mmap == b.mmap && a.flash_attn == b.flash_attn &&
-         a.parallel == b.parallel && a.state_dir == b.state_dir && a.conversations == b.conversations;
+         a.hidden_layer == b.hidden_layer && a.parallel == b.parallel && a.state_dir == b.state_dir &&
+         a.conversations == b.conversations;
 }
 
 // While the internal model warms up (its instruction prefixes are being decoded) the model cannot

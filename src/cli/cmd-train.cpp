@@ -4,6 +4,7 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -21,11 +22,13 @@ struct TrainOptions {
   std::string labels_from = "categories";
   double l2 = LogisticOptions{}.l2;
   int heldout_every = HeadTrainOptions{}.heldout_every;
+  std::optional<int> hidden_layer; // unset: internal_model.hidden_layer
 };
 
 int run_train(const TrainOptions& o) {
   const bool agents = o.labels_from == "agents";
-  const Config config = load_cli_config(o.common);
+  Config config = load_cli_config(o.common);
+  if (o.hidden_layer) config.internal_model.hidden_layer = *o.hidden_layer;
   std::vector<std::string> labels;
   if (agents) {
     if (config.agents.empty())
@@ -67,6 +70,7 @@ int run_train(const TrainOptions& o) {
   HeadTrainOptions options;
   options.logistic.l2 = o.l2;
   options.heldout_every = o.heldout_every;
+  options.hidden_layer = engine.params().hidden_layer;
   const Head head = train_head(x, y, labels, o.labels_from, engine.info().fingerprint, options);
   const std::string path = save_head(head, head_dir(config.internal_model.state_dir));
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -112,6 +116,9 @@ void register_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--l2", o->l2, "L2 penalty on the weights")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--hidden-layer", o->hidden_layer,
+                  "Read this block's output instead of internal_model.hidden_layer's (0: the final layer)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--heldout-every", o->heldout_every,
                   "Per label, every Nth example is held out to fit the temperature")
       ->check(CLI::Range(2, 1000))

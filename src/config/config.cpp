@@ -380,10 +380,10 @@ const std::vector<std::string> kTopKeys = {
     "internal_model", "categories",    "models",  "fallbacks", "default_category",
     "agents",         "agent_routing", "gateway", "rules",     "bus"};
 const std::vector<std::string> kInternalKeys = {
-    "model",      "name",       "aliases",   "threads",     "context",       "batch",
-    "ubatch",     "repack",     "parallel",  "strategy",    "threshold",     "max_query_tokens",
-    "state_dir",  "cache_size", "cache_ttl", "deadline_ms", "conversations", "conversation_tokens",
-    "flash_attn", "mmap"};
+    "model",      "name",       "aliases",     "threads",     "context",       "batch",
+    "ubatch",     "repack",     "parallel",    "strategy",    "threshold",     "max_query_tokens",
+    "state_dir",  "cache_size", "cache_ttl",   "deadline_ms", "conversations", "conversation_tokens",
+    "flash_attn", "mmap",       "hidden_layer"};
 const std::vector<std::string> kCategoryKeys = {"name", "description", "examples"};
 const std::vector<std::string> kModelKeys = {
     "name",           "provider", "base_url", "upstream_model", "api_key_env",    "categories",
@@ -471,6 +471,13 @@ void parse_internal(Reader& r, const Section& top, InternalModelConfig& im) {
   if (auto v = r.boolean(s, "flash_attn")) im.flash_attn = *v;
   r.positive(s, "parallel", im.parallel);
   r.positive(s, "max_query_tokens", im.max_query_tokens);
+  if (auto v = r.integer(s, "hidden_layer", false)) {
+    if (*v < 0 || *v > 1024)
+      r.report().add(line_of(s.fields.at("hidden_layer"), s.line), "internal_model.hidden_layer",
+                     "must be 0 (the final layer) or a block number, got " + std::to_string(*v));
+    else
+      im.hidden_layer = static_cast<int>(*v);
+  }
   if (auto v = r.text(s, "strategy", false)) {
     if (auto st = parse_strategy(*v)) {
       im.strategy = *st;

@@ -74,6 +74,7 @@ EngineParams engine_params_from(const InternalModelConfig& internal) {
   p.repack = internal.repack;
   p.use_mmap = internal.mmap.value_or(!internal.repack);
   p.flash_attn = internal.flash_attn;
+  p.hidden_layer = internal.hidden_layer;
   p.n_parallel = internal.parallel;
   p.n_conversations = internal.conversations;
   p.state_dir = internal.state_dir;

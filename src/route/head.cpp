@@ -278,6 +278,7 @@ Head train_head(const std::vector<std::vector<float>>& x, const std::vector<int>
   h.model_fingerprint = std::move(model_fingerprint);
   h.label_hash = label_set_hash(labels);
   h.labels = std::move(labels);
+  h.hidden_layer = options.hidden_layer;
   const int n_classes = static_cast<int>(h.labels.size());
 
   // Per label, every Nth example is held out: both parts see every label in proportion.
@@ -338,6 +339,7 @@ std::string serialize_head(const Head& h) {
   j["model_fingerprint"] = h.model_fingerprint;
   j["label_hash"] = h.label_hash;
   j["labels"] = h.labels;
+  j["hidden_layer"] = h.hidden_layer;
   j["n_features"] = h.model.n_features;
   j["temperature"] = h.temperature;
   j["n_train"] = h.n_train;
@@ -363,6 +365,7 @@ Head parse_head(const std::string& text, const std::string& where) {
     h.model_fingerprint = j.at("model_fingerprint").get<std::string>();
     h.label_hash = j.at("label_hash").get<std::string>();
     h.labels = j.at("labels").get<std::vector<std::string>>();
+    h.hidden_layer = j.value("hidden_layer", 0); // heads from before the field read the final layer
     h.model.n_features = j.at("n_features").get<int>();
     h.model.n_classes = static_cast<int>(h.labels.size());
     h.temperature = j.at("temperature").get<double>();
@@ -390,14 +393,16 @@ std::string head_dir(const std::string& state_dir) {
 }
 
 std::string head_path(const std::string& dir, const std::string& kind, const std::string& model_fingerprint,
-                      const std::string& label_hash) {
+                      const std::string& label_hash, int hidden_layer) {
+  const std::string block = hidden_layer > 0 ? "-block" + std::to_string(hidden_layer) : "";
   return (fs::path(dir) / "heads" / short_id(model_fingerprint) /
-          (kind + "-" + short_id(label_hash) + ".json"))
+          (kind + "-" + short_id(label_hash) + block + ".json"))
       .string();
 }
 
 std::string save_head(const Head& head, const std::string& dir) {
-  const std::string path = head_path(dir, head.kind, head.model_fingerprint, head.label_hash);
+  const std::string path =
+      head_path(dir, head.kind, head.model_fingerprint, head.label_hash, head.hidden_layer);
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec)
@@ -415,9 +420,12 @@ std::string save_head(const Head& head, const std::string& dir) {
 }
 
 Head load_head(const std::string& dir, const std::string& kind, const std::string& model_fingerprint,
-               const std::vector<std::string>& labels) {
+               const std::vector<std::string>& labels, int hidden_layer) {
   const std::string want_hash = label_set_hash(labels);
-  const std::string path = head_path(dir, kind, model_fingerprint, want_hash);
+  const std::string path = head_path(dir, kind, model_fingerprint, want_hash, hidden_layer);
+  auto layer_name = [](int layer) {
+    return layer > 0 ? "block " + std::to_string(layer) : std::string("the final layer");
+  };
   auto read = [](const std::string& p) {
     std::ifstream in(p, std::ios::binary);
     if (!in) throw Error(ErrorCode::io, "cannot read " + p);
@@ -425,16 +433,18 @@ Head load_head(const std::string& dir, const std::string& kind, const std::strin
   };
   auto refuse = [&](const Head& h, const std::string& p) {
     return Error(ErrorCode::invalid_argument,
-                 "head " + p + " was trained for model " + short_id(h.model_fingerprint) + " and label set " +
-                     short_id(h.label_hash) + " (" + label_list(h.labels) + "); this is model " +
-                     short_id(model_fingerprint) + " with label set " + short_id(want_hash) + " (" +
+                 "head " + p + " was trained for model " + short_id(h.model_fingerprint) + " (" +
+                     layer_name(h.hidden_layer) + ") and label set " + short_id(h.label_hash) + " (" +
+                     label_list(h.labels) + "); this is model " + short_id(model_fingerprint) + " (" +
+                     layer_name(hidden_layer) + ") with label set " + short_id(want_hash) + " (" +
                      label_list(labels) + "): run `tinyroute train DATA.jsonl --labels-from " + kind +
                      "` for it");
   };
   std::error_code ec;
   if (fs::exists(path, ec)) {
     Head h = read(path);
-    if (h.kind != kind || h.model_fingerprint != model_fingerprint || h.label_hash != want_hash)
+    if (h.kind != kind || h.model_fingerprint != model_fingerprint || h.label_hash != want_hash ||
+        h.hidden_layer != hidden_layer)
       throw refuse(h, path);
     return h;
   }

@@ -106,7 +106,8 @@ LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerO
     if (options_.strategy == Strategy::head) {
       if (options_.head_kind.empty())
         throw Error(ErrorCode::invalid_argument, "strategy 'head': the label set has no head kind");
-      head_ = load_head(head_dir(options_.head_dir), options_.head_kind, engine_.info().fingerprint, names);
+      head_ = load_head(head_dir(options_.head_dir), options_.head_kind, engine_.info().fingerprint, names,
+                        engine_.params().hidden_layer);
       return;
     }
     // All examples embedded in one submission; a label without examples stands for itself by name and

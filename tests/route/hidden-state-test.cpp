@@ -88,6 +88,29 @@ TEST(HiddenStates, ManyRequestsAtOnceEqualOneAtATime) {
   }
 }
 
+TEST(HiddenStates, ALayerOutsideTheModelIsRefused) {
+  EngineParams p = engine_params_from(make_config("choice").internal_model);
+  const int n_layer = Engine(p).info().n_layer;
+  p.hidden_layer = n_layer;
+  try {
+    Engine engine(p);
+    FAIL() << "block " << n_layer << " of a " << n_layer << "-layer model was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("hidden_layer " + std::to_string(n_layer)), std::string::npos)
+        << e.what();
+  }
+  std::string yaml = config_yaml(test::tiny_model(), "centroid", 0.0);
+  yaml.replace(yaml.find("  max_query_tokens"), 0, "  hidden_layer: -2\n");
+  try {
+    parse_config(yaml, "layer.yaml");
+    FAIL() << "a negative hidden_layer was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer.yaml:7"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("hidden_layer"), std::string::npos) << e.what();
+  }
+}
+
 // ---- centroid ----------------------------------------------------------------------------------
 
 TEST(CentroidStrategy, AgreesWithBruteForceTwin) {
@@ -345,6 +368,21 @@ TEST(HeadStrategy, RefusesAHeadForAnotherModelOrLabelSet) {
   // The right head loads.
   save_head(train_head(x, d.y, labels, "categories", fp), state.path());
   EXPECT_EQ(load_head(state.path(), "categories", fp, labels).label_hash, label_set_hash(labels));
+  // A head for another hidden layer: a file of its own, refused on an engine that reads another layer.
+  HeadTrainOptions block2;
+  block2.hidden_layer = 2;
+  const std::string at2 = save_head(train_head(x, d.y, labels, "categories", fp, block2), state.path());
+  EXPECT_EQ(at2, head_path(state.path(), "categories", fp, label_set_hash(labels), 2));
+  EXPECT_NE(at2, right);
+  EXPECT_EQ(load_head(state.path(), "categories", fp, labels, 2).hidden_layer, 2);
+  test::write_file(right, test::read_file(at2));
+  try {
+    load_head(state.path(), "categories", fp, labels);
+    FAIL() << "a head for block 2 was loaded for the final layer";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("block 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the final layer"), std::string::npos) << e.what();
+  }
 }
 
 // ---- training data ------------------------------------------------------------------------------
