@@ -78,11 +78,12 @@ TEST(BusConfig, GenerationIsOffUnlessAskedPerAgentOrForAll) {
   const Config plain = parse_config(bus_config_yaml("redis://127.0.0.1:6379", "model"), "bus.yaml");
   EXPECT_TRUE(plain.bus.generate.fields.empty());
   EXPECT_TRUE(plain.bus.generation_for("billing").fields.empty());
-  const Config c = parse_config(bus_config_yaml("redis://127.0.0.1:6379", "model",
-                                                "  generate:\n    fields: [summary, intent]\n    max_tokens: 40\n"
-                                                "    agents:\n      billing: {fields: [summary]}\n"
-                                                "      devops: {fields: [], max_tokens: 16}\n"),
-                                "bus.yaml");
+  const Config c =
+      parse_config(bus_config_yaml("redis://127.0.0.1:6379", "model",
+                                   "  generate:\n    fields: [summary, intent]\n    max_tokens: 40\n"
+                                   "    agents:\n      billing: {fields: [summary]}\n"
+                                   "      devops: {fields: [], max_tokens: 16}\n"),
+                   "bus.yaml");
   EXPECT_EQ(c.bus.generation_for("triage").fields, (std::vector<std::string>{"intent", "summary"}));
   EXPECT_EQ(c.bus.generation_for("*").max_tokens, 40);
   EXPECT_EQ(c.bus.generation_for("billing").fields, (std::vector<std::string>{"summary"}));
@@ -123,7 +124,8 @@ TEST(BusConfig, GenerationMistakesNameFileLineAndKey) {
                  "bus.yaml");
     ADD_FAILURE() << "accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("bus.generate: generation needs the internal model"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("bus.generate: generation needs the internal model"),
+              std::string::npos)
         << e.what();
   }
 }
