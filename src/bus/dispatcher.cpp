@@ -535,14 +535,15 @@ struct BusDispatcher::Impl {
   }
 
   // bus.generate for this recipient: intent and summary by the model, on the entry's own thread (no
-  // other message waits). A failure other than stopping delivers the message without them.
+  // other message waits), at low priority so that routing passes are admitted and batched first. A
+  // failure other than stopping delivers the message without them.
   void generate_fields(const Work& w, const BusGenerateConfig& g, AgentMessage& m, json& metadata) {
     if (g.fields.empty() || blank(w.env.payload)) return;
     const auto it = generators.find(field_key(g.fields));
     if (it == generators.end()) return;
     try {
       const GeneratedFields fields =
-          it->second->generate(w.env.payload, Priority::normal, cancel, g.max_tokens).get();
+          it->second->generate(w.env.payload, Priority::low, cancel, g.max_tokens).get();
       if (const std::string intent = fields.fields.value("intent", ""); !blank(intent)) m.intent = intent;
       if (fields.fields.contains("summary")) m.summary = fields.fields["summary"].get<std::string>();
       metadata["generated"] = g.fields;
