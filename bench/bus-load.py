@@ -3,9 +3,11 @@
 until every one is in an agent stream, and reports throughput and delivery latency (agent-stream
 entry id minus inbox entry id: both Redis clocks, so no clock skew). Standard library only.
 
-usage: bus-load.py PORT COUNT AGENTS [--rate R] [--unaddressed] [--label NAME]
+usage: bus-load.py PORT COUNT AGENTS [--rate R] [--unaddressed] [--split AGENT] [--label NAME]
   AGENTS  comma-separated agent names (addressed messages cycle through them)
   --rate  messages per second (0 = all at once, as a backlog)
+  --split every third message goes to AGENT, the rest cycle through the others; latency is also
+          reported for AGENT's messages and for the others' apart
 """
 import argparse
 import json
@@ -74,6 +76,7 @@ def main():
     ap.add_argument("agents")
     ap.add_argument("--rate", type=float, default=0)
     ap.add_argument("--unaddressed", action="store_true")
+    ap.add_argument("--split", default="")
     ap.add_argument("--label", default="bus")
     ap.add_argument("--timeout", type=float, default=600)
     a = ap.parse_args()
@@ -88,7 +91,10 @@ def main():
                   "payload", TEXTS[i % len(TEXTS)], "correlation_id", "bench-%d" % i,
                   "requires_response", "false",
                   "timestamp", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())]
-        if not a.unaddressed:
+        if a.split:
+            others = [x for x in agents if x != a.split]
+            fields += ["to_agent", a.split if i % 3 == 0 else others[i % len(others)]]
+        elif not a.unaddressed:
             fields += ["to_agent", agents[i % len(agents)]]
         batch.append(["XADD", "stream:tinyroute:inbox", "*"] + fields)
         if a.rate > 0:
@@ -108,6 +114,7 @@ def main():
             raise SystemExit("timed out waiting for deliveries")
         time.sleep(0.05)
     latencies, first_in, last_out = [], None, 0
+    parts = {"split": [], "others": []}
     for s in streams:
         for entry_id, kv in r.send(["XRANGE", s, "-", "+"])[0]:
             f = dict(zip(kv[::2], kv[1::2]))
@@ -115,15 +122,22 @@ def main():
                 continue
             inbox = ms(f["inbox_id"])
             latencies.append(ms(entry_id) - inbox)
+            parts["split" if f.get("to_agent") == a.split else "others"].append(ms(entry_id) - inbox)
             first_in = inbox if first_in is None else min(first_in, inbox)
             last_out = max(last_out, ms(entry_id))
     latencies = latencies[-a.count:]
     seconds = max(0.001, (last_out - first_in) / 1000.0)
-    print(json.dumps({
+    row = {
         "label": a.label, "messages": a.count, "rate": a.rate,
-        "messages_per_s": round(a.count / seconds, 1),
+        "messages_per_s": round(a.count / seconds, 2),
         "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
-    }))
+    }
+    if a.split:
+        for part, values in parts.items():
+            if values:
+                row.update({part + "_messages": len(values), part + "_p50_ms": percentile(values, 50),
+                            part + "_p95_ms": percentile(values, 95)})
+    print(json.dumps(row))
 
 
 if __name__ == "__main__":

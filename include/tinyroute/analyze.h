@@ -61,7 +61,7 @@ struct AnalyzeTiming {
 struct AnalyzeResult {
   ClassifyResult classification;
   std::optional<AgentRoute> agent;             // when the config has agents
-  std::map<std::string, FieldDecision> fields; // language, urgency, needs_tools, complexity
+  std::map<std::string, FieldDecision> fields; // language, urgency, needs_tools, complexity (and kind)
   Selection selection;                         // select_model over the category
   AnalyzeTiming timing;
   int query_tokens = 0;   // tokens after the shared prefix (the request and the common answer head)
@@ -88,6 +88,16 @@ struct AnalyzeOptions {
   Availability availability;
   Priority priority = Priority::normal;
   CancelToken cancel; // cancel() ends the engine work with Error(cancelled) (the bus on shutdown)
+  // Ask the message kind, where the analyzer was built with it (AnalyzerOptions::message_kind). The
+  // bus asks it only for free text: a sender's verb already names the kind.
+  bool kind = true;
+};
+
+// What an Analyzer decides beyond the request's routing and metadata.
+struct AnalyzerOptions {
+  // Also the envelope's kind (task, question, report, handoff, notification), as the last decision of
+  // the shared prefix: the bus fills an envelope's enumerated fields from its one analyze pass.
+  bool message_kind = false;
 };
 
 // Which category (and model) answers a request, and where that decision came from.
@@ -101,8 +111,8 @@ struct RoutedRequest {
   double total_ms = 0;
 };
 
-// The decisions analyze makes, in prompt order.
-enum class Decision { category, agent, language, urgency, needs_tools, complexity };
+// The decisions analyze makes, in prompt order (kind only with AnalyzerOptions::message_kind).
+enum class Decision { category, agent, language, urgency, needs_tools, complexity, kind };
 
 class Analyzer {
 public:
@@ -111,7 +121,7 @@ public:
   // `conversations` (optional) keeps conversation text; without one the analyzer makes its own from the
   // config (internal_model.conversation_tokens).
   Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache = nullptr,
-           std::shared_ptr<ConversationStore> conversations = nullptr);
+           std::shared_ptr<ConversationStore> conversations = nullptr, AnalyzerOptions options = {});
 
   // Throws Error(invalid_argument) for empty text or text over agent_routing.max_message_bytes.
   // The config's rules override the category (and the agent) they match: classification.source (and
@@ -177,6 +187,9 @@ private:
                        const RequestFacts& facts, const Availability& availability,
                        double started_ms_ago) const;
   void check_text(const std::string& text) const;
+  // Drops the kind's branch from `r` unless `ask` (it is the last one); the cache key's kind of request.
+  void ask_kind(ScoreRequest& r, bool ask) const;
+  std::string cache_kind(bool ask) const;
   std::optional<AnalyzeResult> from_cache(const std::string& key, const RequestFacts& facts,
                                           const Availability& availability, double started_ms_ago) const;
   void apply_rules(const std::string& text, AnalyzeResult& r, const RequestFacts& facts,
@@ -196,6 +209,7 @@ private:
   RuleSet rules_;
   std::vector<Decision> decisions_;
   std::vector<Part> parts_;
+  bool has_kind_ = false;                      // the last part is Decision::kind
   std::optional<LabelScorer> hidden_category_; // set when internal_model.strategy reads hidden state
   std::optional<LabelScorer> hidden_agent_;    // set when the agents' strategy reads hidden state
   std::string prefix_text_;

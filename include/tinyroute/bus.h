@@ -2,8 +2,10 @@
 //
 // A dispatcher reads the inbox stream through a consumer group, turns each entry (the deployment's
 // envelope, an agent-message.v1 envelope, or free text) into an envelope, routes it with the internal
-// model when it names no recipient, formats it and adds metadata (one analyze() pass plus the
-// formatter), and writes it to the target agent's stream. The write, the idempotence mark and the XACK
+// model when it names no recipient and fills the envelope from that one analyze() pass (enumerated
+// fields) and deterministic rules (deadline, dates, addresses, paths, names); intent and summary are
+// generated only for the recipients bus.generate names. It writes the envelope to the target
+// agent's stream. The write, the idempotence mark and the XACK
 // happen in one Lua script, so a redelivered entry writes nothing twice. Invalid entries go to the
 // dead-letter stream with the error. Pending entries of dead consumers are claimed (XAUTOCLAIM); a lost
 // connection is retried with backoff. Redis is the queue: the dispatcher keeps nothing of its own.
@@ -31,6 +33,7 @@ struct BusCounters {
   long long reconnects = 0;
   long long errors = 0;    // entries left pending after a failure (retried after claim_idle_ms)
   long long cancelled = 0; // entries whose engine work stop() cancelled (left pending for the next start)
+  long long generated = 0; // messages whose intent or summary the model wrote (bus.generate)
 };
 
 class BusDispatcher {

@@ -132,6 +132,14 @@ enum class DeadAgentPolicy { triage, wait };
 // model; `forward` uses no model (unaddressed messages go to the triage agent).
 enum class BusMode { model, forward };
 
+// Which free-text envelope fields the bus has the internal model write (`bus.generate`), and the
+// token budget of that generation. Everything else in an envelope comes from the analyze pass and
+// deterministic rules, so a message that needs no generation is delivered without one.
+struct BusGenerateConfig {
+  std::vector<std::string> fields; // intent, summary (in that order); empty: no generation
+  int max_tokens = 64;
+};
+
 // The optional `bus:` section: tinyroute as the dispatcher on a Redis Streams agent bus.
 struct BusConfig {
   bool enabled = false;                                  // the config has a bus section
@@ -154,8 +162,13 @@ struct BusConfig {
   int block_ms = 1000;       // XREADGROUP BLOCK (also bounds how long a stop takes)
   int claim_idle_ms = 30000; // pending entries idle this long are claimed (XAUTOCLAIM)
   int claim_interval_ms = 5000;
-  int dedup_ttl_s = 86400; // how long a delivered message id is remembered
+  int dedup_ttl_s = 86400;                                  // how long a delivered message id is remembered
+  BusGenerateConfig generate;                               // for messages to any agent (default: none)
+  std::map<std::string, BusGenerateConfig> generate_agents; // per recipient agent: replaces `generate`
   int line = 0;
+
+  // What to generate for a message delivered to `agent` ("*": a broadcast, the section-wide setting).
+  const BusGenerateConfig& generation_for(const std::string& agent) const;
 };
 
 struct Config {

@@ -172,6 +172,7 @@ struct EngineStats {
   std::uint64_t decodes = 0;            // llama_decode calls
   std::uint64_t tokens = 0;             // tokens decoded in total
   std::uint64_t requests = 0;           // score + generate + embed requests completed
+  std::uint64_t generate_requests = 0;  // ... of which generate requests
   std::uint64_t max_batch_requests = 0; // most distinct requests seen in one decode
   int queued = 0;
   int active = 0;

@@ -1,8 +1,9 @@
-// The bus dispatcher: read a batch from the inbox group, prepare every entry (all model work issued at
-// once so the engine batches it), then decide and deliver each entry as soon as its own work is done
-// (a Lua script per entry: write + idempotence mark + XACK, atomically). Entries without model work
+// The bus dispatcher: read a batch from the inbox group, prepare every entry (every analyze pass issued
+// at once so the engine batches them), then decide and deliver each entry as soon as its own work is
+// done (a Lua script per entry: write + idempotence mark + XACK, atomically). Entries without model work
 // (forward mode, duplicates, invalid ones) go together in one pipeline; a message never waits for a
-// slower one of its batch, the batch only shares decodes.
+// slower one of its batch, the batch only shares decodes. A message's envelope comes from its analyze
+// pass and extract_entities; only a recipient that bus.generate names also waits for a generation.
 #include "bus/dispatcher.h"
 
 #include <unistd.h>
@@ -26,6 +27,8 @@
 
 #include "bus/deployment-envelope.h"
 #include "bus/redis-client.h"
+#include "message/extract.h"
+#include "message/field-generator.h"
 #include "message/schema-validate.h"
 #include "tinyroute/analyze.h"
 #include "tinyroute/bus.h"
@@ -154,8 +157,6 @@ struct Work {
   bool duplicate = false; // delivered before (its mark is set): acknowledged without model work
   std::string error;      // set: dead-letter with this
   std::optional<std::shared_future<AnalyzeResult>> analysis;
-  std::optional<MessageInput> to_format; // a loose message, formatted once its analysis is in
-  std::optional<std::future<FormattedMessage>> formatted;
 };
 
 // retry: left pending after a failure; cancelled: left pending because the dispatcher is stopping.
@@ -180,7 +181,10 @@ struct BusDispatcher::Impl {
   CancelToken cancel;                // every engine request; stop() cancels them all
   std::shared_ptr<Engine> engine;
   std::unique_ptr<Analyzer> analyzer;
-  std::unique_ptr<MessageFormatter> formatter;
+  // bus.generate's generators, one per field list ("intent,summary"): built at start and on a reload
+  // that names a new list, between batches, so entry threads only read the map.
+  std::map<std::string, std::unique_ptr<FieldGenerator>> generators;
+  std::vector<std::string> known_names; // agents and models: what extract_entities calls systems
   std::string consumer;
   RedisEndpoint endpoint; // parsed once: a bad URL fails at construction, not in the retry loop
 
@@ -194,7 +198,7 @@ struct BusDispatcher::Impl {
   Clock::time_point next_info{};
 
   std::atomic<long long> in{0}, out{0}, dead{0}, duplicates{0}, waiting{0}, claimed{0}, reconnects{0},
-      errors{0}, cancelled{0};
+      errors{0}, cancelled{0}, generated{0};
   std::atomic<long long> lag{-1}, pending{-1};
   std::atomic<bool> connected{false};
   LatencyHistogram routing_ms, delivery_ms;
@@ -206,15 +210,51 @@ struct BusDispatcher::Impl {
     if (bus.mode == BusMode::model) {
       if (!engine)
         throw Error(ErrorCode::invalid_argument, "bus.mode model needs the internal model's engine");
-      analyzer = std::make_unique<Analyzer>(*engine, config);
-      formatter = std::make_unique<MessageFormatter>(*engine, config);
+      analyzer = std::make_unique<Analyzer>(*engine, config, nullptr, nullptr,
+                                            AnalyzerOptions{.message_kind = true});
+      build_generators(bus);
     }
+    for (const auto& a : config.agents) known_names.push_back(a.name);
+    for (const auto& m : config.models) known_names.push_back(m.name);
     endpoint = parse_redis_url(bus.redis, bus.username_env, bus.password_env);
     consumer = bus.consumer;
     if (consumer.empty()) {
       char host[256] = {};
       gethostname(host, sizeof host - 1);
       consumer = std::string(host) + "-" + std::to_string(getpid());
+    }
+  }
+
+  static std::string field_key(const std::vector<std::string>& fields) {
+    std::string key;
+    for (const auto& f : fields) key += (key.empty() ? "" : ",") + f;
+    return key;
+  }
+
+  // One generator per field list the section uses; each decodes its instructions once, here.
+  void build_generators(const BusConfig& b) {
+    if (!engine) return;
+    std::vector<std::vector<std::string>> lists = {b.generate.fields};
+    for (const auto& [agent, g] : b.generate_agents) lists.push_back(g.fields);
+    for (const auto& fields : lists) {
+      const std::string key = field_key(fields);
+      if (fields.empty() || generators.contains(key)) continue;
+      const json& full = agent_message_schema();
+      json schema = {{"type", "object"}, {"properties", json::object()}};
+      std::string what;
+      for (const auto& f : fields) {
+        schema["properties"][f] = full["properties"][f];
+        what += what.empty() ? "" : "; ";
+        what += f == "intent"
+                    ? "intent, what the sender wants, as a short snake_case phrase in English (e.g. "
+                      "fix_login_bug)"
+                    : "summary, one English sentence";
+      }
+      generators[key] = std::make_unique<FieldGenerator>(
+          *engine, "bus_generate:" + key,
+          "You file messages that people and AI agents send each other. Read the message and write: " + what +
+              ".",
+          schema, fields, config.internal_model.max_query_tokens, b.generate.max_tokens);
     }
   }
 
@@ -322,8 +362,7 @@ struct BusDispatcher::Impl {
     }
   }
 
-  // Issues the model work for a parsed entry (model mode): its analyze pass, and for a loose message
-  // the formatting that follows it (format()).
+  // Issues the model work for a parsed entry (model mode): its analyze pass.
   void issue(Work& w) {
     if (bus.mode != BusMode::model || !w.error.empty() || w.duplicate || blank(w.env.payload)) return;
     try {
@@ -336,48 +375,9 @@ struct BusDispatcher::Impl {
       AnalyzeOptions options(threaded ? *w.env.correlation_id : "");
       if (threaded) options.turn_id = w.env.msg_id;
       options.cancel = cancel;
+      // The same pass decides the envelope's kind, where no verb of the sender's names it.
+      options.kind = !w.verb_given && !w.env.agent_message;
       w.analysis = analyzer->analyze(w.env.payload, std::move(options)).share();
-      // A sender's own agent-message.v1 envelope is already formatted: only loose messages are.
-      if (!w.env.agent_message) {
-        MessageInput input;
-        input.text = w.env.payload;
-        input.from = w.env.from_agent;
-        // The recipient is decided below (routing, presence); any configured agent holds its place.
-        input.to =
-            w.env.to_agent.empty() || w.env.to_agent == "*" ? config.agents.front().name : w.env.to_agent;
-        input.correlation_id = w.env.correlation_id.value_or(w.env.msg_id);
-        input.hop_count = w.env.hop_count;
-        input.recipient_from_text = false;
-        if (w.env.requires_response) input.reply_to = w.env.from_agent;
-        if (w.verb_given) input.kind = kind_for_verb(w.env.verb);
-        w.to_format = std::move(input);
-      }
-    } catch (const Error& e) {
-      if (e.code() != ErrorCode::invalid_argument) throw;
-      w.error = e.what();
-    }
-  }
-
-  // Issues the formatting of a loose message. What the analyze pass decided (priority from its urgency,
-  // the language) is given to the formatter instead of being scored again: one pass decides a
-  // message, the formatter only adds what analyze does not (intent, summary, entities, deadline, and
-  // the kind when the sender gave no verb). A failed analysis is left to decide().
-  void format(Work& w) {
-    if (!w.to_format || !w.error.empty()) return;
-    MessageInput input = std::move(*w.to_format);
-    w.to_format.reset();
-    try {
-      if (w.analysis) {
-        const AnalyzeResult& a = w.analysis->get();
-        if (const auto it = a.fields.find("urgency"); it != a.fields.end()) input.priority = it->second.value;
-        if (const auto it = a.fields.find("language"); it != a.fields.end())
-          input.language = it->second.value;
-      }
-    } catch (const std::exception&) {
-      return; // decide() reads the same error from the analysis
-    }
-    try {
-      w.formatted = formatter->format_agent_message(std::move(input), Priority::normal, cancel);
     } catch (const Error& e) {
       if (e.code() != ErrorCode::invalid_argument) throw;
       w.error = e.what();
@@ -440,13 +440,8 @@ struct BusDispatcher::Impl {
           metadata["conversation_source"] = a.conversation_source;
         }
       }
-      if (w.formatted) {
-        m = w.formatted->get().message;
-        m.id = is_uuid(w.env.msg_id) ? w.env.msg_id : uuid_for(w.env.msg_id);
-        m.created_at = w.env.timestamp;
-      } else {
-        m = agent_message_from(w.env);
-      }
+      m = agent_message_from(w.env);
+      if (w.analysis && !w.env.agent_message) fill_envelope(w, w.analysis->get(), m, metadata);
     } catch (const Error& e) {
       if (e.code() == ErrorCode::invalid_argument) return dead_letter(w, e.what());
       if (e.code() == ErrorCode::cancelled) { // stopping: the entry stays pending for the next start
@@ -497,6 +492,8 @@ struct BusDispatcher::Impl {
     std::sort(agents.begin(), agents.end());
     agents.erase(std::unique(agents.begin(), agents.end()), agents.end());
     m.to = w.env.to_agent == "*" ? "*" : agents.front();
+    // Only now, with the recipient known, and only for a recipient that asks for it.
+    if (w.analysis && !w.env.agent_message) generate_fields(w, bus.generation_for(m.to), m, metadata);
 
     json v1 = agent_message_json(m);
     if (const auto problems = validate_json(agent_message_schema(), v1); !problems.empty())
@@ -520,11 +517,49 @@ struct BusDispatcher::Impl {
     return o;
   }
 
-  // Decides an entry that has model work: waits for its own analysis, issues and waits for its
-  // formatting. Runs on the entry's own thread; never throws.
+  // A loose message's envelope from its analyze pass (priority, language, and kind where the sender
+  // gave no verb) and from rules over its text (deadline, entities), resolved against its own date.
+  void fill_envelope(const Work& w, const AnalyzeResult& a, AgentMessage& m, json& metadata) const {
+    const auto field = [&](const char* name) -> const std::string* {
+      const auto it = a.fields.find(name);
+      return it == a.fields.end() ? nullptr : &it->second.value;
+    };
+    if (const std::string* v = field("urgency")) m.priority = *v;
+    if (const std::string* v = field("language")) m.language = *v;
+    if (const std::string* v = field("kind"); v && !w.verb_given) m.kind = *v;
+    const auto today = parse_iso_date(w.env.timestamp).value_or(parse_iso_date(iso_utc_ms(now_ms())).value());
+    const Extraction x = extract_entities(w.env.payload, today, known_names);
+    m.entities = envelope_entities(x);
+    m.deadline = x.deadline;
+    metadata["extracted"] = extraction_json(x);
+  }
+
+  // bus.generate for this recipient: intent and summary by the model, on the entry's own thread (no
+  // other message waits), at low priority so that routing passes are admitted and batched first. A
+  // failure other than stopping delivers the message without them.
+  void generate_fields(const Work& w, const BusGenerateConfig& g, AgentMessage& m, json& metadata) {
+    if (g.fields.empty() || blank(w.env.payload)) return;
+    const auto it = generators.find(field_key(g.fields));
+    if (it == generators.end()) return;
+    try {
+      const GeneratedFields fields =
+          it->second->generate(w.env.payload, Priority::low, cancel, g.max_tokens).get();
+      if (const std::string intent = fields.fields.value("intent", ""); !blank(intent)) m.intent = intent;
+      if (fields.fields.contains("summary")) m.summary = fields.fields["summary"].get<std::string>();
+      metadata["generated"] = g.fields;
+      metadata["generated_tokens"] = fields.n_generated;
+      ++generated;
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::cancelled) throw;
+      spdlog::warn("bus: entry {}: generating {} failed ({}); delivered without", w.entry.id,
+                   field_key(g.fields), e.what());
+    }
+  }
+
+  // Decides an entry that has model work: waits for its own analysis (and its generation, where its
+  // recipient asks for one). Runs on the entry's own thread; never throws.
   Outcome finish(Work& w, const std::set<std::string>& alive) {
     try {
-      format(w);
       return decide(w, alive);
     } catch (const std::exception& e) {
       if (const auto* err = dynamic_cast<const Error*>(&e); err && err->code() == ErrorCode::cancelled) {
@@ -566,7 +601,7 @@ struct BusDispatcher::Impl {
       ~Joiner() { join(); }
     } joiner{join_all}; // a failed delivery (Redis gone) unwinds only after every thread is done
     for (std::size_t i = 0; i < work.size(); ++i) {
-      if (!work[i].analysis && !work[i].to_format) {
+      if (!work[i].analysis) {
         now.emplace_back(i, decide(work[i], alive));
         continue;
       }
@@ -686,6 +721,7 @@ struct BusDispatcher::Impl {
     const int block_before = bus.block_ms;
     bus = std::move(*reloaded);
     reloaded.reset();
+    if (bus.mode == BusMode::model) build_generators(bus);
     next_claim = Clock::now();
     if (bus.block_ms != block_before) connect(); // the socket's read timeout is sized from block_ms
     spdlog::info("bus: reloaded the bus section (batch {}, block_ms {}, claim_idle_ms {}, presence {})",
@@ -821,7 +857,8 @@ const std::string& BusDispatcher::consumer() const {
 
 BusCounters BusDispatcher::counters() const {
   const Impl& i = *impl_;
-  return {i.in, i.out, i.dead, i.duplicates, i.waiting, i.claimed, i.reconnects, i.errors, i.cancelled};
+  return {i.in,      i.out,        i.dead,   i.duplicates, i.waiting,
+          i.claimed, i.reconnects, i.errors, i.cancelled,  i.generated};
 }
 
 std::string BusDispatcher::metrics_text() const {
@@ -842,6 +879,8 @@ std::string BusDispatcher::metrics_text() const {
   counter("tinyroute_bus_claimed_total", "Pending entries claimed from idle consumers.", i.claimed);
   counter("tinyroute_bus_reconnects_total", "Reconnections to Redis.", i.reconnects);
   counter("tinyroute_bus_errors_total", "Entries left pending after a failure.", i.errors);
+  counter("tinyroute_bus_generated_total", "Messages whose intent or summary the model wrote (bus.generate).",
+          i.generated);
   gauge("tinyroute_bus_connected", "1 while connected to Redis.", i.connected ? 1 : 0);
   gauge("tinyroute_bus_group_lag", "Inbox entries not yet read by the consumer group (-1 unknown).", i.lag);
   gauge("tinyroute_bus_group_pending", "Entries read by the group but not yet acknowledged.", i.pending);

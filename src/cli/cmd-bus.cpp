@@ -99,11 +99,13 @@ int run_bus(const BusOptions& o) {
     waiter.join();
   };
   std::optional<BusCounters> counters;
+  std::optional<EngineStats> engine_work; // after the prefixes were decoded: the messages' own work
   try {
     std::shared_ptr<Engine> engine;
     if (config.bus.mode == BusMode::model)
       engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
     BusDispatcher dispatcher(config, engine);
+    const EngineStats at_start = engine ? engine->stats() : EngineStats{};
     {
       std::lock_guard lock(mutex);
       running = &dispatcher;
@@ -118,6 +120,14 @@ int run_bus(const BusOptions& o) {
     } unpublish{mutex, running};
     dispatcher.run();
     counters = dispatcher.counters();
+    if (engine) {
+      EngineStats s = engine->stats();
+      s.tokens -= at_start.tokens;
+      s.decodes -= at_start.decodes;
+      s.requests -= at_start.requests;
+      s.generate_requests -= at_start.generate_requests;
+      engine_work = s;
+    }
     join_waiter();
   } catch (...) {
     if (waiter.joinable()) join_waiter();
@@ -126,6 +136,11 @@ int run_bus(const BusOptions& o) {
   const BusCounters c = *counters;
   spdlog::info("stopped: {} in, {} out, {} dead-lettered, {} duplicates, {} cancelled (left pending)", c.in,
                c.out, c.dead_lettered, c.duplicates, c.cancelled);
+  if (engine_work) // bench/bus.sh reads tokens per message from this line
+    spdlog::info(
+        "engine: {} requests ({} generate), {} tokens decoded in {} decodes, {} messages generated for",
+        engine_work->requests, engine_work->generate_requests, engine_work->tokens, engine_work->decodes,
+        c.generated);
   return 0;
 }
 

@@ -414,7 +414,10 @@ const std::vector<std::string> kBusKeys = {"redis",
                                            "block_ms",
                                            "claim_idle_ms",
                                            "claim_interval_ms",
-                                           "dedup_ttl_s"};
+                                           "dedup_ttl_s",
+                                           "generate"};
+const std::vector<std::string> kBusGenerateKeys = {"fields", "max_tokens", "agents"};
+const std::vector<std::string> kBusGenerateAgentKeys = {"fields", "max_tokens"};
 
 constexpr std::string_view kForbiddenWhy =
     "is the internal model; it only classifies and routes and can never answer users";
@@ -1077,6 +1080,60 @@ void parse_rules(Reader& r, const Section& top, Config& cfg) {
   }
 }
 
+// One `generate` mapping (the bus section's or an agent's): the fields the model writes, its budget.
+void parse_generate_entry(Reader& r, const Section& s, BusGenerateConfig& out) {
+  Report& report = r.report();
+  if (auto items = r.text_list(s, "fields", false)) {
+    std::vector<std::string> fields;
+    for (const auto& item : *items) {
+      if (item.value != "intent" && item.value != "summary") {
+        report.add(item.line, item.path,
+                   quoted(item.value) +
+                       " is not a generated field; use intent or summary (the other envelope "
+                       "fields come from the analyze pass and from rules)");
+      } else if (std::find(fields.begin(), fields.end(), item.value) != fields.end()) {
+        report.add(item.line, item.path, quoted(item.value) + " is given twice; keep one");
+      } else {
+        fields.push_back(item.value);
+      }
+    }
+    std::sort(fields.begin(), fields.end()); // intent before summary: the schema's order
+    out.fields = std::move(fields);
+  }
+  if (auto v = r.integer(s, "max_tokens", false)) {
+    if (*v < 8 || *v > 512) {
+      report.add(line_of(s.fields.at("max_tokens"), s.line), child_path(s.path, "max_tokens"),
+                 "must be 8 to 512 tokens, got " + std::to_string(*v) +
+                     " (the grammar bounds the fields; 64 fits an intent and a one-sentence summary)");
+    } else {
+      out.max_tokens = static_cast<int>(*v);
+    }
+  }
+}
+
+// bus.generate: the section-wide setting, then one entry per configured agent that replaces it.
+void parse_generate(Reader& r, const Section& bus_section, const Config& cfg, BusConfig& bus) {
+  const auto node = r.value(bus_section, "generate", false);
+  if (!node) return;
+  const Section s = r.section(*node, "bus.generate", bus_section.line, kBusGenerateKeys);
+  if (!s.ok) return;
+  parse_generate_entry(r, s, bus.generate);
+  const auto agents = r.value(s, "agents", false);
+  if (!agents) return;
+  std::vector<std::string> names;
+  for (const auto& a : cfg.agents) names.push_back(a.name);
+  const Section per_agent = r.section(*agents, "bus.generate.agents", s.line, names);
+  if (!per_agent.ok) return;
+  for (const auto& [name, entry_node] : per_agent.fields) {
+    const Section e =
+        r.section(entry_node, child_path(per_agent.path, name), per_agent.line, kBusGenerateAgentKeys);
+    if (!e.ok) continue;
+    BusGenerateConfig g = bus.generate; // what the entry does not say, the section's setting says
+    parse_generate_entry(r, e, g);
+    bus.generate_agents[name] = std::move(g);
+  }
+}
+
 // The bus section: Redis address, stream and key names (patterns must keep their placeholder), limits.
 void parse_bus(Reader& r, const Section& top, const Config& cfg, BusConfig& bus) {
   const auto node = r.value(top, "bus", false);
@@ -1156,6 +1213,14 @@ void parse_bus(Reader& r, const Section& top, const Config& cfg, BusConfig& bus)
   r.positive(s, "claim_idle_ms", bus.claim_idle_ms);
   r.positive(s, "claim_interval_ms", bus.claim_interval_ms);
   r.positive(s, "dedup_ttl_s", bus.dedup_ttl_s);
+  parse_generate(r, s, cfg, bus);
+  const bool generates =
+      !bus.generate.fields.empty() || std::any_of(bus.generate_agents.begin(), bus.generate_agents.end(),
+                                                  [](const auto& g) { return !g.second.fields.empty(); });
+  if (bus.mode == BusMode::forward && generates) {
+    report.add(at("generate"), "bus.generate",
+               "generation needs the internal model; use mode: model or remove bus.generate");
+  }
   if (bus.mode == BusMode::model && cfg.categories.size() == 1) {
     report.add(
         s.fields.contains("mode") ? at("mode") : s.line, "bus.mode",
@@ -1258,6 +1323,11 @@ const AgentConfig* Config::find_agent(const std::string& name) const {
     if (a.name == name) return &a;
   }
   return nullptr;
+}
+
+const BusGenerateConfig& BusConfig::generation_for(const std::string& agent) const {
+  const auto it = generate_agents.find(agent);
+  return it == generate_agents.end() ? generate : it->second;
 }
 
 const AgentConfig* Config::triage_agent() const {

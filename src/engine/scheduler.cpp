@@ -214,7 +214,7 @@ struct Scheduler::State {
   std::vector<std::string> conv_active; // conversation keys with a request admitted
   int kept_cells = 0;                   // sum of kept[i].tokens.size()
 
-  std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, max_batch_requests{0};
+  std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, n_generate{0}, max_batch_requests{0};
   std::atomic<std::uint64_t> n_conv_reuses{0}, n_conv_evictions{0};
   std::atomic<std::uint64_t> n_grammar_fast{0}, n_grammar_full{0};
   std::vector<llama_token_data> candidates; // sampling scratch, the worker's only
@@ -692,6 +692,7 @@ struct Scheduler::State {
 
   void complete(Task& t) {
     n_requests.fetch_add(t.kind == Task::Kind::prefix ? 0 : 1);
+    n_generate.fetch_add(t.kind == Task::Kind::generate ? 1 : 0);
     const auto now = Clock::now();
     const double queue_ms =
         t.started == Clock::time_point{} ? ms_between(t.enqueued, now) : ms_between(t.enqueued, t.started);
@@ -1240,6 +1241,7 @@ EngineStats Scheduler::stats() const {
   s.decodes = state_->n_decodes.load();
   s.tokens = state_->n_tokens.load();
   s.requests = state_->n_requests.load();
+  s.generate_requests = state_->n_generate.load();
   s.max_batch_requests = state_->max_batch_requests.load();
   s.queued = state_->n_queued.load();
   s.active = state_->n_active.load();

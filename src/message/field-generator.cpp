@@ -63,6 +63,7 @@ GeneratedFields FieldGenerator::collect(const GenerateResult& r) const {
   out.raw = r.text;
   out.stopped_by_limit = r.stopped_by_limit;
   out.n_decoded = r.n_decoded;
+  out.n_generated = static_cast<int>(r.tokens.size());
   out.ms = r.queue_ms + r.compute_ms;
   const auto parsed = repair_truncated_json(r.text);
   if (!parsed) return out;
@@ -89,8 +90,9 @@ GeneratedFields FieldGenerator::collect(const GenerateResult& r) const {
 }
 
 std::future<GeneratedFields> FieldGenerator::generate(const std::string& text, Priority priority,
-                                                      CancelToken cancel) const {
+                                                      CancelToken cancel, int max_tokens) const {
   GenerateRequest g = request_for(text);
+  if (max_tokens > 0) g.max_tokens = max_tokens;
   g.priority = priority;
   g.cancel = std::move(cancel);
   auto fut = engine_.generate(std::move(g));

@@ -17,8 +17,9 @@ struct GeneratedFields {
   nlohmann::json fields = nlohmann::json::object(); // only properties that validated; others absent
   std::string raw;                                  // what the model wrote
   bool stopped_by_limit = false;                    // the token budget ended the JSON early
-  int n_decoded = 0;
-  double ms = 0; // queueing plus decoding
+  int n_decoded = 0;                                // prompt and answer
+  int n_generated = 0;                              // the answer's tokens (at most the budget)
+  double ms = 0;                                    // queueing plus decoding
 };
 
 class FieldGenerator {
@@ -27,8 +28,9 @@ public:
   FieldGenerator(Engine& engine, std::string prefix_name, const std::string& instructions,
                  nlohmann::json schema, std::vector<std::string> order, int max_query_tokens, int max_tokens);
 
+  // `max_tokens` > 0 replaces the constructor's budget for this call.
   std::future<GeneratedFields> generate(const std::string& text, Priority priority = Priority::normal,
-                                        CancelToken cancel = {}) const;
+                                        CancelToken cancel = {}, int max_tokens = 0) const;
   GeneratedFields generate_reference(const std::string& text) const; // the brute-force twin; tests only
 
   const std::string& grammar() const { return grammar_; }

@@ -52,12 +52,14 @@ std::string_view decision_name(Decision decision) {
     return "needs_tools";
   case Decision::complexity:
     return "complexity";
+  case Decision::kind:
+    return "kind";
   }
   return "?";
 }
 
 Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache,
-                   std::shared_ptr<ConversationStore> conversations)
+                   std::shared_ptr<ConversationStore> conversations, AnalyzerOptions analyzer_options)
     : engine_(engine), config_(config), cache_(std::move(cache)), rules_(config_.rules),
       conversations_(std::move(conversations)) {
   if (!conversations_) {
@@ -89,6 +91,11 @@ Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<Decisio
   for (const auto& [decision, field] : fields) {
     FieldLabels f = field_labels(config_, field);
     specs.push_back({decision, std::move(f.labels), std::move(f.options)});
+  }
+  if (analyzer_options.message_kind) {
+    FieldLabels f = field_labels(config_, MessageField::kind);
+    specs.push_back({Decision::kind, std::move(f.labels), std::move(f.options)});
+    has_kind_ = true;
   }
 
   // One system turn with every decision's instructions; each decision is asked by its answer noun.
@@ -140,6 +147,14 @@ void Analyzer::check_text(const std::string& text) const {
   }
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     throw Error(ErrorCode::invalid_argument, "nothing to analyze: the text is empty");
+}
+
+void Analyzer::ask_kind(ScoreRequest& r, bool ask) const {
+  if (has_kind_ && !ask) r.branches.pop_back();
+}
+
+std::string Analyzer::cache_kind(bool ask) const {
+  return has_kind_ && ask ? "analyze+kind" : "analyze";
 }
 
 ScoreRequest Analyzer::request_for(const std::string& text, bool* truncated) const {
@@ -222,7 +237,8 @@ AnalyzeResult Analyzer::decide(const ScoreResult& s, const HiddenResult& hidden,
     r.agent = agent_decision(d, config_.agent_routing.threshold, config_.triage_agent()->name,
                              d.queue_ms + d.compute_ms);
   }
-  for (size_t i = 0; i < parts_.size(); ++i) {
+  // Every part's branch, but the kind's when it was not asked (the last part).
+  for (size_t i = 0; i < std::min(parts_.size(), s.branches.size()); ++i) {
     LabelDistribution d = label_distribution(parts_[i].labels, s.branches.at(i));
     d.query_tokens = query_tokens;
     d.truncated = truncated;
@@ -320,6 +336,7 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
       turn.id = options.turn_id;
       window = conversations_->append(options.conversation, std::move(turn));
       req = request_for(window.turns, &truncated);
+      ask_kind(req, options.kind);
       req.priority = options.priority;
       req.cancel = options.cancel;
       req.conversation = "conversation:" + options.conversation;
@@ -345,7 +362,7 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
   }
   std::string key;
   if (cache_) {
-    key = DecisionCache::key(text, config_.hash, "analyze");
+    key = DecisionCache::key(text, config_.hash, cache_kind(options.kind));
     std::promise<AnalyzeResult> p;
     try {
       if (auto r = from_cache(key, options.facts, options.availability, 0)) {
@@ -361,6 +378,7 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
   }
   bool truncated = false;
   ScoreRequest req = request_for(text, &truncated);
+  ask_kind(req, options.kind);
   req.priority = options.priority;
   req.cancel = options.cancel;
   const int n_query = static_cast<int>(req.query.size());
@@ -449,11 +467,12 @@ RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
   } else {
     std::string key;
     if (cache_) {
-      key = DecisionCache::key(text, config_.hash, "analyze");
+      key = DecisionCache::key(text, config_.hash, cache_kind(options.kind));
       if (auto r = from_cache(key, facts, availability, ms_since(t0))) return from(std::move(*r));
     }
     bool truncated = false;
     ScoreRequest req = request_for(text, &truncated);
+    ask_kind(req, options.kind);
     req.priority = options.priority;
     req.cancel = options.cancel;
     const int n_query = static_cast<int>(req.query.size());

@@ -74,6 +74,62 @@ TEST(BusConfig, MistakesNameFileLineAndKey) {
   }
 }
 
+TEST(BusConfig, GenerationIsOffUnlessAskedPerAgentOrForAll) {
+  const Config plain = parse_config(bus_config_yaml("redis://127.0.0.1:6379", "model"), "bus.yaml");
+  EXPECT_TRUE(plain.bus.generate.fields.empty());
+  EXPECT_TRUE(plain.bus.generation_for("billing").fields.empty());
+  const Config c =
+      parse_config(bus_config_yaml("redis://127.0.0.1:6379", "model",
+                                   "  generate:\n    fields: [summary, intent]\n    max_tokens: 40\n"
+                                   "    agents:\n      billing: {fields: [summary]}\n"
+                                   "      devops: {fields: [], max_tokens: 16}\n"),
+                   "bus.yaml");
+  EXPECT_EQ(c.bus.generation_for("triage").fields, (std::vector<std::string>{"intent", "summary"}));
+  EXPECT_EQ(c.bus.generation_for("*").max_tokens, 40);
+  EXPECT_EQ(c.bus.generation_for("billing").fields, (std::vector<std::string>{"summary"}));
+  EXPECT_EQ(c.bus.generation_for("billing").max_tokens, 40); // not given: the section's
+  EXPECT_TRUE(c.bus.generation_for("devops").fields.empty());
+  EXPECT_EQ(c.bus.generation_for("devops").max_tokens, 16);
+}
+
+TEST(BusConfig, GenerationMistakesNameFileLineAndKey) {
+  const std::vector<std::pair<std::string, std::string>> table = {
+      {"  generate:\n    fields: [topics]\n", "bus.generate.fields[0]: \"topics\" is not a generated field"},
+      {"  generate:\n    fields: [summary, summary]\n", "bus.generate.fields[1]: \"summary\" is given twice"},
+      {"  generate:\n    fields: summary\n", "bus.generate.fields: expected a list"},
+      {"  generate:\n    max_tokens: 2\n", "bus.generate.max_tokens: must be 8 to 512"},
+      {"  generate:\n    agents:\n      billling: {fields: [summary]}\n",
+       "bus.generate.agents.billling: unknown key; did you mean"},
+      {"  generate:\n    agents:\n      billing: {fields: [summary], tokens: 9}\n",
+       "bus.generate.agents.billing.tokens: unknown key"},
+      {"  generate:\n    sumary: true\n", "bus.generate.sumary: unknown key"},
+  };
+  for (const auto& [extra, expected] : table) {
+    SCOPED_TRACE(extra);
+    const std::string yaml = bus_config_yaml("redis://127.0.0.1:6379", "model", extra);
+    // The line of the entry's last line, where each mistake above is written.
+    const std::string line = std::to_string(std::count(yaml.begin(), yaml.end(), '\n'));
+    try {
+      parse_config(yaml, "bus.yaml");
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::config_invalid);
+      const std::string what = e.what();
+      EXPECT_NE(what.find("bus.yaml:" + line), std::string::npos) << what;
+      EXPECT_NE(what.find(expected), std::string::npos) << what;
+    }
+  }
+  try {
+    parse_config(bus_config_yaml("redis://127.0.0.1:6379", "forward", "  generate:\n    fields: [summary]\n"),
+                 "bus.yaml");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bus.generate: generation needs the internal model"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(BusConfig, RedisUrlsParse) {
   const RedisEndpoint a = parse_redis_url("redis://10.0.0.5:6380/3");
   EXPECT_EQ(a.host, "10.0.0.5");

@@ -264,7 +264,7 @@ TEST_F(BusProcess, StatusCommandAndGracefulStop) {
 }
 
 // A generated model several times the tiny one's compute (8 layers, width 256), so a batch's
-// generations take many decodes: what a stop has to cancel.
+// generations (asked for with bus.generate) take many decodes: what a stop has to cancel.
 std::string slow_model(const TempDir& dir) {
   const std::string path = dir.file("slow.gguf");
   make_model(path, {"--preset", "tiny", "--seed", "3", "--n-layer", "8", "--n-embd", "256", "--n-ff", "768",
@@ -276,8 +276,9 @@ TEST_F(BusProcess, SigtermCancelsEngineWorkAndTheRestartDeliversEachMessageOnce)
   const std::string cfg = dir.file("slow.yaml");
   // A fixed consumer name: the restarted process reads its own pending entries first. Claiming is off
   // for the test's length, so nothing but that read can deliver what the stop left pending.
-  std::string yaml =
-      bus_config_yaml(redis.url(), "model", "  batch: 8\n  consumer: restartable\n", slow_model(dir));
+  std::string yaml = bus_config_yaml(
+      redis.url(), "model",
+      "  batch: 8\n  consumer: restartable\n  generate:\n    fields: [intent, summary]\n", slow_model(dir));
   yaml.replace(yaml.find("claim_idle_ms: 500"), std::string("claim_idle_ms: 500").size(),
                "claim_idle_ms: 3600000");
   write_file(cfg, yaml);
@@ -363,12 +364,16 @@ TEST_F(BusProcess, SighupReloadsTheBusSectionAndRefusesABadConfig) {
 }
 
 // Within one batch, a message is delivered when its own work is done. The first entry is a loose
-// message (analysis, then a generated summary: many decodes); the seven after it are agent-message.v1
-// envelopes, already formatted (the analysis only). All go to billing, so billing's stream holds them
+// message for billing, which bus.generate asks a summary for (analysis, then a generation: many
+// decodes); the seven after it are agent-message.v1 envelopes, already formatted (the analysis only:
+// a sender's own envelope is never generated for). All go to billing, so billing's stream holds them
 // in the order they were written: the seven first, although the loose one was read before them.
 TEST_F(BusProcess, ShortMessagesOfABatchAreDeliveredBeforeALongOne) {
   const std::string cfg = dir.file("latency.yaml");
-  write_file(cfg, bus_config_yaml(redis.url(), "model", "  batch: 8\n", slow_model(dir)));
+  write_file(cfg, bus_config_yaml(
+                      redis.url(), "model",
+                      "  batch: 8\n  generate:\n    agents:\n      billing: {fields: [intent, summary]}\n",
+                      slow_model(dir)));
   xadd(*c, envelope_fields("long-one", "billing", "Please summarise the refund dispute for invoice 4411."));
   std::vector<std::string> short_ids;
   for (int i = 0; i < 7; ++i) {

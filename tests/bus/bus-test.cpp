@@ -98,12 +98,13 @@ TEST_F(Bus, UnaddressedMessagesGoToTheTriageAgentWithoutTheModel) {
   for (const auto& e : read_stream(*c, stream_of("triage"))) EXPECT_EQ(e.at("routed_by"), "triage");
 }
 
-TEST_F(Bus, UnaddressedMessagesAreRoutedAndFormattedByTheModel) {
+TEST_F(Bus, UnaddressedMessagesAreRoutedAndFormattedFromOneAnalyzePass) {
   const Config cfg = config("model", "", tiny_model());
   const auto engine = tiny_engine(cfg);
   RunningBus bus(cfg, engine);
   xadd(*c,
-       envelope_fields("55555555-5555-4555-8555-555555555555", "", "Where is my invoice for March?", "ASK"));
+       envelope_fields("55555555-5555-4555-8555-555555555555", "",
+                       "Where is my invoice for March? Answer by 2026-12-20, see invoice_march.pdf", "ASK"));
   xadd(*c, envelope_fields("66666666-6666-4666-8666-666666666666", "auto", "Prod is down, restart it"));
   xadd(*c, {{"text", "Переведи этот текст"}, {"from", "alice"}});
   AgentMessage loose;
@@ -140,19 +141,78 @@ TEST_F(Bus, UnaddressedMessagesAreRoutedAndFormattedByTheModel) {
       if (e.at("msg_id") == loose.id) {
         EXPECT_EQ(v1["kind"], "question");
         EXPECT_EQ(v1["priority"], "high"); // the sender's own envelope wins over the model
-      } else { // formatted here: priority and language are the analyze pass's, not scored again
+      } else { // formatted here: the enumerated fields are the analyze pass's, the rest the rules'
         EXPECT_EQ(v1["priority"], meta["urgency"]);
         EXPECT_EQ(v1["language"], meta["language"]);
+        EXPECT_EQ(v1["intent"], "unspecified"); // no bus.generate: nothing is generated
+        EXPECT_EQ(v1["summary"], "");
+        EXPECT_TRUE(meta.contains("extracted"));
+        EXPECT_FALSE(meta.contains("generated"));
+        if (e.at("payload") == "Переведи этот текст") { // free text: no verb, the pass decides the kind
+          EXPECT_EQ(v1["kind"], meta["kind"]);
+        } else {
+          EXPECT_FALSE(meta.contains("kind")); // a verb names the kind: the pass does not ask it
+        }
+      }
+      if (e.at("msg_id") == "55555555-5555-4555-8555-555555555555") {
+        EXPECT_EQ(v1["kind"], "question"); // ASK
+        EXPECT_EQ(v1["deadline"], "2026-12-20");
+        EXPECT_EQ(v1["entities"]["files"], json::array({"invoice_march.pdf"}));
+        EXPECT_EQ(v1["entities"]["dates"], json::array({"2026-12-20"}));
+        EXPECT_EQ(meta["extracted"]["deadline"], "2026-12-20");
       }
     }
   }
   EXPECT_EQ(ids.size(), 4u);
-  // Engine requests: one analyze pass per message, one generation per loose message, and a kind score
-  // only for the free text (the envelopes' verbs give theirs): 4 + 3 + 1.
-  EXPECT_EQ(engine->stats().requests, 8u);
+  // Engine requests: one analyze pass per message, the kind of the free text in its own pass, and no
+  // generation at all.
+  EXPECT_EQ(engine->stats().requests, 4u);
+  EXPECT_EQ(engine->stats().generate_requests, 0u);
+  EXPECT_EQ(bus->counters().generated, 0);
   EXPECT_TRUE(ids.contains("55555555-5555-4555-8555-555555555555"));
   EXPECT_NE(bus->metrics_text().find("tinyroute_bus_routing_latency_ms_count 4"), std::string::npos)
       << bus->metrics_text();
+}
+
+// bus.generate names billing only: a message to devops is delivered from its analyze pass alone, with no
+// generate request ever sent for it; billing's gets its summary (and only the fields asked).
+TEST_F(Bus, AMessageNeedingNoGenerationIsDeliveredWithoutAGenerateRequest) {
+  const Config cfg =
+      config("model", "  generate:\n    agents:\n      billing: {fields: [summary], max_tokens: 12}\n",
+             tiny_model());
+  const auto engine = tiny_engine(cfg);
+  RunningBus bus(cfg, engine);
+  xadd(*c, envelope_fields("88888888-8888-4888-8888-888888888881", "devops", "Restart api-1 by 2026-12-09"));
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) == 1 && pending(*c) == 0; }, std::chrono::seconds(60)));
+  EXPECT_EQ(engine->stats().generate_requests, 0u);
+  EXPECT_EQ(engine->stats().requests, 1u); // its analyze pass
+  EXPECT_EQ(bus->counters().generated, 0);
+  const auto devops = read_stream(*c, stream_of("devops"));
+  ASSERT_EQ(devops.size(), 1u);
+  const json v1 = json::parse(devops.front().at("agent_message"));
+  EXPECT_TRUE(validate_json(agent_message_schema(), v1).empty()) << v1.dump();
+  EXPECT_EQ(v1["deadline"], "2026-12-09");
+  EXPECT_EQ(v1["summary"], "");
+  EXPECT_FALSE(json::parse(devops.front().at("metadata")).contains("generated"));
+
+  xadd(*c, envelope_fields("88888888-8888-4888-8888-888888888882", "billing", "Refund invoice 42 for Anna"));
+  xadd(*c, envelope_fields("88888888-8888-4888-8888-888888888883", "devops", "Scale the api to 4 pods"));
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) == 3 && pending(*c) == 0; }, std::chrono::seconds(60)));
+  EXPECT_EQ(engine->stats().generate_requests, 1u); // billing's only
+  EXPECT_EQ(bus->counters().generated, 1);
+  const auto billing = read_stream(*c, stream_of("billing"));
+  ASSERT_EQ(billing.size(), 1u);
+  const json meta = json::parse(billing.front().at("metadata"));
+  EXPECT_EQ(meta["generated"], json::array({"summary"}));
+  EXPECT_LE(meta["generated_tokens"].get<int>(), 12);
+  const json b1 = json::parse(billing.front().at("agent_message"));
+  EXPECT_TRUE(validate_json(agent_message_schema(), b1).empty()) << b1.dump();
+  EXPECT_EQ(b1["intent"], "unspecified"); // not asked for
+  for (const auto& e : read_stream(*c, stream_of("devops")))
+    EXPECT_FALSE(json::parse(e.at("metadata")).contains("generated"));
+  EXPECT_NE(bus->metrics_text().find("tinyroute_bus_generated_total 1"), std::string::npos);
 }
 
 // The deployment's correlation id is the conversation: its messages are routed with the earlier turns

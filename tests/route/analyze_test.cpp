@@ -131,6 +131,33 @@ TEST(Analyze, OnePassDecodesTheRequestOnceAndEveryCueOnce) {
   EXPECT_GE(r.timing.total_ms, r.timing.request_ms);
 }
 
+// The bus's analyzer also decides the envelope's kind in the same pass: the reference twin agrees, and a
+// caller that does not ask it (a sender's verb names it) decodes no kind cue and gets no kind field.
+TEST(Analyze, TheKindIsOneMoreBranchOfTheSamePassAskedPerCall) {
+  Engine engine(engine_params());
+  Analyzer analyzer(engine, config(), nullptr, nullptr, AnalyzerOptions{.message_kind = true});
+  ASSERT_EQ(analyzer.decisions().size(), 7u);
+  EXPECT_EQ(analyzer.decisions().back(), Decision::kind);
+  for (const auto& text : texts()) {
+    const AnalyzeResult with = analyzer.analyze(text).get();
+    expect_same(with, analyzer.analyze_reference(text), text.substr(0, 40));
+    ASSERT_TRUE(with.fields.contains("kind"));
+    const auto& kinds = message_kinds();
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), with.fields.at("kind").value), kinds.end());
+    AnalyzeOptions options;
+    options.kind = false;
+    const AnalyzeResult without = analyzer.analyze(text, options).get();
+    EXPECT_FALSE(without.fields.contains("kind"));
+    EXPECT_LT(without.tokens_decoded, with.tokens_decoded);
+    for (const char* field : {"language", "urgency", "needs_tools", "complexity"})
+      EXPECT_EQ(without.fields.at(field).value, with.fields.at(field).value) << field;
+    EXPECT_EQ(without.classification.category, with.classification.category);
+  }
+  // Without the option nothing changes: six decisions, no kind.
+  Analyzer plain(engine, config());
+  EXPECT_FALSE(plain.analyze(texts().front()).get().fields.contains("kind"));
+}
+
 TEST(Analyze, ReturnsConfiguredLabelsAndASelectedModel) {
   const Config cfg = config();
   Engine engine(engine_params());
