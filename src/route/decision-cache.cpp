@@ -90,7 +90,7 @@ AnalyzeResult decode_decision(std::string_view text) {
     k.tokens_decoded = c.at("tokens_decoded").get<int>();
     k.latency_ms = c.at("latency_ms").get<double>();
     if (j.contains("agent")) {
-      const json& a = j.at("agent").get<std::string>();
+      const json& a = j.at("agent");
       AgentRoute& g = r.agent.emplace();
       g.agent = a.at("agent").get<std::string>();
       g.top_agent = a.at("top_agent").get<std::string>();
