@@ -90,12 +90,20 @@ local_port, a_port, b_port, redis_port, n_cache, n_conv, n_turns = map(int, sys.
 out_path = sys.argv[8]
 conns = {}
 
-def post(port, path, body):
+def post(port, path, body, again=True):
     c = conns.get(port) or conns.setdefault(port, http.client.HTTPConnection("127.0.0.1", port))
     t0 = time.perf_counter()
-    c.request("POST", path, json.dumps(body), {"content-type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
+    try:
+        c.request("POST", path, json.dumps(body), {"content-type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+    except (ConnectionError, http.client.HTTPException):
+        # serve closed a keep-alive connection that sat idle (during the other runs): a new one, once
+        c.close()
+        del conns[port]
+        if not again:
+            raise
+        return post(port, path, body, False)
     ms = (time.perf_counter() - t0) * 1000
     if r.status != 200:
         raise SystemExit(f"{path} on :{port} answered {r.status}: {data[:300]!r}")
