@@ -60,7 +60,8 @@ struct ConversationWindow {
 class ConversationStore {
 public:
   explicit ConversationStore(ConversationOptions options = {});
-  // Turns in `shared` under `scope` (what shapes a window: the tokenizer and window_tokens).
+  // Turns in `shared` under `scope` (serve passes the internal model's fingerprint: the turns' token
+  // counts are its tokenizer's; the store adds window_tokens to the namespace).
   ConversationStore(ConversationOptions options, std::shared_ptr<SharedStore> shared, std::string scope);
 
   // Appends a turn to conversation `id` (created when new) and returns the window the decisions see,
@@ -75,9 +76,8 @@ public:
   const ConversationOptions& options() const { return options_; }
   ConversationStats stats() const;
   // Prometheus text: tinyroute_conversations, tinyroute_conversation_{messages,continued,rebuilt,
-  // evicted}_total.
+  // evicted,replayed}_total (and _shared_fallbacks_total with a shared store).
   std::string metrics_text() const;
-  bool shared() const { return shared_ != nullptr; }
 
 private:
   struct Entry {
