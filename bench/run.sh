@@ -4,7 +4,7 @@
 # classification latency against llama-server, concurrency, memory and start-up. Writes
 # bench/results/*.json and prints markdown tables (also saved to bench/results/summary.md).
 #
-# Usage: bench/run.sh [latency|concurrency|memory|memory-serve|startup|gateway|analyze|conversations|cache-http|bus|quality ...]
+# Usage: bench/run.sh [latency|concurrency|memory|memory-serve|startup|gateway|analyze|conversations|cache-http|bus|shared-state|quality ...]
 #        (default: all of them)
 #
 # Environment:
@@ -31,7 +31,7 @@ threads="${TINYROUTE_THREADS:-2}"
 results="$here/results"
 data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory memory-serve startup gateway analyze conversations cache-http bus quality)
+[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory memory-serve startup gateway analyze conversations cache-http bus shared-state quality)
 
 log() { echo "[bench] $*" >&2; }
 
@@ -120,6 +120,11 @@ for mode in "${modes[@]}"; do
       "$here/gateway.sh" "$build" "$results" | tee -a "$summary"
       ;;
     bus) TINYROUTE_BENCH_BUILD="$build" bash "$here/bus.sh" | tee -a "$summary" ;;
+    shared-state)
+      log "shared-state: the decision cache and conversations in Redis (two serve processes) vs in-process"
+      TINYROUTE_BENCH_BUILD="$build" TINYROUTE_SHARED_MODEL="${TINYROUTE_SHARED_MODEL:-$model}" \
+        bash "$here/shared-state.sh" | tee -a "$summary"
+      ;;
     quality)
       log "quality: tinyroute's strategies and its peers on the real model, the same data, one run"
       real="$("$repo/scripts/fetch-model.sh")"

@@ -171,6 +171,20 @@ struct BusConfig {
   const BusGenerateConfig& generation_for(const std::string& agent) const;
 };
 
+// The optional `shared_state:` section: serve's conversation turns and decision cache in Redis, so
+// several serve processes behind a load balancer decide alike. Without it each process keeps its own.
+struct SharedStateConfig {
+  bool enabled = false;                                  // the config has a shared_state section
+  std::string redis;                                     // as bus.redis; empty in the file: the bus's
+  std::string username_env = "TINYROUTE_REDIS_USERNAME"; // as bus.username_env (the bus's when unset)
+  std::string password_env = "TINYROUTE_REDIS_PASSWORD";
+  std::string prefix = "tinyroute:shared"; // every key starts with it
+  int timeout_ms = 50;                     // a Redis call slower than this is given up (decided without)
+  int conversations = 10000;               // conversations kept in Redis (least recently used goes)
+  int conversation_ttl_s = 86400;          // a conversation idle this long is forgotten
+  int line = 0;
+};
+
 struct Config {
   std::string source_path; // the file it came from
   std::string hash;        // sha256 of the file's bytes (hex), for caches keyed by config
@@ -182,8 +196,9 @@ struct Config {
   std::vector<RuleConfig> rules;   // in order; the first match wins
   std::vector<AgentConfig> agents; // empty when the config has no agents section
   AgentRoutingConfig agent_routing;
-  GatewayConfig gateway; // defaults when the config has no gateway section
-  BusConfig bus;         // bus.enabled = false when the config has no bus section
+  GatewayConfig gateway;          // defaults when the config has no gateway section
+  BusConfig bus;                  // bus.enabled = false when the config has no bus section
+  SharedStateConfig shared_state; // shared_state.enabled = false when the config has none
 
   const CategoryConfig* find_category(const std::string& name) const;
   const ModelConfig* find_model(const std::string& name) const;

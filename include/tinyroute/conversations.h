@@ -3,18 +3,23 @@
 // conversation) and decodes only what a new message adds; this store keeps the text, so a sequence the
 // engine evicted is rebuilt from it on the next message. Bounded in conversations (least recently used
 // goes first) and, per conversation, in tokens (the window). Thread-safe; one per process, shared by
-// the analyzers built on every config reload.
+// the analyzers built on every config reload. With a SharedStore (serve's shared_state) the turns live
+// there, so every process sees the same window; when the store cannot answer, the local copy of the
+// windows this process saw answers instead (and the fallback is counted).
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 namespace tinyroute {
+
+class SharedStore;
 
 struct ConversationOptions {
   std::size_t max_conversations = 10000; // conversations whose text is kept
@@ -35,12 +40,13 @@ struct ConversationTurn {
 bool push_turn(std::vector<ConversationTurn>& window, ConversationTurn turn, int max_tokens);
 
 struct ConversationStats {
-  std::size_t conversations = 0; // tracked now
-  std::uint64_t messages = 0;    // appended in total
-  std::uint64_t continued = 0;   // the engine continued its kept sequence
-  std::uint64_t rebuilt = 0;     // earlier turns decoded again (evicted, or the window moved)
-  std::uint64_t evicted = 0;     // conversations forgotten by the size bound
-  std::uint64_t replayed = 0;    // redeliveries of a turn already seen (not appended again)
+  std::size_t conversations = 0;      // tracked now
+  std::uint64_t messages = 0;         // appended in total
+  std::uint64_t continued = 0;        // the engine continued its kept sequence
+  std::uint64_t rebuilt = 0;          // earlier turns decoded again (evicted, or the window moved)
+  std::uint64_t evicted = 0;          // conversations forgotten by the size bound
+  std::uint64_t replayed = 0;         // redeliveries of a turn already seen (not appended again)
+  std::uint64_t shared_fallbacks = 0; // the shared store failed: the local windows answered
 };
 
 // What append saw: the window the decisions see, and how it came about.
@@ -54,6 +60,9 @@ struct ConversationWindow {
 class ConversationStore {
 public:
   explicit ConversationStore(ConversationOptions options = {});
+  // Turns in `shared` under `scope` (serve passes the internal model's fingerprint: the turns' token
+  // counts are its tokenizer's; the store adds window_tokens to the namespace).
+  ConversationStore(ConversationOptions options, std::shared_ptr<SharedStore> shared, std::string scope);
 
   // Appends a turn to conversation `id` (created when new) and returns the window the decisions see,
   // the new turn last. A turn whose id was seen in this conversation is a redelivery: the window ends
@@ -67,7 +76,7 @@ public:
   const ConversationOptions& options() const { return options_; }
   ConversationStats stats() const;
   // Prometheus text: tinyroute_conversations, tinyroute_conversation_{messages,continued,rebuilt,
-  // evicted}_total.
+  // evicted,replayed}_total (and _shared_fallbacks_total with a shared store).
   std::string metrics_text() const;
 
 private:
@@ -76,7 +85,11 @@ private:
     std::vector<ConversationTurn> window;
     std::deque<std::string> seen; // ids of the recent turns, the window's and some before (bounded)
   };
+  Entry& touch(const std::string& id); // found or created, most recently used; under mutex_
+  ConversationWindow append_local(const std::string& id, ConversationTurn turn);
   ConversationOptions options_;
+  std::shared_ptr<SharedStore> shared_;
+  std::string scope_;
   mutable std::mutex mutex_;
   std::list<Entry> lru_; // most recently used first
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;

@@ -25,6 +25,7 @@
 #include "tinyroute/bus.h"
 #include "tinyroute/decision-cache.h"
 #include "tinyroute/gateway.h"
+#include "tinyroute/redis-shared-store.h"
 
 namespace tinyroute::cli {
 
@@ -295,13 +296,29 @@ int run_serve(const ServeOptions& o) {
   Config config = load_cli_config(o.common);
   auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
   log_engine(*engine);
-  auto cache = std::make_shared<DecisionCache>(DecisionCacheOptions{
-      static_cast<std::size_t>(config.internal_model.cache_size), config.internal_model.cache_ttl_s});
+  // With shared_state, the decision cache and the conversations' turns live in Redis, so every serve
+  // process on it decides alike; the in-process stores otherwise. Either way they outlive reloads.
+  const DecisionCacheOptions cache_options{static_cast<std::size_t>(config.internal_model.cache_size),
+                                           config.internal_model.cache_ttl_s};
+  const ConversationOptions conversation_options{ConversationOptions{}.max_conversations,
+                                                 config.internal_model.conversation_tokens};
+  std::shared_ptr<DecisionCache> cache;
+  std::shared_ptr<ConversationStore> conversations;
+  if (config.shared_state.enabled) {
+    auto shared = make_redis_shared_store(config.shared_state);
+    spdlog::info("shared state: decisions and conversation turns in redis {}; timeout {} ms",
+                 shared->describe(), config.shared_state.timeout_ms);
+    cache = std::make_shared<DecisionCache>(cache_options, shared);
+    // Conversations are shared by processes with the same tokenizer (the turns' token counts).
+    conversations = std::make_shared<ConversationStore>(conversation_options, std::move(shared),
+                                                        engine->info().fingerprint);
+  } else {
+    cache = std::make_shared<DecisionCache>(cache_options);
+    // Conversation text outlives reloads (a new prefix only means the next message rebuilds).
+    conversations = std::make_shared<ConversationStore>(conversation_options);
+  }
   auto live = std::make_shared<LiveRouter>();
   auto warmup = std::make_shared<const Warmup>(Warmup{config, RuleSet(config.rules), engine});
-  // Conversation text outlives reloads (a new prefix only means the next message rebuilds).
-  auto conversations = std::make_shared<ConversationStore>(ConversationOptions{
-      ConversationOptions{}.max_conversations, config.internal_model.conversation_tokens});
   // With a routing deadline, serving starts at once and the instruction prefixes are decoded in the
   // background: until then routing answers by the rules and the default category (the model cannot
   // decide in time), and the native endpoints wait. Without one, the model is ready before serving.
@@ -426,6 +443,13 @@ int run_serve(const ServeOptions& o) {
           spdlog::warn("the bus section was {}: that takes effect at the next start",
                        bus ? "removed" : "added");
         }
+        const SharedStateConfig &was = config.shared_state, &now = next.shared_state;
+        if (was.enabled != now.enabled || was.redis != now.redis || was.username_env != now.username_env ||
+            was.password_env != now.password_env || was.prefix != now.prefix ||
+            was.timeout_ms != now.timeout_ms || was.conversations != now.conversations ||
+            was.conversation_ttl_s != now.conversation_ttl_s)
+          spdlog::warn("the shared_state section changed: that takes effect at the next start (the running "
+                       "one is kept)");
         cache->clear(); // decisions made under the old config must not outlive it
         engine = std::move(next_engine);
         log_config(next);

@@ -377,8 +377,8 @@ private:
 // ---- the schema --------------------------------------------------------------------------------
 
 const std::vector<std::string> kTopKeys = {
-    "internal_model", "categories",    "models",  "fallbacks", "default_category",
-    "agents",         "agent_routing", "gateway", "rules",     "bus"};
+    "internal_model", "categories", "models", "fallbacks", "default_category", "agents",
+    "agent_routing",  "gateway",    "rules",  "bus",       "shared_state"};
 const std::vector<std::string> kInternalKeys = {
     "model",      "name",       "aliases",     "threads",     "context",       "batch",
     "ubatch",     "repack",     "parallel",    "strategy",    "threshold",     "max_query_tokens",
@@ -395,6 +395,8 @@ const std::vector<std::string> kAgentRoutingKeys = {"threshold", "max_hops", "ma
 const std::vector<std::string> kGatewayKeys = {"listen", "max_body_bytes", "api_keys", "availability_poll"};
 const std::vector<std::string> kRuleKeys = {"keywords", "regex", "category", "agent"};
 const std::vector<std::string> kApiKeyKeys = {"key_env", "models"};
+const std::vector<std::string> kSharedStateKeys = {"redis",      "username_env",  "password_env",    "prefix",
+                                                   "timeout_ms", "conversations", "conversation_ttl"};
 const std::vector<std::string> kBusKeys = {"redis",
                                            "username_env",
                                            "password_env",
@@ -1232,6 +1234,61 @@ void parse_bus(Reader& r, const Section& top, const Config& cfg, BusConfig& bus)
   }
 }
 
+// The shared_state section: serve's conversations and decision cache in Redis. The connection is the
+// bus's unless it names its own (the same URL rules and credential variables).
+void parse_shared_state(Reader& r, const Section& top, const Config& cfg, SharedStateConfig& shared) {
+  const auto node = r.value(top, "shared_state", false);
+  if (!node) return;
+  const Section s = r.section(*node, "shared_state", top.line, kSharedStateKeys);
+  if (!s.ok) return;
+  Report& report = r.report();
+  shared.enabled = true;
+  shared.line = s.line;
+  const auto at = [&](const char* key) { return line_of(s.fields.at(key), s.line); };
+  if (cfg.bus.enabled) {
+    shared.redis = cfg.bus.redis;
+    shared.username_env = cfg.bus.username_env;
+    shared.password_env = cfg.bus.password_env;
+  }
+  if (auto v = r.text(s, "redis", false, "redis://HOST:PORT[/DB] or unix:///PATH")) {
+    if (!v->starts_with("redis://") && !v->starts_with("unix://")) {
+      report.add(at("redis"), "shared_state.redis",
+                 quoted(*v) + " must start with redis:// or unix:// (e.g. redis://127.0.0.1:6379/0)");
+    } else if (v->find('@') != std::string::npos) {
+      report.add(at("redis"), "shared_state.redis",
+                 "must not hold a user or password; name the environment variables in "
+                 "shared_state.username_env and shared_state.password_env instead");
+    } else {
+      shared.redis = *v;
+    }
+  } else if (!s.fields.contains("redis") && !cfg.bus.enabled) {
+    report.add(s.line, "shared_state.redis",
+               "is missing: name the Redis server (redis://HOST:PORT[/DB] or unix:///PATH), or add a bus "
+               "section whose connection it then shares");
+  }
+  for (const char* key : {"username_env", "password_env"}) {
+    if (auto v = r.text(s, key, false)) {
+      if (!valid_env_name(*v)) {
+        report.add(at(key), std::string("shared_state.") + key,
+                   quoted(*v) + " is not an environment variable name (letters, digits and '_')");
+      } else {
+        (std::string_view(key) == "username_env" ? shared.username_env : shared.password_env) = *v;
+      }
+    }
+  }
+  if (auto v = r.text(s, "prefix", false)) {
+    if (v->empty() || v->find_first_of(" \t\r\n") != std::string::npos) {
+      report.add(at("prefix"), "shared_state.prefix",
+                 quoted(*v) + " must be a non-empty key prefix without whitespace (e.g. tinyroute:shared)");
+    } else {
+      shared.prefix = *v;
+    }
+  }
+  r.positive(s, "timeout_ms", shared.timeout_ms);
+  r.positive(s, "conversations", shared.conversations);
+  r.positive(s, "conversation_ttl", shared.conversation_ttl_s);
+}
+
 // Every category must reach a model, or requests classified into it could never be answered.
 void check_served(Report& report, const Config& cfg, const std::map<std::string, Item>& defined) {
   for (const auto& category : cfg.categories) {
@@ -1448,6 +1505,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
     parse_gateway(reader, top, cfg, cfg.gateway);
     parse_rules(reader, top, cfg);
     parse_bus(reader, top, cfg, cfg.bus);
+    parse_shared_state(reader, top, cfg, cfg.shared_state);
   } catch (const YAML::Exception& e) {
     // yaml-cpp throwing here is a bug in the checks above; still say where.
     report.add(e.mark.is_null() ? 1 : e.mark.line + 1, "", "unexpected YAML error: " + e.msg);

@@ -276,7 +276,7 @@ std::optional<AnalyzeResult> Analyzer::from_cache(const std::string& key, const 
                                                   const Availability& availability,
                                                   double started_ms_ago) const {
   if (!cache_) return std::nullopt;
-  auto hit = cache_->find(key);
+  auto hit = cache_->find(key, config_.hash);
   if (!hit) return std::nullopt;
   AnalyzeResult r = *hit;
   const auto s0 = Clock::now();
@@ -412,7 +412,7 @@ std::future<AnalyzeResult> Analyzer::finish(std::future<ScoreResult> fut, Hidden
                       AnalyzeResult r = decide(s, h, n_query, truncated, facts, availability, ms_since(t0));
                       r.reused_tokens = s.n_reused;
                       if (annotate) annotate(r);
-                      if (cache_ && !key.empty()) cache_->put(key, r);
+                      if (cache_ && !key.empty()) cache_->put(key, r, config_.hash);
                       apply_rules(text, r, facts, availability);
                       return r;
                     });
@@ -498,7 +498,7 @@ RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
     if (s && hidden.agent && !in_time(hidden.agent->state)) s.reset();
     if (s) {
       decided = decide(*s, hidden_result(hidden), n_query, truncated, facts, availability, ms_since(t0));
-      if (cache_) cache_->put(key, *decided);
+      if (cache_) cache_->put(key, *decided, config_.hash);
     }
   }
   if (decided) return from(std::move(*decided));

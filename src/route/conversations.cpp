@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <sstream>
 
+#include "tinyroute/error.h"
+#include "tinyroute/shared-store.h"
+
 namespace tinyroute {
 
 bool push_turn(std::vector<ConversationTurn>& window, ConversationTurn turn, int max_tokens) {
@@ -21,13 +24,16 @@ bool push_turn(std::vector<ConversationTurn>& window, ConversationTurn turn, int
 
 ConversationStore::ConversationStore(ConversationOptions options) : options_(options) {}
 
+ConversationStore::ConversationStore(ConversationOptions options, std::shared_ptr<SharedStore> shared,
+                                     std::string scope)
+    : options_(options), shared_(std::move(shared)), scope_(std::move(scope)) {}
+
 namespace {
 // Turn ids remembered per conversation: more than a window holds, so a late redelivery is still known.
 constexpr std::size_t kSeenTurns = 256;
 } // namespace
 
-ConversationWindow ConversationStore::append(const std::string& id, ConversationTurn turn) {
-  std::lock_guard lock(mutex_);
+ConversationStore::Entry& ConversationStore::touch(const std::string& id) {
   auto it = index_.find(id);
   if (it == index_.end()) {
     lru_.push_front({id, {}, {}});
@@ -35,12 +41,44 @@ ConversationWindow ConversationStore::append(const std::string& id, Conversation
     while (lru_.size() > options_.max_conversations && lru_.size() > 1) {
       index_.erase(lru_.back().id);
       lru_.pop_back();
-      ++stats_.evicted;
+      if (!shared_) ++stats_.evicted; // with a shared store its own bound counts
     }
   } else {
     lru_.splice(lru_.begin(), lru_, it->second);
   }
-  Entry& e = lru_.front();
+  return lru_.front();
+}
+
+ConversationWindow ConversationStore::append(const std::string& id, ConversationTurn turn) {
+  if (shared_) {
+    try {
+      SharedAppend a = shared_->append_turn(scope_, id, turn, options_.window_tokens);
+      std::lock_guard lock(mutex_);
+      stats_.evicted += a.evicted;
+      if (a.window.replayed) {
+        ++stats_.replayed;
+        return std::move(a.window);
+      }
+      ++stats_.messages;
+      // The local copy: what answers while the shared store cannot.
+      Entry& e = touch(id);
+      e.window = a.window.turns;
+      if (!turn.id.empty()) {
+        e.seen.push_back(turn.id);
+        if (e.seen.size() > kSeenTurns) e.seen.pop_front();
+      }
+      return std::move(a.window);
+    } catch (const Error&) {
+      std::lock_guard lock(mutex_);
+      ++stats_.shared_fallbacks;
+    }
+  }
+  return append_local(id, std::move(turn));
+}
+
+ConversationWindow ConversationStore::append_local(const std::string& id, ConversationTurn turn) {
+  std::lock_guard lock(mutex_);
+  Entry& e = touch(id);
   ConversationWindow w;
   if (!turn.id.empty() && std::find(e.seen.begin(), e.seen.end(), turn.id) != e.seen.end()) {
     ++stats_.replayed;
@@ -111,6 +149,12 @@ std::string ConversationStore::metrics_text() const {
   metric("tinyroute_conversation_replayed_total", "counter",
          "Redelivered conversation messages (a turn id already seen): routed again, not appended again.",
          s.replayed);
+  if (shared_) {
+    metric("tinyroute_conversation_shared_fallbacks_total", "counter",
+           "Conversation messages the shared store (shared_state) could not serve: this process's own "
+           "copy of the window answered.",
+           s.shared_fallbacks);
+  }
   return o.str();
 }
 

@@ -62,6 +62,7 @@ public:
     throw std::runtime_error("redis-server does not answer PING");
   }
   void kill() { process_->stop(9); }
+  int pid() const { return process_->pid(); }
   void restart() {
     kill();
     start();
