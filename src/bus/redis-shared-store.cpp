@@ -150,8 +150,8 @@ public:
     // The window size is part of the namespace: a window is only the same under the same rule.
     const std::string base = scope_key(scope) + ":c" + std::to_string(window_tokens);
     const RedisValue v = call([&](RedisClient& r) {
-      return r.command({"EVAL", kAppendTurn, "2", base + ":" + engine::sha256_hex(conversation), base, turn.text,
-                        std::to_string(turn.tokens), turn.id, std::to_string(window_tokens),
+      return r.command({"EVAL", kAppendTurn, "2", base + ":" + engine::sha256_hex(conversation), base,
+                        turn.text, std::to_string(turn.tokens), turn.id, std::to_string(window_tokens),
                         std::to_string(max_conversations_), std::to_string(conversation_ttl_ms_),
                         std::to_string(kSeenTurns)});
     });
