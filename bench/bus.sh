@@ -20,17 +20,9 @@
 #   TINYROUTE_BUS_SCENARIOS    which runs (default: "forward model split")
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
-build="${TINYROUTE_BENCH_BUILD:-$repo/build/bench}"
-threads="${TINYROUTE_THREADS:-2}"
-results="$here/results"
-log() { echo "[bench:bus] $*" >&2; }
-
-if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYROUTE_BUILD_TESTS=OFF >&2
-fi
-cmake --build "$build" --target tinyroute-cli tinyroute-mkmodel -j "$threads" >&2
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+bench_tag="bench:bus"
+bench_build tinyroute-cli tinyroute-mkmodel
 cli="$build/src/cli/tinyroute"
 scenarios="${TINYROUTE_BUS_SCENARIOS:-forward model split}"
 model="${TINYROUTE_BUS_MODEL:-}"

@@ -24,23 +24,12 @@
 # own (scripts/python-env.sh --bench), never on the generated one.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
-build="${TINYROUTE_BENCH_BUILD:-$repo/build/bench}"
-threads="${TINYROUTE_THREADS:-2}"
-results="$here/results"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
 modes=("$@")
 [[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory memory-serve startup gateway analyze conversations cache-http bus shared-state quality)
 
-log() { echo "[bench] $*" >&2; }
-
-# RelWithDebInfo: llama.cpp (prebuilt, optimised) does the heavy lifting; -O2 -g keeps perf usable.
-if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYROUTE_BUILD_TESTS=OFF \
-    >&2
-fi
-cmake --build "$build" --target tinyroute-bench tinyroute-mkmodel tinyroute-cli -j "$threads" >&2
+bench_build tinyroute-bench tinyroute-mkmodel tinyroute-cli
 bench="$build/bench/tinyroute-bench"
 tinyroute_bin="$(find "$build/src" -maxdepth 3 -type f -name tinyroute -perm -u+x | head -n1)"
 

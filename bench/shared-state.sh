@@ -21,17 +21,9 @@
 #   TINYROUTE_SHARED_CONVERSATIONS / TINYROUTE_SHARED_TURNS   the conversation run (default: 16 x 4)
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
-build="${TINYROUTE_BENCH_BUILD:-$repo/build/bench}"
-threads="${TINYROUTE_THREADS:-2}"
-results="$here/results"
-log() { echo "[bench:shared-state] $*" >&2; }
-
-if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYROUTE_BUILD_TESTS=OFF >&2
-fi
-cmake --build "$build" --target tinyroute-cli tinyroute-mkmodel -j "$threads" >&2
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+bench_tag="bench:shared-state"
+bench_build tinyroute-cli tinyroute-mkmodel
 cli="$build/src/cli/tinyroute"
 model="${TINYROUTE_SHARED_MODEL:-}"
 [[ -n "$model" ]] || model="$(TINYROUTE_BUILD_DIR="$build" "$repo/scripts/make-bench-model.sh" | tail -n1)"
