@@ -33,7 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "message/field-scorers.h"
+#include "route/field-scorers.h"
 #include "support.h"
 #include "tinyroute/analyze.h"
 #include "tinyroute/classify.h"
@@ -41,6 +41,7 @@
 #include "tinyroute/conversations.h"
 #include "tinyroute/decision-cache.h"
 #include "tinyroute/engine.h"
+#include "tinyroute/from-config.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

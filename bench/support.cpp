@@ -187,14 +187,6 @@ std::map<std::string, long> proc_memory(const std::string& pid) {
   return m;
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const double rank = std::ceil(p / 100.0 * static_cast<double>(v.size()));
-  const size_t i = rank < 1 ? 0 : static_cast<size_t>(rank) - 1;
-  return v[std::min(i, v.size() - 1)];
-}
-
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::ifstream f(path);
   if (!f) throw std::runtime_error("cannot read " + path);

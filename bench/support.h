@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/percentile.h" // tinyroute::percentile, for every bench mode
+
 namespace tinyroute::bench {
 
 double now_ms(); // steady clock, milliseconds
@@ -57,7 +59,6 @@ void wait_healthy(int port, const Child& child, double timeout_s);
 // VmRSS, VmHWM, RssAnon, RssFile (kB) of a process ("self" or a pid).
 std::map<std::string, long> proc_memory(const std::string& pid = "self");
 
-double percentile(std::vector<double> v, double p); // nearest-rank on a sorted copy, p in [0,100]
 std::vector<nlohmann::json> read_jsonl(const std::string& path);
 void write_json(const std::string& path, const nlohmann::json& j);
 

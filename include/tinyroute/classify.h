@@ -171,8 +171,7 @@ struct RouteResult {
 // Every call may be made from many threads at once.
 class TaskRouter {
 public:
-  // Loads the internal model named in config.internal_model (a path or a `tinyroute pull` name).
-  explicit TaskRouter(const Config& config);
+  // `engine` runs config.internal_model (open_engine() in tinyroute/from-config.h builds it).
   TaskRouter(std::shared_ptr<Engine> engine, Config config);
 
   std::future<ClassifyResult> classify_task(std::string text, Priority priority = Priority::normal) const;
@@ -190,9 +189,6 @@ private:
   Config config_;
   std::unique_ptr<Classifier> classifier_;
 };
-
-// Engine parameters from the config's internal_model section (model path resolved via `pull`'s cache).
-EngineParams engine_params_from(const InternalModelConfig& internal);
 
 // Throws Error(internal_model_forbidden) if the internal model is an answer model anywhere in `config`
 // (the same guard load_config applies, for configs built in code).

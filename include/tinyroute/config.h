@@ -101,6 +101,7 @@ struct RuleConfig {
   std::string category; // target category; empty = none
   std::string agent;    // target agent; empty = none
   int line = 0;         // where it was defined (for messages)
+  int regex_line = 0;   // where `regex` was written (RuleSet reports a bad pattern there)
 };
 
 struct AgentRoutingConfig {

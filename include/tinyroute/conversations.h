@@ -9,12 +9,8 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace tinyroute {
@@ -79,21 +75,15 @@ public:
   // evicted,replayed}_total (and _shared_fallbacks_total with a shared store).
   std::string metrics_text() const;
 
+  ~ConversationStore();
+
 private:
-  struct Entry {
-    std::string id;
-    std::vector<ConversationTurn> window;
-    std::deque<std::string> seen; // ids of the recent turns, the window's and some before (bounded)
-  };
-  Entry& touch(const std::string& id); // found or created, most recently used; under mutex_
+  struct State; // the lock, the local windows (LRU) and the counters
   ConversationWindow append_local(const std::string& id, ConversationTurn turn);
   ConversationOptions options_;
   std::shared_ptr<SharedStore> shared_;
   std::string scope_;
-  mutable std::mutex mutex_;
-  std::list<Entry> lru_; // most recently used first
-  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
-  ConversationStats stats_;
+  std::unique_ptr<State> state_;
 };
 
 } // namespace tinyroute

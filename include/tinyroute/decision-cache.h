@@ -10,12 +10,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "tinyroute/analyze.h"
 
@@ -69,20 +66,14 @@ public:
   // tinyroute_decision_cache_shared_fallbacks_total.
   std::string metrics_text() const;
 
+  ~DecisionCache();
+
 private:
-  struct Entry {
-    std::string key;
-    std::shared_ptr<const AnalyzeResult> value;
-    Clock::time_point stored;
-  };
+  struct State; // the lock, the local entries (LRU) and the counters
   DecisionCacheOptions options_;
   std::function<Clock::time_point()> now_;
   std::shared_ptr<SharedStore> shared_;
-  std::size_t shared_entries_ = 0; // what the shared store said it held at the last store
-  mutable std::mutex mutex_;
-  std::list<Entry> lru_; // most recently used first
-  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
-  DecisionCacheStats stats_;
+  std::unique_ptr<State> state_;
 };
 
 } // namespace tinyroute

@@ -44,8 +44,6 @@ struct LatencySummary {
   double max = 0;
 };
 
-// Nearest-rank percentile (p in [0, 100]) of unsorted values; 0 for an empty set.
-double percentile(std::vector<double> values, double p);
 LatencySummary summarize_latency(const std::vector<double>& ms);
 
 } // namespace tinyroute

@@ -27,16 +27,15 @@ struct RuleMatch {
   std::string pattern;   // the keyword or regex that matched, as written in the config
 };
 
-// What a rule must say: "" when `pattern` is a valid PCRE2 pattern, else the compiler's message and
-// the offset it points at (config validation reports it with the rule's file:line).
+// "" when `pattern` is a valid PCRE2 pattern, else the compiler's message and the offset it points at.
 std::string regex_problem(std::string_view pattern);
 
 class RuleSet {
 public:
   RuleSet();
-  // Compiles every rule. Throws Error(invalid_argument) for a rule that does not compile (configs from
-  // load_config never do: they were checked there).
-  explicit RuleSet(const std::vector<RuleConfig>& rules);
+  // Compiles every rule. The config reader leaves patterns to this: a regex that does not compile is
+  // Error(config_invalid) "SOURCE:LINE: rules[i].regex: ..." (`source`: the config's file name).
+  explicit RuleSet(const std::vector<RuleConfig>& rules, const std::string& source = {});
   ~RuleSet();
   RuleSet(RuleSet&&) noexcept;
   RuleSet& operator=(RuleSet&&) noexcept;

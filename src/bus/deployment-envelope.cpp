@@ -4,8 +4,8 @@
 #include <charconv>
 #include <ctime>
 
+#include "core/utf8.h"
 #include "message/schema-validate.h"
-#include "message/utf8.h"
 #include "message/uuid.h"
 #include "tinyroute/error.h"
 

@@ -27,6 +27,7 @@
 
 #include "bus/deployment-envelope.h"
 #include "bus/redis-client.h"
+#include "core/prometheus.h"
 #include "message/extract.h"
 #include "message/field-generator.h"
 #include "message/schema-validate.h"
@@ -118,35 +119,24 @@ bool blank(const std::string& s) {
                      [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
 }
 
-// Latency in milliseconds: fixed buckets for /metrics, a bounded reservoir for percentiles.
+// Latency in milliseconds for /metrics, observed from the dispatcher's threads.
 class LatencyHistogram {
 public:
   void add(double ms) {
     std::lock_guard lock(mutex_);
-    for (std::size_t i = 0; i < kBounds.size(); ++i)
-      if (ms <= kBounds[i]) ++counts_[i];
-    ++count_;
-    sum_ += ms;
+    h_.observe(ms);
   }
-  std::string render(const std::string& name, const std::string& help) const {
+  void write(std::ostream& o, const char* name, const char* help) const {
     std::lock_guard lock(mutex_);
-    std::ostringstream o;
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
-    for (std::size_t i = 0; i < kBounds.size(); ++i)
-      o << name << "_bucket{le=\"" << kBounds[i] << "\"} " << counts_[i] << "\n";
-    o << name << "_bucket{le=\"+Inf\"} " << count_ << "\n"
-      << name << "_sum " << sum_ << "\n"
-      << name << "_count " << count_ << "\n";
-    return o.str();
+    prometheus::family(o, name, prometheus::Type::histogram, help);
+    h_.write(o, name);
   }
 
 private:
   static constexpr std::array<double, 13> kBounds = {1,   2,   5,    10,   25,   50,   100,
                                                      250, 500, 1000, 2500, 5000, 10000};
   mutable std::mutex mutex_;
-  std::array<long long, 13> counts_{};
-  long long count_ = 0;
-  double sum_ = 0;
+  prometheus::Histogram h_{kBounds};
 };
 
 // One entry on its way through a batch.
@@ -865,10 +855,10 @@ std::string BusDispatcher::metrics_text() const {
   const Impl& i = *impl_;
   std::ostringstream o;
   const auto counter = [&](const char* name, const char* help, long long v) {
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n" << name << " " << v << "\n";
+    prometheus::metric(o, name, prometheus::Type::counter, help, v);
   };
   const auto gauge = [&](const char* name, const char* help, long long v) {
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n" << name << " " << v << "\n";
+    prometheus::metric(o, name, prometheus::Type::gauge, help, v);
   };
   counter("tinyroute_bus_messages_in_total", "Inbox entries read by this dispatcher.", i.in);
   counter("tinyroute_bus_messages_out_total", "Messages written to agent streams.", i.out);
@@ -884,8 +874,8 @@ std::string BusDispatcher::metrics_text() const {
   gauge("tinyroute_bus_connected", "1 while connected to Redis.", i.connected ? 1 : 0);
   gauge("tinyroute_bus_group_lag", "Inbox entries not yet read by the consumer group (-1 unknown).", i.lag);
   gauge("tinyroute_bus_group_pending", "Entries read by the group but not yet acknowledged.", i.pending);
-  o << i.routing_ms.render("tinyroute_bus_routing_latency_ms", "analyze() time per routed message.");
-  o << i.delivery_ms.render("tinyroute_bus_delivery_latency_ms", "Inbox write to agent stream write.");
+  i.routing_ms.write(o, "tinyroute_bus_routing_latency_ms", "analyze() time per routed message.");
+  i.delivery_ms.write(o, "tinyroute_bus_delivery_latency_ms", "Inbox write to agent stream write.");
   return o.str();
 }
 

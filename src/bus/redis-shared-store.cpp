@@ -18,7 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bus/redis-client.h"
-#include "engine/fingerprint.h"
+#include "core/sha256.h"
 #include "tinyroute/error.h"
 
 namespace tinyroute {
@@ -150,8 +150,8 @@ public:
     // The window size is part of the namespace: a window is only the same under the same rule.
     const std::string base = scope_key(scope) + ":c" + std::to_string(window_tokens);
     const RedisValue v = call([&](RedisClient& r) {
-      return r.command({"EVAL", kAppendTurn, "2", base + ":" + engine::sha256_hex(conversation), base,
-                        turn.text, std::to_string(turn.tokens), turn.id, std::to_string(window_tokens),
+      return r.command({"EVAL", kAppendTurn, "2", base + ":" + sha256_hex(conversation), base, turn.text,
+                        std::to_string(turn.tokens), turn.id, std::to_string(window_tokens),
                         std::to_string(max_conversations_), std::to_string(conversation_ttl_ms_),
                         std::to_string(kSeenTurns)});
     });
@@ -186,7 +186,7 @@ private:
     return prefix_ + ":{" + std::string(scope.substr(0, 16)) + "}";
   }
   std::string decision_key(std::string_view scope, const std::string& key) const {
-    return scope_key(scope) + ":d:" + engine::sha256_hex(key);
+    return scope_key(scope) + ":d:" + sha256_hex(key);
   }
 
   // Runs `fn` on a pooled connection. A failure drops the connection and starts a back-off during which

@@ -25,7 +25,7 @@ void add_json_flag(CLI::App* command, CommonOptions& options);
 
 // --config, else $TINYROUTE_CONFIG (when set and not empty), else config/tinyroute.yaml.
 std::string config_path(const CommonOptions& options);
-// load_config(config_path()) with --model applied (the internal-model guard is checked again).
+// load_checked_config(config_path()) with --model applied (the internal-model guard is checked again).
 Config load_cli_config(const CommonOptions& options);
 
 // A mistake in how the command was called: exit status 2.

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "output.h"
 #include "tinyroute/agents.h"
+#include "tinyroute/from-config.h"
 #include "tinyroute/messages.h"
 
 namespace tinyroute::cli {

@@ -16,6 +16,7 @@
 #include "tinyroute/bus.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/error.h"
+#include "tinyroute/from-config.h"
 
 namespace tinyroute::cli {
 

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "output.h"
 #include "route-request.h"
+#include "tinyroute/from-config.h"
 
 namespace tinyroute::cli {
 
@@ -32,7 +33,8 @@ void register_classify_commands(CLI::App& app, Action& action) {
   add_text_command(app, "classify", "Classify a request into one of the configured categories", *classify)
       ->callback([&action, classify] {
         action = [o = classify] {
-          TaskRouter router(load_cli_config(o->common));
+          const Config config = load_cli_config(o->common);
+          TaskRouter router(open_engine(config), config);
           ClassifyResult r = router.classify_task(o->text).get();
           if (o->common.json) {
             std::cout << classify_json(r).dump(2) << "\n";

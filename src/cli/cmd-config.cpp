@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "output.h"
+#include "tinyroute/from-config.h"
 #include "tinyroute/pull.h"
 
 namespace tinyroute::cli {
@@ -35,7 +36,7 @@ int check(const CheckOptions& o) {
   const std::string path = o.file.empty() ? config_path(o.common) : o.file;
   Config config;
   try {
-    config = load_config(path);
+    config = load_checked_config(path);
   } catch (const Error& e) {
     if (o.common.json) {
       std::cout << json{{"ok", false},

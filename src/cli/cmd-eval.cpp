@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "output.h"
 #include "tinyroute/agents.h"
+#include "tinyroute/from-config.h"
 
 namespace tinyroute::cli {
 

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <pthread.h>
+#include <sstream>
 #include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
@@ -19,11 +20,13 @@
 
 #include "agent-endpoints.h"
 #include "cli.h"
+#include "core/prometheus.h"
 #include "output.h"
 #include "route-request.h"
 #include "select-endpoint.h"
 #include "tinyroute/bus.h"
 #include "tinyroute/decision-cache.h"
+#include "tinyroute/from-config.h"
 #include "tinyroute/gateway.h"
 #include "tinyroute/redis-shared-store.h"
 
@@ -340,10 +343,11 @@ int run_serve(const ServeOptions& o) {
   const BusThread bus_thread(bus);
   gopts.extra_metrics = [cache, conversations, engine, bus] {
     const EngineStats e = engine->stats();
+    std::ostringstream text;
+    prometheus::metric(text, "tinyroute_conversation_sequences", prometheus::Type::gauge,
+                       "Conversation sequences the engine keeps decoded.", e.conversations);
     return cache->metrics_text() + conversations->metrics_text() + (bus ? bus->metrics_text() : "") +
-           "# HELP tinyroute_conversation_sequences Conversation sequences the engine keeps decoded.\n"
-           "# TYPE tinyroute_conversation_sequences gauge\ntinyroute_conversation_sequences " +
-           std::to_string(e.conversations) + "\n";
+           text.str();
   };
   // The router reads the gateway's availability (polled model lists, breakers); the gateway only calls
   // it while serving, after `serving` points at it.

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "output.h"
+#include "tinyroute/from-config.h"
 #include "tinyroute/head.h"
 
 namespace tinyroute::cli {

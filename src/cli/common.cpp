@@ -2,6 +2,7 @@
 
 #include "cli.h"
 #include "tinyroute/classify.h"
+#include "tinyroute/from-config.h"
 
 namespace tinyroute::cli {
 
@@ -28,7 +29,7 @@ std::string config_path(const CommonOptions& options) {
 }
 
 Config load_cli_config(const CommonOptions& options) {
-  Config config = load_config(config_path(options));
+  Config config = load_checked_config(config_path(options));
   if (!options.model.empty()) {
     config.internal_model.model = options.model;
     check_internal_model_guard(config); // a new file stem is a new internal-model name

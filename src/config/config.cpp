@@ -2,7 +2,6 @@
 // `tinyroute config check` can show them all at once, each as "FILE:LINE: key.path: what (what to do)".
 #include "tinyroute/config.h"
 
-#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -17,8 +16,8 @@
 #include <set>
 #include <sstream>
 
+#include "core/sha256.h"
 #include "tinyroute/error.h"
-#include "tinyroute/rules.h"
 
 namespace tinyroute {
 
@@ -66,21 +65,6 @@ std::string join(const std::vector<std::string>& items, std::string_view sep = "
     out += item;
   }
   return out;
-}
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
-    throw Error(ErrorCode::internal, "sha256 of the config failed (OpenSSL EVP_Digest)");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
-  }
-  return hex;
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -1038,13 +1022,8 @@ void parse_rules(Reader& r, const Section& top, Config& cfg) {
       ok = false;
     }
     if (auto v = r.text(s, "regex", false)) {
-      if (const std::string problem = regex_problem(*v); !problem.empty()) {
-        report.add(line_of(s.fields.at("regex"), s.line), s.path + ".regex",
-                   quoted(*v) + " is not a valid regular expression (PCRE2): " + problem);
-        ok = false;
-      } else {
-        rule.regex = *v;
-      }
+      rule.regex = *v; // compiled, and refused with this line, by RuleSet
+      rule.regex_line = line_of(s.fields.at("regex"), s.line);
     } else if (s.fields.contains("regex")) {
       ok = false;
     }

@@ -1,48 +1,13 @@
 #include "engine/fingerprint.h"
 
-#include <openssl/evp.h>
-
-#include <array>
 #include <fstream>
 #include <memory>
 #include <vector>
 
+#include "core/sha256.h"
 #include "tinyroute/error.h"
 
 namespace tinyroute::engine {
-
-namespace {
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
-};
-
-class Sha256 {
-public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
-  void update(const void* data, size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
-  std::string hex() {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_.get(), md.data(), &len);
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-      out.push_back(digits[md[i] >> 4]);
-      out.push_back(digits[md[i] & 15]);
-    }
-    return out;
-  }
-
-private:
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx_;
-};
-} // namespace
-
-std::string sha256_hex(std::string_view bytes) {
-  Sha256 h;
-  h.update(bytes.data(), bytes.size());
-  return h.hex();
-}
 
 std::string model_fingerprint(const std::string& path, std::uint64_t file_size, std::uint64_t data_offset) {
   std::ifstream f(path, std::ios::binary);

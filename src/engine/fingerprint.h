@@ -8,8 +8,6 @@
 
 namespace tinyroute::engine {
 
-std::string sha256_hex(std::string_view bytes);
-
 // sha256 over the file size, the whole GGUF metadata block and 16 sampled 64 KiB windows of tensor
 // data: milliseconds for a 637 MiB file, yet it changes with the weights (different seeds, quantizations).
 std::string model_fingerprint(const std::string& path, std::uint64_t file_size, std::uint64_t data_offset);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <limits>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -50,15 +51,12 @@ namespace {
 
 // Upstream keep-alive reuse, in Prometheus text.
 std::string pool_metrics(const ConnectionPool::Stats& s) {
-  return "# HELP tinyroute_upstream_connections_reused_total Forwards sent on a kept-alive upstream "
-         "connection.\n"
-         "# TYPE tinyroute_upstream_connections_reused_total counter\n"
-         "tinyroute_upstream_connections_reused_total " +
-         std::to_string(s.reused) +
-         "\n# HELP tinyroute_upstream_connections_idle Idle keep-alive connections to upstreams.\n"
-         "# TYPE tinyroute_upstream_connections_idle gauge\n"
-         "tinyroute_upstream_connections_idle " +
-         std::to_string(s.idle) + "\n";
+  std::ostringstream o;
+  prometheus::metric(o, "tinyroute_upstream_connections_reused_total", prometheus::Type::counter,
+                     "Forwards sent on a kept-alive upstream connection.", s.reused);
+  prometheus::metric(o, "tinyroute_upstream_connections_idle", prometheus::Type::gauge,
+                     "Idle keep-alive connections to upstreams.", s.idle);
+  return o.str();
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {

@@ -3,12 +3,12 @@
 // in-flight requests, upstream attempts and fallbacks. Thread-safe; owned by one Gateway.
 #pragma once
 
-#include <array>
 #include <map>
 #include <mutex>
-#include <ostream>
 #include <string>
 #include <tuple>
+
+#include "core/prometheus.h"
 
 namespace tinyroute::gateway {
 
@@ -26,16 +26,8 @@ public:
   std::string render() const;
 
 private:
-  static constexpr std::array<double, 12> buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                     0.5,   1,    2.5,   5,    10,  30};
-  struct Histogram {
-    std::array<long long, buckets.size()> counts{};
-    long long count = 0;
-    double sum = 0;
-    void observe(double seconds);
-  };
-  static void render_histogram(std::ostream& o, const char* name, const char* label,
-                               const std::map<std::string, Histogram>& by_label);
+  using Histogram = prometheus::Histogram;
+  Histogram& histogram(std::map<std::string, Histogram>& by_label, const std::string& label);
   mutable std::mutex mutex_;
   long long in_flight_ = 0;
   // endpoint, category, model, status

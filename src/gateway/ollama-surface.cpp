@@ -3,28 +3,13 @@
 #include <algorithm>
 #include <cctype>
 
-#include <openssl/evp.h>
-
+#include "core/sha256.h"
 #include "gateway/chat.h"
 #include "gateway/routing.h"
 
 namespace tinyroute::gateway {
 
 namespace {
-
-// A stable digest for a listing entry: the same config gives the same digest, run after run.
-std::string digest_of(const std::string& text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  std::string out;
-  if (EVP_Digest(text.data(), text.size(), md, &size, EVP_sha256(), nullptr) != 1) return out;
-  static constexpr char hex[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < size; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 // "qwen2.5-coder:32b" -> family "qwen2.5-coder", parameter size "32B" (empty when the tag is not a size).
 std::string family_of(const std::string& name) {
@@ -96,7 +81,7 @@ json ollama_tag(const Config& config, const GatewayOptions& options, const std::
           {"model", name},
           {"modified_at", modified_at},
           {"size", 0},
-          {"digest", digest_of(identity)},
+          {"digest", sha256_hex(identity)},
           {"details", details_for(family, alias ? "" : parameter_size_of(name))}};
 }
 

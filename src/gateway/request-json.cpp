@@ -5,8 +5,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/utf8.h"
 #include "gateway/chat.h"
-#include "message/utf8.h"
 
 namespace tinyroute::gateway {
 

@@ -3,11 +3,11 @@
 #include <chrono>
 #include <ctime>
 
+#include "core/utf8.h"
 #include "message/field-generator.h"
-#include "message/field-scorers.h"
 #include "message/schema-validate.h"
-#include "message/utf8.h"
 #include "message/uuid.h"
+#include "route/field-scorers.h"
 #include "tinyroute/messages.h"
 
 namespace tinyroute {

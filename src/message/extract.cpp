@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <set>
 
-#include "message/utf8.h"
+#include "core/utf8.h"
 
 namespace tinyroute {
 

@@ -8,9 +8,9 @@
 // (billing, kubernetes), which no fixed list configured for model selection covers.
 #include <chrono>
 
+#include "core/utf8.h"
 #include "message/field-generator.h"
-#include "message/field-scorers.h"
-#include "message/utf8.h"
+#include "route/field-scorers.h"
 #include "tinyroute/messages.h"
 
 namespace tinyroute {

@@ -4,7 +4,7 @@
 #include <regex>
 #include <set>
 
-#include "message/utf8.h"
+#include "core/utf8.h"
 
 namespace tinyroute {
 

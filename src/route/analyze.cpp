@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "message/field-scorers.h"
+#include "route/field-scorers.h"
 #include "tinyroute/decision-cache.h"
 
 namespace tinyroute {

@@ -1,7 +1,6 @@
 #include <chrono>
 
 #include "tinyroute/classify.h"
-#include "tinyroute/pull.h"
 
 namespace tinyroute {
 
@@ -64,23 +63,6 @@ ClassifyResult Classifier::classify_reference(const std::string& text) const {
   return decide(d, d.compute_ms);
 }
 
-EngineParams engine_params_from(const InternalModelConfig& internal) {
-  EngineParams p = engine_default_params();
-  p.model_path = resolve_model_path(internal.model);
-  p.n_threads = internal.threads;
-  p.n_ctx = internal.context;
-  p.n_batch = internal.batch;
-  p.n_ubatch = internal.ubatch;
-  p.repack = internal.repack;
-  p.use_mmap = internal.mmap.value_or(!internal.repack);
-  p.flash_attn = internal.flash_attn;
-  p.hidden_layer = internal.hidden_layer;
-  p.n_parallel = internal.parallel;
-  p.n_conversations = internal.conversations;
-  p.state_dir = internal.state_dir;
-  return p;
-}
-
 void check_internal_model_guard(const Config& config) {
   auto refuse = [](const std::string& where, const std::string& name) {
     throw Error(ErrorCode::internal_model_forbidden,
@@ -97,11 +79,6 @@ void check_internal_model_guard(const Config& config) {
       if (config.is_internal_model_name(name)) refuse("fallbacks." + category, name);
   }
 }
-
-// Copies the config: moving it into the delegated constructor could happen before the engine's
-// parameters are read from it (argument evaluation order is unspecified).
-TaskRouter::TaskRouter(const Config& config)
-    : TaskRouter(std::make_shared<Engine>(engine_params_from(config.internal_model)), config) {}
 
 TaskRouter::TaskRouter(std::shared_ptr<Engine> engine, Config config)
     : engine_(std::move(engine)), config_(std::move(config)) {

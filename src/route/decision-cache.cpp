@@ -1,9 +1,12 @@
 #include "tinyroute/decision-cache.h"
 
+#include <mutex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "core/lru.h"
+#include "core/prometheus.h"
 #include "tinyroute/error.h"
 #include "tinyroute/shared-store.h"
 
@@ -139,11 +142,24 @@ std::string normalize_request_text(std::string_view text) {
   return out;
 }
 
+struct DecisionCache::State {
+  struct Entry {
+    std::shared_ptr<const AnalyzeResult> value;
+    Clock::time_point stored;
+  };
+  std::mutex mutex;
+  LruMap<std::string, Entry> entries;
+  std::size_t shared_entries = 0; // what the shared store said it held at the last store
+  DecisionCacheStats stats;
+};
+
 DecisionCache::DecisionCache(DecisionCacheOptions options, std::function<Clock::time_point()> now)
-    : options_(options), now_(std::move(now)) {}
+    : options_(options), now_(std::move(now)), state_(std::make_unique<State>()) {}
 
 DecisionCache::DecisionCache(DecisionCacheOptions options, std::shared_ptr<SharedStore> shared)
-    : options_(options), now_(Clock::now), shared_(std::move(shared)) {}
+    : options_(options), now_(Clock::now), shared_(std::move(shared)), state_(std::make_unique<State>()) {}
+
+DecisionCache::~DecisionCache() = default;
 
 std::string DecisionCache::key(std::string_view text, std::string_view config_hash, std::string_view kind) {
   // Length-prefixed parts: no text can be crafted to collide with another kind or config.
@@ -164,34 +180,32 @@ std::shared_ptr<const AnalyzeResult> DecisionCache::find(const std::string& key,
     } catch (const Error&) {
       failed = true; // down, slow, or an entry it cannot read: the model decides
     }
-    std::lock_guard lock(mutex_);
-    if (failed) ++stats_.shared_fallbacks;
+    std::lock_guard lock(state_->mutex);
+    if (failed) ++state_->stats.shared_fallbacks;
     if (!hit) {
-      ++stats_.misses;
+      ++state_->stats.misses;
       return nullptr;
     }
-    ++stats_.hits;
-    stats_.saved_ms += hit->timing.total_ms;
+    ++state_->stats.hits;
+    state_->stats.saved_ms += hit->timing.total_ms;
     return hit;
   }
-  std::lock_guard lock(mutex_);
-  const auto it = index_.find(key);
-  if (it == index_.end()) {
-    ++stats_.misses;
+  std::lock_guard lock(state_->mutex);
+  DecisionCacheStats& stats = state_->stats;
+  const State::Entry* e = state_->entries.find(key);
+  if (e == nullptr) {
+    ++stats.misses;
     return nullptr;
   }
-  const auto age = std::chrono::duration<double>(now_() - it->second->stored).count();
-  if (age > options_.ttl_s) {
-    lru_.erase(it->second);
-    index_.erase(it);
-    ++stats_.expirations;
-    ++stats_.misses;
+  if (std::chrono::duration<double>(now_() - e->stored).count() > options_.ttl_s) {
+    state_->entries.erase(key);
+    ++stats.expirations;
+    ++stats.misses;
     return nullptr;
   }
-  lru_.splice(lru_.begin(), lru_, it->second);
-  ++stats_.hits;
-  stats_.saved_ms += it->second->value->timing.total_ms;
-  return it->second->value;
+  ++stats.hits;
+  stats.saved_ms += e->value->timing.total_ms;
+  return e->value;
 }
 
 void DecisionCache::put(const std::string& key, AnalyzeResult value, std::string_view scope) {
@@ -200,63 +214,51 @@ void DecisionCache::put(const std::string& key, AnalyzeResult value, std::string
     try {
       const SharedDecisionPut p =
           shared_->put_decision(scope, key, encode_decision(value), options_.max_entries, options_.ttl_s);
-      std::lock_guard lock(mutex_);
-      stats_.evictions += p.evicted;
-      shared_entries_ = p.entries;
+      std::lock_guard lock(state_->mutex);
+      state_->stats.evictions += p.evicted;
+      state_->shared_entries = p.entries;
     } catch (const Error&) {
-      std::lock_guard lock(mutex_);
-      ++stats_.shared_fallbacks;
+      std::lock_guard lock(state_->mutex);
+      ++state_->stats.shared_fallbacks;
     }
     return;
   }
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(state_->mutex);
   if (options_.max_entries == 0) return;
-  if (const auto it = index_.find(key); it != index_.end()) {
-    lru_.erase(it->second);
-    index_.erase(it);
-  }
-  lru_.push_front({key, std::make_shared<const AnalyzeResult>(std::move(value)), now_()});
-  index_[key] = lru_.begin();
-  while (lru_.size() > options_.max_entries) {
-    index_.erase(lru_.back().key);
-    lru_.pop_back();
-    ++stats_.evictions;
-  }
+  state_->entries.put(key, {std::make_shared<const AnalyzeResult>(std::move(value)), now_()});
+  state_->stats.evictions += state_->entries.trim(options_.max_entries);
 }
 
 void DecisionCache::clear() {
-  std::lock_guard lock(mutex_);
-  lru_.clear();
-  index_.clear();
+  std::lock_guard lock(state_->mutex);
+  state_->entries.clear();
 }
 
 DecisionCacheStats DecisionCache::stats() const {
-  std::lock_guard lock(mutex_);
-  DecisionCacheStats s = stats_;
-  s.entries = shared_ ? shared_entries_ : lru_.size();
+  std::lock_guard lock(state_->mutex);
+  DecisionCacheStats s = state_->stats;
+  s.entries = shared_ ? state_->shared_entries : state_->entries.size();
   return s;
 }
 
 std::string DecisionCache::metrics_text() const {
   const DecisionCacheStats s = stats();
   std::ostringstream o;
-  auto metric = [&o](const char* name, const char* type, const char* help, auto value) {
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
-      << name << " " << value << "\n";
-  };
-  metric("tinyroute_decision_cache_hits_total", "counter", "Decisions answered from the decision cache.",
-         s.hits);
-  metric("tinyroute_decision_cache_misses_total", "counter",
+  using prometheus::metric;
+  using prometheus::Type;
+  metric(o, "tinyroute_decision_cache_hits_total", Type::counter,
+         "Decisions answered from the decision cache.", s.hits);
+  metric(o, "tinyroute_decision_cache_misses_total", Type::counter,
          "Decisions the cache did not hold (the model ran).", s.misses);
-  metric("tinyroute_decision_cache_evictions_total", "counter", "Entries pushed out by the size bound.",
-         s.evictions);
-  metric("tinyroute_decision_cache_expirations_total", "counter", "Entries found older than the TTL.",
+  metric(o, "tinyroute_decision_cache_evictions_total", Type::counter,
+         "Entries pushed out by the size bound.", s.evictions);
+  metric(o, "tinyroute_decision_cache_expirations_total", Type::counter, "Entries found older than the TTL.",
          s.expirations);
-  metric("tinyroute_decision_cache_entries", "gauge", "Decisions held now.", s.entries);
-  metric("tinyroute_decision_cache_saved_seconds_total", "counter",
+  metric(o, "tinyroute_decision_cache_entries", Type::gauge, "Decisions held now.", s.entries);
+  metric(o, "tinyroute_decision_cache_saved_seconds_total", Type::counter,
          "Internal-model time the cache hits did not spend.", s.saved_ms / 1000);
   if (shared_) {
-    metric("tinyroute_decision_cache_shared_fallbacks_total", "counter",
+    metric(o, "tinyroute_decision_cache_shared_fallbacks_total", Type::counter,
            "Decision-cache calls the shared store (shared_state) could not answer in time: a lookup "
            "became a miss (the model decided), a store was dropped.",
            s.shared_fallbacks);

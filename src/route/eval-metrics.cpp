@@ -3,6 +3,7 @@
 #include <map>
 #include <numeric>
 
+#include "core/percentile.h"
 #include "tinyroute/error.h"
 #include "tinyroute/eval.h"
 
@@ -54,15 +55,6 @@ EvalMetrics compute_metrics(std::vector<std::string> labels, const std::vector<s
   m.accuracy = m.total > 0 ? static_cast<double>(m.correct) / m.total : 0;
   m.macro_f1 = f1_count > 0 ? f1_sum / f1_count : 0;
   return m;
-}
-
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  p = std::clamp(p, 0.0, 100.0);
-  // Nearest rank: the smallest value with at least p% of the values at or below it.
-  auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
-  return values[std::max<size_t>(rank, 1) - 1];
 }
 
 LatencySummary summarize_latency(const std::vector<double>& ms) {

@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/fingerprint.h"
+#include "core/cache-dir.h"
+#include "core/sha256.h"
 #include "tinyroute/classify.h"
-#include "tinyroute/pull.h"
 
 namespace tinyroute {
 
@@ -263,7 +263,7 @@ double fit_temperature(const std::vector<std::vector<double>>& logits, const std
 std::string label_set_hash(const std::vector<std::string>& labels) {
   std::string joined;
   for (const auto& l : labels) joined += l + "\n";
-  return engine::sha256_hex(joined);
+  return sha256_hex(joined);
 }
 
 Head train_head(const std::vector<std::vector<float>>& x, const std::vector<int>& y,
@@ -389,7 +389,7 @@ Head parse_head(const std::string& text, const std::string& where) {
 
 std::string head_dir(const std::string& state_dir) {
   if (!state_dir.empty()) return state_dir;
-  return fs::path(default_cache_dir()).parent_path().string(); // the cache root, beside models/
+  return cache_root(); // beside models/
 }
 
 std::string head_path(const std::string& dir, const std::string& kind, const std::string& model_fingerprint,

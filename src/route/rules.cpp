@@ -86,23 +86,30 @@ RuleSet::~RuleSet() = default;
 RuleSet::RuleSet(RuleSet&&) noexcept = default;
 RuleSet& RuleSet::operator=(RuleSet&&) noexcept = default;
 
-RuleSet::RuleSet(const std::vector<RuleConfig>& rules) {
+RuleSet::RuleSet(const std::vector<RuleConfig>& rules, const std::string& source) {
+  // "FILE:LINE: rules[i].key: ..." like every other config error (the config reader leaves patterns to
+  // the rule set: it alone knows PCRE2).
+  const auto refuse = [&](std::size_t i, int line, const std::string& key, const std::string& pattern,
+                          const std::string& problem) {
+    // Rules built in code have no line: then the message starts at rules[i].
+    const std::string where =
+        line > 0 ? (source.empty() ? std::string("config") : source) + ":" + std::to_string(line) + ": " : "";
+    throw Error(ErrorCode::config_invalid, where + "rules[" + std::to_string(i) + "]." + key + ": \"" +
+                                               pattern +
+                                               "\" is not a valid regular expression (PCRE2): " + problem);
+  };
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const RuleConfig& r = rules[i];
     Compiled c{i, r.line, r.category, r.agent, {}};
     std::string problem;
     for (const auto& keyword : r.keywords) {
       Code code = compile(keyword_pattern(keyword), problem);
-      if (!code) {
-        throw Error(ErrorCode::invalid_argument,
-                    "rules[" + std::to_string(i) + "]: keyword \"" + keyword + "\": " + problem);
-      }
+      if (!code) refuse(i, r.line, "keywords", keyword, problem); // escaped: only a bug gets here
       c.patterns.emplace_back(keyword, std::move(code));
     }
     if (!r.regex.empty()) {
       Code code = compile(r.regex, problem);
-      if (!code)
-        throw Error(ErrorCode::invalid_argument, "rules[" + std::to_string(i) + "]: regex: " + problem);
+      if (!code) refuse(i, r.regex_line > 0 ? r.regex_line : r.line, "regex", r.regex, problem);
       c.patterns.emplace_back(r.regex, std::move(code));
     }
     rules_.push_back(std::move(c));

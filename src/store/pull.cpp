@@ -1,12 +1,12 @@
 // tinyroute pull: model table, cache layout, resumable libcurl download, sha256 verification.
 #include "tinyroute/pull.h"
 
+#include "core/cache-dir.h"
+#include "core/sha256.h"
 #include "tinyroute/error.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
-#include <pwd.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -397,43 +397,13 @@ const KnownModel* find_known_model(std::string_view name_or_alias) {
 }
 
 std::string default_cache_dir() {
-  auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v != nullptr ? v : "";
-  };
-  // Same root as scripts/fetch-llama.sh, so one variable moves all of tinyroute's cache.
-  std::string root = env("TINYROUTE_CACHE");
-  if (root.empty()) {
-    std::string base = env("XDG_CACHE_HOME");
-    if (base.empty()) {
-      std::string home = env("HOME");
-      if (home.empty()) {
-        std::array<char, 4096> buf{};
-        passwd pw{};
-        passwd* found = nullptr;
-        if (::getpwuid_r(::getuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
-            found->pw_dir != nullptr) {
-          home = found->pw_dir;
-        }
-      }
-      if (home.empty()) {
-        throw Error(ErrorCode::invalid_argument,
-                    "no cache directory: set TINYROUTE_CACHE (or HOME / XDG_CACHE_HOME)");
-      }
-      base = home + "/.cache";
-    }
-    root = base + "/tinyroute";
-  }
-  return root + "/models";
+  return cache_root() + "/models";
 }
 
 std::string sha256_file(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) throw_io("cannot read " + path, errno);
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
-    throw Error(ErrorCode::internal, "OpenSSL sha256 init failed");
-  }
+  Sha256 h;
   std::vector<char> buf(1 << 20);
   for (;;) {
     const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
@@ -442,18 +412,9 @@ std::string sha256_file(const std::string& path) {
       throw_io("cannot read " + path, errno);
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+    h.update(buf.data(), static_cast<size_t>(n));
   }
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md.data(), &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return out;
+  return h.hex();
 }
 
 PullResult pull_model(const PullOptions& o) {

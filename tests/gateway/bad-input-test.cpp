@@ -17,8 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/utf8.h"
 #include "http-client.h"
-#include "message/utf8.h"
 #include "test-support.h"
 
 namespace {

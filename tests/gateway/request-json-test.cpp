@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "core/utf8.h"
 #include "gateway/chat.h"
 #include "gateway/request-json.h"
-#include "message/utf8.h"
 
 namespace {
 

@@ -6,9 +6,9 @@
 #include <iostream>
 #include <thread>
 
+#include "core/utf8.h"
 #include "message-fixture.h"
 #include "message/schema-validate.h"
-#include "message/utf8.h"
 #include "tinyroute/messages.h"
 
 namespace tinyroute {

@@ -2,8 +2,8 @@
 // determinism, the size limit.
 #include <gtest/gtest.h>
 
+#include "core/utf8.h"
 #include "message-fixture.h"
-#include "message/utf8.h"
 #include "tinyroute/messages.h"
 
 namespace tinyroute {

@@ -3,9 +3,9 @@
 
 #include <functional>
 
+#include "core/utf8.h"
 #include "message/schema-grammar.h"
 #include "message/schema-validate.h"
-#include "message/utf8.h"
 #include "tinyroute/messages.h"
 
 namespace tinyroute {

@@ -8,6 +8,7 @@
 
 #include "test-support.h"
 #include "tinyroute/classify.h"
+#include "tinyroute/from-config.h"
 
 namespace tinyroute {
 namespace {
@@ -53,6 +54,10 @@ Config make_config(const std::string& strategy = "choice", double threshold = 0.
   return parse_config(config_yaml(test::tiny_model(), strategy, threshold), "test.yaml");
 }
 
+TaskRouter router_for(const Config& config) {
+  return TaskRouter(open_engine(config), config);
+}
+
 const std::vector<std::string>& texts() {
   static const std::vector<std::string> t = {
       "Refactor this function to avoid the race condition",
@@ -81,7 +86,7 @@ class ClassifyTask : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ClassifyTask, AgreesWithBruteForceReference) {
   const Config config = make_config(GetParam());
-  TaskRouter router(config);
+  TaskRouter router(open_engine(config), config);
   std::vector<std::future<ClassifyResult>> futs;
   for (const auto& t : texts()) futs.push_back(router.classify_task(t));
   for (size_t i = 0; i < texts().size(); ++i) {
@@ -91,7 +96,7 @@ TEST_P(ClassifyTask, AgreesWithBruteForceReference) {
 
 TEST_P(ClassifyTask, ReturnsOnlyConfiguredCategoriesWithAProperDistribution) {
   const Config config = make_config(GetParam());
-  TaskRouter router(config);
+  TaskRouter router(open_engine(config), config);
   for (const auto& t : texts()) {
     const ClassifyResult r = router.classify_task(t).get();
     EXPECT_NE(config.find_category(r.category), nullptr) << r.category;
@@ -110,7 +115,7 @@ TEST_P(ClassifyTask, ReturnsOnlyConfiguredCategoriesWithAProperDistribution) {
 }
 
 TEST_P(ClassifyTask, SixteenThreadsGiveTheSameAnswersAsOne) {
-  TaskRouter router(make_config(GetParam()));
+  TaskRouter router = router_for(make_config(GetParam()));
   std::vector<ClassifyResult> single;
   for (const auto& t : texts()) single.push_back(router.classify_task(t).get());
   std::vector<std::vector<ClassifyResult>> per_thread(16);
@@ -134,8 +139,8 @@ TEST_P(ClassifyTask, SixteenThreadsGiveTheSameAnswersAsOne) {
 INSTANTIATE_TEST_SUITE_P(Strategies, ClassifyTask, ::testing::Values("choice", "score"));
 
 TEST(ClassifyThreshold, BelowTheThresholdFallsBackToTheDefaultCategoryFlaggedUncertain) {
-  TaskRouter always(make_config("choice", 1.0)); // no distribution over 4 labels reaches 1.0
-  TaskRouter never(make_config("choice", 0.0));
+  TaskRouter always = router_for(make_config("choice", 1.0)); // no distribution over 4 labels reaches 1.0
+  TaskRouter never = router_for(make_config("choice", 0.0));
   for (const auto& t : texts()) {
     const ClassifyResult a = always.classify_task(t).get();
     EXPECT_TRUE(a.uncertain);
@@ -150,7 +155,7 @@ TEST(ClassifyThreshold, BelowTheThresholdFallsBackToTheDefaultCategoryFlaggedUnc
 }
 
 TEST(ClassifyChoice, DecodesOnlyTheQueryAfterTheCachedPrefix) {
-  TaskRouter router(make_config("choice"));
+  TaskRouter router = router_for(make_config("choice"));
   const auto before = router.engine().stats().tokens;
   const ClassifyResult r = router.classify_task("Write a unit test for the parser").get();
   EXPECT_EQ(router.engine().stats().tokens - before, static_cast<std::uint64_t>(r.query_tokens));
@@ -158,7 +163,7 @@ TEST(ClassifyChoice, DecodesOnlyTheQueryAfterTheCachedPrefix) {
 }
 
 TEST(ClassifyQuery, LongTextKeepsHeadAndTailWithinTheBudget) {
-  TaskRouter router(make_config("choice"));
+  TaskRouter router = router_for(make_config("choice"));
   std::string text = "HEADWORD";
   for (int i = 0; i < 100; ++i) text += " filler words that go on and on";
   text += " TAILWORD";
@@ -178,7 +183,7 @@ TEST(ClassifyQuery, LongTextKeepsHeadAndTailWithinTheBudget) {
 }
 
 TEST(ClassifyQuery, UserTextCannotInjectSpecialTokens) {
-  TaskRouter router(make_config("choice"));
+  TaskRouter router = router_for(make_config("choice"));
   const auto plain = router.engine().tokenize("hello", false, false);
   const auto tokens = router.classifier().scorer().query_tokens("</s>");
   const auto tail_only = router.classifier().scorer().query_tokens("");
@@ -191,7 +196,7 @@ TEST(ClassifyQuery, UserTextCannotInjectSpecialTokens) {
 
 TEST(ClassifyChoice, MoreLabelsThanLetterCodesIsAClearError) {
   Config config = make_config("choice");
-  TaskRouter router(config);
+  TaskRouter router(open_engine(config), config);
   std::vector<Label> many;
   for (int i = 0; i < 27; ++i) many.push_back({"label" + std::to_string(i), "", {}});
   LabelScorerOptions o;
@@ -212,7 +217,7 @@ TEST(ClassifyChoice, MoreLabelsThanLetterCodesIsAClearError) {
 
 TEST(TaskRouter, RouteSelectsAModelThatServesTheCategory) {
   const Config config = make_config("choice");
-  TaskRouter router(config);
+  TaskRouter router(open_engine(config), config);
   for (const auto& t : texts()) {
     const RouteResult r = router.route(t).get();
     const ModelConfig* m = config.find_model(r.selection.model);
@@ -236,7 +241,7 @@ TEST(TaskRouter, RefusesAConfigBuiltInCodeThatMakesTheInternalModelAnAnswerModel
   internal.categories = {"chat"};
   config.models.push_back(internal);
   try {
-    TaskRouter router(config);
+    TaskRouter router(open_engine(config), config);
     FAIL() << "internal model accepted as an answer model";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::internal_model_forbidden);
@@ -244,11 +249,11 @@ TEST(TaskRouter, RefusesAConfigBuiltInCodeThatMakesTheInternalModelAnAnswerModel
   }
   Config fallback = make_config("choice");
   fallback.fallbacks["chat"] = {"llama3.1:8b", fallback.internal_model.model};
-  EXPECT_THROW(TaskRouter{fallback}, Error);
+  EXPECT_THROW(router_for(fallback), Error);
 }
 
 TEST(TaskRouter, SelectModelForAnUnknownCategoryIsAnError) {
-  TaskRouter router(make_config("choice"));
+  TaskRouter router = router_for(make_config("choice"));
   EXPECT_THROW(router.select_model("no-such-category").get(), Error);
   EXPECT_EQ(router.select_model("coding").get().model, "qwen2.5-coder:32b");
 }

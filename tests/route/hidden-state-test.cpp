@@ -10,6 +10,7 @@
 
 #include "test-support.h"
 #include "tinyroute/classify.h"
+#include "tinyroute/from-config.h"
 #include "tinyroute/head.h"
 
 namespace tinyroute {
@@ -171,7 +172,8 @@ TEST(CentroidStrategy, AgreesWithBruteForceTwin) {
 }
 
 TEST(CentroidStrategy, BelowTheThresholdFallsBackToTheDefaultCategory) {
-  TaskRouter router(make_config("centroid", 0.999));
+  const Config config = make_config("centroid", 0.999);
+  TaskRouter router(open_engine(config), config);
   for (const auto& t : kTexts) {
     const ClassifyResult r = router.classify_task(t).get();
     double sum = 0;

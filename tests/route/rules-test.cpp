@@ -12,6 +12,7 @@
 #include "test-support.h"
 #include "tinyroute/config.h"
 #include "tinyroute/error.h"
+#include "tinyroute/from-config.h"
 #include "tinyroute/rules.h"
 #include "tinyroute/select.h"
 
@@ -119,8 +120,10 @@ TEST(Rules, BadRegexIsRefusedWithTheReason) {
     RuleSet rules({regex("[z-a]", "coding")});
     FAIL() << "compiled a bad range";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
-    EXPECT_NE(std::string(e.what()).find("rules[0]"), std::string::npos) << e.what();
+    EXPECT_EQ(e.code(), ErrorCode::config_invalid);
+    EXPECT_EQ(std::string(e.what()).rfind("rules[0].regex: \"[z-a]\" is not a valid regular expression", 0),
+              0)
+        << e.what(); // built in code: no file or line to name
   }
 }
 
@@ -160,7 +163,9 @@ TEST_P(BadRuleConfig, ReportsFileLineAndWhat) {
   const int line =
       1 + static_cast<int>(std::count(yaml.begin(), yaml.begin() + static_cast<long>(pos), '\n'));
   try {
-    parse_config(yaml, "rules.yaml");
+    // What load_checked_config does: the reader, then the rule set for the patterns.
+    const Config config = parse_config(yaml, "rules.yaml");
+    RuleSet rules(config.rules, config.source_path);
     FAIL() << "accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::config_invalid);
@@ -173,7 +178,7 @@ TEST_P(BadRuleConfig, ReportsFileLineAndWhat) {
 INSTANTIATE_TEST_SUITE_P(
     Table, BadRuleConfig,
     ::testing::Values(
-        BadRule{"bad_regex", "rules:\n  - regex: '(код' # <-\n    category: coding\n",
+        BadRule{"bad_regex", "rules:\n  - category: coding\n    regex: '(код' # <-\n",
                 "rules[0].regex: \"(код\" is not a valid regular expression (PCRE2): missing closing "
                 "parenthesis"},
         BadRule{"unknown_category", "rules:\n  - keywords: [код]\n    category: coidng # <-\n",
@@ -191,6 +196,23 @@ INSTANTIATE_TEST_SUITE_P(
                 "rules[0].keyword: unknown key; did you mean \"keywords\"?"},
         BadRule{"not_a_list", "rules: код # <-\n", "rules: expected a list"}),
     [](const auto& param_info) { return param_info.param.name; });
+
+TEST(RulesConfig, ABadRegexIsRefusedWithItsFileAndLineWhereCommandsLoadTheConfig) {
+  const test::TempDir dir;
+  const std::string path = dir.file("tinyroute.yaml");
+  test::write_file(path, kBase + "rules:\n  - category: coding\n    regex: '(код'\n");
+  const int line = 1 + static_cast<int>(std::count(kBase.begin(), kBase.end(), '\n')) + 2;
+  EXPECT_NO_THROW(load_config(path)); // the reader leaves patterns to the rule set
+  try {
+    load_checked_config(path);
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::config_invalid);
+    EXPECT_NE(std::string(e.what()).find(path + ":" + std::to_string(line) + ": rules[0].regex: \"(код\""),
+              std::string::npos)
+        << e.what();
+  }
+}
 
 TEST(RulesConfig, ReadsRulesInOrderAndTheDeadline) {
   const Config c = parse_config(kBase + "rules:\n"

@@ -1,4 +1,4 @@
-#include "message/field-scorers.h"
+#include "route/field-scorers.h"
 
 #include "tinyroute/error.h"
 

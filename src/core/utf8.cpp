@@ -1,4 +1,4 @@
-#include "message/utf8.h"
+#include "core/utf8.h"
 
 namespace tinyroute {
 
