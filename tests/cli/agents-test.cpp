@@ -173,21 +173,6 @@ TEST_F(AgentCliTest, EvalLabelsFromAgentsReportsConsistentMetrics) {
 
 // ---- serve --------------------------------------------------------------------------------------
 
-bool wait_healthy(int port, t::Process& process) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!process.running()) return false;
-    try {
-      if (t::wait_for_port(port, std::chrono::milliseconds(100)) &&
-          http(port, "GET", "/health").status == 200)
-        return true;
-    } catch (const std::exception&) {
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 class AgentServeTest : public ::testing::Test {
 protected:
   void start(const std::string& yaml) {
@@ -198,7 +183,7 @@ protected:
     serve = std::make_unique<t::Process>(
         std::vector<std::string>{TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)},
         std::map<std::string, std::string>{}, log);
-    ASSERT_TRUE(wait_healthy(port, *serve)) << t::read_file(log);
+    ASSERT_TRUE(t::wait_healthy(port, *serve)) << t::read_file(log);
   }
   void TearDown() override {
     if (serve) {

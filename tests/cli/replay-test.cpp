@@ -16,21 +16,6 @@ namespace {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-bool wait_healthy_at(int port, t::Process& process, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!process.running()) return false;
-    if (t::wait_for_port(port, std::chrono::milliseconds(100))) {
-      try {
-        if (t::http_request(port, "GET", "/health").status == 200) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 // An Ollama chat/generate answer line as those agents read it.
 void expect_ollama_answer(const json& j, bool generate, bool done) {
   EXPECT_TRUE(j["model"].is_string()) << j;
@@ -66,14 +51,14 @@ TEST(DeploymentReplay, TheAgentsCallsAllAnswerInTheShapesTheyParse) {
   t::Process llama({TINYROUTE_LLAMA_SERVER, "-m", t::tiny_model(2), "--port", std::to_string(llama_port),
                     "--host", "127.0.0.1", "-c", "2048", "-np", "2", "-t", "1"},
                    {}, dir.file("llama-server.log"));
-  ASSERT_TRUE(wait_healthy_at(llama_port, llama, std::chrono::seconds(120)))
+  ASSERT_TRUE(t::wait_healthy(llama_port, llama, std::chrono::seconds(120)))
       << t::read_file(dir.file("llama-server.log"));
   const std::string config = dir.file("tinyroute.yaml");
   const std::string log = dir.file("serve.log");
   t::write_file(config, config_yaml(t::tiny_model(), llama_port));
   const int port = t::free_port();
   t::Process serve({TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)}, {}, log);
-  ASSERT_TRUE(wait_healthy_at(port, serve, std::chrono::seconds(60))) << t::read_file(log);
+  ASSERT_TRUE(t::wait_healthy(port, serve, std::chrono::seconds(60))) << t::read_file(log);
   auto get = [&](const std::string& path) { return t::http_request(port, "GET", path); };
   auto post = [&](const std::string& path, const json& body, const Headers& headers = {}) {
     return t::http_request(port, "POST", path, body.dump(), headers);

@@ -17,24 +17,6 @@ Reply http(int port, const std::string& method, const std::string& target, const
 
 namespace {
 
-bool healthy(int port) {
-  try {
-    return http(port, "GET", "/health").status == 200;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
-bool wait_healthy(int port, t::Process& process, std::chrono::seconds timeout = std::chrono::seconds(60)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!process.running()) return false;
-    if (t::wait_for_port(port, std::chrono::milliseconds(100)) && healthy(port)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 // Waits until the log mentions `what` (the server logs each reload's outcome).
 bool wait_for_log(const std::string& path, const std::string& what, int count = 1) {
   for (int i = 0; i < 200; ++i) {
@@ -66,7 +48,7 @@ protected:
     serve = std::make_unique<t::Process>(
         std::vector<std::string>{TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)},
         std::map<std::string, std::string>{}, log);
-    ASSERT_TRUE(wait_healthy(port, *serve)) << t::read_file(log);
+    ASSERT_TRUE(t::wait_healthy(port, *serve)) << t::read_file(log);
   }
   t::TempDir dir;
   std::string config, log;
@@ -347,7 +329,7 @@ TEST(ServeConfig, ListensWhereTheGatewaySectionSaysAndRequiresItsApiKey) {
                             "gateway:\n  listen: \"127.0.0.1:" + std::to_string(port) +
                             "\"\n  api_keys:\n    - {key_env: TR_TEST_KEY, models: [\"*\"]}\n");
   t::Process serve({TINYROUTE_CLI, "serve", "--config", config}, {{"TR_TEST_KEY", "s3cret-key"}}, log);
-  ASSERT_TRUE(wait_healthy(port, serve)) << t::read_file(log); // /health needs no key
+  ASSERT_TRUE(t::wait_healthy(port, serve)) << t::read_file(log); // /health needs no key
   const std::string body = R"({"text":"fix the build"})";
   EXPECT_EQ(http(port, "POST", "/v1/classify", body).status, 401);
   EXPECT_EQ(http(port, "POST", "/v1/classify", body, {{"authorization", "Bearer wrong"}}).status, 401);
@@ -392,7 +374,7 @@ TEST_F(ServeTest, ForwardsAutoToARealLlamaServer) {
   t::Process llama({TINYROUTE_LLAMA_SERVER, "-m", t::tiny_model(2), "--port", std::to_string(llama_port),
                     "--host", "127.0.0.1", "-c", "2048", "-np", "2", "-t", "1"},
                    {}, dir.file("llama-server.log"));
-  ASSERT_TRUE(wait_healthy(llama_port, llama, std::chrono::seconds(120)))
+  ASSERT_TRUE(t::wait_healthy(llama_port, llama, std::chrono::seconds(120)))
       << t::read_file(dir.file("llama-server.log"));
   start(llama_port);
 

@@ -17,20 +17,6 @@ Reply http(int port, const std::string& method, const std::string& target, const
 
 namespace {
 
-bool wait_healthy(int port, t::Process& process) {
-  for (int i = 0; i < 1200; ++i) {
-    if (!process.running()) return false;
-    if (t::wait_for_port(port, std::chrono::milliseconds(100))) {
-      try {
-        if (http(port, "GET", "/health").status == 200) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 TEST(ServeRules, EveryDecisionReportsItsSourceAndStatusShowsThem) {
   t::TempDir dir;
   const std::string config = dir.file("tinyroute.yaml");
@@ -45,7 +31,7 @@ TEST(ServeRules, EveryDecisionReportsItsSourceAndStatusShowsThem) {
                                "    category: chat\n");
   const int port = t::free_port();
   t::Process serve({TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)}, {}, log);
-  ASSERT_TRUE(wait_healthy(port, serve)) << t::read_file(log);
+  ASSERT_TRUE(t::wait_healthy(port, serve)) << t::read_file(log);
 
   auto route = [&](const std::string& text) {
     const Reply r =
@@ -120,7 +106,7 @@ TEST(ServeRules, WithADeadlineServingStartsWhileTheModelWarmsUp) {
   t::write_file(config, yaml + "rules:\n  - keywords: [код]\n    category: coding\n");
   const int port = t::free_port();
   t::Process serve({TINYROUTE_CLI, "serve", "--config", config, "--port", std::to_string(port)}, {}, log);
-  ASSERT_TRUE(wait_healthy(port, serve)) << t::read_file(log);
+  ASSERT_TRUE(t::wait_healthy(port, serve)) << t::read_file(log);
   auto route = [&](const std::string& text) {
     const Reply r =
         http(port, "POST", "/v1/route", json{{"messages", {{{"role", "user"}, {"content", text}}}}}.dump());

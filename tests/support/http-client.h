@@ -2,9 +2,12 @@
 // serve tests. Header names in the reply are matched without regard to case, as HTTP defines them.
 #pragma once
 
+#include <chrono>
+#include <exception>
 #include <map>
 #include <string>
 #include <strings.h>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -12,6 +15,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
+
+#include "test-support.h"
 
 namespace tinyroute::test {
 
@@ -56,6 +61,24 @@ inline HttpReply http_request(int port, const std::string& method, const std::st
   for (const auto& f : parser.get()) r.headers[std::string(f.name_string())] = std::string(f.value());
   r.body = parser.get().body();
   return r;
+}
+
+// Waits until a server started as `process` answers GET /health on `port` with 200: false when the
+// process exits first or `timeout` passes (the caller prints its log).
+inline bool wait_healthy(int port, Process& process,
+                         std::chrono::seconds timeout = std::chrono::seconds(90)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!process.running()) return false;
+    if (wait_for_port(port, std::chrono::milliseconds(100))) {
+      try {
+        if (http_request(port, "GET", "/health").status == 200) return true;
+      } catch (const std::exception&) { // accepting, not yet answering
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 } // namespace tinyroute::test
