@@ -24,14 +24,15 @@ namespace tinyroute {
 
 // What one dispatcher process has done since it started.
 struct BusCounters {
-  long long in = 0;            // entries read (new, own pending and claimed)
-  long long out = 0;           // messages written to agent streams (a broadcast counts once per agent)
-  long long dead_lettered = 0; // invalid entries moved to the dead-letter stream
-  long long duplicates = 0;    // redelivered entries whose message was already delivered
-  long long waiting = 0;       // entries left pending because their agent is not alive (dead_agent: wait)
-  long long claimed = 0;       // entries taken over from idle consumers (XAUTOCLAIM)
-  long long reconnects = 0;
-  long long errors = 0;    // entries left pending after a failure (retried after claim_idle_ms)
+  long long in = 0;               // entries read (new, own pending and claimed)
+  long long out = 0;              // messages written to agent streams (a broadcast counts once per agent)
+  long long dead_lettered = 0;    // invalid entries moved to the dead-letter stream
+  long long duplicates = 0;       // redelivered entries whose message was already delivered
+  long long waiting = 0;          // entries left pending because their agent is not alive (dead_agent: wait)
+  long long claimed = 0;          // entries taken over from idle consumers (XAUTOCLAIM)
+  long long reconnects = 0;       // connections to Redis lost and made again
+  long long connect_failures = 0; // attempts to connect that failed (unreachable, AUTH refused); retried
+  long long errors = 0;           // entries left pending after a failure (retried after claim_idle_ms)
   long long cancelled = 0; // entries whose engine work stop() cancelled (left pending for the next start)
   long long generated = 0; // messages whose intent or summary the model wrote (bus.generate)
 };

@@ -188,7 +188,7 @@ struct BusDispatcher::Impl {
   Clock::time_point next_info{};
 
   std::atomic<long long> in{0}, out{0}, dead{0}, duplicates{0}, waiting{0}, claimed{0}, reconnects{0},
-      errors{0}, cancelled{0}, generated{0};
+      connect_failures{0}, errors{0}, cancelled{0}, generated{0};
   std::atomic<long long> lag{-1}, pending{-1};
   std::atomic<bool> connected{false};
   LatencyHistogram routing_ms, delivery_ms;
@@ -772,7 +772,11 @@ struct BusDispatcher::Impl {
           sleep_for(backoff);
           continue;
         }
-        if (redis) ++reconnects;
+        if (redis) {
+          ++reconnects;
+        } else {
+          ++connect_failures;
+        }
         redis.reset();
         connected = false;
         spdlog::warn("bus: {}; reconnecting in {} ms", e.what(), backoff.count());
@@ -847,8 +851,9 @@ const std::string& BusDispatcher::consumer() const {
 
 BusCounters BusDispatcher::counters() const {
   const Impl& i = *impl_;
-  return {i.in,      i.out,        i.dead,   i.duplicates, i.waiting,
-          i.claimed, i.reconnects, i.errors, i.cancelled,  i.generated};
+  return {i.in,      i.out,       i.dead,       i.duplicates,
+          i.waiting, i.claimed,   i.reconnects, i.connect_failures,
+          i.errors,  i.cancelled, i.generated};
 }
 
 std::string BusDispatcher::metrics_text() const {
@@ -868,6 +873,8 @@ std::string BusDispatcher::metrics_text() const {
           i.waiting);
   counter("tinyroute_bus_claimed_total", "Pending entries claimed from idle consumers.", i.claimed);
   counter("tinyroute_bus_reconnects_total", "Reconnections to Redis.", i.reconnects);
+  counter("tinyroute_bus_connect_failures_total",
+          "Attempts to connect to Redis that failed (retried with backoff).", i.connect_failures);
   counter("tinyroute_bus_errors_total", "Entries left pending after a failure.", i.errors);
   counter("tinyroute_bus_generated_total", "Messages whose intent or summary the model wrote (bus.generate).",
           i.generated);

@@ -22,9 +22,10 @@ namespace tinyroute::test {
 // directory, so what the AOF holds survives.
 class RedisServer {
 public:
-  // `extra`: more redis-server arguments (ACL users, a unix socket); `password` for the fixture's own client.
-  explicit RedisServer(std::vector<std::string> extra = {}, std::string password = "")
-      : port_(free_port()), extra_(std::move(extra)), password_(std::move(password)) {
+  // `extra`: more redis-server arguments (ACL users, a unix socket); `password` for the fixture's own client;
+  // `port`: where it listens (0: a free one).
+  explicit RedisServer(std::vector<std::string> extra = {}, std::string password = "", int port = 0)
+      : port_(port > 0 ? port : free_port()), extra_(std::move(extra)), password_(std::move(password)) {
     start();
   }
   int port() const { return port_; }
