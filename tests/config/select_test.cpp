@@ -164,14 +164,36 @@ TEST_P(SelectTable, Selects) {
 INSTANTIATE_TEST_SUITE_P(Table, SelectTable, ::testing::ValuesIn(select_cases()),
                          [](const auto& param_info) { return param_info.param.name; });
 
+// The answer depends on its arguments only: other selections in between (other categories, facts and
+// unavailable models) change nothing, and the config is left as it was.
 TEST(Select, IsPure) {
   const Config cfg = fixture();
   const RequestFacts facts{.estimated_tokens = 9000};
-  const Selection a = select_model(cfg, "coding", facts);
-  const Selection b = select_model(cfg, "coding", facts);
-  EXPECT_EQ(a.model, b.model);
-  EXPECT_EQ(a.fallbacks, b.fallbacks);
-  EXPECT_EQ(a.reason, b.reason);
+  const Selection first = select_model(cfg, "coding", facts);
+  for (const auto& category : {"chat", "coding", "vision"}) {
+    for (const int tokens : {10, 9000, 20000}) {
+      try {
+        select_model(cfg, category, {.estimated_tokens = tokens, .needs_tools = true});
+        select_model(cfg, category, {.estimated_tokens = tokens}, {.unavailable_models = {first.model}});
+      } catch (const Error&) { // some of these have no candidate: still no trace may be left
+      }
+    }
+  }
+  const Selection again = select_model(cfg, "coding", facts);
+  EXPECT_EQ(again.model, first.model);
+  EXPECT_EQ(again.fallbacks, first.fallbacks);
+  EXPECT_EQ(again.reason, first.reason);
+  const Config fresh = fixture();
+  ASSERT_EQ(cfg.models.size(), fresh.models.size());
+  for (std::size_t i = 0; i < cfg.models.size(); ++i) {
+    EXPECT_EQ(cfg.models[i].name, fresh.models[i].name);
+    EXPECT_EQ(cfg.models[i].categories, fresh.models[i].categories);
+    EXPECT_EQ(cfg.models[i].priority, fresh.models[i].priority);
+  }
+  EXPECT_EQ(cfg.fallbacks, fresh.fallbacks);
+  const Selection on_fresh = select_model(fresh, "coding", facts);
+  EXPECT_EQ(on_fresh.model, first.model);
+  EXPECT_EQ(on_fresh.reason, first.reason);
 }
 
 // Larger than every candidate's context window: the request's fault (context_overflow, which the gateway
