@@ -3,103 +3,14 @@
 // forwarded answer back through the request's front adapter.
 #include "tinyroute/gateway.h"
 
-#include <algorithm>
-#include <cctype>
-#include <chrono>
-#include <cstdlib>
-#include <limits>
-#include <mutex>
-#include <sstream>
-#include <thread>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
-
-#include "gateway/auth.h"
-#include "gateway/availability.h"
-#include "gateway/backend-queue.h"
-#include "gateway/chat.h"
-#include "gateway/connection-pool.h"
-#include "gateway/count-tokens.h"
-#include "gateway/embed.h"
-#include "gateway/forward.h"
-#include "gateway/front-embeddings.h"
-#include "gateway/http-server.h"
-#include "gateway/metrics.h"
-#include "gateway/ollama-surface.h"
-#include "gateway/params.h"
-#include "gateway/request-json.h"
-#include "gateway/routing.h"
-#include "tinyroute/error.h"
-#include "tinyroute/select.h"
+#include "gateway/gateway-impl.h"
 
 namespace tinyroute {
 
-namespace asio = boost::asio;
-using asio::awaitable;
-using asio::use_awaitable;
-using namespace gateway;
-
-namespace {
-
-// Upstream keep-alive reuse, in Prometheus text.
-std::string pool_metrics(const ConnectionPool::Stats& s) {
-  std::ostringstream o;
-  prometheus::metric(o, "tinyroute_upstream_connections_reused_total", prometheus::Type::counter,
-                     "Forwards sent on a kept-alive upstream connection.", s.reused);
-  prometheus::metric(o, "tinyroute_upstream_connections_idle", prometheus::Type::gauge,
-                     "Idle keep-alive connections to upstreams.", s.idle);
-  return o.str();
-}
+namespace gateway {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-std::string fmt_double(double v, int precision) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", precision, v);
-  return buf;
-}
-
-// Each endpoint: path, method, handler. Wrong method on a known path is 405, unknown path 404.
-struct Endpoint {
-  const char* path;
-  const char* method;
-};
-constexpr Endpoint endpoints[] = {{"/v1/chat/completions", "POST"},
-                                  {"/v1/responses", "POST"},
-                                  {"/v1/messages", "POST"},
-                                  {"/v1/messages/count_tokens", "POST"},
-                                  {"/v1/embeddings", "POST"},
-                                  {"/api/chat", "POST"},
-                                  {"/api/generate", "POST"},
-                                  {"/v1/route", "POST"},
-                                  {"/v1/models", "GET"},
-                                  {"/api/tags", "GET"},
-                                  {"/api/show", "POST"},
-                                  {"/api/ps", "GET"},
-                                  {"/api/version", "GET"},
-                                  {"/api/embed", "POST"},
-                                  {"/api/embeddings", "POST"},
-                                  {"/", "GET"},
-                                  {"/queue/stats", "GET"},
-                                  {"/health", "GET"},
-                                  {"/metrics", "GET"}};
-
-// Outside the coroutines: GCC 12 miscompiles range-for over arrays inside them.
-const Endpoint* find_endpoint(const std::string& path) {
-  for (const auto& e : endpoints) {
-    if (path == e.path) return &e;
-  }
-  return nullptr;
 }
 
 // Where a library Error lands on the HTTP status scale (for added JSON endpoints).
@@ -124,6 +35,54 @@ int http_status_for(ErrorCode code) {
   }
 }
 
+// Every endpoint's body goes through here (and so every endpoint added later): strict JSON under the
+// limits in request-json.h.
+json parse_body(const std::string& body) {
+  return parse_request_json(body);
+}
+
+// A JSON value of the wrong type that a handler touched without checking first (the checked accessors
+// in chat.h name the field). The library's text names no field either, so it is not passed on.
+FrontError wrong_type(const json::exception& e) {
+  spdlog::debug("gateway: a request field had an unexpected type: {}", e.what());
+  return FrontError(400, "invalid_request_error",
+                    "a field of the request body has the wrong JSON type (for example a number where text "
+                    "belongs); check the field types against the API's reference");
+}
+
+std::string header_value(const HttpRequest& req, const std::string& name) {
+  const auto it = req.headers.find(name);
+  return it == req.headers.end() ? std::string() : it->second;
+}
+
+// The native endpoints' "priority" field; the header's value when the body has none.
+Priority body_priority(const json& body, const JsonRequestContext& context) {
+  if (!body.is_object() || !body.contains("priority") || body["priority"].is_null()) return context.priority;
+  const json& field = body["priority"];
+  std::optional<Priority> p = field.is_string() ? parse_priority(field.get<std::string>()) : std::nullopt;
+  if (!p) bad_request("'priority' must be \"high\", \"medium\" or \"low\"");
+  return *p;
+}
+
+} // namespace gateway
+
+namespace {
+
+// A path no endpoint serves still gets its errors in the shape its prefix suggests: an Ollama client
+// that asks for an unknown /api/ path reads an Ollama error.
+Protocol protocol_of_path(const std::string& path) {
+  if (path.rfind("/api/", 0) == 0 || path == "/") return Protocol::ollama;
+  if (path == "/v1/messages" || path == "/v1/messages/count_tokens") return Protocol::anthropic;
+  if (path == "/v1/responses") return Protocol::responses;
+  return Protocol::openai;
+}
+
+std::string fmt_double(double v, int precision) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", precision, v);
+  return buf;
+}
+
 // A routing failure as the client sees it: its own fault (an unknown category, a text longer than
 // every candidate's context) is a 4xx naming the problem; only no capacity is a 503.
 FrontError routing_error(const Error& e) {
@@ -145,114 +104,7 @@ FrontError routing_error(const Error& e) {
   return FrontError(status, "invalid_request_error", e.what());
 }
 
-struct ExtraEndpoint {
-  std::string method;
-  std::string path;
-  JsonContextHandler handler;
-};
-
 } // namespace
-
-struct Gateway::Impl {
-  Impl(Config c, Router r, GatewayOptions o)
-      : config(std::make_shared<const Config>(std::move(c))), router(std::move(r)), options(std::move(o)) {}
-  ~Impl() {
-    // The listener and the connection list live on one context, connections on the others, and a
-    // suspended coroutine that holds them is only destroyed when its context shuts down. Shutting
-    // every context down before any is destroyed (the members below go after this body) means no
-    // socket outlives the services of its context.
-    for (auto& context : contexts) context->shut_down();
-  }
-
-  std::shared_ptr<const Config> current_config() const {
-    std::lock_guard lock(config_mutex);
-    return config;
-  }
-  std::string config_loaded_at() const {
-    std::lock_guard lock(config_mutex);
-    return loaded_at;
-  }
-
-  mutable std::mutex config_mutex;
-  std::shared_ptr<const Config> config;
-  std::string loaded_at = iso_time(); // Ollama's modified_at: stable until the config changes
-  Router router;
-  GatewayOptions options;
-  std::vector<ExtraEndpoint> extra; // fixed once start() ran: read without a lock
-  ApiKeys api_keys{options.api_keys};
-  std::shared_ptr<asio::ssl::context> tls = make_client_tls(options.ca_file); // shared by https calls
-  Metrics metrics;
-  Breakers breakers{BreakerOptions{options.breaker_failures, std::chrono::milliseconds(static_cast<long long>(
-                                                                 options.breaker_open_s * 1000))}};
-  ModelLists model_lists; // each backend's model list, polled every options.availability_poll_s
-  std::unique_ptr<FrontAdapter> openai = make_openai_front();
-  std::unique_ptr<FrontAdapter> anthropic = make_anthropic_front();
-  std::unique_ptr<FrontAdapter> ollama_chat = make_ollama_chat_front();
-  std::unique_ptr<FrontAdapter> ollama_generate = make_ollama_generate_front();
-  std::unique_ptr<FrontAdapter> responses = make_responses_front();
-
-  // One io_context per network thread, each run by that thread alone (see HttpServer).
-  struct NetworkContext final : asio::io_context {
-    NetworkContext() : asio::io_context(1) {} // 1: run by one thread
-    void shut_down() { shutdown(); }          // destroys pending handlers; the services stay
-  };
-  std::vector<std::unique_ptr<NetworkContext>> contexts;
-  ConnectionPool pool{
-      static_cast<std::size_t>(std::max(0, options.upstream_keepalive))}; // after contexts: closes first
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  asio::thread_pool router_pool{2}; // the Router may run a model: keep it off the network threads
-  std::unique_ptr<HttpServer> server;
-  std::vector<std::thread> threads;
-  bool running = false;
-  int bound_port = 0; // kept: the acceptor is closed after stop()
-  // After contexts and server: waiting forwards (suspended coroutines) are dropped while both still exist.
-  BackendQueues queues;
-
-  awaitable<void> handle(HttpRequest& req, ResponseWriter& out);
-  awaitable<void> poll_models();
-  awaitable<int> chat(HttpRequest& req, ResponseWriter& out, const FrontAdapter& front, const Grant* grant,
-                      Priority priority, std::string& category_label, std::string& model_label);
-  awaitable<RouteDecision> resolve(const Config& cfg, const ChatRequest& request, const Grant* grant,
-                                   std::string& category_label, std::string& model_label);
-  awaitable<int> count_tokens(HttpRequest& req, ResponseWriter& out, const Grant* grant, Priority priority,
-                              std::string& category_label, std::string& model_label);
-  awaitable<int> route(HttpRequest& req, ResponseWriter& out, const JsonRequestContext& context);
-  awaitable<RouteDecision> call_router(const ChatRequest& request);
-  awaitable<int> call_extra(HttpRequest& req, ResponseWriter& out, const ExtraEndpoint& endpoint,
-                            const JsonRequestContext& context);
-  awaitable<int> show(HttpRequest& req, ResponseWriter& out, const Grant* grant);
-  awaitable<int> embed(HttpRequest& req, ResponseWriter& out, const Grant* grant, Priority priority,
-                       std::string& model_label);
-  json backends_json(const Config& cfg) const;
-  json internal_json() const { return options.internal_status ? options.internal_status() : json(nullptr); }
-  const ExtraEndpoint* find_extra(const std::string& path) const {
-    for (const auto& e : extra) {
-      if (e.path == path) return &e;
-    }
-    return nullptr;
-  }
-  std::string served_paths() const { // from the table: a route added there is listed here too
-    std::string served;
-    for (const auto& e : endpoints) served += (served.empty() ? "" : ", ") + std::string(e.path);
-    for (const auto& e : extra) served += ", " + e.path;
-    return served;
-  }
-
-  static awaitable<int> send_json(ResponseWriter& out, int status, const json& body, Headers headers = {}) {
-    headers.emplace_back("content-type", "application/json");
-    co_await out.send(status, headers, dump_for_client(body));
-    co_return status;
-  }
-  static awaitable<int> send_error(ResponseWriter& out, const FrontAdapter& front, int status,
-                                   const std::string& type, const std::string& message,
-                                   Headers headers = {}) {
-    // Whatever the message quotes (a path, a model name, an upstream's words) is made valid UTF-8 and
-    // bounded here, so rendering an error can never fail.
-    co_return co_await send_json(out, status,
-                                 front.error(status, type, quote_input(message, kMaxErrorMessageBytes)),
-                                 std::move(headers));
-  }
-};
 
 awaitable<RouteDecision> Gateway::Impl::call_router(const ChatRequest& request) {
   if (!router)
@@ -285,26 +137,21 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
   const auto started = std::chrono::steady_clock::now();
   metrics.request_started();
   const std::string& path = req.target;
-  const FrontAdapter& front = path.rfind("/api/", 0) == 0 || path == "/"                      ? *ollama_chat
-                              : path == "/v1/messages" || path == "/v1/messages/count_tokens" ? *anthropic
-                              : path == "/v1/responses"                                       ? *responses
-                                                                                              : *openai;
+  const Endpoint* ep = find_endpoint(path);
+  const FrontAdapter& front = front_for(ep != nullptr ? ep->errors : protocol_of_path(path));
   std::string model_label = "-";
   std::string category_label = "-";
   // Labels only take values from a fixed set (served paths, configured models and categories): a
   // client must not be able to grow the metrics without bound by inventing paths or model names.
-  const bool served =
-      req.malformed_status == 0 && (find_endpoint(path) != nullptr || find_extra(path) != nullptr);
+  const bool served = req.malformed_status == 0 && ep != nullptr;
   const std::string endpoint_label = served ? path : "other";
   int status = 500;
   std::optional<std::string> failure; // co_await is not allowed inside a catch block
   try {
-    const Endpoint* ep = find_endpoint(path);
-    const ExtraEndpoint* added = ep == nullptr ? find_extra(path) : nullptr;
+    const bool method_ok =
+        ep != nullptr && (req.method == ep->method || (req.method == "HEAD" && ep->method == "GET"));
+    const bool open_path = method_ok && ep->open;
     const Grant* grant = nullptr;
-    // Liveness probes need no key (they say nothing about models or answers).
-    const bool open_path = (path == "/health" || path == "/" || path == "/api/version") &&
-                           (req.method == "GET" || req.method == "HEAD");
     JsonRequestContext context; // its headers are filled only for the handlers that read them
     std::string priority_error;
     if (auto it = req.headers.find("x-request-priority"); it != req.headers.end()) {
@@ -334,104 +181,18 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
                                        std::to_string(options.max_body_bytes) + " bytes");
     } else if (!priority_error.empty()) {
       status = co_await send_error(out, front, 400, "invalid_request_error", priority_error);
-    } else if (added != nullptr) {
-      if (req.method != added->method && !(req.method == "HEAD" && added->method == "GET")) {
-        Headers allow = {{"allow", added->method}};
-        status = co_await send_error(
-            out, front, 405, "method_not_allowed",
-            path + " accepts " + added->method + ", not " + quote_input(req.method, 20), allow);
-      } else {
-        context.headers = req.headers;
-        status = co_await call_extra(req, out, *added, context);
-      }
     } else if (ep == nullptr) {
       status = co_await send_error(out, front, 404, "not_found",
                                    "no endpoint " + quote_input(req.method, 20) + " " + quote_input(path) +
                                        "; tinyroute serves " + served_paths());
-    } else if (req.method != ep->method && !(req.method == "HEAD" && std::string(ep->method) == "GET")) {
+    } else if (!method_ok) {
       Headers allow = {{"allow", ep->method}};
-      status = co_await send_error(
-          out, front, 405, "method_not_allowed",
-          std::string(path) + " accepts " + ep->method + ", not " + quote_input(req.method, 20), allow);
-    } else if (path == "/health") {
-      json breaker_states = json::object();
-      for (const auto& [backend, state] : breakers.snapshot())
-        breaker_states[backend] = breaker_state_name(state);
-      const json internal = internal_json();
-      json body = {{"status", "ok"},
-                   {"breakers", breaker_states},
-                   {"internal_model", internal},
-                   {"queue",
-                    {{"queued", internal.is_object() ? internal.value("queued", 0) : 0},
-                     {"in_flight", internal.is_object() ? internal.value("active", 0) : 0}}},
-                   {"backends", backends_json(*current_config())}};
-      status = co_await send_json(out, 200, body);
-    } else if (path == "/queue/stats") {
-      const json internal = internal_json();
-      json body = {{"queue_depth", internal.is_object() ? internal.value("queued", 0) : 0},
-                   {"in_flight", internal.is_object() ? internal.value("active", 0) : 0},
-                   {"internal_model", internal},
-                   {"backends", backends_json(*current_config())}};
-      status = co_await send_json(out, 200, body);
-    } else if (path == "/") {
-      Headers headers = {{"content-type", "text/plain; charset=utf-8"}};
-      co_await out.send(200, headers, "Ollama is running");
-      status = 200;
-    } else if (path == "/api/version") {
-      json body = {{"version", kOllamaApiVersion}};
-      status = co_await send_json(out, 200, body);
-    } else if (path == "/api/show") {
-      status = co_await show(req, out, grant);
-    } else if (path == "/api/embed" || path == "/api/embeddings" || path == "/v1/embeddings") {
-      status = co_await embed(req, out, grant, context.priority, model_label);
-    } else if (path == "/metrics") {
-      Headers headers = {{"content-type", "text/plain; version=0.0.4"}};
-      // A named local, not a temporary: GCC 12 destroys temporaries inside co_await expressions twice.
-      const std::string text = metrics.render() + pool_metrics(pool.stats()) +
-                               (options.extra_metrics ? options.extra_metrics() : "");
-      co_await out.send(200, headers, text);
-      status = 200;
-    } else if (path == "/v1/models") {
-      json data = json::array();
-      for (const auto& name : listed_models(*current_config(), options)) {
-        if (grant != nullptr && !grant->all && !is_auto_alias(options, name) && !grant->allows(name))
-          continue;
-        data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "tinyroute"}});
-      }
-      json body = {{"object", "list"}, {"data", data}};
-      status = co_await send_json(out, 200, body);
-    } else if (path == "/api/tags" || path == "/api/ps") {
-      auto cfg = current_config();
-      const std::string loaded = config_loaded_at();
-      json models = json::array();
-      for (const auto& name : listed_models(*cfg, options)) {
-        if (grant != nullptr && !grant->all && !is_auto_alias(options, name) && !grant->allows(name))
-          continue;
-        json entry = ollama_tag(*cfg, options, name, loaded);
-        if (path == "/api/ps") { // remote models are always "loaded"; nothing expires
-          entry["expires_at"] = "9999-12-31T23:59:59Z";
-          entry["size_vram"] = 0;
-        }
-        models.push_back(std::move(entry));
-      }
-      json body = {{"models", models}};
-      status = co_await send_json(out, 200, body);
-    } else if (path == "/v1/route") {
-      context.headers = req.headers;
-      status = co_await route(req, out, context);
-    } else if (path == "/v1/chat/completions") {
-      status = co_await chat(req, out, *openai, grant, context.priority, category_label, model_label);
-    } else if (path == "/v1/responses") {
-      status = co_await chat(req, out, *responses, grant, context.priority, category_label, model_label);
-    } else if (path == "/v1/messages") {
-      status = co_await chat(req, out, *anthropic, grant, context.priority, category_label, model_label);
-    } else if (path == "/v1/messages/count_tokens") {
-      status = co_await count_tokens(req, out, grant, context.priority, category_label, model_label);
-    } else if (path == "/api/chat") {
-      status = co_await chat(req, out, *ollama_chat, grant, context.priority, category_label, model_label);
-    } else if (path == "/api/generate") {
-      status =
-          co_await chat(req, out, *ollama_generate, grant, context.priority, category_label, model_label);
+      status = co_await send_error(out, front, 405, "method_not_allowed",
+                                   path + " accepts " + ep->method + ", not " + quote_input(req.method, 20),
+                                   allow);
+    } else {
+      Call call{req, out, *ep, grant, context, category_label, model_label};
+      status = co_await (this->*(ep->handler))(call);
     }
   } catch (const boost::system::system_error&) {
     // The client went away mid-answer: nothing left to tell it.
@@ -451,27 +212,50 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
   metrics.request_finished(endpoint_label, category_label, model_label, status, seconds_since(started));
 }
 
+// ---- the endpoint table and its handlers ---------------------------------------------------------
+
+std::vector<Gateway::Impl::Endpoint> Gateway::Impl::builtin_endpoints() {
+  constexpr bool open = true;
+  using P = Protocol;
+  return {
+      {"POST", "/v1/chat/completions", P::openai, !open, &Impl::on_chat},
+      {"POST", "/v1/responses", P::responses, !open, &Impl::on_chat},
+      {"POST", "/v1/messages", P::anthropic, !open, &Impl::on_chat},
+      {"POST", "/v1/messages/count_tokens", P::anthropic, !open, &Impl::on_count_tokens},
+      {"POST", "/v1/embeddings", P::openai, !open, &Impl::on_embed},
+      {"POST", "/api/chat", P::ollama, !open, &Impl::on_chat},
+      {"POST", "/api/generate", P::ollama, !open, &Impl::on_chat},
+      {"POST", "/v1/route", P::openai, !open, &Impl::on_route},
+      {"GET", "/v1/models", P::openai, !open, &Impl::on_models},
+      {"GET", "/api/tags", P::ollama, !open, &Impl::on_tags},
+      {"POST", "/api/show", P::ollama, !open, &Impl::on_show},
+      {"GET", "/api/ps", P::ollama, !open, &Impl::on_tags},
+      {"GET", "/api/version", P::ollama, open, &Impl::on_version},
+      {"POST", "/api/embed", P::ollama, !open, &Impl::on_embed},
+      {"POST", "/api/embeddings", P::ollama, !open, &Impl::on_embed},
+      {"GET", "/", P::ollama, open, &Impl::on_root},
+      {"GET", "/queue/stats", P::openai, !open, &Impl::on_queue_stats},
+      {"GET", "/health", P::openai, open, &Impl::on_health},
+      {"GET", "/metrics", P::openai, !open, &Impl::on_metrics},
+  };
+}
+
+// A chat in the endpoint's protocol; /api/generate answers in its own shape (a prompt, not messages).
+awaitable<int> Gateway::Impl::on_chat(Call& c) {
+  const FrontAdapter& front =
+      c.endpoint.path == "/api/generate" ? *ollama_generate : front_for(c.endpoint.errors);
+  co_return co_await chat(c.req, c.out, front, c.grant, c.context.priority, c.category_label, c.model_label);
+}
+
+awaitable<int> Gateway::Impl::on_count_tokens(Call& c) {
+  co_return co_await count_tokens(c.req, c.out, c.grant, c.context.priority, c.category_label, c.model_label);
+}
+
+awaitable<int> Gateway::Impl::on_embed(Call& c) {
+  co_return co_await embed(c.req, c.out, c.grant, c.context.priority, c.model_label);
+}
+
 namespace {
-
-// Every endpoint's body goes through here (and so every endpoint added later): strict JSON under the
-// limits in request-json.h.
-json parse_body(const std::string& body) {
-  return parse_request_json(body);
-}
-
-// A JSON value of the wrong type that a handler touched without checking first (the checked accessors
-// in chat.h name the field). The library's text names no field either, so it is not passed on.
-FrontError wrong_type(const json::exception& e) {
-  spdlog::debug("gateway: a request field had an unexpected type: {}", e.what());
-  return FrontError(400, "invalid_request_error",
-                    "a field of the request body has the wrong JSON type (for example a number where text "
-                    "belongs); check the field types against the API's reference");
-}
-
-std::string header_value(const HttpRequest& req, const std::string& name) {
-  const auto it = req.headers.find(name);
-  return it == req.headers.end() ? std::string() : it->second;
-}
 
 std::string model_list(const std::vector<std::string>& names) {
   std::string out;
@@ -553,55 +337,7 @@ EmbedRequest parse_embed_request(const json& body, bool legacy, std::string& nam
   return request;
 }
 
-// The native endpoints' "priority" field; the header's value when the body has none.
-Priority body_priority(const json& body, const JsonRequestContext& context) {
-  if (!body.is_object() || !body.contains("priority") || body["priority"].is_null()) return context.priority;
-  const json& field = body["priority"];
-  std::optional<Priority> p = field.is_string() ? parse_priority(field.get<std::string>()) : std::nullopt;
-  if (!p) bad_request("'priority' must be \"high\", \"medium\" or \"low\"");
-  return *p;
-}
-
 } // namespace
-
-// Per backend: its availability (polled model lists, breaker) and its concurrency queue.
-json Gateway::Impl::backends_json(const Config& cfg) const {
-  json out = gateway::backends_json(cfg, model_lists.snapshot(), breakers, options.availability_poll_s);
-  const auto queued = queues.snapshot();
-  for (auto& [url, b] : out.items()) {
-    const auto it = queued.find(url);
-    const BackendQueues::Stats stats = it != queued.end() ? it->second : BackendQueues::Stats{};
-    b["max_concurrency"] = backend_limit(cfg, url);
-    b["in_flight"] = stats.in_flight;
-    b["waiting"] = stats.waiting;
-    b["waiting_by_priority"] = {{"high", stats.waiting_by_priority[static_cast<int>(Priority::high)]},
-                                {"medium", stats.waiting_by_priority[static_cast<int>(Priority::normal)]},
-                                {"low", stats.waiting_by_priority[static_cast<int>(Priority::low)]}};
-  }
-  return out;
-}
-
-awaitable<int> Gateway::Impl::show(HttpRequest& req, ResponseWriter& out, const Grant* grant) {
-  std::optional<FrontError> failure;
-  try {
-    json body = parse_body(req.body);
-    if (!body.is_object()) bad_request("the request body must be a JSON object");
-    // "model" today; older clients send "name".
-    auto name = opt_string(body, "model", "");
-    if (!name || name->empty()) name = opt_string(body, "name", "");
-    if (!name || name->empty()) bad_request("'model' is required");
-    auto cfg = current_config();
-    json answer = ollama_show(*cfg, options, *name, config_loaded_at());
-    if (grant != nullptr && !is_auto_alias(options, *name) && !grant->allows(*name))
-      throw FrontError(403, "permission_error", "this API key may not use model '" + *name + "'");
-    co_return co_await send_json(out, 200, answer);
-  } catch (const FrontError& e) {
-    failure = e;
-  } catch (const json::exception& e) {
-    failure = wrong_type(e);
-  }
-  co_return co_await send_error(out, *ollama_chat, failure->status, failure->type, failure->what());
-}
 
 awaitable<int> Gateway::Impl::embed(HttpRequest& req, ResponseWriter& out, const Grant* grant,
                                     Priority priority, std::string& model_label) {
@@ -657,71 +393,6 @@ awaitable<int> Gateway::Impl::embed(HttpRequest& req, ResponseWriter& out, const
     failure = wrong_type(e);
   }
   co_return co_await send_error(out, front, failure->status, failure->type, failure->what());
-}
-
-awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out,
-                                    const JsonRequestContext& context) {
-  std::optional<FrontError> failure;
-  try {
-    json body = parse_body(req.body);
-    const Priority priority = body_priority(body, context);
-    if (body.is_object()) body.erase("priority");
-    if (body.is_object() && !body.contains("model")) body["model"] = "auto";
-    std::string conversation = header_value(req, "x-tinyroute-conversation");
-    if (body.is_object() && body.contains("conversation")) {
-      if (!body["conversation"].is_string()) bad_request("\"conversation\" must be a string");
-      conversation = body["conversation"].get<std::string>();
-      body.erase("conversation");
-    }
-    ChatRequest request = openai->parse(body);
-    request.priority = priority;
-    request.conversation = std::move(conversation);
-    RouteDecision d = co_await call_router(request);
-    co_return co_await send_json(out, 200, to_json(d));
-  } catch (const FrontError& e) {
-    failure = e;
-  } catch (const json::exception& e) {
-    failure = wrong_type(e);
-  }
-  co_return co_await send_error(out, *openai, failure->status, failure->type, failure->what());
-}
-
-awaitable<int> Gateway::Impl::call_extra(HttpRequest& req, ResponseWriter& out, const ExtraEndpoint& endpoint,
-                                         const JsonRequestContext& context) {
-  int status = 500;
-  std::string type = "internal_error";
-  std::string message;
-  try {
-    json body;
-    if (!req.body.empty() && req.method != "GET" && req.method != "HEAD") body = parse_body(req.body);
-    json answer = co_await asio::co_spawn(
-        router_pool,
-        [&endpoint, &body, &context]() -> awaitable<json> { co_return endpoint.handler(body, context); },
-        use_awaitable);
-    co_return co_await send_json(out, 200, answer);
-  } catch (const FrontError& e) {
-    status = e.status;
-    type = e.type;
-    message = e.what();
-  } catch (const json::exception& e) {
-    const FrontError wrong = wrong_type(e);
-    status = wrong.status;
-    type = wrong.type;
-    message = wrong.what();
-  } catch (const Error& e) {
-    status = http_status_for(e.code());
-    type = e.code() == ErrorCode::context_overflow ? "context_length_exceeded"
-           : status < 500                          ? "invalid_request_error"
-                                                   : std::string(error_code_name(e.code()));
-    message = e.what();
-    if (status >= 500) spdlog::error("gateway: {} failed: {}", endpoint.path, message);
-  } catch (const std::exception& e) {
-    // A bug: the exception's text goes to the log, not to the client.
-    spdlog::error("gateway: {} failed: {}", endpoint.path, e.what());
-    message =
-        "tinyroute failed while answering this request (an internal error; the server log has the details)";
-  }
-  co_return co_await send_error(out, *openai, status, type, message);
 }
 
 // The model a request names, or the one routing picks for "auto", with the guards: the internal model
@@ -966,10 +637,11 @@ void Gateway::add_json_endpoint(std::string method, std::string path, JsonContex
   if (path.empty() || path[0] != '/')
     throw Error(ErrorCode::invalid_argument, "add_json_endpoint: the path must start with '/': " + path);
   if (!handler) throw Error(ErrorCode::invalid_argument, "add_json_endpoint: no handler for " + path);
-  if (find_endpoint(path) != nullptr || s.find_extra(path) != nullptr)
+  if (s.find_endpoint(path) != nullptr)
     throw Error(ErrorCode::invalid_argument, "add_json_endpoint: " + path + " is already served");
   for (auto& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  s.extra.push_back({std::move(method), std::move(path), std::move(handler)});
+  s.endpoints.push_back(
+      {std::move(method), std::move(path), Protocol::openai, false, &Impl::on_json, std::move(handler)});
 }
 
 void Gateway::add_json_endpoint(std::string method, std::string path, JsonHandler handler) {
