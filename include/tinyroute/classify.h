@@ -190,8 +190,4 @@ private:
   std::unique_ptr<Classifier> classifier_;
 };
 
-// Throws Error(internal_model_forbidden) if the internal model is an answer model anywhere in `config`
-// (the same guard load_config applies, for configs built in code).
-void check_internal_model_guard(const Config& config);
-
 } // namespace tinyroute

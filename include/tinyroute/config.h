@@ -206,7 +206,8 @@ struct Config {
   const AgentConfig* find_agent(const std::string& name) const;
   const AgentConfig* triage_agent() const; // nullptr when there are no agents
   // True if `name` means the internal model (its name, an alias, the file stem, or an Ollama-style
-  // "family:tag" whose family is one of those).
+  // "family:tag" whose family is one of those). Defined with the rest of the guard
+  // (tinyroute/internal-model-guard.h).
   bool is_internal_model_name(const std::string& name) const;
 };
 
@@ -214,10 +215,6 @@ std::string_view provider_name(Provider provider); // "openai" | "ollama" | "ant
 std::string_view strategy_name(Strategy strategy); // "score" | "choice" | "centroid" | "head"
 // "score" | "choice" | "centroid" | "head" -> the strategy; nullopt for anything else.
 std::optional<Strategy> parse_strategy(std::string_view name);
-
-// Every spelling that means the internal model, lower-cased: its name, the aliases, the `model`
-// value and its file stem (basename without .gguf), plus TinyLlama's usual names when it is TinyLlama.
-std::vector<std::string> internal_model_names(const InternalModelConfig& internal);
 
 // Parses and validates; throws Error(config_invalid) with "FILE:LINE: key: what is wrong", or
 // Error(internal_model_forbidden) when the internal model is used as an answer model anywhere.

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "output.h"
 #include "tinyroute/from-config.h"
+#include "tinyroute/internal-model-guard.h"
 #include "tinyroute/pull.h"
 
 namespace tinyroute::cli {

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/from-config.h"
+#include "tinyroute/internal-model-guard.h"
 
 namespace tinyroute::cli {
 

@@ -1,6 +1,7 @@
 #include <chrono>
 
 #include "tinyroute/classify.h"
+#include "tinyroute/internal-model-guard.h"
 
 namespace tinyroute {
 
@@ -61,23 +62,6 @@ std::future<ClassifyResult> Classifier::classify_task(const std::string& text, P
 ClassifyResult Classifier::classify_reference(const std::string& text) const {
   const LabelDistribution d = scorer_.score_reference(text);
   return decide(d, d.compute_ms);
-}
-
-void check_internal_model_guard(const Config& config) {
-  auto refuse = [](const std::string& where, const std::string& name) {
-    throw Error(ErrorCode::internal_model_forbidden,
-                where + ": \"" + name +
-                    "\" is the internal model; it only classifies and routes and never answers users");
-  };
-  for (const auto& m : config.models) {
-    if (config.is_internal_model_name(m.name)) refuse("models", m.name);
-    if (!m.upstream_model.empty() && config.is_internal_model_name(m.upstream_model))
-      refuse("models", m.upstream_model);
-  }
-  for (const auto& [category, list] : config.fallbacks) {
-    for (const auto& name : list)
-      if (config.is_internal_model_name(name)) refuse("fallbacks." + category, name);
-  }
 }
 
 TaskRouter::TaskRouter(std::shared_ptr<Engine> engine, Config config)
