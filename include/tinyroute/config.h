@@ -25,7 +25,7 @@ struct InternalModelConfig {
   int threads = 2;
   int context = 4096;
   int batch = 512;
-  bool repack = true; // llama.cpp weight repacking: faster, ~+450 MiB for TinyLlama Q4_K_M
+  bool repack = true; // llama.cpp weight repacking: faster decodes, more memory (BENCHMARKS.md §3)
   // Map the GGUF file (true) or read it into memory (false). Unset: read when repacking, map when not.
   // With repacking most weights are copied anyway, so a mapping would keep a second, unused copy
   // resident; without it the mapping is the only copy and is shared between processes.

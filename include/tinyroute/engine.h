@@ -50,7 +50,7 @@ struct EngineParams {
   int n_conversations = 16; // conversation sequences kept after their request (LRU); 0 = none kept
   bool use_mmap = true;     // engine_params_from() maps only without repacking (InternalModelConfig::mmap)
   // Repack quantized weights into llama.cpp's faster CPU layouts: quicker decodes, but a copy of most
-  // weights in anonymous memory on top of the mapped file (~+450 MiB for TinyLlama Q4_K_M).
+  // weights in anonymous memory on top of the mapped file (BENCHMARKS.md §3 has the cost).
   bool repack = true;
   // llama.cpp's CPU flash attention. It skips the cells a row may not see, so a decode no longer pays
   // for every other resident prefix and sequence in the shared cache; but it accumulates in f16, so
