@@ -70,6 +70,5 @@ private:
 // lag, pending entries and consumers, the shared counters, and which agents are alive. Throws
 // Error(io) when Redis cannot be reached.
 nlohmann::json bus_status(const Config& config);
-std::string bus_status_text(const nlohmann::json& status);
 
 } // namespace tinyroute

@@ -924,27 +924,4 @@ json bus_status(const Config& config) {
   return s;
 }
 
-std::string bus_status_text(const json& s) {
-  std::ostringstream o;
-  const auto num = [](const json& j, const char* key) {
-    return j.is_object() && j.contains(key) && !j[key].is_null() ? j[key].dump() : std::string("-");
-  };
-  o << "redis        " << s["redis"].get<std::string>() << "\n";
-  o << "inbox        " << s["inbox"].get<std::string>() << " (" << s["inbox_length"] << " entries)\n";
-  o << "group        " << s["group"].get<std::string>() << ": lag " << num(s["group_info"], "lag")
-    << ", pending " << num(s["group_info"], "pending") << ", consumers " << num(s["group_info"], "consumers")
-    << "\n";
-  o << "dead letter  " << s["dead_letter"].get<std::string>() << " (" << s["dead_letter_length"]
-    << " entries)\n";
-  o << "counters     " << num(s["stats"], "out") << " out, " << num(s["stats"], "dead_lettered")
-    << " dead-lettered, " << num(s["stats"], "duplicates") << " duplicates\n";
-  for (const auto& a : s["agents"]) {
-    o << "agent        " << a["name"].get<std::string>() << ": " << a["stream"].get<std::string>() << " ("
-      << a["length"] << " entries)";
-    if (a.contains("alive")) o << (a["alive"].get<bool>() ? ", alive" : ", not alive");
-    o << "\n";
-  }
-  return o.str();
-}
-
 } // namespace tinyroute

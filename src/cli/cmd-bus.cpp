@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli.h"
+#include "output.h"
 #include "tinyroute/bus.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/error.h"

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <sstream>
 
 namespace tinyroute::cli {
 
@@ -274,6 +275,29 @@ std::string count_progress(std::uint64_t done, std::uint64_t total, int width) {
   std::string line = "[" + std::string(static_cast<size_t>(filled), '=');
   if (filled < bar) line += ">" + std::string(static_cast<size_t>(bar - filled - 1), ' ');
   return line + "]" + counts;
+}
+
+std::string bus_status_text(const json& s) {
+  std::ostringstream o;
+  const auto num = [](const json& j, const char* key) {
+    return j.is_object() && j.contains(key) && !j[key].is_null() ? j[key].dump() : std::string("-");
+  };
+  o << "redis        " << s["redis"].get<std::string>() << "\n";
+  o << "inbox        " << s["inbox"].get<std::string>() << " (" << s["inbox_length"] << " entries)\n";
+  o << "group        " << s["group"].get<std::string>() << ": lag " << num(s["group_info"], "lag")
+    << ", pending " << num(s["group_info"], "pending") << ", consumers " << num(s["group_info"], "consumers")
+    << "\n";
+  o << "dead letter  " << s["dead_letter"].get<std::string>() << " (" << s["dead_letter_length"]
+    << " entries)\n";
+  o << "counters     " << num(s["stats"], "out") << " out, " << num(s["stats"], "dead_lettered")
+    << " dead-lettered, " << num(s["stats"], "duplicates") << " duplicates\n";
+  for (const auto& a : s["agents"]) {
+    o << "agent        " << a["name"].get<std::string>() << ": " << a["stream"].get<std::string>() << " ("
+      << a["length"] << " entries)";
+    if (a.contains("alive")) o << (a["alive"].get<bool>() ? ", alive" : ", not alive");
+    o << "\n";
+  }
+  return o.str();
 }
 
 } // namespace tinyroute::cli

@@ -36,6 +36,8 @@ std::string metrics_text(const EvalMetrics& metrics);
 std::string agent_route_text(const AgentRoute& route);
 std::string metadata_text(const MessageMetadata& metadata);
 std::string analyze_text(const AnalyzeResult& result);
+// bus_status() for `tinyroute bus --status`: the inbox, the group, the dead letters, the agents.
+std::string bus_status_text(const json& status);
 
 // Rows of cells, columns padded to the widest cell (UTF-8 aware); the first row is the header when
 // `header` is set (a rule is drawn under it).

@@ -421,7 +421,13 @@ TEST_F(Bus, MetricsAndStatusReportTheBus) {
   EXPECT_EQ(s["stats"]["out"], 1);
   EXPECT_EQ(s["group_info"]["pending"], 0);
   EXPECT_EQ(s["agents"][0]["length"], 1);
-  EXPECT_NE(bus_status_text(s).find("lag 0"), std::string::npos) << bus_status_text(s);
+  // The same as text, from the command line.
+  TempDir dir;
+  write_file(dir.file("bus.yaml"), bus_config_yaml(redis.url(), "forward"));
+  const auto [rc, text] = run_command({TINYROUTE_CLI, "bus", "--status", "--config", dir.file("bus.yaml")});
+  EXPECT_EQ(rc, 0) << text;
+  for (const char* part : {"lag 0, pending 0", "(2 entries)", "1 out, 1 dead-lettered"})
+    EXPECT_NE(text.find(part), std::string::npos) << part << "\n" << text;
 }
 
 TEST_F(Bus, UnreachableRedisIsRetriedUntilItComesUp) {
