@@ -17,6 +17,7 @@
 #   TINYROUTE_BENCH_BUILD   build tree (default: build/bench)
 #   TINYROUTE_THREADS       internal-model threads per serve (default: 2)
 #   TINYROUTE_SHARED_MODEL  model (default: the TinyLlama-shaped bench model)
+#   TINYROUTE_BENCH_HIDDEN_LAYER  the config's hidden_layer (default: its 12; 0 for a model with fewer blocks)
 #   TINYROUTE_SHARED_N_CACHE          requests in the cache runs, each repeated 20 times (default: 50)
 #   TINYROUTE_SHARED_CONVERSATIONS / TINYROUTE_SHARED_TURNS   the conversation run (default: 16 x 4)
 set -euo pipefail
@@ -47,6 +48,7 @@ until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.1; done
 sed -e "s|^  model: .*|  model: $model\n  threads: $threads\n  state_dir: $work/state|" \
   -e 's|^categories:$|categories:\n  - name: coding\n    description: Writing or debugging code.|' \
   -e 's|categories: \[chat\]|categories: [chat, coding]|' -e '/deadline_ms/d' \
+  -e "s|^  hidden_layer: .*|  hidden_layer: ${TINYROUTE_BENCH_HIDDEN_LAYER:-12}|" \
   "$repo/config/agents-clinc150.yaml" >"$work/local.yaml"
 cp "$work/local.yaml" "$work/shared.yaml"
 printf 'shared_state:\n  redis: redis://127.0.0.1:%s\n' "$redis_port" >>"$work/shared.yaml"

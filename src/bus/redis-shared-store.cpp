@@ -28,6 +28,18 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// KEYS: entry, index. Returns the value (nil when absent or expired). A hit becomes the most recently
+// used: its index score (what the bound evicts by, lowest first) moves to now, as in the in-process
+// cache. The TTL still counts from the store (the entry's PX).
+constexpr const char* kFindDecision = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[2], 'XX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), KEYS[1])
+end
+return v
+)lua";
+
 // KEYS: entry, index. ARGV: value, ttl ms, max entries. Returns {entries, evicted}.
 constexpr const char* kPutDecision = R"lua(
 local t = redis.call('TIME')
@@ -127,8 +139,10 @@ public:
         conversation_ttl_ms_(static_cast<long long>(c.conversation_ttl_s) * 1000), where_(c.redis) {}
 
   std::optional<std::string> find_decision(std::string_view scope, const std::string& key) override {
-    const RedisValue v = call([&](RedisClient& r) { return r.command({"GET", decision_key(scope, key)}); });
-    if (v.is_error()) throw Error(ErrorCode::io, "redis GET: " + v.str);
+    const RedisValue v = call([&](RedisClient& r) {
+      return r.command({"EVAL", kFindDecision, "2", decision_key(scope, key), scope_key(scope) + ":d"});
+    });
+    if (v.is_error()) throw Error(ErrorCode::io, "redis decision lookup: " + v.str);
     if (v.is_nil()) return std::nullopt;
     return v.str;
   }

@@ -167,6 +167,22 @@ TEST(SharedStore, TheDecisionBoundHoldsAndTheOldestGoFirst) {
   EXPECT_LE(ttl, 300000);
 }
 
+// As in the in-process cache, a hit counts as a use: the bound evicts the least recently used.
+TEST(SharedStore, TheDecisionBoundEvictsTheLeastRecentlyUsed) {
+  RedisServer redis;
+  auto store = make_redis_shared_store(shared_config(redis.url()));
+  store->put_decision(kScope, "k0", "v0", 2, 300);
+  std::this_thread::sleep_for(Ms(3)); // distinct millisecond scores
+  store->put_decision(kScope, "k1", "v1", 2, 300);
+  std::this_thread::sleep_for(Ms(3));
+  ASSERT_EQ(store->find_decision(kScope, "k0"), std::optional<std::string>("v0")); // k0 used after k1
+  std::this_thread::sleep_for(Ms(3));
+  EXPECT_EQ(store->put_decision(kScope, "k2", "v2", 2, 300).evicted, 1u);
+  EXPECT_EQ(store->find_decision(kScope, "k1"), std::nullopt);
+  EXPECT_EQ(store->find_decision(kScope, "k0"), std::optional<std::string>("v0"));
+  EXPECT_EQ(store->find_decision(kScope, "k2"), std::optional<std::string>("v2"));
+}
+
 TEST(SharedStore, ConversationWindowsAreTheInProcessStoresWhateverProcessAppends) {
   RedisServer redis;
   // Two stores on one Redis stand for two processes; the in-process store sees every turn.
