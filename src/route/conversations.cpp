@@ -44,10 +44,10 @@ struct ConversationStore::State {
   // touched always stays, whatever the bound.
   Entry& touch(const std::string& id, std::size_t max_conversations, bool count_evictions) {
     if (Entry* e = entries.find(id)) return *e;
-    entries.put(id, {});
+    Entry& created = entries.put(id, {}); // the front: trimming to at least 1 keeps it (and the reference)
     const std::size_t evicted = entries.trim(std::max<std::size_t>(max_conversations, 1));
     if (count_evictions) stats.evicted += evicted; // with a shared store its own bound counts
-    return *entries.find(id);
+    return created;
   }
 };
 
