@@ -69,6 +69,7 @@ Config bench_config(const Args& a, Strategy strategy, const std::string& state_d
   c.internal_model.threads = a.num("threads", 2);
   c.internal_model.repack = a.num("repack", c.internal_model.repack ? 1 : 0) != 0; // --repack 0: no copy
   c.internal_model.flash_attn = a.num("flash-attn", c.internal_model.flash_attn ? 1 : 0) != 0;
+  c.internal_model.contexts = a.num("contexts", c.internal_model.contexts); // --contexts 1: one shared cache
   c.internal_model.strategy = strategy;
   c.internal_model.state_dir = state_dir;
   return c;

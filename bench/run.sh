@@ -17,6 +17,8 @@
 #   TINYROUTE_BENCH_N_ANALYZE  requests in the analyze run (default: 100)
 #   TINYROUTE_BENCH_CONVERSATIONS / TINYROUTE_BENCH_TURNS  the conversations run (default: 16 x 10)
 #   TINYROUTE_BENCH_N_CACHE  requests in the cache-http run, each repeated 20 times (default: 50)
+#   TINYROUTE_BENCH_CONTEXTS  internal_model.contexts for tinyroute's engines (default: the config's; 1 =
+#                          one KV cache for every prefix, the layout before issue 19)
 #   TINYROUTE_BENCH_MODEL  a GGUF to use instead of the generated TinyLlama-shaped one (smoke runs)
 #   TINYROUTE_QUALITY_ARGS extra arguments for bench/quality/quality.py (e.g. "--tasks a,c --val-per-intent 1")
 #
@@ -57,6 +59,7 @@ mkdir -p "$results"
 
 common=(--model "$model" --config "$repo/config/tinyroute.yaml" --threads "$threads"
   --data "$data/val.jsonl" --russian "$here/data/russian.jsonl" --out "$results")
+[[ -z "${TINYROUTE_BENCH_CONTEXTS:-}" ]] || common+=(--contexts "$TINYROUTE_BENCH_CONTEXTS")
 summary="$results/summary.md"
 : >"$summary"
 for mode in "${modes[@]}"; do

@@ -2,9 +2,10 @@
 //
 // Three verbs, nothing else: score continuations, generate under a grammar, embed. Classification,
 // agent routing and metadata are policies over these verbs (route/, message/). The engine owns every
-// llama.cpp handle; one worker thread owns the llama_context and batches work from all callers into
+// llama.cpp handle; one worker thread owns the llama_contexts and batches work from all callers into
 // shared llama_decode calls, one sequence id per request. Named prompt prefixes are decoded once and
-// their KV cells are shared by every request that names them.
+// their KV cells are shared by every request that names them; each prefix has a context of its own
+// while the KV budget allows, so what else is resident does not slow a request down.
 #pragma once
 
 #include <atomic>
@@ -41,8 +42,16 @@ private:
 
 struct EngineParams {
   std::string model_path;
-  int n_threads = 2;        // threads for llama.cpp's CPU kernels
-  int n_ctx = 4096;         // KV cells shared by all sequences (prefixes + requests in flight)
+  int n_threads = 2; // threads for llama.cpp's CPU kernels
+  // KV cells: the most one context holds (a request with its prefix must fit), and what the
+  // contexts together may take before they stop growing for throughput.
+  int n_ctx = 4096;
+  // llama_contexts on the one model (weights loaded once), made on first use: each new prefix gets
+  // one of its own (its tokens rounded up to 256, plus a share of n_ctx for its requests) while the
+  // contexts together stay within n_ctx, then prefixes share. A context too small for a request
+  // grows (its prefixes copied, not decoded). A decode attends only to its own context's cells, so
+  // a request's cost follows its prefix, not everything resident. 1 = one cache of n_ctx for all.
+  int n_contexts = 4;
   int n_batch = 512;        // tokens per llama_decode
   int n_ubatch = 128;       // tokens per compute pass: the attention scratch grows with it, so keep it small
   int n_parallel = 16;      // requests decoded together (one sequence id each)
@@ -176,6 +185,8 @@ struct EngineStats {
   std::uint64_t max_batch_requests = 0; // most distinct requests seen in one decode
   int queued = 0;
   int active = 0;
+  int contexts = 0;                         // llama_contexts made so far (at most n_contexts)
+  std::uint64_t context_rebuilds = 0;       // contexts remade larger (their prefixes copied, no decode)
   int conversations = 0;                    // conversation sequences kept now
   std::uint64_t conversation_reuses = 0;    // requests that continued a kept sequence
   std::uint64_t conversation_evictions = 0; // kept sequences dropped for room, count or a prefix change

@@ -32,10 +32,10 @@ const std::vector<std::string> kTopKeys = {
     "internal_model", "categories", "models", "fallbacks", "default_category", "agents",
     "agent_routing",  "gateway",    "rules",  "bus",       "shared_state"};
 const std::vector<std::string> kInternalKeys = {
-    "model",      "name",       "aliases",     "threads",     "context",       "batch",
-    "ubatch",     "repack",     "parallel",    "strategy",    "threshold",     "max_query_tokens",
-    "state_dir",  "cache_size", "cache_ttl",   "deadline_ms", "conversations", "conversation_tokens",
-    "flash_attn", "mmap",       "hidden_layer"};
+    "model",      "name",       "aliases",      "threads",     "context",       "batch",
+    "ubatch",     "repack",     "parallel",     "strategy",    "threshold",     "max_query_tokens",
+    "state_dir",  "cache_size", "cache_ttl",    "deadline_ms", "conversations", "conversation_tokens",
+    "flash_attn", "mmap",       "hidden_layer", "contexts"};
 const std::vector<std::string> kCategoryKeys = {"name", "description", "examples"};
 const std::vector<std::string> kModelKeys = {
     "name",           "provider", "base_url", "upstream_model", "api_key_env",    "categories",
@@ -176,6 +176,14 @@ void parse_internal(Reader& r, const Section& top, InternalModelConfig& im) {
     } else {
       im.deadline_ms = static_cast<int>(*v);
     }
+  }
+  if (auto v = r.integer(s, "contexts", false)) {
+    if (*v < 1 || *v > 64)
+      r.report().add(line_of(s.fields.at("contexts"), s.line), "internal_model.contexts",
+                     std::to_string(*v) +
+                         " is out of range; use 1 (one cache for everything) to 64 contexts");
+    else
+      im.contexts = static_cast<int>(*v);
   }
   // Each kept conversation holds an engine sequence id (at most 256 in all, shared with requests).
   if (auto v = r.integer(s, "conversations", false)) {

@@ -31,6 +31,8 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 constexpr int kMaxSeqsPerTask = 16; // continuation waves reuse a request's sequences beyond this
 constexpr int kKvMargin = 8;        // cells kept free so the KV slot search never fails
 
+struct Pool;
+
 struct Task {
   enum class Kind { prefix, score, generate, embed };
   Kind kind = Kind::score;
@@ -41,7 +43,8 @@ struct Task {
   Clock::time_point started{};
 
   std::string prefix;             // prefix used (score/generate) or being added (prefix)
-  std::vector<llama_seq_id> seqs; // seqs[0] is the main sequence
+  Pool* pool = nullptr;           // the context it decodes in, from admission on
+  std::vector<llama_seq_id> seqs; // seqs[0] is the main sequence, ids of `pool`'s context
   int reserve = 0;                // KV cells reserved while active
 
   std::vector<Token> feed; // decoded on the main sequence from position pos0
@@ -158,6 +161,47 @@ struct Kept {
   std::uint64_t last_used = 0;
 };
 
+// One llama_context on the shared model with its own KV cells: the prefixes placed in it, the
+// requests that use them and the conversations kept on them. llama.cpp's plain attention computes a
+// decoded row against every cell in use in its context, masked, so a request pays for what its pool
+// holds, not for every prefix and conversation resident in the engine.
+struct Pool {
+  int index = 0;
+  ContextPtr ctx;
+  llama_memory_t mem = nullptr;
+  int kv_cells = 0;
+  int n_seqs = 0; // sequence ids of its context: prefix slots, then requests and kept conversations
+  std::vector<PrefixSlot> prefixes;
+  std::vector<llama_seq_id> free_seqs;
+  int kv_reserved = 0;      // cells reserved by its requests in flight
+  std::vector<Kept> kept;   // conversation sequences kept on its prefixes (or on none)
+  int kept_cells = 0;       // sum of kept[i].tokens.size()
+  int active = 0;           // its requests in flight
+  int grow_to = 0;          // > kv_cells: admits nothing until idle, then is rebuilt this large
+  bool cannot_grow = false; // a larger context could not be made
+
+  // Cells held outside requests in flight: resident prefixes and kept conversations.
+  int held_cells() const { return kept_cells + prefix_cells(); }
+  int prefix_cells() const {
+    int n = 0;
+    for (const auto& s : prefixes) n += static_cast<int>(s.tokens.size());
+    return n;
+  }
+  bool holds_prefixes() const {
+    return std::any_of(prefixes.begin(), prefixes.end(), [](const PrefixSlot& s) { return !s.name.empty(); });
+  }
+  PrefixSlot* find_prefix(const std::string& name) {
+    for (auto& s : prefixes)
+      if (!s.name.empty() && s.name == name) return &s;
+    return nullptr;
+  }
+  Kept* find_kept(const std::string& key) {
+    for (auto& k : kept)
+      if (k.key == key) return &k;
+    return nullptr;
+  }
+};
+
 // One row of the batch whose logits a task reads.
 struct RowUse {
   Task* task;
@@ -189,10 +233,10 @@ void plan_lanes(Task& t) {
 struct Scheduler::State {
   const Model& model;
   EngineParams params;
-  ContextPtr ctx;
-  llama_memory_t mem = nullptr;
+  llama_context_params context_params{}; // every pool's, but n_ctx
   int n_vocab = 0;
-  int kv_cells = 0;
+  int pool_seqs = 0;    // request and conversation sequence ids of the first pool (after its prefix slots)
+  int pool_room = 0;    // cells a pool made for one prefix gets beyond it (requests, conversations)
   llama_pos n_swa = 0;  // sliding-window size of the model's windowed layers; 0 = none
   LayerCapture capture; // the worker's; its address is llama.cpp's eval-callback data
 
@@ -206,28 +250,26 @@ struct Scheduler::State {
   // Worker-only state.
   std::vector<std::unique_ptr<Task>> waiting;
   std::vector<std::unique_ptr<Task>> active;
-  std::vector<PrefixSlot> prefixes;
-  std::vector<llama_seq_id> free_seqs;
-  int kv_reserved = 0;
+  std::vector<std::unique_ptr<Pool>> pools; // at most params.n_contexts, made on first use
+  int cells_allocated = 0;                  // sum of the pools' kv_cells (and growth under way)
   std::uint64_t use_clock = 0;
-  std::vector<Kept> kept;               // conversation sequences, at most params.n_conversations
   std::vector<std::string> conv_active; // conversation keys with a request admitted
-  int kept_cells = 0;                   // sum of kept[i].tokens.size()
+  int n_kept_total = 0;                 // kept conversations over every pool
 
   std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, n_generate{0}, max_batch_requests{0};
-  std::atomic<std::uint64_t> n_conv_reuses{0}, n_conv_evictions{0};
+  std::atomic<std::uint64_t> n_conv_reuses{0}, n_conv_evictions{0}, n_pool_growths{0};
   std::atomic<std::uint64_t> n_grammar_fast{0}, n_grammar_full{0};
   std::vector<llama_token_data> candidates; // sampling scratch, the worker's only
-  std::atomic<int> n_queued{0}, n_active{0}, n_kept{0};
+  std::atomic<int> n_queued{0}, n_active{0}, n_kept{0}, n_pools{0};
 
   std::thread worker;
 
   State(const Model& m, const EngineParams& p) : model(m), params(p) {
     if (p.n_parallel < 1 || p.n_prefixes < 1 || p.n_batch < 1 || p.n_ubatch < 1 || p.n_ctx < 64 ||
-        p.n_conversations < 0) {
+        p.n_conversations < 0 || p.n_contexts < 1 || p.n_contexts > 64) {
       throw Error(ErrorCode::invalid_argument,
                   "engine params: n_parallel, n_prefixes, n_batch, n_ubatch must be "
-                  ">= 1, n_conversations >= 0, n_ctx >= 64");
+                  ">= 1, n_conversations >= 0, n_contexts in [1, 64], n_ctx >= 64");
     }
     const int n_layer = m.info().n_layer;
     if (p.hidden_layer < 0 || p.hidden_layer >= std::max(n_layer, 1))
@@ -239,22 +281,21 @@ struct Scheduler::State {
     // assertion on the first long decode instead of failing cleanly (context_overflow).
     params.n_batch = std::min(p.n_batch, p.n_ctx);
     // Kept conversations hold a sequence id each, on top of what requests in flight use.
-    const int pool = std::min(p.n_parallel * 4 + p.n_conversations, 256 - p.n_prefixes);
-    if (pool < 1) throw Error(ErrorCode::invalid_argument, "engine params: too many prefixes (at most 255)");
-    llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = static_cast<uint32_t>(p.n_ctx);
-    cp.n_batch = static_cast<uint32_t>(params.n_batch);
-    cp.n_ubatch = static_cast<uint32_t>(std::min(p.n_ubatch, params.n_batch));
-    cp.n_seq_max = static_cast<uint32_t>(p.n_prefixes + pool);
+    pool_seqs = std::min(p.n_parallel * 4 + p.n_conversations, 256 - p.n_prefixes);
+    if (pool_seqs < 1)
+      throw Error(ErrorCode::invalid_argument, "engine params: too many prefixes (at most 255)");
+    // A pool made for one prefix gets this much beyond it: a fair share of the budget, so that the
+    // next prefixes get pools of their own too.
+    pool_room = std::max(256, pad_cells(p.n_ctx / (2 * p.n_contexts)));
+    llama_context_params& cp = context_params;
+    cp = llama_context_default_params();
     cp.n_threads = p.n_threads;
     cp.n_threads_batch = p.n_threads;
     cp.kv_unified = true; // requests share their prefix's KV cells instead of copying them
-    // llama.cpp sizes the output buffer by max(outputs, sequences); both must fit its limit.
-    cp.n_outputs_max = static_cast<uint32_t>(std::max(params.n_batch, p.n_prefixes + pool));
     // CPU flash attention accumulates V in f16 for short query batches; after a long prefix that
-    // drifts ~1e-2 from a fresh decode. The plain path keeps f32 accumulators and stays exact, but computes
-    // every row against every cell in use (masked), other prefixes and sequences included; flash attention
-    // skips the masked cells. Off unless asked for.
+    // drifts ~1e-2 from a fresh decode. The plain path keeps f32 accumulators and stays exact, but
+    // computes every row against every cell in use in its context (masked); flash attention skips the
+    // masked cells. Off unless asked for.
     cp.flash_attn_type = p.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     // Sliding-window layers (Gemma 3) get their own KV cache. Full size, so it holds every cell the
     // budget below counts (kv_cells): a smaller one runs out when shared prefix cells, which llama.cpp
@@ -268,15 +309,7 @@ struct Scheduler::State {
       cp.cb_eval = &LayerCapture::on_eval;
       cp.cb_eval_user_data = &capture;
     }
-    ctx.reset(llama_init_from_model(model.get(), cp));
-    if (!ctx)
-      throw Error(ErrorCode::internal,
-                  "llama.cpp could not create a context (n_ctx " + std::to_string(p.n_ctx) + ")");
-    mem = llama_get_memory(ctx.get());
     n_vocab = model.info().n_vocab;
-    kv_cells = static_cast<int>(llama_n_ctx(ctx.get()));
-    for (int i = 0; i < p.n_prefixes; ++i) prefixes.push_back({"", {}, i, false, false, 0, 0});
-    for (int i = pool - 1; i >= 0; --i) free_seqs.push_back(p.n_prefixes + i);
     worker = std::thread([this] { run(); });
   }
 
@@ -287,6 +320,154 @@ struct Scheduler::State {
     }
     cv.notify_all();
     if (worker.joinable()) worker.join();
+  }
+
+  // llama.cpp attends over a multiple of 256 cells; a pool's size is one too.
+  static int pad_cells(int n) { return (std::max(n, 1) + 255) / 256 * 256; }
+
+  // A llama_context of `cells` KV cells on the model (its weights are the model's, loaded once).
+  ContextPtr new_context(int cells, int n_seqs) const {
+    llama_context_params cp = context_params;
+    cp.n_ctx = static_cast<uint32_t>(cells);
+    cp.n_seq_max = static_cast<uint32_t>(n_seqs);
+    cp.n_batch = static_cast<uint32_t>(std::min(params.n_batch, cells));
+    cp.n_ubatch = static_cast<uint32_t>(std::min({params.n_ubatch, params.n_batch, cells}));
+    // llama.cpp sizes the output buffer by max(outputs, sequences); both must fit its limit.
+    cp.n_outputs_max = std::max(cp.n_batch, cp.n_seq_max);
+    ContextPtr ctx(llama_init_from_model(model.get(), cp));
+    if (!ctx)
+      throw Error(ErrorCode::internal,
+                  "llama.cpp could not create a context (n_ctx " + std::to_string(cells) + ")");
+    return ctx;
+  }
+
+  // llama.cpp keeps a row of logits per sequence id of a context (n_vocab floats each, ~1 MiB for
+  // Gemma 3's vocabulary), so only the first pool gets every prefix slot and sequence id; later ones
+  // get their share of the slots and what n_parallel requests and the kept conversations need.
+  Pool& make_pool(int cells) {
+    const bool first = pools.empty();
+    const int slots =
+        first ? params.n_prefixes : (params.n_prefixes + params.n_contexts - 1) / params.n_contexts;
+    const int seqs = first ? pool_seqs : std::min(params.n_parallel + params.n_conversations, pool_seqs);
+    auto pool = std::make_unique<Pool>();
+    pool->ctx = new_context(cells, slots + seqs);
+    pool->n_seqs = slots + seqs;
+    pool->index = static_cast<int>(pools.size());
+    pool->mem = llama_get_memory(pool->ctx.get());
+    pool->kv_cells = static_cast<int>(llama_n_ctx(pool->ctx.get()));
+    for (int i = 0; i < slots; ++i) pool->prefixes.push_back({"", {}, i, false, false, 0, 0});
+    for (int i = seqs - 1; i >= 0; --i) pool->free_seqs.push_back(slots + i);
+    cells_allocated += pool->kv_cells;
+    pools.push_back(std::move(pool));
+    n_pools.store(static_cast<int>(pools.size()));
+    return *pools.back();
+  }
+
+  // A pool grows to hold `cells`: it stops admitting, and once its requests in flight have finished
+  // it is rebuilt at the larger size (rebuild_pool). A request or prefix that `needs` the cells may
+  // grow it as far as n_ctx; requests that only wait for room, while the pools together stay within
+  // n_ctx. True when the request should wait for the rebuild; false when the pool cannot hold `cells`.
+  bool grow_pool(Pool& pool, int cells, bool needs) {
+    if (pool.cannot_grow) return false;
+    const int current = std::max(pool.kv_cells, pool.grow_to);
+    const int cap = needs ? params.n_ctx : std::min(params.n_ctx, current + params.n_ctx - cells_allocated);
+    const int target = std::min(cap, std::max(2 * pool.kv_cells, pad_cells(cells)));
+    if (target < cells || target <= current) return pool.grow_to >= cells;
+    cells_allocated += target - current;
+    pool.grow_to = target;
+    return true;
+  }
+
+  // Rebuilds an idle pool at pool.grow_to cells: its resident prefixes' cells are copied over (no
+  // decode), its kept conversations dropped (a cache). A prefix that cannot be copied is dropped; a
+  // request naming it gets unknown_prefix and its owner adds it again.
+  void rebuild_pool(Pool& pool) {
+    while (!pool.kept.empty()) drop_kept(pool, &pool.kept.back());
+    ContextPtr ctx;
+    try {
+      ctx = new_context(pool.grow_to, pool.n_seqs);
+    } catch (const Error&) {
+      cells_allocated -= pool.grow_to - pool.kv_cells;
+      pool.grow_to = 0;
+      pool.cannot_grow = true;
+      return;
+    }
+    std::vector<std::uint8_t> state;
+    for (auto& s : pool.prefixes) {
+      if (!s.ready) continue;
+      state.resize(llama_state_seq_get_size(pool.ctx.get(), s.seq));
+      const bool copied =
+          llama_state_seq_get_data(pool.ctx.get(), state.data(), state.size(), s.seq) == state.size() &&
+          llama_state_seq_set_data(ctx.get(), state.data(), state.size(), s.seq) != 0;
+      if (copied) continue;
+      llama_memory_seq_rm(llama_get_memory(ctx.get()), s.seq, -1, -1);
+      {
+        std::lock_guard lk(mu);
+        resident_prefixes.erase(s.name);
+      }
+      s = PrefixSlot{"", {}, s.seq, false, false, 0, 0};
+    }
+    pool.ctx = std::move(ctx);
+    pool.mem = llama_get_memory(pool.ctx.get());
+    pool.kv_cells = static_cast<int>(llama_n_ctx(pool.ctx.get()));
+    pool.grow_to = 0;
+    n_pool_growths.fetch_add(1);
+  }
+
+  // A new pool of `cells` (at most n_ctx) while the engine may have another and the pools together
+  // stay within n_ctx; the first one always. With one context allowed, it is n_ctx cells from the start.
+  Pool* try_make_pool(int cells) {
+    if (static_cast<int>(pools.size()) >= params.n_contexts) return nullptr;
+    if (pools.empty() && params.n_contexts == 1) return &make_pool(params.n_ctx);
+    cells = std::min(cells, params.n_ctx);
+    if (!pools.empty() && cells_allocated + cells > params.n_ctx) return nullptr;
+    return &make_pool(cells);
+  }
+
+  // Where a new prefix goes: a context of its own while the engine may make one, else the context
+  // holding the fewest cells among those with a free prefix slot (every request there pays for the
+  // newcomer's cells and it for theirs, so small prefixes share with small ones), else the one holding
+  // the fewest (which evicts its least recently used idle prefix). It grows when the prefix needs it.
+  Pool* place_prefix(int prefix_tokens) {
+    if (Pool* p = try_make_pool(pad_cells(prefix_tokens) + pool_room)) return p;
+    Pool* best = nullptr;
+    for (bool need_slot : {true, false}) {
+      for (auto& p : pools) {
+        const bool has_slot = std::any_of(p->prefixes.begin(), p->prefixes.end(),
+                                          [](const PrefixSlot& s) { return s.name.empty(); });
+        if (need_slot && !has_slot) continue;
+        if (best == nullptr || p->held_cells() < best->held_cells()) best = p.get();
+      }
+      if (best != nullptr) return best;
+    }
+    return nullptr;
+  }
+
+  // Where a request without a prefix (and an embed) needing `cells` decodes: a pool holding no
+  // prefix with room for it, else a new one while the engine may have one, else the pool with the
+  // most cells not held by prefixes and kept conversations.
+  Pool* general_pool(int cells) {
+    for (auto& p : pools)
+      if (!p->holds_prefixes() && p->kv_cells - kKvMargin - p->held_cells() >= cells) return p.get();
+    if (Pool* p = try_make_pool(std::max(pool_room, pad_cells(cells + kKvMargin)))) return p;
+    Pool* best = nullptr;
+    auto spare = [](const Pool& p) { return p.kv_cells - p.held_cells(); };
+    for (auto& p : pools)
+      if (best == nullptr || spare(*p) > spare(*best)) best = p.get();
+    return best;
+  }
+
+  // The pool holding the prefix named `name`, and its slot; both null when none does.
+  std::pair<Pool*, PrefixSlot*> find_prefix(const std::string& name) {
+    for (auto& p : pools)
+      if (PrefixSlot* s = p->find_prefix(name)) return {p.get(), s};
+    return {nullptr, nullptr};
+  }
+
+  std::pair<Pool*, Kept*> find_kept(const std::string& key) {
+    for (auto& p : pools)
+      if (Kept* k = p->find_kept(key)) return {p.get(), k};
+    return {nullptr, nullptr};
   }
 
   void submit(std::unique_ptr<Task> t) {
@@ -315,31 +496,12 @@ struct Scheduler::State {
     });
   }
 
-  PrefixSlot* find_prefix(const std::string& name) {
-    for (auto& s : prefixes)
-      if (!s.name.empty() && s.name == name) return &s;
-    return nullptr;
-  }
-
-  // Cells held outside requests in flight: resident prefixes and kept conversations.
-  int prefix_cells() const {
-    int n = kept_cells;
-    for (const auto& s : prefixes) n += static_cast<int>(s.tokens.size());
-    return n;
-  }
-
-  Kept* find_kept(const std::string& key) {
-    for (auto& k : kept)
-      if (k.key == key) return &k;
-    return nullptr;
-  }
-
   // llama.cpp lets a decode overwrite cells that lie outside a sequence's sliding window, when no
   // other sequence holds them, since a sequence only moves forward. Continuing from an earlier position
   // (a kept conversation's common part, the prefix's last token again) needs the window of that
   // position, which may have lost its first cells: true when `seq` still holds all of it.
-  bool window_intact(llama_seq_id seq, llama_pos pos) const {
-    return n_swa <= 0 || llama_memory_seq_pos_min(mem, seq) <= std::max<llama_pos>(0, pos - n_swa + 1);
+  bool window_intact(const Pool& pool, llama_seq_id seq, llama_pos pos) const {
+    return n_swa <= 0 || llama_memory_seq_pos_min(pool.mem, seq) <= std::max<llama_pos>(0, pos - n_swa + 1);
   }
 
   bool conversation_active(const std::string& key) const {
@@ -348,42 +510,51 @@ struct Scheduler::State {
 
   // Forgets a kept sequence: its cells and sequence id become free. `reuse` keeps the cells (the
   // caller takes the sequence over) and only removes the entry.
-  void drop_kept(Kept* k, bool reuse = false) {
-    kept_cells -= static_cast<int>(k->tokens.size());
+  void drop_kept(Pool& pool, Kept* k, bool reuse = false) {
+    pool.kept_cells -= static_cast<int>(k->tokens.size());
     if (!reuse) {
-      llama_memory_seq_rm(mem, k->seq, -1, -1);
-      free_seqs.push_back(k->seq);
+      llama_memory_seq_rm(pool.mem, k->seq, -1, -1);
+      pool.free_seqs.push_back(k->seq);
       n_conv_evictions.fetch_add(1);
     }
-    kept.erase(kept.begin() + (k - kept.data()));
-    n_kept.store(static_cast<int>(kept.size()));
+    pool.kept.erase(pool.kept.begin() + (k - pool.kept.data()));
+    --n_kept_total;
+    n_kept.store(n_kept_total);
   }
 
-  // Drops the least recently used kept conversation other than the one keyed `keep`; false when there
-  // is none. (Keys, not pointers: dropping one moves the others.)
-  bool evict_one_kept(const std::string& keep) {
+  // Drops the least recently used kept conversation other than the one keyed `keep`, in `only` or
+  // in any pool when it is null; false when there is none. (Keys, not pointers: dropping one moves
+  // the others.)
+  bool evict_one_kept(const std::string& keep, Pool* only = nullptr) {
+    Pool* in = nullptr;
     Kept* victim = nullptr;
-    for (auto& k : kept)
-      if (k.key != keep && (victim == nullptr || k.last_used < victim->last_used)) victim = &k;
+    for (auto& p : pools) {
+      if (only != nullptr && p.get() != only) continue;
+      for (auto& k : p->kept)
+        if (k.key != keep && (victim == nullptr || k.last_used < victim->last_used)) {
+          victim = &k;
+          in = p.get();
+        }
+    }
     if (victim == nullptr) return false;
-    drop_kept(victim);
+    drop_kept(*in, victim);
     return true;
   }
 
   // Kept conversations built on a prefix share its cells: they go when it goes.
-  void drop_kept_of(const std::string& prefix) {
-    for (size_t i = kept.size(); i-- > 0;)
-      if (kept[i].prefix == prefix) drop_kept(&kept[i]);
+  void drop_kept_of(Pool& pool, const std::string& prefix) {
+    for (size_t i = pool.kept.size(); i-- > 0;)
+      if (pool.kept[i].prefix == prefix) drop_kept(pool, &pool.kept[i]);
   }
 
-  // Frees at least `cells` KV cells by dropping kept conversations (least recently used first, never
-  // the one keyed `keep`). Returns the cells freed.
-  int evict_kept_for(int cells, const std::string& keep) {
+  // Frees at least `cells` KV cells of `pool` by dropping its kept conversations (least recently used
+  // first, never the one keyed `keep`). Returns the cells freed.
+  int evict_kept_for(Pool& pool, int cells, const std::string& keep) {
     int freed = 0;
     while (freed < cells) {
-      const int before = kept_cells;
-      if (!evict_one_kept(keep)) break;
-      freed += before - kept_cells;
+      const int before = pool.kept_cells;
+      if (!evict_one_kept(keep, &pool)) break;
+      freed += before - pool.kept_cells;
     }
     return freed;
   }
@@ -393,73 +564,99 @@ struct Scheduler::State {
     t.done = true;
   }
 
-  // Tries to make `t` active. Returns false to keep it waiting (resources busy).
-  bool admit(Task& t) {
-    if (t.kind == Task::Kind::prefix) {
-      int budget_total = kv_cells - kKvMargin - prefix_cells();
-      PrefixSlot* slot = find_prefix(t.prefix);
-      if (slot == nullptr) {
-        for (auto& s : prefixes)
-          if (s.name.empty()) {
-            slot = &s;
-            break;
-          }
-      }
-      if (slot == nullptr) { // evict the least recently used idle prefix
-        for (auto& s : prefixes)
-          if (!s.busy && (slot == nullptr || s.last_used < slot->last_used)) slot = &s;
-      }
-      if (slot == nullptr) return false;
-      if (slot->busy) return false;
-      if (slot->ready && slot->name == t.prefix && slot->tokens == t.feed) { // already resident: free
-        t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), false, 0};
-        slot->last_used = ++use_clock;
-        t.done = true;
-        return true;
-      }
-      const int old = static_cast<int>(slot->tokens.size());
-      // Kept conversations are a cache: a prefix that needs their room gets it.
-      const int want = static_cast<int>(t.feed.size()) - old;
-      if (want > budget_total - kv_reserved)
-        budget_total += evict_kept_for(want - (budget_total - kv_reserved), std::string());
-      // Room for a prefix that does not fit comes from the idle prefixes used longest ago (after a
-      // reload: the old config's); a request that still names one gets unknown_prefix and re-adds it.
-      budget_total += evict_prefixes_for(static_cast<int>(t.feed.size()) - budget_total - old, slot);
-      if (static_cast<int>(t.feed.size()) > budget_total + old) {
-        fail(t,
-             std::make_exception_ptr(Error(ErrorCode::context_overflow,
-                                           "prefix '" + t.prefix + "' has " + std::to_string(t.feed.size()) +
-                                               " tokens; the context holds " +
-                                               std::to_string(budget_total + old) + " (raise n_ctx)")));
-        return true;
-      }
-      if (static_cast<int>(t.feed.size()) - old > budget_total - kv_reserved) return false;
-      if (!slot->name.empty()) {
-        // The cells go away; so do kept conversations built on them (and their cells leave the count).
-        drop_kept_of(slot->name);
-      }
-      llama_memory_seq_rm(mem, slot->seq, -1, -1);
-      slot->version = 0;
-      slot->name = t.prefix;
-      slot->tokens.clear();
-      slot->ready = false;
-      slot->busy = true;
-      {
-        std::lock_guard lk(mu);
-        resident_prefixes.erase(t.prefix);
-      }
-      t.seqs = {slot->seq};
-      t.pos0 = 0;
-      t.started = Clock::now();
-      if (try_load_prefix(t, *slot)) return true;
-      t.reserve = static_cast<int>(t.feed.size());
-      kv_reserved += t.reserve;
+  void take_seat(Task& t, Pool& pool) {
+    t.pool = &pool;
+    ++pool.active;
+  }
+
+  // Tries to make a prefix task active. Returns false to keep it waiting (resources busy).
+  bool admit_prefix(Task& t) {
+    auto [pool, slot] = find_prefix(t.prefix);
+    if (pool == nullptr) pool = place_prefix(static_cast<int>(t.feed.size()));
+    if (pool == nullptr || pool->grow_to > 0) return false;
+    int budget_total = pool->kv_cells - kKvMargin - pool->held_cells();
+    if (slot == nullptr) {
+      for (auto& s : pool->prefixes)
+        if (s.name.empty()) {
+          slot = &s;
+          break;
+        }
+    }
+    if (slot == nullptr) { // evict the least recently used idle prefix
+      for (auto& s : pool->prefixes)
+        if (!s.busy && (slot == nullptr || s.last_used < slot->last_used)) slot = &s;
+    }
+    if (slot == nullptr) return false;
+    if (slot->busy) return false;
+    if (slot->ready && slot->name == t.prefix && slot->tokens == t.feed) { // already resident: free
+      t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), false, 0};
+      slot->last_used = ++use_clock;
+      t.done = true;
       return true;
     }
+    const int old = static_cast<int>(slot->tokens.size());
+    // Kept conversations are a cache: a prefix that needs their room gets it.
+    const int want = static_cast<int>(t.feed.size()) - old;
+    if (want > budget_total - pool->kv_reserved)
+      budget_total += evict_kept_for(*pool, want - (budget_total - pool->kv_reserved), std::string());
+    // Room for a prefix that does not fit comes from the idle prefixes used longest ago (after a
+    // reload: the old config's); a request that still names one gets unknown_prefix and re-adds it.
+    // A pool that can grow does, before it drops its other prefixes.
+    if (static_cast<int>(t.feed.size()) > budget_total + old &&
+        grow_pool(*pool, pool->prefix_cells() - old + static_cast<int>(t.feed.size()) + kKvMargin, true))
+      return false;
+    budget_total += evict_prefixes_for(*pool, static_cast<int>(t.feed.size()) - budget_total - old, slot);
+    if (static_cast<int>(t.feed.size()) > budget_total + old) {
+      fail(t, std::make_exception_ptr(Error(ErrorCode::context_overflow,
+                                            "prefix '" + t.prefix + "' has " + std::to_string(t.feed.size()) +
+                                                " tokens; the context holds " +
+                                                std::to_string(budget_total + old) + " (raise n_ctx)")));
+      return true;
+    }
+    if (static_cast<int>(t.feed.size()) - old > budget_total - pool->kv_reserved) return false;
+    if (!slot->name.empty()) {
+      // The cells go away; so do kept conversations built on them (and their cells leave the count).
+      drop_kept_of(*pool, slot->name);
+    }
+    llama_memory_seq_rm(pool->mem, slot->seq, -1, -1);
+    slot->version = 0;
+    slot->name = t.prefix;
+    slot->tokens.clear();
+    slot->ready = false;
+    slot->busy = true;
+    {
+      std::lock_guard lk(mu);
+      resident_prefixes.erase(t.prefix);
+    }
+    take_seat(t, *pool);
+    t.seqs = {slot->seq};
+    t.pos0 = 0;
+    t.started = Clock::now();
+    if (try_load_prefix(t, *slot)) return true;
+    t.reserve = static_cast<int>(t.feed.size());
+    pool->kv_reserved += t.reserve;
+    return true;
+  }
 
+  // Cells a request needs beyond what it reuses: its feed, and its lanes or generated tokens.
+  static int request_cells(const Task& t, int n_feed, int* n_seqs) {
+    *n_seqs = 1;
+    if (t.kind == Task::Kind::score) {
+      size_t max_len = 0;
+      for (const auto& lane : t.lanes) max_len = std::max(max_len, lane.tokens.size());
+      *n_seqs = std::max<int>(1, std::min<int>(static_cast<int>(t.lanes.size()), kMaxSeqsPerTask));
+      return n_feed + *n_seqs * static_cast<int>(max_len);
+    }
+    return n_feed + (t.kind == Task::Kind::generate ? t.max_tokens : 0);
+  }
+
+  // Tries to make a score, generate or embed task active. Returns false to keep it waiting.
+  bool admit(Task& t) {
+    if (t.kind == Task::Kind::prefix) return admit_prefix(t);
+    Pool* pool = nullptr;
     const PrefixSlot* slot = nullptr;
     if (!t.prefix.empty()) {
-      PrefixSlot* s = find_prefix(t.prefix);
+      auto [p, s] = find_prefix(t.prefix);
       if (s == nullptr) {
         fail(t, std::make_exception_ptr(
                     Error(ErrorCode::unknown_prefix,
@@ -469,14 +666,23 @@ struct Scheduler::State {
       if (!s->ready) return false; // being decoded: wait for it
       s->last_used = ++use_clock;
       slot = s;
+      pool = p;
     }
     // A conversation runs one request at a time; the next one continues the kept sequence.
     t.waits_on_conversation = !t.conversation.empty() && conversation_active(t.conversation);
     if (t.waits_on_conversation) return false;
-    Kept* kept_seq = t.conversation.empty() ? nullptr : find_kept(t.conversation);
-    if (kept_seq != nullptr &&
-        (kept_seq->prefix != t.prefix || (slot != nullptr && kept_seq->prefix_version != slot->version))) {
-      drop_kept(kept_seq); // built on another prefix (or an older version of it)
+    auto [kept_pool, kept_seq] =
+        t.conversation.empty() ? std::pair<Pool*, Kept*>{nullptr, nullptr} : find_kept(t.conversation);
+    if (pool == nullptr) {
+      int n_seqs = 1;
+      pool = kept_pool != nullptr && t.prefix.empty()
+                 ? kept_pool
+                 : general_pool(request_cells(t, static_cast<int>(t.feed.size()), &n_seqs));
+    }
+    if (pool == nullptr || pool->grow_to > 0) return false;
+    if (kept_seq != nullptr && (kept_pool != pool || kept_seq->prefix != t.prefix ||
+                                (slot != nullptr && kept_seq->prefix_version != slot->version))) {
+      drop_kept(*kept_pool, kept_seq); // built on another prefix (or an older version of it)
       kept_seq = nullptr;
     }
     // Everything below is computed into locals and committed only once the task is admitted: a task
@@ -492,7 +698,7 @@ struct Scheduler::State {
       }
       reprise = {slot->tokens.back()};
       pos0 = prefix_len - 1;
-      if (!window_intact(slot->seq, pos0)) { // the whole prefix, decoded again
+      if (!window_intact(*pool, slot->seq, pos0)) { // the whole prefix, decoded again
         reprise = slot->tokens;
         pos0 = 0;
       }
@@ -503,30 +709,26 @@ struct Scheduler::State {
     if (kept_seq != nullptr && !t.feed.empty()) {
       const size_t limit = std::min(kept_seq->tokens.size(), t.feed.size() - 1);
       while (reuse < limit && kept_seq->tokens[reuse] == t.feed[reuse]) ++reuse;
-      if (!window_intact(kept_seq->seq, pos0 + static_cast<llama_pos>(reuse))) reuse = 0;
+      if (!window_intact(*pool, kept_seq->seq, pos0 + static_cast<llama_pos>(reuse))) reuse = 0;
     }
     const int n_feed = static_cast<int>(reprise.empty() ? t.feed.size() - reuse : reprise.size());
-
     int n_seqs = 1;
-    int cont_cells = 0;
-    if (t.kind == Task::Kind::score) {
-      size_t max_len = 0;
-      for (const auto& lane : t.lanes) max_len = std::max(max_len, lane.tokens.size());
-      n_seqs = std::max<int>(1, std::min<int>(static_cast<int>(t.lanes.size()), kMaxSeqsPerTask));
-      cont_cells = n_seqs * static_cast<int>(max_len);
-    } else if (t.kind == Task::Kind::generate) {
-      cont_cells = t.max_tokens;
-    }
-    const int need = n_feed + cont_cells;
+    const int need = request_cells(t, n_feed, &n_seqs);
     // Taking the kept sequence over frees its cells past the reused part.
     const int kept_spare = kept_seq ? static_cast<int>(kept_seq->tokens.size() - reuse) : 0;
-    int budget_total = kv_cells - kKvMargin - prefix_cells() + kept_spare;
+    int budget_total = pool->kv_cells - kKvMargin - pool->held_cells() + kept_spare;
     // Kept conversations are a cache: they make room for requests before anything waits.
-    if (need > budget_total - kv_reserved)
-      budget_total += evict_kept_for(need - (budget_total - kv_reserved), t.conversation);
-    if (need > budget_total) budget_total += evict_prefixes_for(need - budget_total, slot);
-    if (kept_seq != nullptr) kept_seq = find_kept(t.conversation); // evictions moved the entries
-    if (pos0 + static_cast<int>(reuse) + need > kv_cells || need > budget_total) {
+    if (need > budget_total - pool->kv_reserved)
+      budget_total += evict_kept_for(*pool, need - (budget_total - pool->kv_reserved), t.conversation);
+    if (need > budget_total || pos0 + static_cast<int>(reuse) + need > pool->kv_cells) {
+      // A pool that can grow does, before it drops its other prefixes (the rebuilt pool keeps no
+      // conversation: nothing is reused then).
+      if (grow_pool(*pool, pool->prefix_cells() + kKvMargin + static_cast<int>(reuse) + need, true))
+        return false;
+      budget_total += evict_prefixes_for(*pool, need - budget_total, slot);
+    }
+    if (kept_seq != nullptr) kept_seq = pool->find_kept(t.conversation); // evictions moved the entries
+    if (pos0 + static_cast<int>(reuse) + need > pool->kv_cells || need > budget_total) {
       fail(t, std::make_exception_ptr(Error(
                   ErrorCode::context_overflow,
                   "request needs " + std::to_string(prefix_len + static_cast<int>(reuse) + need) +
@@ -535,35 +737,40 @@ struct Scheduler::State {
                       std::to_string(budget_total + prefix_len) + " (shorten the input or raise n_ctx)")));
       return true;
     }
-    if (need > budget_total - kv_reserved) return false;
-    const int fresh_seqs = kept_seq ? n_seqs - 1 : n_seqs;
-    while (static_cast<int>(free_seqs.size()) < fresh_seqs && evict_one_kept(t.conversation)) {
+    if (need > budget_total - pool->kv_reserved) {
+      // Requests in flight hold the room: a pool with budget to spare grows for the next ones.
+      if (params.n_ctx - cells_allocated >= pool_room) grow_pool(*pool, pool->kv_cells + need, false);
+      return false;
     }
-    if (static_cast<int>(free_seqs.size()) < fresh_seqs) return false;
-    if (kept_seq != nullptr) kept_seq = find_kept(t.conversation);
+    const int fresh_seqs = kept_seq ? n_seqs - 1 : n_seqs;
+    while (static_cast<int>(pool->free_seqs.size()) < fresh_seqs && evict_one_kept(t.conversation, pool)) {
+    }
+    if (static_cast<int>(pool->free_seqs.size()) < fresh_seqs) return false;
+    if (kept_seq != nullptr) kept_seq = pool->find_kept(t.conversation);
 
     if (!reprise.empty()) t.feed = std::move(reprise);
+    take_seat(t, *pool);
     t.pos0 = pos0;
     if (kept_seq != nullptr) {
       t.seqs.push_back(kept_seq->seq);
-      llama_memory_seq_rm(mem, kept_seq->seq, pos0 + static_cast<llama_pos>(reuse), -1);
-      drop_kept(kept_seq, true);
+      llama_memory_seq_rm(pool->mem, kept_seq->seq, pos0 + static_cast<llama_pos>(reuse), -1);
+      drop_kept(*pool, kept_seq, true);
       kept_seq = nullptr;
     }
     for (int i = 0; i < fresh_seqs; ++i) {
-      t.seqs.push_back(free_seqs.back());
-      free_seqs.pop_back();
+      t.seqs.push_back(pool->free_seqs.back());
+      pool->free_seqs.pop_back();
     }
     t.reserve = static_cast<int>(reuse) + need;
-    kv_reserved += t.reserve;
+    pool->kv_reserved += t.reserve;
     if (reuse > 0) {
       t.n_reused = static_cast<int>(reuse);
       t.feed.erase(t.feed.begin(), t.feed.begin() + static_cast<std::ptrdiff_t>(reuse));
       t.pos0 = pos0 + static_cast<llama_pos>(reuse);
       n_conv_reuses.fetch_add(1);
     } else if (slot != nullptr) {
-      llama_memory_seq_rm(mem, t.seqs[0], -1, -1); // a taken-over sequence that shares nothing
-      llama_memory_seq_cp(mem, slot->seq, t.seqs[0], -1, t.pos0);
+      llama_memory_seq_rm(pool->mem, t.seqs[0], -1, -1); // a taken-over sequence that shares nothing
+      llama_memory_seq_cp(pool->mem, slot->seq, t.seqs[0], -1, t.pos0);
     }
     if (!t.conversation.empty()) {
       conv_active.push_back(t.conversation);
@@ -574,21 +781,21 @@ struct Scheduler::State {
     return true;
   }
 
-  // Frees at least `cells` KV cells by dropping idle resident prefixes, least recently used first, never
-  // `keep`. Returns the cells freed (less than asked when nothing else is idle).
-  int evict_prefixes_for(int cells, const PrefixSlot* keep) {
+  // Frees at least `cells` KV cells of `pool` by dropping its idle resident prefixes, least recently
+  // used first, never `keep`. Returns the cells freed (less than asked when nothing else is idle).
+  int evict_prefixes_for(Pool& pool, int cells, const PrefixSlot* keep) {
     int freed = 0;
     while (freed < cells) {
       PrefixSlot* victim = nullptr;
-      for (auto& s : prefixes)
+      for (auto& s : pool.prefixes)
         if (&s != keep && s.ready && !s.busy && (victim == nullptr || s.last_used < victim->last_used))
           victim = &s;
       if (victim == nullptr) break;
       freed += static_cast<int>(victim->tokens.size());
-      const int kept_before = kept_cells;
-      drop_kept_of(victim->name);
-      freed += kept_before - kept_cells;
-      llama_memory_seq_rm(mem, victim->seq, -1, -1);
+      const int kept_before = pool.kept_cells;
+      drop_kept_of(pool, victim->name);
+      freed += kept_before - pool.kept_cells;
+      llama_memory_seq_rm(pool.mem, victim->seq, -1, -1);
       {
         std::lock_guard lk(mu);
         resident_prefixes.erase(victim->name);
@@ -611,11 +818,11 @@ struct Scheduler::State {
     if (!fs::exists(path, ec)) return false;
     std::vector<llama_token> tokens(t.feed.size() + 1);
     size_t n = 0;
-    const size_t rc =
-        llama_state_seq_load_file(ctx.get(), path.c_str(), slot.seq, tokens.data(), tokens.size(), &n);
+    const size_t rc = llama_state_seq_load_file(t.pool->ctx.get(), path.c_str(), slot.seq, tokens.data(),
+                                                tokens.size(), &n);
     tokens.resize(n);
     if (rc == 0 || tokens != t.feed) {
-      llama_memory_seq_rm(mem, slot.seq, -1, -1); // stale or foreign file: decode instead
+      llama_memory_seq_rm(t.pool->mem, slot.seq, -1, -1); // stale or foreign file: decode instead
       return false;
     }
     finish_prefix(t, slot, true);
@@ -636,7 +843,7 @@ struct Scheduler::State {
       std::error_code ec;
       fs::create_directories(params.state_dir, ec);
       const std::string path = prefix_state_path(t), tmp = path + ".tmp";
-      if (llama_state_seq_save_file(ctx.get(), tmp.c_str(), slot.seq, slot.tokens.data(),
+      if (llama_state_seq_save_file(t.pool->ctx.get(), tmp.c_str(), slot.seq, slot.tokens.data(),
                                     slot.tokens.size()) > 0) {
         fs::rename(tmp, path, ec);
       }
@@ -647,28 +854,31 @@ struct Scheduler::State {
   }
 
   void release(Task& t) {
+    if (t.pool == nullptr) return; // never admitted (failed or already resident)
+    Pool& pool = *t.pool;
     if (t.kind == Task::Kind::prefix) {
       if (!t.seqs.empty() && t.error) {
-        for (auto& s : prefixes)
+        for (auto& s : pool.prefixes)
           if (s.seq == t.seqs[0]) {
-            llama_memory_seq_rm(mem, s.seq, -1, -1);
+            llama_memory_seq_rm(pool.mem, s.seq, -1, -1);
             s = PrefixSlot{"", {}, s.seq, false, false, 0, 0};
           }
       }
     } else {
       const bool keep = keep_conversation(t);
       for (size_t i = keep ? 1 : 0; i < t.seqs.size(); ++i) {
-        llama_memory_seq_rm(mem, t.seqs[i], -1, -1);
-        free_seqs.push_back(t.seqs[i]);
+        llama_memory_seq_rm(pool.mem, t.seqs[i], -1, -1);
+        pool.free_seqs.push_back(t.seqs[i]);
       }
       if (keep) {
         // Only the query stays: the branch cues the main sequence decoded after it go.
-        llama_memory_seq_rm(mem, t.seqs[0], t.query_end(), -1);
-        kept.push_back(
+        llama_memory_seq_rm(pool.mem, t.seqs[0], t.query_end(), -1);
+        pool.kept.push_back(
             {t.conversation, t.prefix, t.prefix_version, t.seqs[0], std::move(t.query), ++use_clock});
-        kept_cells += static_cast<int>(kept.back().tokens.size());
-        while (static_cast<int>(kept.size()) > params.n_conversations) evict_one_kept(t.conversation);
-        n_kept.store(static_cast<int>(kept.size()));
+        pool.kept_cells += static_cast<int>(pool.kept.back().tokens.size());
+        ++n_kept_total;
+        while (n_kept_total > params.n_conversations) evict_one_kept(t.conversation);
+        n_kept.store(n_kept_total);
       }
     }
     if (t.holds_conversation) {
@@ -676,8 +886,10 @@ struct Scheduler::State {
       t.holds_conversation = false;
     }
     t.seqs.clear();
-    kv_reserved -= t.reserve;
+    pool.kv_reserved -= t.reserve;
     t.reserve = 0;
+    --pool.active;
+    t.pool = nullptr;
   }
 
   // A finished conversation request keeps its sequence when it succeeded, the pool has room for one,
@@ -686,10 +898,9 @@ struct Scheduler::State {
     if (!t.holds_conversation || t.error || t.seqs.empty() || params.n_conversations < 1 || !t.query_done)
       return false;
     if (t.prefix.empty()) return true;
-    const PrefixSlot* slot = find_prefix(t.prefix);
+    const PrefixSlot* slot = t.pool->find_prefix(t.prefix);
     return slot != nullptr && slot->ready && slot->version == t.prefix_version;
   }
-
   void complete(Task& t) {
     n_requests.fetch_add(t.kind == Task::Kind::prefix ? 0 : 1);
     n_generate.fetch_add(t.kind == Task::Kind::generate ? 1 : 0);
@@ -745,10 +956,10 @@ struct Scheduler::State {
     t.wave_begin = t.wave_end;
     t.wave_end = std::min(t.lanes.size(), t.wave_begin + t.seqs.size());
     const llama_pos qend = t.query_end();
-    llama_memory_seq_rm(mem, t.seqs[0], qend, -1);
+    llama_memory_seq_rm(t.pool->mem, t.seqs[0], qend, -1);
     for (size_t i = 1; i < t.wave_end - t.wave_begin; ++i) {
-      llama_memory_seq_rm(mem, t.seqs[i], -1, -1);
-      llama_memory_seq_cp(mem, t.seqs[0], t.seqs[i], -1, qend);
+      llama_memory_seq_rm(t.pool->mem, t.seqs[i], -1, -1);
+      llama_memory_seq_cp(t.pool->mem, t.seqs[0], t.seqs[i], -1, qend);
     }
     t.wave_fed.assign(t.wave_end - t.wave_begin, 0);
   }
@@ -769,10 +980,10 @@ struct Scheduler::State {
     setup_wave(t);
   }
 
-  // Adds the task's next tokens to the batch; returns how many it added.
-  int fill(Task& t, Batch& batch, std::vector<RowUse>& rows) {
+  // Adds the task's next tokens to the batch, up to `cap` rows in all; returns how many it added.
+  int fill(Task& t, Batch& batch, int cap, std::vector<RowUse>& rows) {
     const int before = batch.size();
-    auto room = [&] { return batch.size() < batch.capacity(); };
+    auto room = [&] { return batch.size() < cap; };
     if (t.feeding()) {
       const bool want_last = t.kind != Task::Kind::prefix;
       while (room() && t.feeding()) {
@@ -811,7 +1022,7 @@ struct Scheduler::State {
   void on_row(const RowUse& r) {
     Task& t = *r.task;
     if (t.done) return;
-    const float* logits = llama_get_logits_ith(ctx.get(), r.row);
+    const float* logits = llama_get_logits_ith(t.pool->ctx.get(), r.row);
     if (logits == nullptr)
       throw Error(ErrorCode::internal, "llama.cpp returned no logits for a requested row");
     switch (r.what) {
@@ -898,9 +1109,9 @@ struct Scheduler::State {
 
   // Embeddings switch the context's output mode, so an embed request decodes alone.
   std::vector<float> decode_final_layer(Task& t) {
-    llama_set_embeddings(ctx.get(), true);
+    llama_set_embeddings(t.pool->ctx.get(), true);
     std::vector<double> sum(static_cast<size_t>(model.info().n_embd), 0.0);
-    Batch batch(params.n_batch, 1);
+    Batch batch(static_cast<int>(llama_n_batch(t.pool->ctx.get())), 1);
     try {
       while (t.feeding()) {
         batch.clear();
@@ -909,21 +1120,21 @@ struct Scheduler::State {
           rows.push_back(batch.add(t.feed[t.fed], static_cast<llama_pos>(t.fed), t.seqs[0], true));
           ++t.fed;
         }
-        if (llama_decode(ctx.get(), batch.get()) != 0)
+        if (llama_decode(t.pool->ctx.get(), batch.get()) != 0)
           throw Error(ErrorCode::internal, "llama_decode failed (embed)");
         n_decodes.fetch_add(1);
         n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
         for (int row : rows) {
-          const float* e = llama_get_embeddings_ith(ctx.get(), row);
+          const float* e = llama_get_embeddings_ith(t.pool->ctx.get(), row);
           if (e == nullptr) throw Error(ErrorCode::internal, "llama.cpp returned no embedding");
           for (size_t i = 0; i < sum.size(); ++i) sum[i] += e[i];
         }
       }
     } catch (...) {
-      llama_set_embeddings(ctx.get(), false);
+      llama_set_embeddings(t.pool->ctx.get(), false);
       throw;
     }
-    llama_set_embeddings(ctx.get(), false);
+    llama_set_embeddings(t.pool->ctx.get(), false);
     return pooled(std::move(sum), t.feed.size());
   }
 
@@ -936,7 +1147,7 @@ struct Scheduler::State {
     capture.row = 0;
     capture.pool_from = std::min(t.pool_from, t.feed.size() - 1);
     capture.sum.assign(static_cast<size_t>(capture.n_embd), 0.0);
-    Batch batch(params.n_batch, 1);
+    Batch batch(static_cast<int>(llama_n_batch(t.pool->ctx.get())), 1);
     try {
       while (t.feeding()) {
         batch.clear();
@@ -944,7 +1155,7 @@ struct Scheduler::State {
           batch.add(t.feed[t.fed], static_cast<llama_pos>(t.fed), t.seqs[0], false);
           ++t.fed;
         }
-        if (llama_decode(ctx.get(), batch.get()) != 0)
+        if (llama_decode(t.pool->ctx.get(), batch.get()) != 0)
           throw Error(ErrorCode::internal, "llama_decode failed (embed)");
         n_decodes.fetch_add(1);
         n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
@@ -996,6 +1207,86 @@ struct Scheduler::State {
     n_active.store(static_cast<int>(active.size()));
   }
 
+  // Admission, highest effective priority first; stops at the first request that must wait so a
+  // large request is not overtaken forever by small ones (requests waiting on a prefix or on their
+  // conversation excepted).
+  void admit_waiting() {
+    for (auto& p : pools)
+      if (p->grow_to > 0 && p->active == 0) rebuild_pool(*p);
+    sort_by_priority(waiting);
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      Task& t = **it;
+      if (static_cast<int>(active.size()) >= params.n_parallel) break;
+      bool ok = false;
+      try {
+        ok = admit(t);
+      } catch (...) {
+        fail(t, std::current_exception());
+        ok = true;
+      }
+      if (ok) {
+        n_queued.fetch_sub(1);
+        active.push_back(std::move(*it));
+        it = waiting.erase(it);
+        continue;
+      }
+      const bool waits_on_prefix = t.kind != Task::Kind::prefix && !t.prefix.empty();
+      if (!waits_on_prefix && !t.waits_on_conversation) break;
+      ++it;
+    }
+  }
+
+  // One llama_decode of `pool`'s active tasks; false when none had anything to decode.
+  bool decode_pool(Pool& pool, Batch& batch, std::vector<RowUse>& rows, std::vector<Task*>& seq_owner) {
+    batch.clear();
+    rows.clear();
+    std::uint64_t tasks_in_batch = 0;
+    // A small context was made with a smaller batch (llama.cpp caps it at the context).
+    const int cap = std::min(batch.capacity(), static_cast<int>(llama_n_batch(pool.ctx.get())));
+    for (auto& t : active) {
+      if (t->pool != &pool || t->done) continue;
+      if (batch.size() >= cap) break;
+      if (fill(*t, batch, cap, rows) > 0) ++tasks_in_batch;
+    }
+    if (batch.size() == 0) return false;
+    const int rc = llama_decode(pool.ctx.get(), batch.get());
+    n_decodes.fetch_add(1);
+    n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
+    max_batch_requests.store(std::max(max_batch_requests.load(), tasks_in_batch));
+    if (rc != 0) {
+      const auto err = std::make_exception_ptr(
+          Error(ErrorCode::internal, "llama_decode failed with status " + std::to_string(rc)));
+      for (auto& t : active)
+        if (t->pool == &pool) fail(*t, err);
+      return true;
+    }
+    // Count decoded tokens per task (rows with and without logits).
+    std::fill(seq_owner.begin(), seq_owner.end(), nullptr);
+    for (auto& t : active)
+      if (t->pool == &pool)
+        for (llama_seq_id s : t->seqs) seq_owner[static_cast<size_t>(s)] = t.get();
+    for (int i = 0; i < batch.size(); ++i) {
+      if (Task* owner = seq_owner[static_cast<size_t>(batch.get().seq_id[i][0])]) ++owner->n_decoded;
+    }
+    for (const auto& r : rows) {
+      try {
+        on_row(r);
+      } catch (...) {
+        fail(*r.task, std::current_exception());
+      }
+    }
+    for (auto& t : active) {
+      if (t->pool != &pool || t->done) continue;
+      if (t->kind == Task::Kind::prefix && !t->feeding()) {
+        for (auto& s : pool.prefixes)
+          if (s.seq == t->seqs[0]) finish_prefix(*t, s, false);
+      } else if (t->kind == Task::Kind::score && t->query_done && !t->feeding()) {
+        advance_score(*t);
+      }
+    }
+    return true;
+  }
+
   void run() {
     Batch batch(params.n_batch, 1);
     std::vector<RowUse> rows;
@@ -1012,31 +1303,7 @@ struct Scheduler::State {
       }
 
       cancel_requested();
-
-      // Admission, highest effective priority first; stop at the first request that must wait so a
-      // large request is not overtaken forever by small ones (requests waiting on a prefix excepted).
-      sort_by_priority(waiting);
-      for (auto it = waiting.begin(); it != waiting.end();) {
-        Task& t = **it;
-        const bool has_room = static_cast<int>(active.size()) < params.n_parallel;
-        if (!has_room) break;
-        bool ok = false;
-        try {
-          ok = admit(t);
-        } catch (...) {
-          fail(t, std::current_exception());
-          ok = true;
-        }
-        if (ok) {
-          n_queued.fetch_sub(1);
-          active.push_back(std::move(*it));
-          it = waiting.erase(it);
-          continue;
-        }
-        const bool waits_on_prefix = t.kind != Task::Kind::prefix && !t.prefix.empty();
-        if (!waits_on_prefix && !t.waits_on_conversation) break;
-        ++it;
-      }
+      admit_waiting();
       finish_done_tasks();
 
       bool embedded = false;
@@ -1048,17 +1315,20 @@ struct Scheduler::State {
       }
       finish_done_tasks();
 
+      // One decode per pool with work, the pool of the most urgent request first.
       sort_by_priority(active);
-      batch.clear();
-      rows.clear();
-      std::uint64_t tasks_in_batch = 0;
-      for (auto& t : active) {
-        if (batch.size() >= batch.capacity()) break;
-        if (fill(*t, batch, rows) > 0) ++tasks_in_batch;
-      }
-      if (batch.size() == 0) {
-        // Embeds just finished freed their room: admit the waiting again before judging them.
-        if (active.empty() && !waiting.empty() && !embedded) {
+      std::vector<Pool*> order;
+      for (auto& t : active)
+        if (t->pool != nullptr && std::find(order.begin(), order.end(), t->pool) == order.end())
+          order.push_back(t->pool);
+      bool decoded = false;
+      for (Pool* pool : order) decoded = decode_pool(*pool, batch, rows, seq_owner) || decoded;
+      if (!decoded) {
+        // Embeds just finished freed their room, a pool grows for a waiting request: admit the
+        // waiting again before judging them.
+        const bool growing =
+            std::any_of(pools.begin(), pools.end(), [](const auto& p) { return p->grow_to > 0; });
+        if (active.empty() && !waiting.empty() && !embedded && !growing) {
           // Nothing running and nothing admissible: these can never run. Fail them rather than spin.
           for (auto& t : waiting) {
             fail(*t, std::make_exception_ptr(Error(ErrorCode::internal, "request could not be scheduled")));
@@ -1069,41 +1339,7 @@ struct Scheduler::State {
         }
         continue;
       }
-      const int rc = llama_decode(ctx.get(), batch.get());
-      n_decodes.fetch_add(1);
-      n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
-      max_batch_requests.store(std::max(max_batch_requests.load(), tasks_in_batch));
       for (auto& t : waiting) ++t->waited;
-      if (rc != 0) {
-        const auto err = std::make_exception_ptr(
-            Error(ErrorCode::internal, "llama_decode failed with status " + std::to_string(rc)));
-        for (auto& t : active) fail(*t, err);
-        finish_done_tasks();
-        continue;
-      }
-      // Count decoded tokens per task (rows with and without logits).
-      std::fill(seq_owner.begin(), seq_owner.end(), nullptr);
-      for (auto& t : active)
-        for (llama_seq_id s : t->seqs) seq_owner[static_cast<size_t>(s)] = t.get();
-      for (int i = 0; i < batch.size(); ++i) {
-        if (Task* owner = seq_owner[static_cast<size_t>(batch.get().seq_id[i][0])]) ++owner->n_decoded;
-      }
-      for (const auto& r : rows) {
-        try {
-          on_row(r);
-        } catch (...) {
-          fail(*r.task, std::current_exception());
-        }
-      }
-      for (auto& t : active) {
-        if (t->done) continue;
-        if (t->kind == Task::Kind::prefix && !t->feeding()) {
-          for (auto& s : prefixes)
-            if (s.seq == t->seqs[0]) finish_prefix(*t, s, false);
-        } else if (t->kind == Task::Kind::score && t->query_done && !t->feeding()) {
-          advance_score(*t);
-        }
-      }
       finish_done_tasks();
     }
 
@@ -1245,6 +1481,8 @@ EngineStats Scheduler::stats() const {
   s.max_batch_requests = state_->max_batch_requests.load();
   s.queued = state_->n_queued.load();
   s.active = state_->n_active.load();
+  s.contexts = state_->n_pools.load();
+  s.context_rebuilds = state_->n_pool_growths.load();
   s.conversations = state_->n_kept.load();
   s.conversation_reuses = state_->n_conv_reuses.load();
   s.conversation_evictions = state_->n_conv_evictions.load();

@@ -1,8 +1,10 @@
-// The scheduler owns the llama_context. Callers on any thread submit work and get a future; one worker
-// thread admits requests (by priority, with ageing), gives each its own sequence id, and packs tokens
-// from all active requests into shared llama_decode calls. Named prefixes live in reserved sequences;
-// a request starts from a metadata-only copy of its prefix's KV cells (unified KV cache), so a prefix is
-// decoded once, never per request.
+// The scheduler owns the llama_contexts. Callers on any thread submit work and get a future; one
+// worker thread admits requests (by priority, with ageing), gives each its own sequence ids, and packs
+// tokens from all active requests into shared llama_decode calls, one per context with work. Each named
+// prefix lives in a reserved sequence of a context of its own while the KV budget allows (see
+// EngineParams::n_contexts); a request starts from a metadata-only copy of its prefix's KV cells
+// (unified KV cache in that context), so a prefix is decoded once, never per request, and a request
+// attends only to the cells of its prefix's context.
 #pragma once
 
 #include <memory>

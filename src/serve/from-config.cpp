@@ -10,6 +10,7 @@ EngineParams engine_params_from(const InternalModelConfig& internal) {
   p.model_path = resolve_model_path(internal.model);
   p.n_threads = internal.threads;
   p.n_ctx = internal.context;
+  p.n_contexts = internal.contexts;
   p.n_batch = internal.batch;
   p.n_ubatch = internal.ubatch;
   p.repack = internal.repack;
