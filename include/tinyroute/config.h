@@ -23,7 +23,7 @@ struct InternalModelConfig {
   std::string name = "tinyllama-1.1b-chat"; // what the internal model is called on the wire
   std::vector<std::string> aliases;         // extra names that also mean the internal model
   int threads = 2;
-  int context = 4096; // KV cells over every context
+  int context = 4096; // KV cells: the most one context holds, and the contexts' budget together
   int contexts = 4;   // llama_contexts on the one model: a prefix's requests attend to its context only
   int batch = 512;
   bool repack = true; // llama.cpp weight repacking: faster decodes, more memory (BENCHMARKS.md §3)

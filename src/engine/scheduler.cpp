@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "engine/context-pool.h"
 #include "engine/fingerprint.h"
 #include "engine/logprob.h"
 #include "engine/sampling.h"
@@ -29,9 +30,6 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 }
 
 constexpr int kMaxSeqsPerTask = 16; // continuation waves reuse a request's sequences beyond this
-constexpr int kKvMargin = 8;        // cells kept free so the KV slot search never fails
-
-struct Pool;
 
 struct Task {
   enum class Kind { prefix, score, generate, embed };
@@ -140,68 +138,6 @@ struct LayerCapture {
   }
 };
 
-struct PrefixSlot {
-  std::string name;
-  std::vector<Token> tokens;
-  llama_seq_id seq = 0;
-  bool ready = false;
-  bool busy = false; // a prefix task is (re)writing it
-  std::uint64_t last_used = 0;
-  std::uint64_t version = 0; // changes whenever its cells are rewritten or dropped
-};
-
-// A conversation's sequence kept after its request: the prefix's cells (shared with the prefix's own
-// sequence) and `tokens` after them. Counted in KV cells as tokens.size(); dropped with its prefix.
-struct Kept {
-  std::string key;
-  std::string prefix;
-  std::uint64_t prefix_version = 0;
-  llama_seq_id seq = 0;
-  std::vector<Token> tokens;
-  std::uint64_t last_used = 0;
-};
-
-// One llama_context on the shared model with its own KV cells: the prefixes placed in it, the
-// requests that use them and the conversations kept on them. llama.cpp's plain attention computes a
-// decoded row against every cell in use in its context, masked, so a request pays for what its pool
-// holds, not for every prefix and conversation resident in the engine.
-struct Pool {
-  int index = 0;
-  ContextPtr ctx;
-  llama_memory_t mem = nullptr;
-  int kv_cells = 0;
-  int n_seqs = 0; // sequence ids of its context: prefix slots, then requests and kept conversations
-  std::vector<PrefixSlot> prefixes;
-  std::vector<llama_seq_id> free_seqs;
-  int kv_reserved = 0;      // cells reserved by its requests in flight
-  std::vector<Kept> kept;   // conversation sequences kept on its prefixes (or on none)
-  int kept_cells = 0;       // sum of kept[i].tokens.size()
-  int active = 0;           // its requests in flight
-  int grow_to = 0;          // > kv_cells: admits nothing until idle, then is rebuilt this large
-  bool cannot_grow = false; // a larger context could not be made
-
-  // Cells held outside requests in flight: resident prefixes and kept conversations.
-  int held_cells() const { return kept_cells + prefix_cells(); }
-  int prefix_cells() const {
-    int n = 0;
-    for (const auto& s : prefixes) n += static_cast<int>(s.tokens.size());
-    return n;
-  }
-  bool holds_prefixes() const {
-    return std::any_of(prefixes.begin(), prefixes.end(), [](const PrefixSlot& s) { return !s.name.empty(); });
-  }
-  PrefixSlot* find_prefix(const std::string& name) {
-    for (auto& s : prefixes)
-      if (!s.name.empty() && s.name == name) return &s;
-    return nullptr;
-  }
-  Kept* find_kept(const std::string& key) {
-    for (auto& k : kept)
-      if (k.key == key) return &k;
-    return nullptr;
-  }
-};
-
 // One row of the batch whose logits a task reads.
 struct RowUse {
   Task* task;
@@ -235,8 +171,6 @@ struct Scheduler::State {
   EngineParams params;
   llama_context_params context_params{}; // every pool's, but n_ctx
   int n_vocab = 0;
-  int pool_seqs = 0;    // request and conversation sequence ids of the first pool (after its prefix slots)
-  int pool_room = 0;    // cells a pool made for one prefix gets beyond it (requests, conversations)
   llama_pos n_swa = 0;  // sliding-window size of the model's windowed layers; 0 = none
   LayerCapture capture; // the worker's; its address is llama.cpp's eval-callback data
 
@@ -250,17 +184,16 @@ struct Scheduler::State {
   // Worker-only state.
   std::vector<std::unique_ptr<Task>> waiting;
   std::vector<std::unique_ptr<Task>> active;
-  std::vector<std::unique_ptr<Pool>> pools; // at most params.n_contexts, made on first use
-  int cells_allocated = 0;                  // sum of the pools' kv_cells (and growth under way)
+  std::unique_ptr<ContextPools> pools; // at most params.n_contexts, made on first use
   std::uint64_t use_clock = 0;
   std::vector<std::string> conv_active; // conversation keys with a request admitted
   int n_kept_total = 0;                 // kept conversations over every pool
 
   std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, n_generate{0}, max_batch_requests{0};
-  std::atomic<std::uint64_t> n_conv_reuses{0}, n_conv_evictions{0}, n_pool_growths{0};
+  std::atomic<std::uint64_t> n_conv_reuses{0}, n_conv_evictions{0};
   std::atomic<std::uint64_t> n_grammar_fast{0}, n_grammar_full{0};
   std::vector<llama_token_data> candidates; // sampling scratch, the worker's only
-  std::atomic<int> n_queued{0}, n_active{0}, n_kept{0}, n_pools{0};
+  std::atomic<int> n_queued{0}, n_active{0}, n_kept{0};
 
   std::thread worker;
 
@@ -280,13 +213,6 @@ struct Scheduler::State {
     // llama.cpp caps a causal model's batch at the context; a larger batch of ours would trip its
     // assertion on the first long decode instead of failing cleanly (context_overflow).
     params.n_batch = std::min(p.n_batch, p.n_ctx);
-    // Kept conversations hold a sequence id each, on top of what requests in flight use.
-    pool_seqs = std::min(p.n_parallel * 4 + p.n_conversations, 256 - p.n_prefixes);
-    if (pool_seqs < 1)
-      throw Error(ErrorCode::invalid_argument, "engine params: too many prefixes (at most 255)");
-    // A pool made for one prefix gets this much beyond it: a fair share of the budget, so that the
-    // next prefixes get pools of their own too.
-    pool_room = std::max(256, pad_cells(p.n_ctx / (2 * p.n_contexts)));
     llama_context_params& cp = context_params;
     cp = llama_context_default_params();
     cp.n_threads = p.n_threads;
@@ -310,6 +236,7 @@ struct Scheduler::State {
       cp.cb_eval_user_data = &capture;
     }
     n_vocab = model.info().n_vocab;
+    pools = std::make_unique<ContextPools>(model, params, context_params);
     worker = std::thread([this] { run(); });
   }
 
@@ -322,152 +249,12 @@ struct Scheduler::State {
     if (worker.joinable()) worker.join();
   }
 
-  // llama.cpp attends over a multiple of 256 cells; a pool's size is one too.
-  static int pad_cells(int n) { return (std::max(n, 1) + 255) / 256 * 256; }
-
-  // A llama_context of `cells` KV cells on the model (its weights are the model's, loaded once).
-  ContextPtr new_context(int cells, int n_seqs) const {
-    llama_context_params cp = context_params;
-    cp.n_ctx = static_cast<uint32_t>(cells);
-    cp.n_seq_max = static_cast<uint32_t>(n_seqs);
-    cp.n_batch = static_cast<uint32_t>(std::min(params.n_batch, cells));
-    cp.n_ubatch = static_cast<uint32_t>(std::min({params.n_ubatch, params.n_batch, cells}));
-    // llama.cpp sizes the output buffer by max(outputs, sequences); both must fit its limit.
-    cp.n_outputs_max = std::max(cp.n_batch, cp.n_seq_max);
-    ContextPtr ctx(llama_init_from_model(model.get(), cp));
-    if (!ctx)
-      throw Error(ErrorCode::internal,
-                  "llama.cpp could not create a context (n_ctx " + std::to_string(cells) + ")");
-    return ctx;
-  }
-
-  // llama.cpp keeps a row of logits per sequence id of a context (n_vocab floats each, ~1 MiB for
-  // Gemma 3's vocabulary), so only the first pool gets every prefix slot and sequence id; later ones
-  // get their share of the slots and what n_parallel requests and the kept conversations need.
-  Pool& make_pool(int cells) {
-    const bool first = pools.empty();
-    const int slots =
-        first ? params.n_prefixes : (params.n_prefixes + params.n_contexts - 1) / params.n_contexts;
-    const int seqs = first ? pool_seqs : std::min(params.n_parallel + params.n_conversations, pool_seqs);
-    auto pool = std::make_unique<Pool>();
-    pool->ctx = new_context(cells, slots + seqs);
-    pool->n_seqs = slots + seqs;
-    pool->index = static_cast<int>(pools.size());
-    pool->mem = llama_get_memory(pool->ctx.get());
-    pool->kv_cells = static_cast<int>(llama_n_ctx(pool->ctx.get()));
-    for (int i = 0; i < slots; ++i) pool->prefixes.push_back({"", {}, i, false, false, 0, 0});
-    for (int i = seqs - 1; i >= 0; --i) pool->free_seqs.push_back(slots + i);
-    cells_allocated += pool->kv_cells;
-    pools.push_back(std::move(pool));
-    n_pools.store(static_cast<int>(pools.size()));
-    return *pools.back();
-  }
-
-  // A pool grows to hold `cells`: it stops admitting, and once its requests in flight have finished
-  // it is rebuilt at the larger size (rebuild_pool). A request or prefix that `needs` the cells may
-  // grow it as far as n_ctx; requests that only wait for room, while the pools together stay within
-  // n_ctx. True when the request should wait for the rebuild; false when the pool cannot hold `cells`.
-  bool grow_pool(Pool& pool, int cells, bool needs) {
-    if (pool.cannot_grow) return false;
-    const int current = std::max(pool.kv_cells, pool.grow_to);
-    const int cap = needs ? params.n_ctx : std::min(params.n_ctx, current + params.n_ctx - cells_allocated);
-    const int target = std::min(cap, std::max(2 * pool.kv_cells, pad_cells(cells)));
-    if (target < cells || target <= current) return pool.grow_to >= cells;
-    cells_allocated += target - current;
-    pool.grow_to = target;
-    return true;
-  }
-
-  // Rebuilds an idle pool at pool.grow_to cells: its resident prefixes' cells are copied over (no
-  // decode), its kept conversations dropped (a cache). A prefix that cannot be copied is dropped; a
-  // request naming it gets unknown_prefix and its owner adds it again.
-  void rebuild_pool(Pool& pool) {
+  // Rebuilds an idle pool larger (ContextPools::rebuild); its kept conversations go first.
+  void rebuild(Pool& pool) {
     while (!pool.kept.empty()) drop_kept(pool, &pool.kept.back());
-    ContextPtr ctx;
-    try {
-      ctx = new_context(pool.grow_to, pool.n_seqs);
-    } catch (const Error&) {
-      cells_allocated -= pool.grow_to - pool.kv_cells;
-      pool.grow_to = 0;
-      pool.cannot_grow = true;
-      return;
-    }
-    std::vector<std::uint8_t> state;
-    for (auto& s : pool.prefixes) {
-      if (!s.ready) continue;
-      state.resize(llama_state_seq_get_size(pool.ctx.get(), s.seq));
-      const bool copied =
-          llama_state_seq_get_data(pool.ctx.get(), state.data(), state.size(), s.seq) == state.size() &&
-          llama_state_seq_set_data(ctx.get(), state.data(), state.size(), s.seq) != 0;
-      if (copied) continue;
-      llama_memory_seq_rm(llama_get_memory(ctx.get()), s.seq, -1, -1);
-      {
-        std::lock_guard lk(mu);
-        resident_prefixes.erase(s.name);
-      }
-      s = PrefixSlot{"", {}, s.seq, false, false, 0, 0};
-    }
-    pool.ctx = std::move(ctx);
-    pool.mem = llama_get_memory(pool.ctx.get());
-    pool.kv_cells = static_cast<int>(llama_n_ctx(pool.ctx.get()));
-    pool.grow_to = 0;
-    n_pool_growths.fetch_add(1);
-  }
-
-  // A new pool of `cells` (at most n_ctx) while the engine may have another and the pools together
-  // stay within n_ctx; the first one always. With one context allowed, it is n_ctx cells from the start.
-  Pool* try_make_pool(int cells) {
-    if (static_cast<int>(pools.size()) >= params.n_contexts) return nullptr;
-    if (pools.empty() && params.n_contexts == 1) return &make_pool(params.n_ctx);
-    cells = std::min(cells, params.n_ctx);
-    if (!pools.empty() && cells_allocated + cells > params.n_ctx) return nullptr;
-    return &make_pool(cells);
-  }
-
-  // Where a new prefix goes: a context of its own while the engine may make one, else the context
-  // holding the fewest cells among those with a free prefix slot (every request there pays for the
-  // newcomer's cells and it for theirs, so small prefixes share with small ones), else the one holding
-  // the fewest (which evicts its least recently used idle prefix). It grows when the prefix needs it.
-  Pool* place_prefix(int prefix_tokens) {
-    if (Pool* p = try_make_pool(pad_cells(prefix_tokens) + pool_room)) return p;
-    Pool* best = nullptr;
-    for (bool need_slot : {true, false}) {
-      for (auto& p : pools) {
-        const bool has_slot = std::any_of(p->prefixes.begin(), p->prefixes.end(),
-                                          [](const PrefixSlot& s) { return s.name.empty(); });
-        if (need_slot && !has_slot) continue;
-        if (best == nullptr || p->held_cells() < best->held_cells()) best = p.get();
-      }
-      if (best != nullptr) return best;
-    }
-    return nullptr;
-  }
-
-  // Where a request without a prefix (and an embed) needing `cells` decodes: a pool holding no
-  // prefix with room for it, else a new one while the engine may have one, else the pool with the
-  // most cells not held by prefixes and kept conversations.
-  Pool* general_pool(int cells) {
-    for (auto& p : pools)
-      if (!p->holds_prefixes() && p->kv_cells - kKvMargin - p->held_cells() >= cells) return p.get();
-    if (Pool* p = try_make_pool(std::max(pool_room, pad_cells(cells + kKvMargin)))) return p;
-    Pool* best = nullptr;
-    auto spare = [](const Pool& p) { return p.kv_cells - p.held_cells(); };
-    for (auto& p : pools)
-      if (best == nullptr || spare(*p) > spare(*best)) best = p.get();
-    return best;
-  }
-
-  // The pool holding the prefix named `name`, and its slot; both null when none does.
-  std::pair<Pool*, PrefixSlot*> find_prefix(const std::string& name) {
-    for (auto& p : pools)
-      if (PrefixSlot* s = p->find_prefix(name)) return {p.get(), s};
-    return {nullptr, nullptr};
-  }
-
-  std::pair<Pool*, Kept*> find_kept(const std::string& key) {
-    for (auto& p : pools)
-      if (Kept* k = p->find_kept(key)) return {p.get(), k};
-    return {nullptr, nullptr};
+    const std::vector<std::string> dropped = pools->rebuild(pool);
+    std::lock_guard lk(mu);
+    for (const auto& name : dropped) resident_prefixes.erase(name);
   }
 
   void submit(std::unique_ptr<Task> t) {
@@ -528,7 +315,7 @@ struct Scheduler::State {
   bool evict_one_kept(const std::string& keep, Pool* only = nullptr) {
     Pool* in = nullptr;
     Kept* victim = nullptr;
-    for (auto& p : pools) {
+    for (auto& p : pools->all()) {
       if (only != nullptr && p.get() != only) continue;
       for (auto& k : p->kept)
         if (k.key != keep && (victim == nullptr || k.last_used < victim->last_used)) {
@@ -571,8 +358,8 @@ struct Scheduler::State {
 
   // Tries to make a prefix task active. Returns false to keep it waiting (resources busy).
   bool admit_prefix(Task& t) {
-    auto [pool, slot] = find_prefix(t.prefix);
-    if (pool == nullptr) pool = place_prefix(static_cast<int>(t.feed.size()));
+    auto [pool, slot] = pools->find_prefix(t.prefix);
+    if (pool == nullptr) pool = pools->place_prefix(static_cast<int>(t.feed.size()));
     if (pool == nullptr || pool->grow_to > 0) return false;
     int budget_total = pool->kv_cells - kKvMargin - pool->held_cells();
     if (slot == nullptr) {
@@ -603,7 +390,7 @@ struct Scheduler::State {
     // reload: the old config's); a request that still names one gets unknown_prefix and re-adds it.
     // A pool that can grow does, before it drops its other prefixes.
     if (static_cast<int>(t.feed.size()) > budget_total + old &&
-        grow_pool(*pool, pool->prefix_cells() - old + static_cast<int>(t.feed.size()) + kKvMargin, true))
+        pools->grow(*pool, pool->prefix_cells() - old + static_cast<int>(t.feed.size()) + kKvMargin, true))
       return false;
     budget_total += evict_prefixes_for(*pool, static_cast<int>(t.feed.size()) - budget_total - old, slot);
     if (static_cast<int>(t.feed.size()) > budget_total + old) {
@@ -656,7 +443,7 @@ struct Scheduler::State {
     Pool* pool = nullptr;
     const PrefixSlot* slot = nullptr;
     if (!t.prefix.empty()) {
-      auto [p, s] = find_prefix(t.prefix);
+      auto [p, s] = pools->find_prefix(t.prefix);
       if (s == nullptr) {
         fail(t, std::make_exception_ptr(
                     Error(ErrorCode::unknown_prefix,
@@ -672,12 +459,12 @@ struct Scheduler::State {
     t.waits_on_conversation = !t.conversation.empty() && conversation_active(t.conversation);
     if (t.waits_on_conversation) return false;
     auto [kept_pool, kept_seq] =
-        t.conversation.empty() ? std::pair<Pool*, Kept*>{nullptr, nullptr} : find_kept(t.conversation);
+        t.conversation.empty() ? std::pair<Pool*, Kept*>{nullptr, nullptr} : pools->find_kept(t.conversation);
     if (pool == nullptr) {
       int n_seqs = 1;
       pool = kept_pool != nullptr && t.prefix.empty()
                  ? kept_pool
-                 : general_pool(request_cells(t, static_cast<int>(t.feed.size()), &n_seqs));
+                 : pools->for_request(request_cells(t, static_cast<int>(t.feed.size()), &n_seqs));
     }
     if (pool == nullptr || pool->grow_to > 0) return false;
     if (kept_seq != nullptr && (kept_pool != pool || kept_seq->prefix != t.prefix ||
@@ -723,7 +510,7 @@ struct Scheduler::State {
     if (need > budget_total || pos0 + static_cast<int>(reuse) + need > pool->kv_cells) {
       // A pool that can grow does, before it drops its other prefixes (the rebuilt pool keeps no
       // conversation: nothing is reused then).
-      if (grow_pool(*pool, pool->prefix_cells() + kKvMargin + static_cast<int>(reuse) + need, true))
+      if (pools->grow(*pool, pool->prefix_cells() + kKvMargin + static_cast<int>(reuse) + need, true))
         return false;
       budget_total += evict_prefixes_for(*pool, need - budget_total, slot);
     }
@@ -739,7 +526,7 @@ struct Scheduler::State {
     }
     if (need > budget_total - pool->kv_reserved) {
       // Requests in flight hold the room: a pool with budget to spare grows for the next ones.
-      if (params.n_ctx - cells_allocated >= pool_room) grow_pool(*pool, pool->kv_cells + need, false);
+      if (pools->has_spare_share()) pools->grow(*pool, pool->kv_cells + need, false);
       return false;
     }
     const int fresh_seqs = kept_seq ? n_seqs - 1 : n_seqs;
@@ -1211,8 +998,8 @@ struct Scheduler::State {
   // large request is not overtaken forever by small ones (requests waiting on a prefix or on their
   // conversation excepted).
   void admit_waiting() {
-    for (auto& p : pools)
-      if (p->grow_to > 0 && p->active == 0) rebuild_pool(*p);
+    for (auto& p : pools->all())
+      if (p->grow_to > 0 && p->active == 0) rebuild(*p);
     sort_by_priority(waiting);
     for (auto it = waiting.begin(); it != waiting.end();) {
       Task& t = **it;
@@ -1326,8 +1113,8 @@ struct Scheduler::State {
       if (!decoded) {
         // Embeds just finished freed their room, a pool grows for a waiting request: admit the
         // waiting again before judging them.
-        const bool growing =
-            std::any_of(pools.begin(), pools.end(), [](const auto& p) { return p->grow_to > 0; });
+        const bool growing = std::any_of(pools->all().begin(), pools->all().end(),
+                                         [](const auto& p) { return p->grow_to > 0; });
         if (active.empty() && !waiting.empty() && !embedded && !growing) {
           // Nothing running and nothing admissible: these can never run. Fail them rather than spin.
           for (auto& t : waiting) {
@@ -1481,8 +1268,8 @@ EngineStats Scheduler::stats() const {
   s.max_batch_requests = state_->max_batch_requests.load();
   s.queued = state_->n_queued.load();
   s.active = state_->n_active.load();
-  s.contexts = state_->n_pools.load();
-  s.context_rebuilds = state_->n_pool_growths.load();
+  s.contexts = state_->pools->count();
+  s.context_rebuilds = state_->pools->rebuilds();
   s.conversations = state_->n_kept.load();
   s.conversation_reuses = state_->n_conv_reuses.load();
   s.conversation_evictions = state_->n_conv_evictions.load();
