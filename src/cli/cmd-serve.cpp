@@ -195,7 +195,8 @@ json internal_status(const Engine& engine) {
           {"active", s.active},
           {"parallel", engine.params().n_parallel},
           {"requests", s.requests},
-          {"decodes", s.decodes}};
+          {"decodes", s.decodes},
+          {"contexts", s.contexts}};
 }
 
 // A string given in the body's `field`, else in the request header `header`, else empty.
@@ -346,6 +347,11 @@ int run_serve(const ServeOptions& o) {
     std::ostringstream text;
     prometheus::metric(text, "tinyroute_conversation_sequences", prometheus::Type::gauge,
                        "Conversation sequences the engine keeps decoded.", e.conversations);
+    prometheus::metric(text, "tinyroute_engine_contexts", prometheus::Type::gauge,
+                       "llama_contexts the engine has made (internal_model.contexts at most).", e.contexts);
+    prometheus::metric(text, "tinyroute_engine_context_rebuilds_total", prometheus::Type::counter,
+                       "Contexts remade larger for a request or prefix (prefixes copied, not decoded).",
+                       e.context_rebuilds);
     return cache->metrics_text() + conversations->metrics_text() + (bus ? bus->metrics_text() : "") +
            text.str();
   };

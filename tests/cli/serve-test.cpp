@@ -244,6 +244,13 @@ TEST_F(ServeTest, ConversationsOverHttp) {
   EXPECT_NE(metrics.find("tinyroute_conversations 2\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tinyroute_conversation_sequences 2\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tinyroute_decision_cache_hits_total 0\n"), std::string::npos) << metrics;
+  // Classification, analyze and the metadata scorers each hold a prefix: more than one context.
+  const auto at = metrics.find("\ntinyroute_engine_contexts ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  const int contexts = std::stoi(metrics.substr(at + std::string("\ntinyroute_engine_contexts ").size()));
+  EXPECT_GE(contexts, 2) << metrics;
+  EXPECT_LE(contexts, 4) << metrics;
+  EXPECT_NE(metrics.find("\ntinyroute_engine_context_rebuilds_total "), std::string::npos) << metrics;
   EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
 }
 
