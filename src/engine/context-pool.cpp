@@ -77,7 +77,6 @@ Pool& ContextPools::make(int cells) {
   auto pool = std::make_unique<Pool>();
   pool->ctx = new_context(cells, slots + seqs);
   pool->n_seqs = slots + seqs;
-  pool->index = static_cast<int>(pools_.size());
   pool->mem = llama_get_memory(pool->ctx.get());
   pool->kv_cells = static_cast<int>(llama_n_ctx(pool->ctx.get()));
   for (int i = 0; i < slots; ++i) pool->prefixes.push_back({"", {}, i, false, false, 0, 0});

@@ -45,7 +45,6 @@ struct Kept {
 // One llama_context with its own KV cells: the prefixes placed in it, the requests that use them and
 // the conversations kept on them. The scheduler's worker is its only user.
 struct Pool {
-  int index = 0;
   ContextPtr ctx;
   llama_memory_t mem = nullptr;
   int kv_cells = 0;

@@ -169,7 +169,6 @@ void plan_lanes(Task& t) {
 struct Scheduler::State {
   const Model& model;
   EngineParams params;
-  llama_context_params context_params{}; // every pool's, but n_ctx
   int n_vocab = 0;
   llama_pos n_swa = 0;  // sliding-window size of the model's windowed layers; 0 = none
   LayerCapture capture; // the worker's; its address is llama.cpp's eval-callback data
@@ -187,7 +186,6 @@ struct Scheduler::State {
   std::unique_ptr<ContextPools> pools; // at most params.n_contexts, made on first use
   std::uint64_t use_clock = 0;
   std::vector<std::string> conv_active; // conversation keys with a request admitted
-  int n_kept_total = 0;                 // kept conversations over every pool
 
   std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, n_generate{0}, max_batch_requests{0};
   std::atomic<std::uint64_t> n_conv_reuses{0}, n_conv_evictions{0};
@@ -213,8 +211,7 @@ struct Scheduler::State {
     // llama.cpp caps a causal model's batch at the context; a larger batch of ours would trip its
     // assertion on the first long decode instead of failing cleanly (context_overflow).
     params.n_batch = std::min(p.n_batch, p.n_ctx);
-    llama_context_params& cp = context_params;
-    cp = llama_context_default_params();
+    llama_context_params cp = llama_context_default_params(); // every context's, but its size
     cp.n_threads = p.n_threads;
     cp.n_threads_batch = p.n_threads;
     cp.kv_unified = true; // requests share their prefix's KV cells instead of copying them
@@ -236,7 +233,7 @@ struct Scheduler::State {
       cp.cb_eval_user_data = &capture;
     }
     n_vocab = model.info().n_vocab;
-    pools = std::make_unique<ContextPools>(model, params, context_params);
+    pools = std::make_unique<ContextPools>(model, params, cp);
     worker = std::thread([this] { run(); });
   }
 
@@ -295,6 +292,12 @@ struct Scheduler::State {
     return std::find(conv_active.begin(), conv_active.end(), key) != conv_active.end();
   }
 
+  int kept_count() const {
+    int n = 0;
+    for (const auto& p : pools->all()) n += static_cast<int>(p->kept.size());
+    return n;
+  }
+
   // Forgets a kept sequence: its cells and sequence id become free. `reuse` keeps the cells (the
   // caller takes the sequence over) and only removes the entry.
   void drop_kept(Pool& pool, Kept* k, bool reuse = false) {
@@ -305,8 +308,7 @@ struct Scheduler::State {
       n_conv_evictions.fetch_add(1);
     }
     pool.kept.erase(pool.kept.begin() + (k - pool.kept.data()));
-    --n_kept_total;
-    n_kept.store(n_kept_total);
+    n_kept.store(kept_count());
   }
 
   // Drops the least recently used kept conversation other than the one keyed `keep`, in `only` or
@@ -663,9 +665,8 @@ struct Scheduler::State {
         pool.kept.push_back(
             {t.conversation, t.prefix, t.prefix_version, t.seqs[0], std::move(t.query), ++use_clock});
         pool.kept_cells += static_cast<int>(pool.kept.back().tokens.size());
-        ++n_kept_total;
-        while (n_kept_total > params.n_conversations) evict_one_kept(t.conversation);
-        n_kept.store(n_kept_total);
+        while (kept_count() > params.n_conversations) evict_one_kept(t.conversation);
+        n_kept.store(kept_count());
       }
     }
     if (t.holds_conversation) {
