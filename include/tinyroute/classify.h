@@ -128,7 +128,7 @@ struct ClassifyResult {
   double confidence = 0;
   std::vector<std::pair<std::string, double>> distribution; // every configured category
   bool uncertain = false;                                   // confidence below the threshold
-  std::string source;                                       // model | default
+  std::string source; // model | default; through the routing path (serve) also rule | cache
   Strategy strategy = Strategy::choice;
   int query_tokens = 0;
   bool truncated = false;

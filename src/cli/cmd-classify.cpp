@@ -1,11 +1,12 @@
 // tinyroute classify "text" / route "text" / analyze "text": one request through the internal model.
-// route answers exactly as serve's POST /v1/route (route_request), in the same JSON.
+// classify and route take serve's routing path (serve/route-request.h): the same rules, decision cache
+// and deadline, so they answer exactly as POST /v1/classify and /v1/route do, in the same JSON.
 #include <iostream>
 #include <memory>
 
 #include "cli.h"
 #include "output.h"
-#include "route-request.h"
+#include "serve/route-request.h"
 #include "tinyroute/from-config.h"
 
 namespace tinyroute::cli {
@@ -34,8 +35,9 @@ void register_classify_commands(CLI::App& app, Action& action) {
       ->callback([&action, classify] {
         action = [o = classify] {
           const Config config = load_cli_config(o->common);
-          TaskRouter router(open_engine(config), config);
-          ClassifyResult r = router.classify_task(o->text).get();
+          Engine engine(engine_params_from(config.internal_model));
+          const Analyzer analyzer(engine, config);
+          const ClassifyResult r = serve::classify_request(analyzer, o->text);
           if (o->common.json) {
             std::cout << classify_json(r).dump(2) << "\n";
           } else {
@@ -79,7 +81,7 @@ void register_classify_commands(CLI::App& app, Action& action) {
           message.role = "user";
           message.content.emplace_back().text = o->text;
           request.messages.push_back(std::move(message));
-          const RouteDecision d = route_request(analyzer, engine, config, request, {});
+          const RouteDecision d = serve::route_request(analyzer, engine, config, request, {});
           if (o->common.json) {
             std::cout << to_json(d).dump(2) << "\n";
           } else {

@@ -1,5 +1,5 @@
-// How the CLI prints: JSON shapes for library results (shared by --json and `serve`'s native
-// endpoints), aligned tables, and a progress line for terminals.
+// How the CLI prints: aligned tables and text for library results, the JSON of eval, and a progress
+// line for terminals (the decisions' JSON is serve's, shared with its endpoints).
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "serve/decision-json.h"
 #include "tinyroute/agents.h"
 #include "tinyroute/analyze.h"
 #include "tinyroute/classify.h"
@@ -19,14 +20,14 @@ namespace tinyroute::cli {
 
 using nlohmann::json;
 
-// The distribution is sorted by probability, highest first.
-json classify_json(const ClassifyResult& result);
-json selection_json(const Selection& selection);
+// The decisions' JSON is serve's (one shape for the endpoints and --json).
+using serve::agent_route_json;
+using serve::analyze_json;
+using serve::classify_json;
+using serve::metadata_json;
+using serve::selection_json;
 json metrics_json(const EvalMetrics& metrics);
 json latency_json(const LatencySummary& latency);
-json agent_route_json(const AgentRoute& route);
-json metadata_json(const MessageMetadata& metadata);
-json analyze_json(const AnalyzeResult& result);
 
 // Human-readable forms of the same.
 std::string classify_text(const ClassifyResult& result);

@@ -448,6 +448,9 @@ RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
   }
   const auto from = [&](AnalyzeResult r) {
     out.classification = std::move(r.classification);
+    out.classification.query_tokens = r.query_tokens;
+    out.classification.truncated = r.truncated;
+    out.classification.tokens_decoded = r.tokens_decoded;
     out.selection = std::move(r.selection);
     out.source = r.source == "cache" ? "cache" : out.classification.source; // model | default (uncertain)
     out.tokens_decoded = r.tokens_decoded;

@@ -159,17 +159,20 @@ TEST_F(ServeTest, AnalyzeRouteAndTheDecisionCache) {
   EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);
 }
 
-// One routing path: `tinyroute route --json` prints what POST /v1/route answers for the same text (the
-// same rules, model pass and selection), with a prompt strategy and with a hidden-state one; with the
-// latter /v1/classify agrees too (analyze reads the category as classify_task does).
+// One routing path: `tinyroute route --json` prints what POST /v1/route answers for the same text, and
+// `tinyroute classify --json` what POST /v1/classify answers (the same rules, cache, model pass and
+// selection), with a prompt strategy and with a hidden-state one.
 TEST_F(ServeTest, TheCommandLineRoutesAsTheServerDoes) {
   for (const std::string strategy : {"choice", "centroid"}) {
     SCOPED_TRACE(strategy);
     std::string yaml = config_yaml(t::tiny_model(), t::free_port());
     yaml.replace(yaml.find("  parallel: 4\n"), 14, "  parallel: 4\n  strategy: " + strategy + "\n");
+    // A rule decides before the model on every entry point.
+    yaml += "rules:\n  - keywords: [invoice]\n    category: math\n";
     start_with(yaml, "tinyroute-" + strategy);
-    for (const std::string text : {"Write a Python function that sorts a list", "what is 17 times 23?",
-                                   "Привет! Как дела?", "prod is down, the deploy failed"}) {
+    for (const std::string text :
+         {"Write a Python function that sorts a list", "what is 17 times 23?", "Привет! Как дела?",
+          "prod is down, the deploy failed", "check this invoice for me"}) {
       const json message = {{"role", "user"}, {"content", text}};
       auto server = http(port, "POST", "/v1/route", json{{"messages", json::array({message})}}.dump());
       ASSERT_EQ(server.status, 200) << server.body;
@@ -181,11 +184,28 @@ TEST_F(ServeTest, TheCommandLineRoutesAsTheServerDoes) {
       EXPECT_EQ(cli["source"], server.j()["source"]) << text;
       EXPECT_EQ(cli["model"], server.j()["model"]) << text;
       EXPECT_EQ(cli["fallbacks"], server.j()["fallbacks"]) << text;
-      if (strategy == "centroid") {
-        auto c = http(port, "POST", "/v1/classify", json{{"text", text}}.dump());
-        ASSERT_EQ(c.status, 200) << c.body;
-        EXPECT_EQ(c.j()["category"], server.j()["category"]) << text;
-        EXPECT_NEAR(c.j()["confidence"].get<double>(), server.j()["confidence"].get<double>(), 1e-3) << text;
+      // /v1/classify and `tinyroute classify` take the same path: the same category, confidence and
+      // distribution, and the same source (the server's answer may come from its decision cache).
+      auto c = http(port, "POST", "/v1/classify", json{{"text", text}}.dump());
+      ASSERT_EQ(c.status, 200) << c.body;
+      auto [crc, cout] = tinyroute({"classify", "--config", config, "--json", text});
+      ASSERT_EQ(crc, 0) << cout;
+      const json cli_classify = parse_or_fail(cout);
+      for (const json& j : {c.j(), cli_classify}) {
+        EXPECT_EQ(j["category"], server.j()["category"]) << text << " " << j.dump();
+        EXPECT_NEAR(j["confidence"].get<double>(), server.j()["confidence"].get<double>(), 1e-3) << text;
+      }
+      EXPECT_EQ(cli_classify["distribution"].size(), c.j()["distribution"].size()) << text;
+      for (size_t i = 0; i < c.j()["distribution"].size(); ++i)
+        EXPECT_NEAR(cli_classify["distribution"][i]["prob"].get<double>(),
+                    c.j()["distribution"][i]["prob"].get<double>(), 1e-3)
+            << text;
+      const bool rule = text.find("invoice") != std::string::npos;
+      EXPECT_EQ(cli_classify["source"], server.j()["source"]) << text; // rule, or model | default
+      EXPECT_EQ(server.j()["source"] == "rule", rule) << text;
+      EXPECT_EQ(c.j()["source"], rule ? "rule" : "cache") << text; // /v1/route decided it a moment ago
+      if (rule) {
+        EXPECT_EQ(c.j()["category"], "math");
       }
     }
     EXPECT_EQ(serve->stop(SIGTERM, std::chrono::seconds(20)), 0) << t::read_file(log);

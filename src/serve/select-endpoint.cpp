@@ -4,10 +4,10 @@
 #include <climits>
 #include <string>
 
-#include "output.h"
+#include "decision-json.h"
 #include "tinyroute/error.h"
 
-namespace tinyroute::cli {
+namespace tinyroute::serve {
 
 namespace {
 
@@ -56,4 +56,4 @@ nlohmann::json select_endpoint(const TaskRouter& router, const nlohmann::json& b
   return selection_json(router.select_model(category->get<std::string>(), facts, availability).get());
 }
 
-} // namespace tinyroute::cli
+} // namespace tinyroute::serve

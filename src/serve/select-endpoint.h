@@ -7,7 +7,7 @@
 
 #include "tinyroute/classify.h"
 
-namespace tinyroute::cli {
+namespace tinyroute::serve {
 
 // {"category", "needs_tools"?, "needs_vision"?, "needs_reasoning"?, "estimated_tokens"?} ->
 // {"model", "fallbacks", "reason", "rejected": [{"model", "why"}]}. An unknown category is
@@ -17,4 +17,4 @@ namespace tinyroute::cli {
 nlohmann::json select_endpoint(const TaskRouter& router, const nlohmann::json& body,
                                const Availability& availability = {});
 
-} // namespace tinyroute::cli
+} // namespace tinyroute::serve

@@ -12,7 +12,7 @@
 #include "tinyroute/messages.h"
 #include "tinyroute/rules.h"
 
-namespace tinyroute::cli {
+namespace tinyroute::serve {
 
 // What the agent endpoints use; built again on every reload (the engine is reused when it can be).
 struct AgentServices {
@@ -37,4 +37,4 @@ nlohmann::json agent_message_endpoint(const AgentServices& services, const nlohm
 nlohmann::json metadata_endpoint(const AgentServices& services, const nlohmann::json& body,
                                  Priority priority = Priority::normal);
 
-} // namespace tinyroute::cli
+} // namespace tinyroute::serve

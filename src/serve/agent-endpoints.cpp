@@ -5,10 +5,10 @@
 #include <optional>
 #include <string>
 
-#include "output.h"
+#include "decision-json.h"
 #include "tinyroute/error.h"
 
-namespace tinyroute::cli {
+namespace tinyroute::serve {
 
 namespace {
 
@@ -134,4 +134,4 @@ nlohmann::json metadata_endpoint(const AgentServices& services, const nlohmann::
       services.metadata->extract_metadata(text_field(body, services.config), priority).get());
 }
 
-} // namespace tinyroute::cli
+} // namespace tinyroute::serve

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-namespace tinyroute::cli {
+namespace tinyroute::serve {
 
 RequestFacts facts_for(const ChatRequest& request, const Engine& engine) {
   RequestFacts f;
@@ -57,4 +57,38 @@ RouteDecision route_request(const Analyzer& analyzer, const Engine& engine, cons
   return d;
 }
 
-} // namespace tinyroute::cli
+ClassifyResult classify_request(const Analyzer& analyzer, std::string text, Priority priority) {
+  AnalyzeOptions options;
+  options.priority = priority;
+  const RoutedRequest r = analyzer.route(std::move(text), std::move(options));
+  ClassifyResult c = r.classification;
+  c.source = r.source;
+  c.tokens_decoded = r.tokens_decoded;
+  c.latency_ms = r.total_ms;
+  return c;
+}
+
+RouteDecision warming_decision(const Config& config, const RuleSet& rules, const Engine& engine,
+                               const ChatRequest& request, const Availability& availability) {
+  const auto started = std::chrono::steady_clock::now();
+  const RequestFacts facts = facts_for(request, engine);
+  RouteDecision d;
+  d.category = config.default_category;
+  d.confidence = 0;
+  d.source = "default";
+  std::string why = "the internal model is still warming up: default category";
+  if (auto m = rules.match_category(last_user_text(request))) {
+    d.category = m->category;
+    d.confidence = 1;
+    d.source = "rule";
+    why = describe(*m);
+  }
+  const Selection s = select_model(config, d.category, facts, availability);
+  d.model = s.model;
+  d.fallbacks = s.fallbacks;
+  d.reason = why + "; " + s.reason;
+  d.route_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  return d;
+}
+
+} // namespace tinyroute::serve
