@@ -25,7 +25,6 @@
 #include <future>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -122,6 +121,9 @@ public:
   // config (internal_model.conversation_tokens).
   Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache = nullptr,
            std::shared_ptr<ConversationStore> conversations = nullptr, AnalyzerOptions options = {});
+  ~Analyzer();
+  Analyzer(const Analyzer&) = delete;
+  Analyzer& operator=(const Analyzer&) = delete;
 
   // Throws Error(invalid_argument) for empty text or text over agent_routing.max_message_bytes.
   // The config's rules override the category (and the agent) they match: classification.source (and
@@ -141,7 +143,7 @@ public:
   RoutedRequest route(std::string text, AnalyzeOptions options) const;
   RoutedRequest route(std::string text, RequestFacts facts = {}, Availability availability = {},
                       Priority priority = Priority::normal) const;
-  const RuleSet& rules() const { return rules_; }
+  const RuleSet& rules() const;
 
   // The brute-force twin: each decision's prompt (prefix + request + cue) decoded from scratch in a
   // fresh context. Tests only; never cached.
@@ -151,73 +153,17 @@ public:
   // the one decided last), windowed as the store does and decoded from scratch. Tests only.
   AnalyzeResult analyze_conversation_reference(const std::vector<std::string>& turns) const;
 
-  const std::vector<Decision>& decisions() const { return decisions_; }
-  const std::string& prefix_text() const { return prefix_text_; }
+  const std::vector<Decision>& decisions() const;
+  const std::string& prefix_text() const;
   // The engine request analyze sends for `text` (prefix, request tokens, one branch per decision).
   ScoreRequest request_for(const std::string& text, bool* truncated = nullptr) const;
   // A conversation's window as one engine request (the turns joined, the head after the last).
   ScoreRequest request_for(const std::vector<ConversationTurn>& window, bool* truncated = nullptr) const;
-  const std::shared_ptr<ConversationStore>& conversations() const { return conversations_; }
+  const std::shared_ptr<ConversationStore>& conversations() const;
 
 private:
-  struct Part {
-    Decision decision;
-    std::vector<Label> labels;
-    std::vector<std::vector<Token>> answers;
-    std::vector<Token> cue;
-  };
-  // The decisions read from the request's hidden state (strategy centroid | head) rather than the
-  // shared prompt: their own engine request, sent beside the prompt's.
-  struct HiddenRequest {
-    std::future<HiddenState> state;
-    bool truncated;
-  };
-  struct Hidden {
-    std::optional<HiddenRequest> category;
-    std::optional<HiddenRequest> agent;
-  };
-  struct HiddenResult {
-    std::optional<LabelDistribution> category;
-    std::optional<LabelDistribution> agent;
-  };
-  Hidden score_hidden(const std::string& text) const; // embeddings have no priority in the engine
-  HiddenResult hidden_result(Hidden& hidden) const;   // waits for the engine
-  HiddenResult reference_hidden(const std::string& text) const;
-  AnalyzeResult decide(const ScoreResult& r, const HiddenResult& hidden, int query_tokens, bool truncated,
-                       const RequestFacts& facts, const Availability& availability,
-                       double started_ms_ago) const;
-  void check_text(const std::string& text) const;
-  // Drops the kind's branch from `r` unless `ask` (it is the last one); the cache key's kind of request.
-  void ask_kind(ScoreRequest& r, bool ask) const;
-  std::string cache_kind(bool ask) const;
-  std::optional<AnalyzeResult> from_cache(const std::string& key, const RequestFacts& facts,
-                                          const Availability& availability, double started_ms_ago) const;
-  void apply_rules(const std::string& text, AnalyzeResult& r, const RequestFacts& facts,
-                   const Availability& availability) const;
-  ConversationTurn turn_for(std::string text) const;
-  // Waits for the engine's answer (re-adding an evicted prefix once), decides, caches under
-  // `cache_key` (when set) and applies the rules matched on `text`.
-  std::future<AnalyzeResult> finish(std::future<ScoreResult> fut, Hidden hidden, ScoreRequest req,
-                                    int n_query, bool truncated, RequestFacts facts,
-                                    Availability availability, std::string cache_key, std::string text,
-                                    std::chrono::steady_clock::time_point t0,
-                                    std::function<void(AnalyzeResult&)> annotate) const;
-
-  Engine& engine_;
-  Config config_;
-  std::shared_ptr<DecisionCache> cache_;
-  RuleSet rules_;
-  std::vector<Decision> decisions_;
-  std::vector<Part> parts_;
-  bool has_kind_ = false;                      // the last part is Decision::kind
-  std::optional<LabelScorer> hidden_category_; // set when internal_model.strategy reads hidden state
-  std::optional<LabelScorer> hidden_agent_;    // set when the agents' strategy reads hidden state
-  std::string prefix_text_;
-  std::string prefix_id_;
-  std::vector<Token> head_; // after the request, shared by every decision (end of turn, answer start)
-  std::vector<Token> turn_separator_; // between a conversation's turns
-  std::shared_ptr<ConversationStore> conversations_;
-  mutable std::mutex conversation_order_; // a message's window and its engine request go in together
+  struct Impl; // the prompt parts, the hidden-state scorers, the stores and the conversation lock
+  std::unique_ptr<Impl> impl_;
 };
 
 std::string_view decision_name(Decision decision); // category | agent | language | ...

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 
 #include "route/field-scorers.h"
 #include "tinyroute/decision-cache.h"
@@ -58,8 +59,87 @@ std::string_view decision_name(Decision decision) {
   return "?";
 }
 
-Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache,
-                   std::shared_ptr<ConversationStore> conversations, AnalyzerOptions analyzer_options)
+struct Analyzer::Impl {
+  Impl(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache = nullptr,
+       std::shared_ptr<ConversationStore> conversations = nullptr, AnalyzerOptions options = {});
+
+  std::future<AnalyzeResult> analyze(std::string text, RequestFacts facts = {},
+                                     Availability availability = {},
+                                     Priority priority = Priority::normal) const;
+  std::future<AnalyzeResult> analyze(std::string text, AnalyzeOptions options) const;
+  RoutedRequest route(std::string text, AnalyzeOptions options) const;
+  RoutedRequest route(std::string text, RequestFacts facts = {}, Availability availability = {},
+                      Priority priority = Priority::normal) const;
+
+  AnalyzeResult analyze_reference(const std::string& text, RequestFacts facts = {},
+                                  Availability availability = {}) const;
+  AnalyzeResult analyze_conversation_reference(const std::vector<std::string>& turns) const;
+
+  ScoreRequest request_for(const std::string& text, bool* truncated = nullptr) const;
+  ScoreRequest request_for(const std::vector<ConversationTurn>& window, bool* truncated = nullptr) const;
+
+  struct Part {
+    Decision decision;
+    std::vector<Label> labels;
+    std::vector<std::vector<Token>> answers;
+    std::vector<Token> cue;
+  };
+  // The decisions read from the request's hidden state (strategy centroid | head) rather than the
+  // shared prompt: their own engine request, sent beside the prompt's.
+  struct HiddenRequest {
+    std::future<HiddenState> state;
+    bool truncated;
+  };
+  struct Hidden {
+    std::optional<HiddenRequest> category;
+    std::optional<HiddenRequest> agent;
+  };
+  struct HiddenResult {
+    std::optional<LabelDistribution> category;
+    std::optional<LabelDistribution> agent;
+  };
+  Hidden score_hidden(const std::string& text) const; // embeddings have no priority in the engine
+  HiddenResult hidden_result(Hidden& hidden) const;   // waits for the engine
+  HiddenResult reference_hidden(const std::string& text) const;
+  AnalyzeResult decide(const ScoreResult& r, const HiddenResult& hidden, int query_tokens, bool truncated,
+                       const RequestFacts& facts, const Availability& availability,
+                       double started_ms_ago) const;
+  void check_text(const std::string& text) const;
+  // Drops the kind's branch from `r` unless `ask` (it is the last one); the cache key's kind of request.
+  void ask_kind(ScoreRequest& r, bool ask) const;
+  std::string cache_kind(bool ask) const;
+  std::optional<AnalyzeResult> from_cache(const std::string& key, const RequestFacts& facts,
+                                          const Availability& availability, double started_ms_ago) const;
+  void apply_rules(const std::string& text, AnalyzeResult& r, const RequestFacts& facts,
+                   const Availability& availability) const;
+  ConversationTurn turn_for(std::string text) const;
+  // Waits for the engine's answer (re-adding an evicted prefix once), decides, caches under
+  // `cache_key` (when set) and applies the rules matched on `text`.
+  std::future<AnalyzeResult> finish(std::future<ScoreResult> fut, Hidden hidden, ScoreRequest req,
+                                    int n_query, bool truncated, RequestFacts facts,
+                                    Availability availability, std::string cache_key, std::string text,
+                                    std::chrono::steady_clock::time_point t0,
+                                    std::function<void(AnalyzeResult&)> annotate) const;
+
+  Engine& engine_;
+  Config config_;
+  std::shared_ptr<DecisionCache> cache_;
+  RuleSet rules_;
+  std::vector<Decision> decisions_;
+  std::vector<Part> parts_;
+  bool has_kind_ = false;                      // the last part is Decision::kind
+  std::optional<LabelScorer> hidden_category_; // set when internal_model.strategy reads hidden state
+  std::optional<LabelScorer> hidden_agent_;    // set when the agents' strategy reads hidden state
+  std::string prefix_text_;
+  std::string prefix_id_;
+  std::vector<Token> head_; // after the request, shared by every decision (end of turn, answer start)
+  std::vector<Token> turn_separator_; // between a conversation's turns
+  std::shared_ptr<ConversationStore> conversations_;
+  mutable std::mutex conversation_order_; // a message's window and its engine request go in together
+};
+
+Analyzer::Impl::Impl(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache,
+                     std::shared_ptr<ConversationStore> conversations, AnalyzerOptions analyzer_options)
     : engine_(engine), config_(config), cache_(std::move(cache)), rules_(config_.rules),
       conversations_(std::move(conversations)) {
   if (!conversations_) {
@@ -138,7 +218,7 @@ Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<Decisio
   engine_.add_prefix(prefix_id_, prefix_text_).get();
 }
 
-void Analyzer::check_text(const std::string& text) const {
+void Analyzer::Impl::check_text(const std::string& text) const {
   const int limit = config_.agent_routing.max_message_bytes;
   if (text.size() > static_cast<std::size_t>(limit)) {
     throw Error(ErrorCode::invalid_argument, "text is " + std::to_string(text.size()) +
@@ -149,15 +229,15 @@ void Analyzer::check_text(const std::string& text) const {
     throw Error(ErrorCode::invalid_argument, "nothing to analyze: the text is empty");
 }
 
-void Analyzer::ask_kind(ScoreRequest& r, bool ask) const {
+void Analyzer::Impl::ask_kind(ScoreRequest& r, bool ask) const {
   if (has_kind_ && !ask) r.branches.pop_back();
 }
 
-std::string Analyzer::cache_kind(bool ask) const {
+std::string Analyzer::Impl::cache_kind(bool ask) const {
   return has_kind_ && ask ? "analyze+kind" : "analyze";
 }
 
-ScoreRequest Analyzer::request_for(const std::string& text, bool* truncated) const {
+ScoreRequest Analyzer::Impl::request_for(const std::string& text, bool* truncated) const {
   ScoreRequest r;
   r.prefix = prefix_id_;
   r.query = clip_text_tokens(engine_, text, config_.internal_model.max_query_tokens, truncated);
@@ -166,13 +246,13 @@ ScoreRequest Analyzer::request_for(const std::string& text, bool* truncated) con
   return r;
 }
 
-ConversationTurn Analyzer::turn_for(std::string text) const {
+ConversationTurn Analyzer::Impl::turn_for(std::string text) const {
   const int n = static_cast<int>(
       clip_text_tokens(engine_, text, config_.internal_model.max_query_tokens, nullptr).size());
   return {std::move(text), n + static_cast<int>(turn_separator_.size())};
 }
 
-ScoreRequest Analyzer::request_for(const std::vector<ConversationTurn>& window, bool* truncated) const {
+ScoreRequest Analyzer::Impl::request_for(const std::vector<ConversationTurn>& window, bool* truncated) const {
   ScoreRequest r;
   r.prefix = prefix_id_;
   // Each turn tokenized on its own and joined as tokens: the earlier turns' tokens never change when
@@ -190,7 +270,7 @@ ScoreRequest Analyzer::request_for(const std::vector<ConversationTurn>& window, 
   return r;
 }
 
-Analyzer::Hidden Analyzer::score_hidden(const std::string& text) const {
+Analyzer::Impl::Hidden Analyzer::Impl::score_hidden(const std::string& text) const {
   Hidden h;
   // Built whole: clang 14 (make fuzz) will not default-construct a nested struct with member initialisers.
   bool truncated = false;
@@ -205,7 +285,7 @@ Analyzer::Hidden Analyzer::score_hidden(const std::string& text) const {
   return h;
 }
 
-Analyzer::HiddenResult Analyzer::hidden_result(Hidden& hidden) const {
+Analyzer::Impl::HiddenResult Analyzer::Impl::hidden_result(Hidden& hidden) const {
   HiddenResult h;
   if (hidden.category)
     h.category =
@@ -215,16 +295,16 @@ Analyzer::HiddenResult Analyzer::hidden_result(Hidden& hidden) const {
   return h;
 }
 
-Analyzer::HiddenResult Analyzer::reference_hidden(const std::string& text) const {
+Analyzer::Impl::HiddenResult Analyzer::Impl::reference_hidden(const std::string& text) const {
   HiddenResult h;
   if (hidden_category_) h.category = hidden_category_->score_reference(text);
   if (hidden_agent_) h.agent = hidden_agent_->score_reference(text);
   return h;
 }
 
-AnalyzeResult Analyzer::decide(const ScoreResult& s, const HiddenResult& hidden, int query_tokens,
-                               bool truncated, const RequestFacts& facts, const Availability& availability,
-                               double elapsed_ms) const {
+AnalyzeResult Analyzer::Impl::decide(const ScoreResult& s, const HiddenResult& hidden, int query_tokens,
+                                     bool truncated, const RequestFacts& facts,
+                                     const Availability& availability, double elapsed_ms) const {
   AnalyzeResult r;
   const double engine_ms = s.queue_ms + s.compute_ms;
   if (hidden.category) {
@@ -272,9 +352,9 @@ AnalyzeResult Analyzer::decide(const ScoreResult& s, const HiddenResult& hidden,
   return r;
 }
 
-std::optional<AnalyzeResult> Analyzer::from_cache(const std::string& key, const RequestFacts& facts,
-                                                  const Availability& availability,
-                                                  double started_ms_ago) const {
+std::optional<AnalyzeResult> Analyzer::Impl::from_cache(const std::string& key, const RequestFacts& facts,
+                                                        const Availability& availability,
+                                                        double started_ms_ago) const {
   if (!cache_) return std::nullopt;
   auto hit = cache_->find(key, config_.hash);
   if (!hit) return std::nullopt;
@@ -288,8 +368,8 @@ std::optional<AnalyzeResult> Analyzer::from_cache(const std::string& key, const 
   return r;
 }
 
-void Analyzer::apply_rules(const std::string& text, AnalyzeResult& r, const RequestFacts& facts,
-                           const Availability& availability) const {
+void Analyzer::Impl::apply_rules(const std::string& text, AnalyzeResult& r, const RequestFacts& facts,
+                                 const Availability& availability) const {
   if (rules_.empty()) return;
   if (auto m = rules_.match_category(text)) {
     r.classification.category = m->category;
@@ -307,8 +387,8 @@ void Analyzer::apply_rules(const std::string& text, AnalyzeResult& r, const Requ
   }
 }
 
-std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts facts, Availability availability,
-                                             Priority priority) const {
+std::future<AnalyzeResult> Analyzer::Impl::analyze(std::string text, RequestFacts facts,
+                                                   Availability availability, Priority priority) const {
   AnalyzeOptions options;
   options.facts = std::move(facts);
   options.availability = std::move(availability);
@@ -316,7 +396,7 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts fact
   return analyze(std::move(text), std::move(options));
 }
 
-std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions options) const {
+std::future<AnalyzeResult> Analyzer::Impl::analyze(std::string text, AnalyzeOptions options) const {
   const auto t0 = Clock::now();
   check_text(text);
   if (!options.conversation.empty()) {
@@ -389,11 +469,11 @@ std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions op
                 t0, nullptr);
 }
 
-std::future<AnalyzeResult> Analyzer::finish(std::future<ScoreResult> fut, Hidden hidden, ScoreRequest req,
-                                            int n_query, bool truncated, RequestFacts facts,
-                                            Availability availability, std::string key, std::string text,
-                                            Clock::time_point t0,
-                                            std::function<void(AnalyzeResult&)> annotate) const {
+std::future<AnalyzeResult> Analyzer::Impl::finish(std::future<ScoreResult> fut, Hidden hidden,
+                                                  ScoreRequest req, int n_query, bool truncated,
+                                                  RequestFacts facts, Availability availability,
+                                                  std::string key, std::string text, Clock::time_point t0,
+                                                  std::function<void(AnalyzeResult&)> annotate) const {
   return std::async(std::launch::deferred,
                     [this, t0, f = std::move(fut), hidden = std::move(hidden), req = std::move(req), n_query,
                      truncated, facts = std::move(facts), availability = std::move(availability),
@@ -418,8 +498,8 @@ std::future<AnalyzeResult> Analyzer::finish(std::future<ScoreResult> fut, Hidden
                     });
 }
 
-RoutedRequest Analyzer::route(std::string text, RequestFacts facts, Availability availability,
-                              Priority priority) const {
+RoutedRequest Analyzer::Impl::route(std::string text, RequestFacts facts, Availability availability,
+                                    Priority priority) const {
   AnalyzeOptions options;
   options.facts = std::move(facts);
   options.availability = std::move(availability);
@@ -427,7 +507,7 @@ RoutedRequest Analyzer::route(std::string text, RequestFacts facts, Availability
   return route(std::move(text), std::move(options));
 }
 
-RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
+RoutedRequest Analyzer::Impl::route(std::string text, AnalyzeOptions options) const {
   const auto t0 = Clock::now();
   check_text(text);
   const RequestFacts& facts = options.facts;
@@ -522,8 +602,8 @@ RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
   return out;
 }
 
-AnalyzeResult Analyzer::analyze_reference(const std::string& text, RequestFacts facts,
-                                          Availability availability) const {
+AnalyzeResult Analyzer::Impl::analyze_reference(const std::string& text, RequestFacts facts,
+                                                Availability availability) const {
   const auto t0 = Clock::now();
   check_text(text);
   bool truncated = false;
@@ -533,7 +613,7 @@ AnalyzeResult Analyzer::analyze_reference(const std::string& text, RequestFacts 
                 ms_since(t0));
 }
 
-AnalyzeResult Analyzer::analyze_conversation_reference(const std::vector<std::string>& turns) const {
+AnalyzeResult Analyzer::Impl::analyze_conversation_reference(const std::vector<std::string>& turns) const {
   const auto t0 = Clock::now();
   if (turns.empty()) throw Error(ErrorCode::invalid_argument, "a conversation needs at least one message");
   std::vector<ConversationTurn> window;
@@ -548,6 +628,51 @@ AnalyzeResult Analyzer::analyze_conversation_reference(const std::vector<std::st
                            {}, {}, ms_since(t0));
   r.conversation_turns = static_cast<int>(window.size());
   return r;
+}
+
+Analyzer::Analyzer(Engine& engine, const Config& config, std::shared_ptr<DecisionCache> cache,
+                   std::shared_ptr<ConversationStore> conversations, AnalyzerOptions options)
+    : impl_(std::make_unique<Impl>(engine, config, std::move(cache), std::move(conversations), options)) {}
+Analyzer::~Analyzer() = default;
+
+std::future<AnalyzeResult> Analyzer::analyze(std::string text, RequestFacts facts, Availability availability,
+                                             Priority priority) const {
+  return impl_->analyze(std::move(text), std::move(facts), std::move(availability), priority);
+}
+std::future<AnalyzeResult> Analyzer::analyze(std::string text, AnalyzeOptions options) const {
+  return impl_->analyze(std::move(text), std::move(options));
+}
+RoutedRequest Analyzer::route(std::string text, AnalyzeOptions options) const {
+  return impl_->route(std::move(text), std::move(options));
+}
+RoutedRequest Analyzer::route(std::string text, RequestFacts facts, Availability availability,
+                              Priority priority) const {
+  return impl_->route(std::move(text), std::move(facts), std::move(availability), priority);
+}
+AnalyzeResult Analyzer::analyze_reference(const std::string& text, RequestFacts facts,
+                                          Availability availability) const {
+  return impl_->analyze_reference(text, std::move(facts), std::move(availability));
+}
+AnalyzeResult Analyzer::analyze_conversation_reference(const std::vector<std::string>& turns) const {
+  return impl_->analyze_conversation_reference(turns);
+}
+ScoreRequest Analyzer::request_for(const std::string& text, bool* truncated) const {
+  return impl_->request_for(text, truncated);
+}
+ScoreRequest Analyzer::request_for(const std::vector<ConversationTurn>& window, bool* truncated) const {
+  return impl_->request_for(window, truncated);
+}
+const RuleSet& Analyzer::rules() const {
+  return impl_->rules_;
+}
+const std::vector<Decision>& Analyzer::decisions() const {
+  return impl_->decisions_;
+}
+const std::string& Analyzer::prefix_text() const {
+  return impl_->prefix_text_;
+}
+const std::shared_ptr<ConversationStore>& Analyzer::conversations() const {
+  return impl_->conversations_;
 }
 
 } // namespace tinyroute
