@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "tinyroute/agents.h"
+#include "tinyroute/agent-router.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/config.h"
 #include "tinyroute/conversations.h"

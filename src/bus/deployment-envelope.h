@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "tinyroute/messages.h"
+#include "tinyroute/agent-message.h"
 
 namespace tinyroute {
 

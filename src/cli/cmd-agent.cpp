@@ -6,9 +6,10 @@
 
 #include "cli.h"
 #include "output.h"
-#include "tinyroute/agents.h"
+#include "tinyroute/agent-message.h"
+#include "tinyroute/agent-router.h"
 #include "tinyroute/from-config.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/metadata.h"
 
 namespace tinyroute::cli {
 

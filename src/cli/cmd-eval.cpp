@@ -18,7 +18,7 @@
 
 #include "cli.h"
 #include "output.h"
-#include "tinyroute/agents.h"
+#include "tinyroute/agent-router.h"
 #include "tinyroute/from-config.h"
 
 namespace tinyroute::cli {

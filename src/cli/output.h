@@ -9,12 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "serve/decision-json.h"
-#include "tinyroute/agents.h"
+#include "tinyroute/agent-message.h"
+#include "tinyroute/agent-router.h"
 #include "tinyroute/analyze.h"
 #include "tinyroute/classify.h"
-#include "tinyroute/eval.h"
+#include "tinyroute/eval-metrics.h"
 #include "tinyroute/gateway.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/metadata.h"
 
 namespace tinyroute::cli {
 

@@ -11,7 +11,8 @@
 #include "core/utf8.h"
 #include "message/field-generator.h"
 #include "route/field-scorers.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/agent-message.h"
+#include "tinyroute/metadata.h"
 
 namespace tinyroute {
 

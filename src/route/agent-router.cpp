@@ -1,5 +1,5 @@
 // AgentRouter: agents as LabelScorer labels, the triage agent as the uncertain default.
-#include "tinyroute/agents.h"
+#include "tinyroute/agent-router.h"
 
 namespace tinyroute {
 

@@ -7,9 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tinyroute/agent-message.h"
 #include "tinyroute/config.h"
 #include "tinyroute/engine.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/metadata.h"
 #include "tinyroute/rules.h"
 
 namespace tinyroute::serve {

@@ -4,10 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tinyroute/agents.h"
+#include "tinyroute/agent-message.h"
+#include "tinyroute/agent-router.h"
 #include "tinyroute/analyze.h"
 #include "tinyroute/classify.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/metadata.h"
 
 namespace tinyroute::serve {
 

@@ -18,7 +18,7 @@
 #include "http-client.h"
 #include "message/schema-validate.h"
 #include "redis-fixture.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/agent-message.h"
 
 namespace tinyroute::test {
 namespace {

@@ -10,10 +10,10 @@
 #include "bus/deployment-envelope.h"
 #include "message/schema-validate.h"
 #include "redis-fixture.h"
+#include "tinyroute/agent-message.h"
 #include "tinyroute/bus.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/from-config.h"
-#include "tinyroute/messages.h"
 
 namespace tinyroute::test {
 namespace {

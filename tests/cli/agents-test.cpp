@@ -10,7 +10,7 @@
 
 #include "cli-common.h"
 #include "message/schema-validate.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/agent-message.h"
 
 namespace cli_test {
 namespace {

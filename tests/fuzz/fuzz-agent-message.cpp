@@ -9,8 +9,8 @@
 
 #include "bus/deployment-envelope.h"
 #include "message/schema-validate.h"
+#include "tinyroute/agent-message.h"
 #include "tinyroute/error.h"
-#include "tinyroute/messages.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

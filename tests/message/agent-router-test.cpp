@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "message-fixture.h"
-#include "tinyroute/agents.h"
+#include "tinyroute/agent-router.h"
 
 namespace tinyroute {
 namespace {

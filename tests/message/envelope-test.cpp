@@ -9,7 +9,7 @@
 #include "core/utf8.h"
 #include "message-fixture.h"
 #include "message/schema-validate.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/agent-message.h"
 
 namespace tinyroute {
 namespace {

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "message/schema-validate.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/agent-message.h"
 
 namespace tinyroute {
 namespace {

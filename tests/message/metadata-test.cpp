@@ -4,7 +4,8 @@
 
 #include "core/utf8.h"
 #include "message-fixture.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/agent-message.h"
+#include "tinyroute/metadata.h"
 
 namespace tinyroute {
 namespace {

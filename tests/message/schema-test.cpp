@@ -6,7 +6,7 @@
 #include "core/utf8.h"
 #include "message/schema-grammar.h"
 #include "message/schema-validate.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/agent-message.h"
 
 namespace tinyroute {
 namespace {

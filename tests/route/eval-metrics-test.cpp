@@ -5,7 +5,7 @@
 
 #include "core/percentile.h"
 #include "tinyroute/error.h"
-#include "tinyroute/eval.h"
+#include "tinyroute/eval-metrics.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Agent messages: envelopes (agent-message.v1) and request metadata, made by the internal model.
+// Agent messages: envelopes (agent-message.v1), made by the internal model (metadata.h: request metadata).
 //
 // Who fills what: enumerated fields (kind, priority, language, needs_tools, complexity, the recipient)
 // come from label scoring (one LabelScorer per field, each with its own cached prefix); free-text fields
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "tinyroute/agents.h"
+#include "tinyroute/agent-router.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/config.h"
 #include "tinyroute/engine.h"
@@ -113,30 +113,6 @@ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<AgentRouter> router_;
-};
-
-struct MessageMetadata {
-  std::string language;            // message_languages()
-  std::string intent;              // short phrase, generated
-  std::string urgency;             // message_priorities()
-  std::vector<std::string> topics; // up to 4 short phrases, generated
-  bool needs_tools = false;
-  std::string complexity;   // simple | complex
-  int estimated_tokens = 0; // the internal model's tokenizer count of the text
-  double latency_ms = 0;
-};
-
-class MetadataExtractor {
-public:
-  MetadataExtractor(Engine& engine, const Config& config, MessageOptions options = {});
-  ~MetadataExtractor();
-  // Throws Error(invalid_argument) for text over agent_routing.max_message_bytes.
-  std::future<MessageMetadata> extract_metadata(std::string text, Priority priority = Priority::normal) const;
-  const std::string& grammar() const;
-
-private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
 };
 
 } // namespace tinyroute

@@ -4,7 +4,7 @@
 // (forward mode, duplicates, invalid ones) go together in one pipeline; a message never waits for a
 // slower one of its batch, the batch only shares decodes. A message's envelope comes from its analyze
 // pass and extract_entities; only a recipient that bus.generate names also waits for a generation.
-#include "bus/dispatcher.h"
+#include "bus/bus-internal.h"
 
 #include <unistd.h>
 
@@ -31,10 +31,10 @@
 #include "message/extract.h"
 #include "message/field-generator.h"
 #include "message/schema-validate.h"
+#include "tinyroute/agent-message.h"
 #include "tinyroute/analyze.h"
 #include "tinyroute/bus.h"
 #include "tinyroute/error.h"
-#include "tinyroute/messages.h"
 
 namespace tinyroute {
 

@@ -8,7 +8,7 @@
 #include "message/schema-validate.h"
 #include "message/uuid.h"
 #include "route/field-scorers.h"
-#include "tinyroute/messages.h"
+#include "tinyroute/agent-message.h"
 
 namespace tinyroute {
 
