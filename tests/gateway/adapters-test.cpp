@@ -1280,6 +1280,28 @@ TEST(Backends, AnUpstreamErrorBodyGivesItsHumanMessage) {
   EXPECT_EQ(anthropic_backend().error_message(long_body), std::string(300, 'x') + "...");
 }
 
+TEST(AnthropicBackend, AnEmptyTextBesideToolCallsIsDropped) {
+  // Ollama's clients send content "" with tool calls; the Messages API refuses an empty text block.
+  ChatRequest r;
+  r.protocol = "ollama";
+  r.messages = {
+      {"user", {{ContentPart::Kind::text, "Weather in Paris?", "", "", ""}}, {}, "", ""},
+      {"assistant",
+       {{ContentPart::Kind::text, "", "", "", ""}},
+       {{"call_0", "get_weather", R"({"city":"Paris"})"}},
+       "",
+       ""},
+      {"tool", {{ContentPart::Kind::text, "sunny", "", "", ""}}, {}, "call_0", "get_weather"},
+      {"assistant", {{ContentPart::Kind::text, "", "", "", ""}}, {}, "", ""},
+  };
+  const json b =
+      json::parse(anthropic_backend().request(model_config(Provider::anthropic, "http://h"), r).body);
+  EXPECT_EQ(b["messages"][1]["content"], json::parse(R"([{"type": "tool_use", "id": "call_0",
+      "name": "get_weather", "input": {"city": "Paris"}}])"));
+  // A turn with nothing else keeps its one block: what it says is the client's to fix, not dropped here.
+  EXPECT_EQ(b["messages"][3]["content"], json::parse(R"([{"type": "text", "text": ""}])"));
+}
+
 // ---- backends: the upstream stream ----------------------------------------------------------------
 
 std::string sse_data(const std::string& data) {
