@@ -850,6 +850,39 @@ TEST(OllamaChatFront, StreamsNdjsonEndingWithDone) {
   EXPECT_EQ(ollama_chat_front().stream_content_type(), "application/x-ndjson");
 }
 
+TEST(OllamaChatFront, ToolResultsAnswerTheirCallsById) {
+  // Ollama's calls carry no id and its results name none: the front pairs them, so that OpenAI and
+  // Anthropic backends (which need the pairing) can take the conversation.
+  const ChatRequest r = ollama_chat_front().parse(json::parse(R"({"model": "m", "messages": [
+    {"role": "user", "content": "Weather and time in Paris?"},
+    {"role": "assistant", "content": "", "tool_calls": [
+      {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+      {"function": {"name": "get_time", "arguments": {"tz": "CET"}}}]},
+    {"role": "tool", "tool_name": "get_time", "content": "9:00"},
+    {"role": "tool", "tool_name": "get_weather", "content": "sunny"},
+    {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {}}}]},
+    {"role": "tool", "content": "rain"},
+    {"role": "tool", "content": "a result for no call"}]})"));
+  ASSERT_EQ(r.messages.size(), 7u);
+  ASSERT_EQ(r.messages[1].tool_calls.size(), 2u);
+  EXPECT_EQ(r.messages[1].tool_calls[0].id, "call_0");
+  EXPECT_EQ(r.messages[1].tool_calls[1].id, "call_1");
+  EXPECT_EQ(r.messages[2].tool_call_id, "call_1") << "paired by tool_name";
+  EXPECT_EQ(r.messages[3].tool_call_id, "call_0");
+  ASSERT_EQ(r.messages[4].tool_calls.size(), 1u);
+  EXPECT_EQ(r.messages[4].tool_calls[0].id, "call_2") << "ids are unique in the conversation";
+  EXPECT_EQ(r.messages[5].tool_call_id, "call_2") << "no tool_name: the next unanswered call";
+  EXPECT_EQ(r.messages[6].tool_call_id, "");
+
+  const json b = json::parse(openai_backend().request(model_config(Provider::openai, "http://h"), r).body);
+  EXPECT_EQ(b["messages"][2], json({{"role", "tool"}, {"content", "9:00"}, {"tool_call_id", "call_1"}}));
+  EXPECT_EQ(b["messages"][5]["tool_call_id"], "call_2");
+  // An Ollama backend gets the conversation as it came: tool_name, no ids.
+  const json o = json::parse(ollama_backend().request(model_config(Provider::ollama, "http://h"), r).body);
+  EXPECT_EQ(o["messages"][2], json({{"role", "tool"}, {"content", "9:00"}, {"tool_name", "get_time"}}));
+  EXPECT_EQ(o["messages"][5], json({{"role", "tool"}, {"content", "rain"}}));
+}
+
 TEST(OllamaGenerateFront, ParsesAPromptWithItsSystemAndImages) {
   const ChatRequest r = ollama_generate_front().parse(json::parse(R"({"model": "llama3.2",
       "prompt": "Why is the sky blue?", "system": "Be brief.", "images": ["iVBORw0KGgo="],
