@@ -5,7 +5,9 @@
 //    renders as the protocol's SSE or NDJSON, read back here and checked in order;
 //  - backends (OpenAI-compatible, Anthropic, Ollama): the upstream HTTP request (URL, auth headers, body),
 //    and a realistic upstream stream decoded into events, the same whether it comes whole, split at any
-//    byte or a byte at a time; malformed bytes become a clean error event.
+//    byte or a byte at a time; malformed bytes become a clean error event;
+//  - a small matrix: one conversation parsed by each front reaches each backend with the same messages
+//    and sampling parameters.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -1587,6 +1589,225 @@ TEST(OllamaBackend, MalformedOrCutStreamsGiveACleanErrorEvent) {
                 cut}));
   EXPECT_EQ(decode_any_split(ollama_backend(), hi + "{\"error\":\"out of memory\"}\n"),
             (std::vector<std::string>{"text Hi", "error[upstream_error] out of memory", cut}));
+}
+
+// ---- round trip: each front's request through each backend -------------------------------------
+
+// One conversation (a system prompt, a tool call and its result, an answer, a follow-up) and its
+// sampling parameters, as each front's clients write it.
+struct FrontCase {
+  std::string name;
+  const FrontAdapter* front;
+  json body;
+  bool tools; // the protocol carries tool calls
+  bool stop;  // the protocol carries stop sequences
+};
+
+std::vector<FrontCase> front_cases() {
+  return {
+      {"openai", &openai_front(), json::parse(R"({"model": "auto", "temperature": 0.5, "top_p": 0.9,
+        "max_tokens": 64, "stop": ["END"],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        "messages": [
+          {"role": "system", "content": "Be brief."},
+          {"role": "user", "content": "Weather in Paris?"},
+          {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+          {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+          {"role": "assistant", "content": "Sunny."},
+          {"role": "user", "content": "Thanks!"}]})"),
+       true, true},
+      {"anthropic", &anthropic_front(), json::parse(R"({"model": "auto", "temperature": 0.5, "top_p": 0.9,
+        "max_tokens": 64, "stop_sequences": ["END"], "system": "Be brief.",
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+        "messages": [
+          {"role": "user", "content": "Weather in Paris?"},
+          {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                             "input": {"city": "Paris"}}]},
+          {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]},
+          {"role": "assistant", "content": "Sunny."},
+          {"role": "user", "content": "Thanks!"}]})"),
+       true, true},
+      {"ollama-chat", &ollama_chat_front(), json::parse(R"({"model": "auto",
+        "options": {"temperature": 0.5, "top_p": 0.9, "num_predict": 64, "stop": ["END"]},
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        "messages": [
+          {"role": "system", "content": "Be brief."},
+          {"role": "user", "content": "Weather in Paris?"},
+          {"role": "assistant", "content": "", "tool_calls": [
+            {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+          {"role": "tool", "tool_name": "get_weather", "content": "sunny"},
+          {"role": "assistant", "content": "Sunny."},
+          {"role": "user", "content": "Thanks!"}]})"),
+       true, true},
+      {"ollama-generate", &ollama_generate_front(), json::parse(R"({"model": "auto", "system": "Be brief.",
+        "prompt": "Weather in Paris?", "options": {"temperature": 0.5, "top_p": 0.9, "num_predict": 64,
+        "stop": ["END"]}})"),
+       false, true},
+      {"responses", &responses_front(), json::parse(R"({"model": "auto", "instructions": "Be brief.",
+        "temperature": 0.5, "top_p": 0.9, "max_output_tokens": 64,
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+        "input": [
+          {"role": "user", "content": "Weather in Paris?"},
+          {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
+          {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+          {"role": "assistant", "content": [{"type": "output_text", "text": "Sunny."}]},
+          {"role": "user", "content": "Thanks!"}]})"),
+       true, false},
+  };
+}
+
+// A conversation as [{role, text, calls: [{name, args}], ids: [...], answers}] where `ids` are the call
+// ids and `answers` the tool_call_id; both only where the backend carries ids.
+json view_message(const std::string& role, const std::string& text, const json& calls, const json& ids,
+                  const std::string& answers, bool with_ids) {
+  json m = {{"role", role}, {"text", text}, {"calls", calls}};
+  if (with_ids) {
+    m["ids"] = ids;
+    m["answers"] = answers;
+  }
+  return m;
+}
+
+// What the canonical request says, as the backend of `provider` can say it: Anthropic has one system
+// prompt, Ollama no call ids.
+json request_view(const ChatRequest& r, Provider provider) {
+  const bool ids = provider != Provider::ollama;
+  json out = json::array();
+  std::string system;
+  for (const auto& m : r.messages) {
+    if (provider == Provider::anthropic && m.role == "system") {
+      system += (system.empty() ? "" : "\n\n") + text_of(m);
+      continue;
+    }
+    json calls = json::array(), call_ids = json::array();
+    for (const auto& c : m.tool_calls) {
+      calls.push_back({{"name", c.name}, {"args", json::parse(c.arguments)}});
+      call_ids.push_back(c.id);
+    }
+    out.push_back(view_message(m.role, text_of(m), calls, call_ids, m.tool_call_id, ids));
+  }
+  if (!system.empty())
+    out.insert(out.begin(), view_message("system", system, json::array(), json::array(), "", ids));
+  return out;
+}
+
+// The same read back from the body the backend sends.
+json body_view(const json& b, Provider provider) {
+  json out = json::array();
+  switch (provider) {
+  case Provider::openai:
+    for (const auto& m : b["messages"]) {
+      json calls = json::array(), ids = json::array();
+      for (const auto& c : m.value("tool_calls", json::array())) {
+        calls.push_back({{"name", c["function"]["name"]},
+                         {"args", json::parse(c["function"]["arguments"].get<std::string>())}});
+        ids.push_back(c["id"]);
+      }
+      out.push_back(view_message(m["role"], m["content"].is_string() ? m["content"].get<std::string>() : "",
+                                 calls, ids, m.value("tool_call_id", ""), true));
+    }
+    break;
+  case Provider::anthropic:
+    if (b.contains("system"))
+      out.push_back(view_message("system", b["system"], json::array(), json::array(), "", true));
+    for (const auto& m : b["messages"]) {
+      std::string text;
+      json calls = json::array(), ids = json::array();
+      for (const auto& block : m["content"]) {
+        if (block["type"] == "text") text += block["text"].get<std::string>();
+        if (block["type"] == "tool_use") {
+          calls.push_back({{"name", block["name"]}, {"args", block["input"]}});
+          ids.push_back(block["id"]);
+        }
+        if (block["type"] == "tool_result") // each result is a tool message of its own
+          out.push_back(view_message("tool", block["content"], json::array(), json::array(),
+                                     block["tool_use_id"], true));
+      }
+      if (!text.empty() || !calls.empty() || m["content"].empty())
+        out.push_back(view_message(m["role"], text, calls, ids, "", true));
+    }
+    break;
+  case Provider::ollama:
+    for (const auto& m : b["messages"]) {
+      json calls = json::array();
+      for (const auto& c : m.value("tool_calls", json::array()))
+        calls.push_back({{"name", c["function"]["name"]}, {"args", c["function"]["arguments"]}});
+      out.push_back(view_message(m["role"], m["content"], calls, json::array(), "", false));
+    }
+    break;
+  }
+  return out;
+}
+
+// Sampling as the backend spells it: {temperature, top_p, max_tokens, stop}.
+json body_params(const json& b, Provider provider) {
+  const json p = provider == Provider::ollama ? b.value("options", json::object()) : b;
+  const char* max = provider == Provider::ollama ? "num_predict" : "max_tokens";
+  const char* stop = provider == Provider::anthropic ? "stop_sequences" : "stop";
+  return {{"temperature", p.value("temperature", json())},
+          {"top_p", p.value("top_p", json())},
+          {"max_tokens", p.value(max, json())},
+          {"stop", p.value(stop, json())}};
+}
+
+TEST(RoundTrip, EachFrontsConversationReachesEachBackendWithItsMessagesAndParameters) {
+  const std::vector<std::pair<std::string, Provider>> backends = {
+      {"openai", Provider::openai}, {"anthropic", Provider::anthropic}, {"ollama", Provider::ollama}};
+  int pairs = 0;
+  for (const auto& fc : front_cases()) {
+    const ChatRequest r = fc.front->parse(fc.body);
+    // The front understood the conversation (else the matrix would compare nothing with nothing).
+    ASSERT_GE(r.messages.size(), 2u) << fc.name;
+    EXPECT_EQ(r.messages.front().role, "system") << fc.name;
+    EXPECT_EQ(text_of(r.messages.front()), "Be brief.") << fc.name;
+    EXPECT_EQ(text_of(r.messages[1]), "Weather in Paris?") << fc.name;
+    EXPECT_EQ(r.sampling.temperature, 0.5) << fc.name;
+    EXPECT_EQ(r.sampling.top_p, 0.9) << fc.name;
+    EXPECT_EQ(r.sampling.max_tokens, 64) << fc.name;
+    EXPECT_EQ(r.sampling.stop, fc.stop ? std::vector<std::string>{"END"} : std::vector<std::string>{})
+        << fc.name;
+    if (fc.tools) {
+      ASSERT_EQ(r.messages.size(), 6u) << fc.name;
+      ASSERT_EQ(r.messages[2].tool_calls.size(), 1u) << fc.name;
+      EXPECT_EQ(json::parse(r.messages[2].tool_calls[0].arguments), json({{"city", "Paris"}})) << fc.name;
+      EXPECT_EQ(r.messages[3].role, "tool") << fc.name;
+      EXPECT_EQ(r.messages[3].tool_call_id, r.messages[2].tool_calls[0].id)
+          << fc.name << ": the tool result names the call it answers";
+      EXPECT_EQ(text_of(r.messages[5]), "Thanks!") << fc.name;
+      ASSERT_EQ(r.tools.size(), 1u) << fc.name;
+    }
+
+    for (const auto& [backend_name, provider] : backends) {
+      SCOPED_TRACE(fc.name + " -> " + backend_name);
+      ++pairs;
+      const BackendAdapter& backend = backend_for(provider);
+      EXPECT_TRUE(backend.unsupported(r).empty()) << "the gateway would refuse this pair";
+      const json b = json::parse(backend.request(model_config(provider, "http://127.0.0.1:1"), r).body);
+      EXPECT_EQ(b["model"], "upstream-name");
+      EXPECT_EQ(b["stream"], true);
+      EXPECT_EQ(body_view(b, provider), request_view(r, provider));
+      EXPECT_EQ(body_params(b, provider), json({{"temperature", 0.5},
+                                                {"top_p", 0.9},
+                                                {"max_tokens", 64},
+                                                {"stop", fc.stop ? json({"END"}) : json()}}));
+      if (provider == Provider::anthropic) {
+        for (const auto& m : b["messages"]) {
+          for (const auto& block : m["content"])
+            EXPECT_FALSE(block["type"] == "text" && block["text"] == "")
+                << "the Messages API refuses an empty text block: " << m.dump();
+        }
+      }
+      if (fc.tools) {
+        ASSERT_TRUE(b.contains("tools"));
+        EXPECT_EQ(b["tools"].size(), 1u);
+        const std::string tool_name =
+            provider == Provider::anthropic ? b["tools"][0]["name"] : b["tools"][0]["function"]["name"];
+        EXPECT_EQ(tool_name, "get_weather");
+      }
+    }
+  }
+  EXPECT_EQ(pairs, 15);
 }
 
 } // namespace
