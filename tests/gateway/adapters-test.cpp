@@ -1262,6 +1262,8 @@ TEST(OllamaBackend, AsksForAStreamedChatWithOptions) {
   const json b = json::parse(req.body);
   EXPECT_EQ(b["model"], "upstream-name");
   EXPECT_EQ(b["stream"], true);
+  // Ollama takes inline images only: the https:// one is not sent, and unsupported() does not name it
+  // (what the code does today; a refusal would be the gateway's way).
   EXPECT_EQ(b["messages"], json::parse(R"([
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "What is this?", "images": ["/9j/AA=="]},
