@@ -171,6 +171,14 @@ public:
         blocks.push_back(
             {{"type", "tool_use"}, {"id", c.id}, {"name", c.name}, {"input", parse_arguments(c.arguments)}});
       }
+      // The Messages API refuses an empty text block (400 "text content blocks must be non-empty"), and
+      // Ollama's clients (some OpenAI ones too) send content "" beside tool calls: dropped where the turn
+      // has other blocks.
+      json kept = json::array();
+      for (const auto& b : blocks) {
+        if (b["type"] != "text" || !b["text"].get_ref<const std::string&>().empty()) kept.push_back(b);
+      }
+      if (!kept.empty()) blocks = std::move(kept);
       messages.push_back({{"role", m.role}, {"content", blocks}});
     }
     body["messages"] = messages;

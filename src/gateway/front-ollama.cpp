@@ -1,5 +1,6 @@
 #include "gateway/front-ollama.h"
 
+#include <algorithm>
 #include <set>
 
 #include "gateway/request-json.h"
@@ -191,6 +192,11 @@ public:
     parse_common(body, r, {"model", "messages", "stream", "tools"}, false);
     const json* messages = opt_array(body, "messages", "");
     if (!messages || messages->empty()) bad_request("'messages' is required and must be a non-empty array");
+    // Ollama's tool calls have no ids and its tool results name no call: the calls get ids unique in the
+    // conversation, and each result the id of the latest assistant turn's first unanswered call (of its
+    // tool_name, when given), as OpenAI and Anthropic backends need to pair them.
+    int calls_seen = 0;
+    std::vector<ToolCall> unanswered;
     for (std::size_t i = 0; i < messages->size(); ++i) {
       const auto& m = (*messages)[i];
       std::string w = "messages[" + std::to_string(i) + "]";
@@ -213,9 +219,19 @@ public:
           const json* fn = c.is_object() ? opt_object(c, "function", cw) : nullptr;
           if (!fn) bad_request("'" + cw + ".function' is required");
           json args = fn->contains("arguments") ? (*fn)["arguments"] : json::object();
-          msg.tool_calls.push_back({"call_" + std::to_string(k),
+          msg.tool_calls.push_back({"call_" + std::to_string(calls_seen++),
                                     opt_string(*fn, "name", cw + ".function").value_or(""),
                                     args.is_string() ? args.get<std::string>() : args.dump()});
+        }
+      }
+      if (msg.role == "assistant") {
+        unanswered = msg.tool_calls;
+      } else if (msg.role == "tool") {
+        auto call = std::find_if(unanswered.begin(), unanswered.end(),
+                                 [&](const ToolCall& c) { return msg.name.empty() || c.name == msg.name; });
+        if (call != unanswered.end()) {
+          msg.tool_call_id = call->id;
+          unanswered.erase(call);
         }
       }
       r.messages.push_back(std::move(msg));
