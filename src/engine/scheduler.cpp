@@ -15,6 +15,7 @@
 #include "engine/fingerprint.h"
 #include "engine/logprob.h"
 #include "engine/sampling.h"
+#include "engine/task.h"
 #include "ggml-backend.h"
 
 namespace tinyroute::engine {
@@ -22,88 +23,6 @@ namespace tinyroute::engine {
 namespace fs = std::filesystem;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-constexpr int kMaxSeqsPerTask = 16; // continuation waves reuse a request's sequences beyond this
-
-struct Task {
-  enum class Kind { prefix, score, generate, embed };
-  Kind kind = Kind::score;
-  Priority priority = Priority::normal;
-  std::uint64_t order = 0;
-  int waited = 0; // decodes spent waiting for admission (ageing)
-  Clock::time_point enqueued = Clock::now();
-  Clock::time_point started{};
-
-  std::string prefix;             // prefix used (score/generate) or being added (prefix)
-  Pool* pool = nullptr;           // the context it decodes in, from admission on
-  std::vector<llama_seq_id> seqs; // seqs[0] is the main sequence, ids of `pool`'s context
-  int reserve = 0;                // KV cells reserved while active
-
-  std::vector<Token> feed; // decoded on the main sequence from position pos0
-  size_t fed = 0;
-  size_t pool_from = 0; // embed from a middle block: rows before this (the BOS) are not pooled
-  llama_pos pos0 = 0;
-  int n_decoded = 0;
-
-  // score with a conversation key: the main sequence is kept afterwards (see Kept).
-  std::string conversation;
-  std::vector<Token> query;           // the whole query, what the kept sequence holds after the prefix
-  std::uint64_t prefix_version = 0;   // the prefix's version the sequence was built on
-  int n_reused = 0;                   // query tokens taken over from the kept sequence
-  bool holds_conversation = false;    // admitted: other requests with the key wait
-  bool waits_on_conversation = false; // not admitted because one with the key is active
-
-  // score: groups[0] is the request's own continuations (empty cue), groups[1..] its branches. Every
-  // lane is a sequence forked from the end of the query that decodes one group's cue, then (for a
-  // multi-token continuation) all but its last token; lanes run in waves of at most seqs.size().
-  struct Group {
-    std::vector<Token> cue;
-    std::vector<std::vector<Token>> conts;
-    std::vector<ContinuationScore> scores;
-  };
-  static constexpr size_t kNoCont = static_cast<size_t>(-1);
-  struct Lane {
-    size_t group = 0;
-    size_t cont = kNoCont;      // the multi-token continuation it completes, kNoCont for a cue alone
-    bool reads_singles = false; // its last cue row also scores the group's one-token continuations
-    std::vector<Token> tokens;  // cue + cont[0 .. n-2]
-  };
-  std::vector<Group> groups;
-  std::vector<Lane> lanes;
-  size_t wave_begin = 0, wave_end = 0;
-  std::vector<size_t> wave_fed;
-  bool query_done = false;
-  Clock::time_point query_finished{};
-
-  // generate
-  SamplerPtr sampler; // the grammar's, or null (greedy sampling is the scheduler's own)
-  int max_tokens = 0;
-  std::vector<Token> out;
-  bool limit = false;
-  bool has_pending = false;
-  Token pending = 0;
-
-  std::optional<CancelToken> cancel; // score and generate: the caller's
-  bool done = false;
-  std::exception_ptr error;
-
-  bool cancelled() const { return cancel && cancel->cancelled(); }
-
-  std::promise<PrefixInfo> p_prefix;
-  std::promise<ScoreResult> p_score;
-  std::promise<GenerateResult> p_gen;
-  std::promise<HiddenState> p_embed;
-  PrefixInfo prefix_info;
-
-  llama_pos query_end() const { return pos0 + static_cast<llama_pos>(feed.size()); }
-  bool feeding() const { return fed < feed.size(); }
-};
 
 // An embed from a middle block reads that block's output through llama.cpp's eval callback as the
 // graph computes it, then stops the graph: what lies above it is never computed. Only an embed
@@ -137,32 +56,6 @@ struct LayerCapture {
     return false; // stop the graph: the blocks above and the output projection are not needed
   }
 };
-
-// One row of the batch whose logits a task reads.
-struct RowUse {
-  Task* task;
-  enum class What { query_last, lane, gen } what;
-  size_t lane = 0; // score: which lane
-  size_t k = 0;    // score: the lane token at this row
-  int row = 0;
-};
-
-// Splits a score request into groups and lanes (see Task). Runs on the caller's thread.
-void plan_lanes(Task& t) {
-  for (size_t g = 0; g < t.groups.size(); ++g) {
-    const auto& group = t.groups[g];
-    bool singles_read = group.cue.empty(); // an empty cue reads one-token continuations from the query
-    for (size_t j = 0; j < group.conts.size(); ++j) {
-      const auto& c = group.conts[j];
-      if (c.size() < 2) continue;
-      Task::Lane lane{g, j, !singles_read, group.cue};
-      lane.tokens.insert(lane.tokens.end(), c.begin(), c.end() - 1);
-      singles_read = true;
-      t.lanes.push_back(std::move(lane));
-    }
-    if (!singles_read) t.lanes.push_back({g, Task::kNoCont, true, group.cue});
-  }
-}
 
 } // namespace
 
@@ -348,16 +241,6 @@ struct Scheduler::State {
     return freed;
   }
 
-  void fail(Task& t, std::exception_ptr e) {
-    t.error = std::move(e);
-    t.done = true;
-  }
-
-  void take_seat(Task& t, Pool& pool) {
-    t.pool = &pool;
-    ++pool.active;
-  }
-
   // Tries to make a prefix task active. Returns false to keep it waiting (resources busy).
   bool admit_prefix(Task& t) {
     auto [pool, slot] = pools->find_prefix(t.prefix);
@@ -425,18 +308,6 @@ struct Scheduler::State {
     t.reserve = static_cast<int>(t.feed.size());
     pool->kv_reserved += t.reserve;
     return true;
-  }
-
-  // Cells a request needs beyond what it reuses: its feed, and its lanes or generated tokens.
-  static int request_cells(const Task& t, int n_feed, int* n_seqs) {
-    *n_seqs = 1;
-    if (t.kind == Task::Kind::score) {
-      size_t max_len = 0;
-      for (const auto& lane : t.lanes) max_len = std::max(max_len, lane.tokens.size());
-      *n_seqs = std::max<int>(1, std::min<int>(static_cast<int>(t.lanes.size()), kMaxSeqsPerTask));
-      return n_feed + *n_seqs * static_cast<int>(max_len);
-    }
-    return n_feed + (t.kind == Task::Kind::generate ? t.max_tokens : 0);
   }
 
   // Tries to make a score, generate or embed task active. Returns false to keep it waiting.
@@ -740,130 +611,20 @@ struct Scheduler::State {
     }
   }
 
-  void setup_wave(Task& t) {
-    t.wave_begin = t.wave_end;
-    t.wave_end = std::min(t.lanes.size(), t.wave_begin + t.seqs.size());
-    const llama_pos qend = t.query_end();
-    llama_memory_seq_rm(t.pool->mem, t.seqs[0], qend, -1);
-    for (size_t i = 1; i < t.wave_end - t.wave_begin; ++i) {
-      llama_memory_seq_rm(t.pool->mem, t.seqs[i], -1, -1);
-      llama_memory_seq_cp(t.pool->mem, t.seqs[0], t.seqs[i], -1, qend);
-    }
-    t.wave_fed.assign(t.wave_end - t.wave_begin, 0);
-  }
-
-  bool wave_complete(const Task& t) const {
-    for (size_t i = 0; i < t.wave_fed.size(); ++i)
-      if (t.wave_fed[i] < t.lanes[t.wave_begin + i].tokens.size()) return false;
-    return true;
-  }
-
-  void advance_score(Task& t) {
-    // Called after the query or a wave completed.
-    if (!wave_complete(t)) return;
-    if (t.wave_end >= t.lanes.size()) {
-      t.done = true;
-      return;
-    }
-    setup_wave(t);
-  }
-
-  // Adds the task's next tokens to the batch, up to `cap` rows in all; returns how many it added.
-  int fill(Task& t, Batch& batch, int cap, std::vector<RowUse>& rows) {
-    const int before = batch.size();
-    auto room = [&] { return batch.size() < cap; };
-    if (t.feeding()) {
-      const bool want_last = t.kind != Task::Kind::prefix;
-      while (room() && t.feeding()) {
-        const bool last = t.fed + 1 == t.feed.size();
-        const bool logits = t.kind == Task::Kind::embed || (last && want_last);
-        const int row = batch.add(t.feed[t.fed], t.pos0 + static_cast<llama_pos>(t.fed), t.seqs[0], logits);
-        if (logits && t.kind != Task::Kind::embed) {
-          rows.push_back(
-              {&t, t.kind == Task::Kind::generate ? RowUse::What::gen : RowUse::What::query_last, 0, 0, row});
-        }
-        ++t.fed;
-      }
-    } else if (t.kind == Task::Kind::score && t.query_done) {
-      const llama_pos qend = t.query_end();
-      for (size_t i = 0; i < t.wave_fed.size() && room(); ++i) {
-        const size_t l = t.wave_begin + i;
-        const auto& lane = t.lanes[l];
-        const size_t cue = t.groups[lane.group].cue.size();
-        while (room() && t.wave_fed[i] < lane.tokens.size()) {
-          const size_t k = t.wave_fed[i];
-          const bool logits = k + 1 >= cue; // cue tokens before the last predict nothing scored
-          const int row = batch.add(lane.tokens[k], qend + static_cast<llama_pos>(k), t.seqs[i], logits);
-          if (logits) rows.push_back({&t, RowUse::What::lane, l, k, row});
-          ++t.wave_fed[i];
-        }
-      }
-    } else if (t.kind == Task::Kind::generate && t.has_pending) {
-      const auto pos = t.query_end() + static_cast<llama_pos>(t.out.size()) - 1;
-      const int row = batch.add(t.pending, pos, t.seqs[0], true);
-      rows.push_back({&t, RowUse::What::gen, 0, 0, row});
-      t.has_pending = false;
-    }
-    return batch.size() - before;
-  }
-
   void on_row(const RowUse& r) {
     Task& t = *r.task;
     if (t.done) return;
     const float* logits = llama_get_logits_ith(t.pool->ctx.get(), r.row);
     if (logits == nullptr)
       throw Error(ErrorCode::internal, "llama.cpp returned no logits for a requested row");
-    switch (r.what) {
-    case RowUse::What::query_last: {
-      const double lse = log_sum_exp(logits, n_vocab);
-      for (auto& g : t.groups) {
-        if (!g.cue.empty()) continue;
-        for (size_t j = 0; j < g.conts.size(); ++j)
-          g.scores[j].token_logprobs[0] = static_cast<float>(logits[g.conts[j][0]] - lse);
-      }
-      t.query_done = true;
-      t.query_finished = Clock::now();
-      t.wave_end = 0;
-      t.wave_fed.clear();
-      advance_score(t);
-      break;
+    if (r.what != RowUse::What::gen) {
+      read_score_row(r, logits, n_vocab);
+      return;
     }
-    case RowUse::What::lane: {
-      const double lse = log_sum_exp(logits, n_vocab);
-      const auto& lane = t.lanes[r.lane];
-      auto& g = t.groups[lane.group];
-      const size_t cue = g.cue.size();
-      auto put = [&](size_t j, size_t token) {
-        g.scores[j].token_logprobs[token] = static_cast<float>(logits[g.conts[j][token]] - lse);
-      };
-      if (r.k + 1 == cue) { // the cue's last row: every continuation's first token
-        if (lane.cont != Task::kNoCont) put(lane.cont, 0);
-        if (lane.reads_singles)
-          for (size_t j = 0; j < g.conts.size(); ++j)
-            if (g.conts[j].size() == 1) put(j, 0);
-      }
-      if (r.k >= cue) put(lane.cont, r.k - cue + 1);
-      break;
-    }
-    case RowUse::What::gen: {
-      bool full = false;
-      const Token tok = sample_greedy(t.sampler.get(), logits, n_vocab, candidates, &full);
-      if (t.sampler) (full ? n_grammar_full : n_grammar_fast).fetch_add(1);
-      if (model.is_eog(tok)) {
-        t.done = true;
-      } else {
-        t.out.push_back(tok);
-        if (static_cast<int>(t.out.size()) >= t.max_tokens) {
-          t.limit = true;
-          t.done = true;
-        } else {
-          t.pending = tok;
-          t.has_pending = true;
-        }
-      }
-      break;
-    }
-    }
+    bool full = false;
+    const Token tok = sample_greedy(t.sampler.get(), logits, n_vocab, candidates, &full);
+    if (t.sampler) (full ? n_grammar_full : n_grammar_fast).fetch_add(1);
+    take_token(t, tok, model.is_eog(tok));
   }
 
   void run_embed(Task& t) {
