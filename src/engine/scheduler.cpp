@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "engine/context-pool.h"
+#include "engine/conversation-cache.h"
 #include "engine/fingerprint.h"
 #include "engine/logprob.h"
 #include "engine/sampling.h"
@@ -77,14 +78,12 @@ struct Scheduler::State {
   std::vector<std::unique_ptr<Task>> waiting;
   std::vector<std::unique_ptr<Task>> active;
   std::unique_ptr<ContextPools> pools; // at most params.n_contexts, made on first use
-  std::uint64_t use_clock = 0;
-  std::vector<std::string> conv_active; // conversation keys with a request admitted
+  std::unique_ptr<ConversationCache> conversations;
 
   std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, n_generate{0}, max_batch_requests{0};
-  std::atomic<std::uint64_t> n_conv_reuses{0}, n_conv_evictions{0};
   std::atomic<std::uint64_t> n_grammar_fast{0}, n_grammar_full{0};
   std::vector<llama_token_data> candidates; // sampling scratch, the worker's only
-  std::atomic<int> n_queued{0}, n_active{0}, n_kept{0};
+  std::atomic<int> n_queued{0}, n_active{0};
 
   std::thread worker;
 
@@ -127,6 +126,7 @@ struct Scheduler::State {
     }
     n_vocab = model.info().n_vocab;
     pools = std::make_unique<ContextPools>(model, params, cp);
+    conversations = std::make_unique<ConversationCache>(*pools, params.n_conversations);
     worker = std::thread([this] { run(); });
   }
 
@@ -141,7 +141,7 @@ struct Scheduler::State {
 
   // Rebuilds an idle pool larger (ContextPools::rebuild); its kept conversations go first.
   void rebuild(Pool& pool) {
-    while (!pool.kept.empty()) drop_kept(pool, &pool.kept.back());
+    conversations->drop_all(pool);
     const std::vector<std::string> dropped = pools->rebuild(pool);
     std::lock_guard lk(mu);
     for (const auto& name : dropped) resident_prefixes.erase(name);
@@ -173,96 +173,17 @@ struct Scheduler::State {
     });
   }
 
-  // llama.cpp lets a decode overwrite cells that lie outside a sequence's sliding window, when no
-  // other sequence holds them, since a sequence only moves forward. Continuing from an earlier position
-  // (a kept conversation's common part, the prefix's last token again) needs the window of that
-  // position, which may have lost its first cells: true when `seq` still holds all of it.
-  bool window_intact(const Pool& pool, llama_seq_id seq, llama_pos pos) const {
-    return n_swa <= 0 || llama_memory_seq_pos_min(pool.mem, seq) <= std::max<llama_pos>(0, pos - n_swa + 1);
-  }
-
-  bool conversation_active(const std::string& key) const {
-    return std::find(conv_active.begin(), conv_active.end(), key) != conv_active.end();
-  }
-
-  int kept_count() const {
-    int n = 0;
-    for (const auto& p : pools->all()) n += static_cast<int>(p->kept.size());
-    return n;
-  }
-
-  // Forgets a kept sequence: its cells and sequence id become free. `reuse` keeps the cells (the
-  // caller takes the sequence over) and only removes the entry.
-  void drop_kept(Pool& pool, Kept* k, bool reuse = false) {
-    pool.kept_cells -= static_cast<int>(k->tokens.size());
-    if (!reuse) {
-      llama_memory_seq_rm(pool.mem, k->seq, -1, -1);
-      pool.free_seqs.push_back(k->seq);
-      n_conv_evictions.fetch_add(1);
-    }
-    pool.kept.erase(pool.kept.begin() + (k - pool.kept.data()));
-    n_kept.store(kept_count());
-  }
-
-  // Drops the least recently used kept conversation other than the one keyed `keep`, in `only` or
-  // in any pool when it is null; false when there is none. (Keys, not pointers: dropping one moves
-  // the others.)
-  bool evict_one_kept(const std::string& keep, Pool* only = nullptr) {
-    Pool* in = nullptr;
-    Kept* victim = nullptr;
-    for (auto& p : pools->all()) {
-      if (only != nullptr && p.get() != only) continue;
-      for (auto& k : p->kept)
-        if (k.key != keep && (victim == nullptr || k.last_used < victim->last_used)) {
-          victim = &k;
-          in = p.get();
-        }
-    }
-    if (victim == nullptr) return false;
-    drop_kept(*in, victim);
-    return true;
-  }
-
-  // Kept conversations built on a prefix share its cells: they go when it goes.
-  void drop_kept_of(Pool& pool, const std::string& prefix) {
-    for (size_t i = pool.kept.size(); i-- > 0;)
-      if (pool.kept[i].prefix == prefix) drop_kept(pool, &pool.kept[i]);
-  }
-
-  // Frees at least `cells` KV cells of `pool` by dropping its kept conversations (least recently used
-  // first, never the one keyed `keep`). Returns the cells freed.
-  int evict_kept_for(Pool& pool, int cells, const std::string& keep) {
-    int freed = 0;
-    while (freed < cells) {
-      const int before = pool.kept_cells;
-      if (!evict_one_kept(keep, &pool)) break;
-      freed += before - pool.kept_cells;
-    }
-    return freed;
-  }
-
   // Tries to make a prefix task active. Returns false to keep it waiting (resources busy).
   bool admit_prefix(Task& t) {
-    auto [pool, slot] = pools->find_prefix(t.prefix);
+    Pool* pool = pools->find_prefix(t.prefix).first;
     if (pool == nullptr) pool = pools->place_prefix(static_cast<int>(t.feed.size()));
     if (pool == nullptr || pool->grow_to > 0) return false;
     int budget_total = pool->kv_cells - kKvMargin - pool->held_cells();
-    if (slot == nullptr) {
-      for (auto& s : pool->prefixes)
-        if (s.name.empty()) {
-          slot = &s;
-          break;
-        }
-    }
-    if (slot == nullptr) { // evict the least recently used idle prefix
-      for (auto& s : pool->prefixes)
-        if (!s.busy && (slot == nullptr || s.last_used < slot->last_used)) slot = &s;
-    }
-    if (slot == nullptr) return false;
-    if (slot->busy) return false;
+    PrefixSlot* slot = pool->slot_for(t.prefix);
+    if (slot == nullptr || slot->busy) return false;
     if (slot->ready && slot->name == t.prefix && slot->tokens == t.feed) { // already resident: free
       t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), false, 0};
-      slot->last_used = ++use_clock;
+      slot->last_used = pools->tick();
       t.done = true;
       return true;
     }
@@ -270,7 +191,8 @@ struct Scheduler::State {
     // Kept conversations are a cache: a prefix that needs their room gets it.
     const int want = static_cast<int>(t.feed.size()) - old;
     if (want > budget_total - pool->kv_reserved)
-      budget_total += evict_kept_for(*pool, want - (budget_total - pool->kv_reserved), std::string());
+      budget_total +=
+          conversations->evict_for(*pool, want - (budget_total - pool->kv_reserved), std::string());
     // Room for a prefix that does not fit comes from the idle prefixes used longest ago (after a
     // reload: the old config's); a request that still names one gets unknown_prefix and re-adds it.
     // A pool that can grow does, before it drops its other prefixes.
@@ -288,7 +210,7 @@ struct Scheduler::State {
     if (static_cast<int>(t.feed.size()) - old > budget_total - pool->kv_reserved) return false;
     if (!slot->name.empty()) {
       // The cells go away; so do kept conversations built on them (and their cells leave the count).
-      drop_kept_of(*pool, slot->name);
+      conversations->drop_built_on(*pool, slot->name);
     }
     llama_memory_seq_rm(pool->mem, slot->seq, -1, -1);
     slot->version = 0;
@@ -324,12 +246,12 @@ struct Scheduler::State {
         return true;
       }
       if (!s->ready) return false; // being decoded: wait for it
-      s->last_used = ++use_clock;
+      s->last_used = pools->tick();
       slot = s;
       pool = p;
     }
     // A conversation runs one request at a time; the next one continues the kept sequence.
-    t.waits_on_conversation = !t.conversation.empty() && conversation_active(t.conversation);
+    t.waits_on_conversation = !t.conversation.empty() && conversations->active(t.conversation);
     if (t.waits_on_conversation) return false;
     auto [kept_pool, kept_seq] =
         t.conversation.empty() ? std::pair<Pool*, Kept*>{nullptr, nullptr} : pools->find_kept(t.conversation);
@@ -342,7 +264,7 @@ struct Scheduler::State {
     if (pool == nullptr || pool->grow_to > 0) return false;
     if (kept_seq != nullptr && (kept_pool != pool || kept_seq->prefix != t.prefix ||
                                 (slot != nullptr && kept_seq->prefix_version != slot->version))) {
-      drop_kept(*kept_pool, kept_seq); // built on another prefix (or an older version of it)
+      conversations->drop(*kept_pool, kept_seq); // built on another prefix (or an older version of it)
       kept_seq = nullptr;
     }
     // Everything below is computed into locals and committed only once the task is admitted: a task
@@ -358,7 +280,7 @@ struct Scheduler::State {
       }
       reprise = {slot->tokens.back()};
       pos0 = prefix_len - 1;
-      if (!window_intact(*pool, slot->seq, pos0)) { // the whole prefix, decoded again
+      if (!pool->window_intact(slot->seq, pos0, n_swa)) { // the whole prefix, decoded again
         reprise = slot->tokens;
         pos0 = 0;
       }
@@ -369,7 +291,7 @@ struct Scheduler::State {
     if (kept_seq != nullptr && !t.feed.empty()) {
       const size_t limit = std::min(kept_seq->tokens.size(), t.feed.size() - 1);
       while (reuse < limit && kept_seq->tokens[reuse] == t.feed[reuse]) ++reuse;
-      if (!window_intact(*pool, kept_seq->seq, pos0 + static_cast<llama_pos>(reuse))) reuse = 0;
+      if (!pool->window_intact(kept_seq->seq, pos0 + static_cast<llama_pos>(reuse), n_swa)) reuse = 0;
     }
     const int n_feed = static_cast<int>(reprise.empty() ? t.feed.size() - reuse : reprise.size());
     int n_seqs = 1;
@@ -379,7 +301,8 @@ struct Scheduler::State {
     int budget_total = pool->kv_cells - kKvMargin - pool->held_cells() + kept_spare;
     // Kept conversations are a cache: they make room for requests before anything waits.
     if (need > budget_total - pool->kv_reserved)
-      budget_total += evict_kept_for(*pool, need - (budget_total - pool->kv_reserved), t.conversation);
+      budget_total +=
+          conversations->evict_for(*pool, need - (budget_total - pool->kv_reserved), t.conversation);
     if (need > budget_total || pos0 + static_cast<int>(reuse) + need > pool->kv_cells) {
       // A pool that can grow does, before it drops its other prefixes (the rebuilt pool keeps no
       // conversation: nothing is reused then).
@@ -403,7 +326,8 @@ struct Scheduler::State {
       return false;
     }
     const int fresh_seqs = kept_seq ? n_seqs - 1 : n_seqs;
-    while (static_cast<int>(pool->free_seqs.size()) < fresh_seqs && evict_one_kept(t.conversation, pool)) {
+    while (static_cast<int>(pool->free_seqs.size()) < fresh_seqs &&
+           conversations->evict_one(t.conversation, pool)) {
     }
     if (static_cast<int>(pool->free_seqs.size()) < fresh_seqs) return false;
     if (kept_seq != nullptr) kept_seq = pool->find_kept(t.conversation);
@@ -412,9 +336,7 @@ struct Scheduler::State {
     take_seat(t, *pool);
     t.pos0 = pos0;
     if (kept_seq != nullptr) {
-      t.seqs.push_back(kept_seq->seq);
-      llama_memory_seq_rm(pool->mem, kept_seq->seq, pos0 + static_cast<llama_pos>(reuse), -1);
-      drop_kept(*pool, kept_seq, true);
+      t.seqs.push_back(conversations->take(*pool, kept_seq, pos0 + static_cast<llama_pos>(reuse)));
       kept_seq = nullptr;
     }
     for (int i = 0; i < fresh_seqs; ++i) {
@@ -427,13 +349,13 @@ struct Scheduler::State {
       t.n_reused = static_cast<int>(reuse);
       t.feed.erase(t.feed.begin(), t.feed.begin() + static_cast<std::ptrdiff_t>(reuse));
       t.pos0 = pos0 + static_cast<llama_pos>(reuse);
-      n_conv_reuses.fetch_add(1);
+      conversations->count_reuse();
     } else if (slot != nullptr) {
       llama_memory_seq_rm(pool->mem, t.seqs[0], -1, -1); // a taken-over sequence that shares nothing
       llama_memory_seq_cp(pool->mem, slot->seq, t.seqs[0], -1, t.pos0);
     }
     if (!t.conversation.empty()) {
-      conv_active.push_back(t.conversation);
+      conversations->hold(t.conversation);
       t.holds_conversation = true;
       t.prefix_version = slot ? slot->version : 0;
     }
@@ -453,7 +375,7 @@ struct Scheduler::State {
       if (victim == nullptr) break;
       freed += static_cast<int>(victim->tokens.size());
       const int kept_before = pool.kept_cells;
-      drop_kept_of(pool, victim->name);
+      conversations->drop_built_on(pool, victim->name);
       freed += kept_before - pool.kept_cells;
       llama_memory_seq_rm(pool.mem, victim->seq, -1, -1);
       {
@@ -493,7 +415,7 @@ struct Scheduler::State {
     slot.tokens = t.feed;
     slot.ready = true;
     slot.busy = false;
-    slot.last_used = ++use_clock;
+    slot.last_used = pools->tick();
     slot.version = slot.last_used;
     {
       std::lock_guard lk(mu);
@@ -525,23 +447,15 @@ struct Scheduler::State {
           }
       }
     } else {
-      const bool keep = keep_conversation(t);
+      const bool keep = conversations->keeps(t);
       for (size_t i = keep ? 1 : 0; i < t.seqs.size(); ++i) {
         llama_memory_seq_rm(pool.mem, t.seqs[i], -1, -1);
         pool.free_seqs.push_back(t.seqs[i]);
       }
-      if (keep) {
-        // Only the query stays: the branch cues the main sequence decoded after it go.
-        llama_memory_seq_rm(pool.mem, t.seqs[0], t.query_end(), -1);
-        pool.kept.push_back(
-            {t.conversation, t.prefix, t.prefix_version, t.seqs[0], std::move(t.query), ++use_clock});
-        pool.kept_cells += static_cast<int>(pool.kept.back().tokens.size());
-        while (kept_count() > params.n_conversations) evict_one_kept(t.conversation);
-        n_kept.store(kept_count());
-      }
+      if (keep) conversations->keep(t);
     }
     if (t.holds_conversation) {
-      conv_active.erase(std::find(conv_active.begin(), conv_active.end(), t.conversation));
+      conversations->release(t.conversation);
       t.holds_conversation = false;
     }
     t.seqs.clear();
@@ -551,15 +465,6 @@ struct Scheduler::State {
     t.pool = nullptr;
   }
 
-  // A finished conversation request keeps its sequence when it succeeded, the pool has room for one,
-  // and the prefix it was built on is still the resident one.
-  bool keep_conversation(const Task& t) {
-    if (!t.holds_conversation || t.error || t.seqs.empty() || params.n_conversations < 1 || !t.query_done)
-      return false;
-    if (t.prefix.empty()) return true;
-    const PrefixSlot* slot = t.pool->find_prefix(t.prefix);
-    return slot != nullptr && slot->ready && slot->version == t.prefix_version;
-  }
   void complete(Task& t) {
     n_requests.fetch_add(t.kind == Task::Kind::prefix ? 0 : 1);
     n_generate.fetch_add(t.kind == Task::Kind::generate ? 1 : 0);
@@ -1032,9 +937,9 @@ EngineStats Scheduler::stats() const {
   s.active = state_->n_active.load();
   s.contexts = state_->pools->count();
   s.context_rebuilds = state_->pools->rebuilds();
-  s.conversations = state_->n_kept.load();
-  s.conversation_reuses = state_->n_conv_reuses.load();
-  s.conversation_evictions = state_->n_conv_evictions.load();
+  s.conversations = state_->conversations->size();
+  s.conversation_reuses = state_->conversations->reuses();
+  s.conversation_evictions = state_->conversations->evictions();
   s.grammar_fast_tokens = state_->n_grammar_fast.load();
   s.grammar_full_passes = state_->n_grammar_full.load();
   return s;
