@@ -5,23 +5,19 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <filesystem>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "engine/context-pool.h"
 #include "engine/conversation-cache.h"
-#include "engine/fingerprint.h"
 #include "engine/logprob.h"
+#include "engine/prefix-cache.h"
 #include "engine/sampling.h"
 #include "engine/task.h"
 #include "ggml-backend.h"
 
 namespace tinyroute::engine {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -69,16 +65,16 @@ struct Scheduler::State {
 
   mutable std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::unique_ptr<Task>> submitted;                 // guarded by mu
-  bool stopping = false;                                       // guarded by mu
-  std::map<std::string, std::vector<Token>> resident_prefixes; // guarded by mu (read by callers)
-  std::uint64_t next_order = 0;                                // guarded by mu
+  std::deque<std::unique_ptr<Task>> submitted; // guarded by mu
+  bool stopping = false;                       // guarded by mu
+  std::uint64_t next_order = 0;                // guarded by mu
 
   // Worker-only state.
   std::vector<std::unique_ptr<Task>> waiting;
   std::vector<std::unique_ptr<Task>> active;
   std::unique_ptr<ContextPools> pools; // at most params.n_contexts, made on first use
   std::unique_ptr<ConversationCache> conversations;
+  std::unique_ptr<PrefixCache> prefixes; // its resident names are read by callers
 
   std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, n_generate{0}, max_batch_requests{0};
   std::atomic<std::uint64_t> n_grammar_fast{0}, n_grammar_full{0};
@@ -127,6 +123,7 @@ struct Scheduler::State {
     n_vocab = model.info().n_vocab;
     pools = std::make_unique<ContextPools>(model, params, cp);
     conversations = std::make_unique<ConversationCache>(*pools, params.n_conversations);
+    prefixes = std::make_unique<PrefixCache>(model, params.state_dir, *pools, *conversations);
     worker = std::thread([this] { run(); });
   }
 
@@ -142,9 +139,7 @@ struct Scheduler::State {
   // Rebuilds an idle pool larger (ContextPools::rebuild); its kept conversations go first.
   void rebuild(Pool& pool) {
     conversations->drop_all(pool);
-    const std::vector<std::string> dropped = pools->rebuild(pool);
-    std::lock_guard lk(mu);
-    for (const auto& name : dropped) resident_prefixes.erase(name);
+    prefixes->forget(pools->rebuild(pool));
   }
 
   void submit(std::unique_ptr<Task> t) {
@@ -173,68 +168,9 @@ struct Scheduler::State {
     });
   }
 
-  // Tries to make a prefix task active. Returns false to keep it waiting (resources busy).
-  bool admit_prefix(Task& t) {
-    Pool* pool = pools->find_prefix(t.prefix).first;
-    if (pool == nullptr) pool = pools->place_prefix(static_cast<int>(t.feed.size()));
-    if (pool == nullptr || pool->grow_to > 0) return false;
-    int budget_total = pool->kv_cells - kKvMargin - pool->held_cells();
-    PrefixSlot* slot = pool->slot_for(t.prefix);
-    if (slot == nullptr || slot->busy) return false;
-    if (slot->ready && slot->name == t.prefix && slot->tokens == t.feed) { // already resident: free
-      t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), false, 0};
-      slot->last_used = pools->tick();
-      t.done = true;
-      return true;
-    }
-    const int old = static_cast<int>(slot->tokens.size());
-    // Kept conversations are a cache: a prefix that needs their room gets it.
-    const int want = static_cast<int>(t.feed.size()) - old;
-    if (want > budget_total - pool->kv_reserved)
-      budget_total +=
-          conversations->evict_for(*pool, want - (budget_total - pool->kv_reserved), std::string());
-    // Room for a prefix that does not fit comes from the idle prefixes used longest ago (after a
-    // reload: the old config's); a request that still names one gets unknown_prefix and re-adds it.
-    // A pool that can grow does, before it drops its other prefixes.
-    if (static_cast<int>(t.feed.size()) > budget_total + old &&
-        pools->grow(*pool, pool->prefix_cells() - old + static_cast<int>(t.feed.size()) + kKvMargin, true))
-      return false;
-    budget_total += evict_prefixes_for(*pool, static_cast<int>(t.feed.size()) - budget_total - old, slot);
-    if (static_cast<int>(t.feed.size()) > budget_total + old) {
-      fail(t, std::make_exception_ptr(Error(ErrorCode::context_overflow,
-                                            "prefix '" + t.prefix + "' has " + std::to_string(t.feed.size()) +
-                                                " tokens; the context holds " +
-                                                std::to_string(budget_total + old) + " (raise n_ctx)")));
-      return true;
-    }
-    if (static_cast<int>(t.feed.size()) - old > budget_total - pool->kv_reserved) return false;
-    if (!slot->name.empty()) {
-      // The cells go away; so do kept conversations built on them (and their cells leave the count).
-      conversations->drop_built_on(*pool, slot->name);
-    }
-    llama_memory_seq_rm(pool->mem, slot->seq, -1, -1);
-    slot->version = 0;
-    slot->name = t.prefix;
-    slot->tokens.clear();
-    slot->ready = false;
-    slot->busy = true;
-    {
-      std::lock_guard lk(mu);
-      resident_prefixes.erase(t.prefix);
-    }
-    take_seat(t, *pool);
-    t.seqs = {slot->seq};
-    t.pos0 = 0;
-    t.started = Clock::now();
-    if (try_load_prefix(t, *slot)) return true;
-    t.reserve = static_cast<int>(t.feed.size());
-    pool->kv_reserved += t.reserve;
-    return true;
-  }
-
   // Tries to make a score, generate or embed task active. Returns false to keep it waiting.
   bool admit(Task& t) {
-    if (t.kind == Task::Kind::prefix) return admit_prefix(t);
+    if (t.kind == Task::Kind::prefix) return prefixes->admit(t);
     Pool* pool = nullptr;
     const PrefixSlot* slot = nullptr;
     if (!t.prefix.empty()) {
@@ -308,7 +244,7 @@ struct Scheduler::State {
       // conversation: nothing is reused then).
       if (pools->grow(*pool, pool->prefix_cells() + kKvMargin + static_cast<int>(reuse) + need, true))
         return false;
-      budget_total += evict_prefixes_for(*pool, need - budget_total, slot);
+      budget_total += prefixes->evict_for(*pool, need - budget_total, slot);
     }
     if (kept_seq != nullptr) kept_seq = pool->find_kept(t.conversation); // evictions moved the entries
     if (pos0 + static_cast<int>(reuse) + need > pool->kv_cells || need > budget_total) {
@@ -363,89 +299,11 @@ struct Scheduler::State {
     return true;
   }
 
-  // Frees at least `cells` KV cells of `pool` by dropping its idle resident prefixes, least recently
-  // used first, never `keep`. Returns the cells freed (less than asked when nothing else is idle).
-  int evict_prefixes_for(Pool& pool, int cells, const PrefixSlot* keep) {
-    int freed = 0;
-    while (freed < cells) {
-      PrefixSlot* victim = nullptr;
-      for (auto& s : pool.prefixes)
-        if (&s != keep && s.ready && !s.busy && (victim == nullptr || s.last_used < victim->last_used))
-          victim = &s;
-      if (victim == nullptr) break;
-      freed += static_cast<int>(victim->tokens.size());
-      const int kept_before = pool.kept_cells;
-      conversations->drop_built_on(pool, victim->name);
-      freed += kept_before - pool.kept_cells;
-      llama_memory_seq_rm(pool.mem, victim->seq, -1, -1);
-      {
-        std::lock_guard lk(mu);
-        resident_prefixes.erase(victim->name);
-      }
-      *victim = PrefixSlot{"", {}, victim->seq, false, false, 0, 0};
-    }
-    return freed;
-  }
-
-  std::string prefix_state_path(const Task& t) const {
-    return (fs::path(params.state_dir) /
-            ("prefix-" + tokens_fingerprint(model.info().fingerprint, t.feed).substr(0, 32) + ".llama-seq"))
-        .string();
-  }
-
-  bool try_load_prefix(Task& t, PrefixSlot& slot) {
-    if (params.state_dir.empty()) return false;
-    const std::string path = prefix_state_path(t);
-    std::error_code ec;
-    if (!fs::exists(path, ec)) return false;
-    std::vector<llama_token> tokens(t.feed.size() + 1);
-    size_t n = 0;
-    const size_t rc = llama_state_seq_load_file(t.pool->ctx.get(), path.c_str(), slot.seq, tokens.data(),
-                                                tokens.size(), &n);
-    tokens.resize(n);
-    if (rc == 0 || tokens != t.feed) {
-      llama_memory_seq_rm(t.pool->mem, slot.seq, -1, -1); // stale or foreign file: decode instead
-      return false;
-    }
-    finish_prefix(t, slot, true);
-    return true;
-  }
-
-  void finish_prefix(Task& t, PrefixSlot& slot, bool from_disk) {
-    slot.tokens = t.feed;
-    slot.ready = true;
-    slot.busy = false;
-    slot.last_used = pools->tick();
-    slot.version = slot.last_used;
-    {
-      std::lock_guard lk(mu);
-      resident_prefixes[slot.name] = slot.tokens;
-    }
-    if (!from_disk && !params.state_dir.empty()) {
-      std::error_code ec;
-      fs::create_directories(params.state_dir, ec);
-      const std::string path = prefix_state_path(t), tmp = path + ".tmp";
-      if (llama_state_seq_save_file(t.pool->ctx.get(), tmp.c_str(), slot.seq, slot.tokens.data(),
-                                    slot.tokens.size()) > 0) {
-        fs::rename(tmp, path, ec);
-      }
-    }
-    t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), from_disk,
-                     ms_between(t.started, Clock::now())};
-    t.done = true;
-  }
-
   void release(Task& t) {
     if (t.pool == nullptr) return; // never admitted (failed or already resident)
     Pool& pool = *t.pool;
     if (t.kind == Task::Kind::prefix) {
-      if (!t.seqs.empty() && t.error) {
-        for (auto& s : pool.prefixes)
-          if (s.seq == t.seqs[0]) {
-            llama_memory_seq_rm(pool.mem, s.seq, -1, -1);
-            s = PrefixSlot{"", {}, s.seq, false, false, 0, 0};
-          }
-      }
+      if (t.error) prefixes->abandon(t);
     } else {
       const bool keep = conversations->keeps(t);
       for (size_t i = keep ? 1 : 0; i < t.seqs.size(); ++i) {
@@ -732,8 +590,7 @@ struct Scheduler::State {
     for (auto& t : active) {
       if (t->pool != &pool || t->done) continue;
       if (t->kind == Task::Kind::prefix && !t->feeding()) {
-        for (auto& s : pool.prefixes)
-          if (s.seq == t->seqs[0]) finish_prefix(*t, s, false);
+        prefixes->finish(*t);
       } else if (t->kind == Task::Kind::score && t->query_done && !t->feeding()) {
         advance_score(*t);
       }
@@ -846,11 +703,7 @@ std::future<PrefixInfo> Scheduler::add_prefix(std::string name, std::vector<Toke
 }
 
 std::vector<Token> Scheduler::prefix_tokens(const std::string& name) const {
-  std::lock_guard lk(state_->mu);
-  const auto it = state_->resident_prefixes.find(name);
-  if (it == state_->resident_prefixes.end())
-    throw Error(ErrorCode::unknown_prefix, "unknown prefix '" + name + "'");
-  return it->second;
+  return state_->prefixes->tokens(name);
 }
 
 std::future<ScoreResult> Scheduler::score(ScoreRequest request) {
