@@ -11,57 +11,20 @@
 
 #include "engine/context-pool.h"
 #include "engine/conversation-cache.h"
+#include "engine/embed.h"
 #include "engine/logprob.h"
 #include "engine/prefix-cache.h"
 #include "engine/sampling.h"
 #include "engine/task.h"
-#include "ggml-backend.h"
 
 namespace tinyroute::engine {
-
-namespace {
-
-// An embed from a middle block reads that block's output through llama.cpp's eval callback as the
-// graph computes it, then stops the graph: what lies above it is never computed. Only an embed
-// decodes while `active` (an embed decodes alone), so no other request's rows are cut short.
-struct LayerCapture {
-  std::string name; // the block's output tensor, "l_out-<index>"
-  bool active = false;
-  int n_embd = 0;
-  size_t row = 0;       // the request's rows seen so far, ubatch after ubatch
-  size_t pool_from = 0; // rows before this are not pooled
-  std::vector<double> sum;
-  std::vector<float> buf;
-  bool failed = false; // the tensor had an unexpected type or shape
-
-  static bool on_eval(ggml_tensor* t, bool ask, void* user) {
-    auto* c = static_cast<LayerCapture*>(user);
-    if (!c->active || c->name != ggml_get_name(t)) return false;
-    if (ask) return true;
-    if (t->type != GGML_TYPE_F32 || t->ne[0] != c->n_embd || !ggml_is_contiguous(t)) {
-      c->failed = true;
-      return false;
-    }
-    const auto rows = static_cast<size_t>(t->ne[1]);
-    c->buf.resize(rows * static_cast<size_t>(c->n_embd));
-    ggml_backend_tensor_get(t, c->buf.data(), 0, c->buf.size() * sizeof(float));
-    for (size_t r = 0; r < rows; ++r, ++c->row) {
-      if (c->row < c->pool_from) continue;
-      const float* x = c->buf.data() + r * static_cast<size_t>(c->n_embd);
-      for (size_t i = 0; i < c->sum.size(); ++i) c->sum[i] += x[i];
-    }
-    return false; // stop the graph: the blocks above and the output projection are not needed
-  }
-};
-
-} // namespace
 
 struct Scheduler::State {
   const Model& model;
   EngineParams params;
   int n_vocab = 0;
-  llama_pos n_swa = 0;  // sliding-window size of the model's windowed layers; 0 = none
-  LayerCapture capture; // the worker's; its address is llama.cpp's eval-callback data
+  llama_pos n_swa = 0; // sliding-window size of the model's windowed layers; 0 = none
+  Embedder embedder;   // the worker's; a middle block's capture is every context's eval-callback data
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -76,14 +39,16 @@ struct Scheduler::State {
   std::unique_ptr<ConversationCache> conversations;
   std::unique_ptr<PrefixCache> prefixes; // its resident names are read by callers
 
-  std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, n_generate{0}, max_batch_requests{0};
+  DecodeCounts counts;
+  std::atomic<std::uint64_t> n_requests{0}, n_generate{0}, max_batch_requests{0};
   std::atomic<std::uint64_t> n_grammar_fast{0}, n_grammar_full{0};
   std::vector<llama_token_data> candidates; // sampling scratch, the worker's only
   std::atomic<int> n_queued{0}, n_active{0};
 
   std::thread worker;
 
-  State(const Model& m, const EngineParams& p) : model(m), params(p) {
+  State(const Model& m, const EngineParams& p)
+      : model(m), params(p), embedder(p.hidden_layer, m.info().n_embd) {
     if (p.n_parallel < 1 || p.n_prefixes < 1 || p.n_batch < 1 || p.n_ubatch < 1 || p.n_ctx < 64 ||
         p.n_conversations < 0 || p.n_contexts < 1 || p.n_contexts > 64) {
       throw Error(ErrorCode::invalid_argument,
@@ -114,12 +79,7 @@ struct Scheduler::State {
     n_swa = model.info().n_swa;
     cp.swa_full = true;
     cp.no_perf = true;
-    if (p.hidden_layer > 0) {
-      capture.name = "l_out-" + std::to_string(p.hidden_layer - 1);
-      capture.n_embd = m.info().n_embd;
-      cp.cb_eval = &LayerCapture::on_eval;
-      cp.cb_eval_user_data = &capture;
-    }
+    embedder.attach(cp);
     n_vocab = model.info().n_vocab;
     pools = std::make_unique<ContextPools>(model, params, cp);
     conversations = std::make_unique<ConversationCache>(*pools, params.n_conversations);
@@ -390,100 +350,6 @@ struct Scheduler::State {
     take_token(t, tok, model.is_eog(tok));
   }
 
-  void run_embed(Task& t) {
-    try {
-      HiddenState out;
-      out.embedding = params.hidden_layer > 0 ? decode_to_block(t) : decode_final_layer(t);
-      t.n_decoded = static_cast<int>(t.feed.size());
-      out.n_decoded = t.n_decoded;
-      const auto now = Clock::now();
-      out.queue_ms = ms_between(t.enqueued, t.started == Clock::time_point{} ? now : t.started);
-      out.compute_ms = t.started == Clock::time_point{} ? 0 : ms_between(t.started, now);
-      t.p_embed.set_value(std::move(out));
-    } catch (...) {
-      t.error = std::current_exception();
-    }
-    t.done = true;
-  }
-
-  // Mean-pools then L2-normalises, so cosine similarity is a dot product.
-  static std::vector<float> pooled(std::vector<double> sum, size_t rows) {
-    double norm = 0;
-    for (double& v : sum) {
-      v /= static_cast<double>(std::max<size_t>(rows, 1));
-      norm += v * v;
-    }
-    norm = std::sqrt(norm);
-    std::vector<float> out(sum.size());
-    for (size_t i = 0; i < sum.size(); ++i) out[i] = static_cast<float>(norm > 0 ? sum[i] / norm : 0);
-    return out;
-  }
-
-  // Embeddings switch the context's output mode, so an embed request decodes alone.
-  std::vector<float> decode_final_layer(Task& t) {
-    llama_set_embeddings(t.pool->ctx.get(), true);
-    std::vector<double> sum(static_cast<size_t>(model.info().n_embd), 0.0);
-    Batch batch(static_cast<int>(llama_n_batch(t.pool->ctx.get())), 1);
-    try {
-      while (t.feeding()) {
-        batch.clear();
-        std::vector<int> rows;
-        while (batch.size() < batch.capacity() && t.feeding()) {
-          rows.push_back(batch.add(t.feed[t.fed], static_cast<llama_pos>(t.fed), t.seqs[0], true));
-          ++t.fed;
-        }
-        if (llama_decode(t.pool->ctx.get(), batch.get()) != 0)
-          throw Error(ErrorCode::internal, "llama_decode failed (embed)");
-        n_decodes.fetch_add(1);
-        n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
-        for (int row : rows) {
-          const float* e = llama_get_embeddings_ith(t.pool->ctx.get(), row);
-          if (e == nullptr) throw Error(ErrorCode::internal, "llama.cpp returned no embedding");
-          for (size_t i = 0; i < sum.size(); ++i) sum[i] += e[i];
-        }
-      }
-    } catch (...) {
-      llama_set_embeddings(t.pool->ctx.get(), false);
-      throw;
-    }
-    llama_set_embeddings(t.pool->ctx.get(), false);
-    return pooled(std::move(sum), t.feed.size());
-  }
-
-  // No row asks for logits, so llama.cpp projects nothing onto the vocabulary; the capture reads the
-  // block's output for every row and ends each decode there. The cells above the block stay unwritten,
-  // which nothing reads: the sequence is dropped when the request finishes.
-  std::vector<float> decode_to_block(Task& t) {
-    capture.active = true;
-    capture.failed = false;
-    capture.row = 0;
-    capture.pool_from = std::min(t.pool_from, t.feed.size() - 1);
-    capture.sum.assign(static_cast<size_t>(capture.n_embd), 0.0);
-    Batch batch(static_cast<int>(llama_n_batch(t.pool->ctx.get())), 1);
-    try {
-      while (t.feeding()) {
-        batch.clear();
-        while (batch.size() < batch.capacity() && t.feeding()) {
-          batch.add(t.feed[t.fed], static_cast<llama_pos>(t.fed), t.seqs[0], false);
-          ++t.fed;
-        }
-        if (llama_decode(t.pool->ctx.get(), batch.get()) != 0)
-          throw Error(ErrorCode::internal, "llama_decode failed (embed)");
-        n_decodes.fetch_add(1);
-        n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
-      }
-      if (capture.failed || capture.row != t.feed.size())
-        throw Error(ErrorCode::internal, "llama.cpp did not give block " +
-                                             std::to_string(params.hidden_layer) +
-                                             "'s output for every token (" + capture.name + ")");
-    } catch (...) {
-      capture.active = false;
-      throw;
-    }
-    capture.active = false;
-    return pooled(std::move(capture.sum), t.feed.size() - capture.pool_from);
-  }
-
   // Requests whose token was cancelled: queued ones complete now, running ones are marked failed and
   // leave at the next finish_done_tasks (their sequences freed, nothing of theirs decoded again).
   void cancel_requested() {
@@ -553,8 +419,7 @@ struct Scheduler::State {
     batch.clear();
     rows.clear();
     std::uint64_t tasks_in_batch = 0;
-    // A small context was made with a smaller batch (llama.cpp caps it at the context).
-    const int cap = std::min(batch.capacity(), static_cast<int>(llama_n_batch(pool.ctx.get())));
+    const int cap = batch_cap(batch, pool);
     for (auto& t : active) {
       if (t->pool != &pool || t->done) continue;
       if (batch.size() >= cap) break;
@@ -562,8 +427,7 @@ struct Scheduler::State {
     }
     if (batch.size() == 0) return false;
     const int rc = llama_decode(pool.ctx.get(), batch.get());
-    n_decodes.fetch_add(1);
-    n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
+    counts.add(batch.size());
     max_batch_requests.store(std::max(max_batch_requests.load(), tasks_in_batch));
     if (rc != 0) {
       const auto err = std::make_exception_ptr(
@@ -620,7 +484,7 @@ struct Scheduler::State {
       bool embedded = false;
       for (auto& t : active) {
         if (t->kind == Task::Kind::embed && !t->done) {
-          run_embed(*t);
+          embedder.run(*t, batch, counts);
           embedded = true;
         }
       }
@@ -781,8 +645,8 @@ std::future<HiddenState> Scheduler::embed(std::vector<Token> tokens, size_t pool
 
 EngineStats Scheduler::stats() const {
   EngineStats s;
-  s.decodes = state_->n_decodes.load();
-  s.tokens = state_->n_tokens.load();
+  s.decodes = state_->counts.decodes.load();
+  s.tokens = state_->counts.tokens.load();
   s.requests = state_->n_requests.load();
   s.generate_requests = state_->n_generate.load();
   s.max_batch_requests = state_->max_batch_requests.load();
