@@ -29,6 +29,16 @@ bool Pool::has_free_slot() const {
   return std::any_of(prefixes.begin(), prefixes.end(), [](const PrefixSlot& s) { return s.name.empty(); });
 }
 
+PrefixSlot* Pool::slot_for(const std::string& name) {
+  if (PrefixSlot* s = find_prefix(name)) return s;
+  for (auto& s : prefixes)
+    if (s.name.empty()) return &s;
+  PrefixSlot* lru = nullptr;
+  for (auto& s : prefixes)
+    if (!s.busy && (lru == nullptr || s.last_used < lru->last_used)) lru = &s;
+  return lru;
+}
+
 PrefixSlot* Pool::find_prefix(const std::string& name) {
   for (auto& s : prefixes)
     if (!s.name.empty() && s.name == name) return &s;

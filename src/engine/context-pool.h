@@ -6,6 +6,7 @@
 
 #include <llama.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -63,8 +64,19 @@ struct Pool {
   int prefix_cells() const;
   bool holds_prefixes() const;
   bool has_free_slot() const;
+  // The slot for the prefix `name`: its own (busy, maybe), else a free one, else the idle one used
+  // longest ago (the caller evicts it); null when every slot is busy.
+  PrefixSlot* slot_for(const std::string& name);
   PrefixSlot* find_prefix(const std::string& name);
   Kept* find_kept(const std::string& key);
+  // llama.cpp lets a decode overwrite cells that lie outside a sequence's sliding window, when no
+  // other sequence holds them, since a sequence only moves forward. Continuing from an earlier
+  // position (a kept conversation's common part, the prefix's last token again) needs the window of
+  // that position, which may have lost its first cells: true when `seq` still holds all of it.
+  // `n_swa`: the model's sliding window, 0 for none.
+  bool window_intact(llama_seq_id seq, llama_pos pos, llama_pos n_swa) const {
+    return n_swa <= 0 || llama_memory_seq_pos_min(mem, seq) <= std::max<llama_pos>(0, pos - n_swa + 1);
+  }
 };
 
 // Every context, the KV budget they share (EngineParams::n_ctx) and the rules that place work in them.
@@ -97,6 +109,9 @@ public:
   std::pair<Pool*, PrefixSlot*> find_prefix(const std::string& name);
   std::pair<Pool*, Kept*> find_kept(const std::string& key);
 
+  // The clock of last uses, one for prefixes and kept conversations: last_used and a prefix's version.
+  std::uint64_t tick() { return ++use_clock_; }
+
   // Read by any thread (EngineStats).
   int count() const { return n_pools_.load(); }
   std::uint64_t rebuilds() const { return n_rebuilds_.load(); }
@@ -112,6 +127,7 @@ private:
   int first_seqs_ = 0; // request and conversation sequence ids of the first pool
   int room_ = 0;       // cells a context made for one prefix gets beyond it
   int cells_allocated_ = 0;
+  std::uint64_t use_clock_ = 0;
   std::vector<std::unique_ptr<Pool>> pools_;
   std::atomic<int> n_pools_{0};
   std::atomic<std::uint64_t> n_rebuilds_{0};

@@ -5,197 +5,50 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <filesystem>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "engine/context-pool.h"
-#include "engine/fingerprint.h"
+#include "engine/conversation-cache.h"
+#include "engine/embed.h"
 #include "engine/logprob.h"
+#include "engine/prefix-cache.h"
 #include "engine/sampling.h"
-#include "ggml-backend.h"
+#include "engine/task.h"
 
 namespace tinyroute::engine {
-
-namespace fs = std::filesystem;
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-constexpr int kMaxSeqsPerTask = 16; // continuation waves reuse a request's sequences beyond this
-
-struct Task {
-  enum class Kind { prefix, score, generate, embed };
-  Kind kind = Kind::score;
-  Priority priority = Priority::normal;
-  std::uint64_t order = 0;
-  int waited = 0; // decodes spent waiting for admission (ageing)
-  Clock::time_point enqueued = Clock::now();
-  Clock::time_point started{};
-
-  std::string prefix;             // prefix used (score/generate) or being added (prefix)
-  Pool* pool = nullptr;           // the context it decodes in, from admission on
-  std::vector<llama_seq_id> seqs; // seqs[0] is the main sequence, ids of `pool`'s context
-  int reserve = 0;                // KV cells reserved while active
-
-  std::vector<Token> feed; // decoded on the main sequence from position pos0
-  size_t fed = 0;
-  size_t pool_from = 0; // embed from a middle block: rows before this (the BOS) are not pooled
-  llama_pos pos0 = 0;
-  int n_decoded = 0;
-
-  // score with a conversation key: the main sequence is kept afterwards (see Kept).
-  std::string conversation;
-  std::vector<Token> query;           // the whole query, what the kept sequence holds after the prefix
-  std::uint64_t prefix_version = 0;   // the prefix's version the sequence was built on
-  int n_reused = 0;                   // query tokens taken over from the kept sequence
-  bool holds_conversation = false;    // admitted: other requests with the key wait
-  bool waits_on_conversation = false; // not admitted because one with the key is active
-
-  // score: groups[0] is the request's own continuations (empty cue), groups[1..] its branches. Every
-  // lane is a sequence forked from the end of the query that decodes one group's cue, then (for a
-  // multi-token continuation) all but its last token; lanes run in waves of at most seqs.size().
-  struct Group {
-    std::vector<Token> cue;
-    std::vector<std::vector<Token>> conts;
-    std::vector<ContinuationScore> scores;
-  };
-  static constexpr size_t kNoCont = static_cast<size_t>(-1);
-  struct Lane {
-    size_t group = 0;
-    size_t cont = kNoCont;      // the multi-token continuation it completes, kNoCont for a cue alone
-    bool reads_singles = false; // its last cue row also scores the group's one-token continuations
-    std::vector<Token> tokens;  // cue + cont[0 .. n-2]
-  };
-  std::vector<Group> groups;
-  std::vector<Lane> lanes;
-  size_t wave_begin = 0, wave_end = 0;
-  std::vector<size_t> wave_fed;
-  bool query_done = false;
-  Clock::time_point query_finished{};
-
-  // generate
-  SamplerPtr sampler; // the grammar's, or null (greedy sampling is the scheduler's own)
-  int max_tokens = 0;
-  std::vector<Token> out;
-  bool limit = false;
-  bool has_pending = false;
-  Token pending = 0;
-
-  std::optional<CancelToken> cancel; // score and generate: the caller's
-  bool done = false;
-  std::exception_ptr error;
-
-  bool cancelled() const { return cancel && cancel->cancelled(); }
-
-  std::promise<PrefixInfo> p_prefix;
-  std::promise<ScoreResult> p_score;
-  std::promise<GenerateResult> p_gen;
-  std::promise<HiddenState> p_embed;
-  PrefixInfo prefix_info;
-
-  llama_pos query_end() const { return pos0 + static_cast<llama_pos>(feed.size()); }
-  bool feeding() const { return fed < feed.size(); }
-};
-
-// An embed from a middle block reads that block's output through llama.cpp's eval callback as the
-// graph computes it, then stops the graph: what lies above it is never computed. Only an embed
-// decodes while `active` (an embed decodes alone), so no other request's rows are cut short.
-struct LayerCapture {
-  std::string name; // the block's output tensor, "l_out-<index>"
-  bool active = false;
-  int n_embd = 0;
-  size_t row = 0;       // the request's rows seen so far, ubatch after ubatch
-  size_t pool_from = 0; // rows before this are not pooled
-  std::vector<double> sum;
-  std::vector<float> buf;
-  bool failed = false; // the tensor had an unexpected type or shape
-
-  static bool on_eval(ggml_tensor* t, bool ask, void* user) {
-    auto* c = static_cast<LayerCapture*>(user);
-    if (!c->active || c->name != ggml_get_name(t)) return false;
-    if (ask) return true;
-    if (t->type != GGML_TYPE_F32 || t->ne[0] != c->n_embd || !ggml_is_contiguous(t)) {
-      c->failed = true;
-      return false;
-    }
-    const auto rows = static_cast<size_t>(t->ne[1]);
-    c->buf.resize(rows * static_cast<size_t>(c->n_embd));
-    ggml_backend_tensor_get(t, c->buf.data(), 0, c->buf.size() * sizeof(float));
-    for (size_t r = 0; r < rows; ++r, ++c->row) {
-      if (c->row < c->pool_from) continue;
-      const float* x = c->buf.data() + r * static_cast<size_t>(c->n_embd);
-      for (size_t i = 0; i < c->sum.size(); ++i) c->sum[i] += x[i];
-    }
-    return false; // stop the graph: the blocks above and the output projection are not needed
-  }
-};
-
-// One row of the batch whose logits a task reads.
-struct RowUse {
-  Task* task;
-  enum class What { query_last, lane, gen } what;
-  size_t lane = 0; // score: which lane
-  size_t k = 0;    // score: the lane token at this row
-  int row = 0;
-};
-
-// Splits a score request into groups and lanes (see Task). Runs on the caller's thread.
-void plan_lanes(Task& t) {
-  for (size_t g = 0; g < t.groups.size(); ++g) {
-    const auto& group = t.groups[g];
-    bool singles_read = group.cue.empty(); // an empty cue reads one-token continuations from the query
-    for (size_t j = 0; j < group.conts.size(); ++j) {
-      const auto& c = group.conts[j];
-      if (c.size() < 2) continue;
-      Task::Lane lane{g, j, !singles_read, group.cue};
-      lane.tokens.insert(lane.tokens.end(), c.begin(), c.end() - 1);
-      singles_read = true;
-      t.lanes.push_back(std::move(lane));
-    }
-    if (!singles_read) t.lanes.push_back({g, Task::kNoCont, true, group.cue});
-  }
-}
-
-} // namespace
 
 struct Scheduler::State {
   const Model& model;
   EngineParams params;
   int n_vocab = 0;
-  llama_pos n_swa = 0;  // sliding-window size of the model's windowed layers; 0 = none
-  LayerCapture capture; // the worker's; its address is llama.cpp's eval-callback data
+  llama_pos n_swa = 0; // sliding-window size of the model's windowed layers; 0 = none
+  Embedder embedder;   // the worker's; a middle block's capture is every context's eval-callback data
 
   mutable std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::unique_ptr<Task>> submitted;                 // guarded by mu
-  bool stopping = false;                                       // guarded by mu
-  std::map<std::string, std::vector<Token>> resident_prefixes; // guarded by mu (read by callers)
-  std::uint64_t next_order = 0;                                // guarded by mu
+  std::deque<std::unique_ptr<Task>> submitted; // guarded by mu
+  bool stopping = false;                       // guarded by mu
+  std::uint64_t next_order = 0;                // guarded by mu
 
   // Worker-only state.
   std::vector<std::unique_ptr<Task>> waiting;
   std::vector<std::unique_ptr<Task>> active;
   std::unique_ptr<ContextPools> pools; // at most params.n_contexts, made on first use
-  std::uint64_t use_clock = 0;
-  std::vector<std::string> conv_active; // conversation keys with a request admitted
+  std::unique_ptr<ConversationCache> conversations;
+  std::unique_ptr<PrefixCache> prefixes; // its resident names are read by callers
 
-  std::atomic<std::uint64_t> n_decodes{0}, n_tokens{0}, n_requests{0}, n_generate{0}, max_batch_requests{0};
-  std::atomic<std::uint64_t> n_conv_reuses{0}, n_conv_evictions{0};
+  DecodeCounts counts;
+  std::atomic<std::uint64_t> n_requests{0}, n_generate{0}, max_batch_requests{0};
   std::atomic<std::uint64_t> n_grammar_fast{0}, n_grammar_full{0};
   std::vector<llama_token_data> candidates; // sampling scratch, the worker's only
-  std::atomic<int> n_queued{0}, n_active{0}, n_kept{0};
+  std::atomic<int> n_queued{0}, n_active{0};
 
   std::thread worker;
 
-  State(const Model& m, const EngineParams& p) : model(m), params(p) {
+  State(const Model& m, const EngineParams& p)
+      : model(m), params(p), embedder(p.hidden_layer, m.info().n_embd) {
     if (p.n_parallel < 1 || p.n_prefixes < 1 || p.n_batch < 1 || p.n_ubatch < 1 || p.n_ctx < 64 ||
         p.n_conversations < 0 || p.n_contexts < 1 || p.n_contexts > 64) {
       throw Error(ErrorCode::invalid_argument,
@@ -226,14 +79,11 @@ struct Scheduler::State {
     n_swa = model.info().n_swa;
     cp.swa_full = true;
     cp.no_perf = true;
-    if (p.hidden_layer > 0) {
-      capture.name = "l_out-" + std::to_string(p.hidden_layer - 1);
-      capture.n_embd = m.info().n_embd;
-      cp.cb_eval = &LayerCapture::on_eval;
-      cp.cb_eval_user_data = &capture;
-    }
+    embedder.attach(cp);
     n_vocab = model.info().n_vocab;
     pools = std::make_unique<ContextPools>(model, params, cp);
+    conversations = std::make_unique<ConversationCache>(*pools, params.n_conversations);
+    prefixes = std::make_unique<PrefixCache>(model, params.state_dir, *pools, *conversations);
     worker = std::thread([this] { run(); });
   }
 
@@ -248,10 +98,8 @@ struct Scheduler::State {
 
   // Rebuilds an idle pool larger (ContextPools::rebuild); its kept conversations go first.
   void rebuild(Pool& pool) {
-    while (!pool.kept.empty()) drop_kept(pool, &pool.kept.back());
-    const std::vector<std::string> dropped = pools->rebuild(pool);
-    std::lock_guard lk(mu);
-    for (const auto& name : dropped) resident_prefixes.erase(name);
+    conversations->drop_all(pool);
+    prefixes->forget(pools->rebuild(pool));
   }
 
   void submit(std::unique_ptr<Task> t) {
@@ -280,168 +128,9 @@ struct Scheduler::State {
     });
   }
 
-  // llama.cpp lets a decode overwrite cells that lie outside a sequence's sliding window, when no
-  // other sequence holds them, since a sequence only moves forward. Continuing from an earlier position
-  // (a kept conversation's common part, the prefix's last token again) needs the window of that
-  // position, which may have lost its first cells: true when `seq` still holds all of it.
-  bool window_intact(const Pool& pool, llama_seq_id seq, llama_pos pos) const {
-    return n_swa <= 0 || llama_memory_seq_pos_min(pool.mem, seq) <= std::max<llama_pos>(0, pos - n_swa + 1);
-  }
-
-  bool conversation_active(const std::string& key) const {
-    return std::find(conv_active.begin(), conv_active.end(), key) != conv_active.end();
-  }
-
-  int kept_count() const {
-    int n = 0;
-    for (const auto& p : pools->all()) n += static_cast<int>(p->kept.size());
-    return n;
-  }
-
-  // Forgets a kept sequence: its cells and sequence id become free. `reuse` keeps the cells (the
-  // caller takes the sequence over) and only removes the entry.
-  void drop_kept(Pool& pool, Kept* k, bool reuse = false) {
-    pool.kept_cells -= static_cast<int>(k->tokens.size());
-    if (!reuse) {
-      llama_memory_seq_rm(pool.mem, k->seq, -1, -1);
-      pool.free_seqs.push_back(k->seq);
-      n_conv_evictions.fetch_add(1);
-    }
-    pool.kept.erase(pool.kept.begin() + (k - pool.kept.data()));
-    n_kept.store(kept_count());
-  }
-
-  // Drops the least recently used kept conversation other than the one keyed `keep`, in `only` or
-  // in any pool when it is null; false when there is none. (Keys, not pointers: dropping one moves
-  // the others.)
-  bool evict_one_kept(const std::string& keep, Pool* only = nullptr) {
-    Pool* in = nullptr;
-    Kept* victim = nullptr;
-    for (auto& p : pools->all()) {
-      if (only != nullptr && p.get() != only) continue;
-      for (auto& k : p->kept)
-        if (k.key != keep && (victim == nullptr || k.last_used < victim->last_used)) {
-          victim = &k;
-          in = p.get();
-        }
-    }
-    if (victim == nullptr) return false;
-    drop_kept(*in, victim);
-    return true;
-  }
-
-  // Kept conversations built on a prefix share its cells: they go when it goes.
-  void drop_kept_of(Pool& pool, const std::string& prefix) {
-    for (size_t i = pool.kept.size(); i-- > 0;)
-      if (pool.kept[i].prefix == prefix) drop_kept(pool, &pool.kept[i]);
-  }
-
-  // Frees at least `cells` KV cells of `pool` by dropping its kept conversations (least recently used
-  // first, never the one keyed `keep`). Returns the cells freed.
-  int evict_kept_for(Pool& pool, int cells, const std::string& keep) {
-    int freed = 0;
-    while (freed < cells) {
-      const int before = pool.kept_cells;
-      if (!evict_one_kept(keep, &pool)) break;
-      freed += before - pool.kept_cells;
-    }
-    return freed;
-  }
-
-  void fail(Task& t, std::exception_ptr e) {
-    t.error = std::move(e);
-    t.done = true;
-  }
-
-  void take_seat(Task& t, Pool& pool) {
-    t.pool = &pool;
-    ++pool.active;
-  }
-
-  // Tries to make a prefix task active. Returns false to keep it waiting (resources busy).
-  bool admit_prefix(Task& t) {
-    auto [pool, slot] = pools->find_prefix(t.prefix);
-    if (pool == nullptr) pool = pools->place_prefix(static_cast<int>(t.feed.size()));
-    if (pool == nullptr || pool->grow_to > 0) return false;
-    int budget_total = pool->kv_cells - kKvMargin - pool->held_cells();
-    if (slot == nullptr) {
-      for (auto& s : pool->prefixes)
-        if (s.name.empty()) {
-          slot = &s;
-          break;
-        }
-    }
-    if (slot == nullptr) { // evict the least recently used idle prefix
-      for (auto& s : pool->prefixes)
-        if (!s.busy && (slot == nullptr || s.last_used < slot->last_used)) slot = &s;
-    }
-    if (slot == nullptr) return false;
-    if (slot->busy) return false;
-    if (slot->ready && slot->name == t.prefix && slot->tokens == t.feed) { // already resident: free
-      t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), false, 0};
-      slot->last_used = ++use_clock;
-      t.done = true;
-      return true;
-    }
-    const int old = static_cast<int>(slot->tokens.size());
-    // Kept conversations are a cache: a prefix that needs their room gets it.
-    const int want = static_cast<int>(t.feed.size()) - old;
-    if (want > budget_total - pool->kv_reserved)
-      budget_total += evict_kept_for(*pool, want - (budget_total - pool->kv_reserved), std::string());
-    // Room for a prefix that does not fit comes from the idle prefixes used longest ago (after a
-    // reload: the old config's); a request that still names one gets unknown_prefix and re-adds it.
-    // A pool that can grow does, before it drops its other prefixes.
-    if (static_cast<int>(t.feed.size()) > budget_total + old &&
-        pools->grow(*pool, pool->prefix_cells() - old + static_cast<int>(t.feed.size()) + kKvMargin, true))
-      return false;
-    budget_total += evict_prefixes_for(*pool, static_cast<int>(t.feed.size()) - budget_total - old, slot);
-    if (static_cast<int>(t.feed.size()) > budget_total + old) {
-      fail(t, std::make_exception_ptr(Error(ErrorCode::context_overflow,
-                                            "prefix '" + t.prefix + "' has " + std::to_string(t.feed.size()) +
-                                                " tokens; the context holds " +
-                                                std::to_string(budget_total + old) + " (raise n_ctx)")));
-      return true;
-    }
-    if (static_cast<int>(t.feed.size()) - old > budget_total - pool->kv_reserved) return false;
-    if (!slot->name.empty()) {
-      // The cells go away; so do kept conversations built on them (and their cells leave the count).
-      drop_kept_of(*pool, slot->name);
-    }
-    llama_memory_seq_rm(pool->mem, slot->seq, -1, -1);
-    slot->version = 0;
-    slot->name = t.prefix;
-    slot->tokens.clear();
-    slot->ready = false;
-    slot->busy = true;
-    {
-      std::lock_guard lk(mu);
-      resident_prefixes.erase(t.prefix);
-    }
-    take_seat(t, *pool);
-    t.seqs = {slot->seq};
-    t.pos0 = 0;
-    t.started = Clock::now();
-    if (try_load_prefix(t, *slot)) return true;
-    t.reserve = static_cast<int>(t.feed.size());
-    pool->kv_reserved += t.reserve;
-    return true;
-  }
-
-  // Cells a request needs beyond what it reuses: its feed, and its lanes or generated tokens.
-  static int request_cells(const Task& t, int n_feed, int* n_seqs) {
-    *n_seqs = 1;
-    if (t.kind == Task::Kind::score) {
-      size_t max_len = 0;
-      for (const auto& lane : t.lanes) max_len = std::max(max_len, lane.tokens.size());
-      *n_seqs = std::max<int>(1, std::min<int>(static_cast<int>(t.lanes.size()), kMaxSeqsPerTask));
-      return n_feed + *n_seqs * static_cast<int>(max_len);
-    }
-    return n_feed + (t.kind == Task::Kind::generate ? t.max_tokens : 0);
-  }
-
   // Tries to make a score, generate or embed task active. Returns false to keep it waiting.
   bool admit(Task& t) {
-    if (t.kind == Task::Kind::prefix) return admit_prefix(t);
+    if (t.kind == Task::Kind::prefix) return prefixes->admit(t);
     Pool* pool = nullptr;
     const PrefixSlot* slot = nullptr;
     if (!t.prefix.empty()) {
@@ -453,12 +142,12 @@ struct Scheduler::State {
         return true;
       }
       if (!s->ready) return false; // being decoded: wait for it
-      s->last_used = ++use_clock;
+      s->last_used = pools->tick();
       slot = s;
       pool = p;
     }
     // A conversation runs one request at a time; the next one continues the kept sequence.
-    t.waits_on_conversation = !t.conversation.empty() && conversation_active(t.conversation);
+    t.waits_on_conversation = !t.conversation.empty() && conversations->active(t.conversation);
     if (t.waits_on_conversation) return false;
     auto [kept_pool, kept_seq] =
         t.conversation.empty() ? std::pair<Pool*, Kept*>{nullptr, nullptr} : pools->find_kept(t.conversation);
@@ -471,7 +160,7 @@ struct Scheduler::State {
     if (pool == nullptr || pool->grow_to > 0) return false;
     if (kept_seq != nullptr && (kept_pool != pool || kept_seq->prefix != t.prefix ||
                                 (slot != nullptr && kept_seq->prefix_version != slot->version))) {
-      drop_kept(*kept_pool, kept_seq); // built on another prefix (or an older version of it)
+      conversations->drop(*kept_pool, kept_seq); // built on another prefix (or an older version of it)
       kept_seq = nullptr;
     }
     // Everything below is computed into locals and committed only once the task is admitted: a task
@@ -487,7 +176,7 @@ struct Scheduler::State {
       }
       reprise = {slot->tokens.back()};
       pos0 = prefix_len - 1;
-      if (!window_intact(*pool, slot->seq, pos0)) { // the whole prefix, decoded again
+      if (!pool->window_intact(slot->seq, pos0, n_swa)) { // the whole prefix, decoded again
         reprise = slot->tokens;
         pos0 = 0;
       }
@@ -498,7 +187,7 @@ struct Scheduler::State {
     if (kept_seq != nullptr && !t.feed.empty()) {
       const size_t limit = std::min(kept_seq->tokens.size(), t.feed.size() - 1);
       while (reuse < limit && kept_seq->tokens[reuse] == t.feed[reuse]) ++reuse;
-      if (!window_intact(*pool, kept_seq->seq, pos0 + static_cast<llama_pos>(reuse))) reuse = 0;
+      if (!pool->window_intact(kept_seq->seq, pos0 + static_cast<llama_pos>(reuse), n_swa)) reuse = 0;
     }
     const int n_feed = static_cast<int>(reprise.empty() ? t.feed.size() - reuse : reprise.size());
     int n_seqs = 1;
@@ -508,13 +197,14 @@ struct Scheduler::State {
     int budget_total = pool->kv_cells - kKvMargin - pool->held_cells() + kept_spare;
     // Kept conversations are a cache: they make room for requests before anything waits.
     if (need > budget_total - pool->kv_reserved)
-      budget_total += evict_kept_for(*pool, need - (budget_total - pool->kv_reserved), t.conversation);
+      budget_total +=
+          conversations->evict_for(*pool, need - (budget_total - pool->kv_reserved), t.conversation);
     if (need > budget_total || pos0 + static_cast<int>(reuse) + need > pool->kv_cells) {
       // A pool that can grow does, before it drops its other prefixes (the rebuilt pool keeps no
       // conversation: nothing is reused then).
       if (pools->grow(*pool, pool->prefix_cells() + kKvMargin + static_cast<int>(reuse) + need, true))
         return false;
-      budget_total += evict_prefixes_for(*pool, need - budget_total, slot);
+      budget_total += prefixes->evict_for(*pool, need - budget_total, slot);
     }
     if (kept_seq != nullptr) kept_seq = pool->find_kept(t.conversation); // evictions moved the entries
     if (pos0 + static_cast<int>(reuse) + need > pool->kv_cells || need > budget_total) {
@@ -532,7 +222,8 @@ struct Scheduler::State {
       return false;
     }
     const int fresh_seqs = kept_seq ? n_seqs - 1 : n_seqs;
-    while (static_cast<int>(pool->free_seqs.size()) < fresh_seqs && evict_one_kept(t.conversation, pool)) {
+    while (static_cast<int>(pool->free_seqs.size()) < fresh_seqs &&
+           conversations->evict_one(t.conversation, pool)) {
     }
     if (static_cast<int>(pool->free_seqs.size()) < fresh_seqs) return false;
     if (kept_seq != nullptr) kept_seq = pool->find_kept(t.conversation);
@@ -541,9 +232,7 @@ struct Scheduler::State {
     take_seat(t, *pool);
     t.pos0 = pos0;
     if (kept_seq != nullptr) {
-      t.seqs.push_back(kept_seq->seq);
-      llama_memory_seq_rm(pool->mem, kept_seq->seq, pos0 + static_cast<llama_pos>(reuse), -1);
-      drop_kept(*pool, kept_seq, true);
+      t.seqs.push_back(conversations->take(*pool, kept_seq, pos0 + static_cast<llama_pos>(reuse)));
       kept_seq = nullptr;
     }
     for (int i = 0; i < fresh_seqs; ++i) {
@@ -556,13 +245,13 @@ struct Scheduler::State {
       t.n_reused = static_cast<int>(reuse);
       t.feed.erase(t.feed.begin(), t.feed.begin() + static_cast<std::ptrdiff_t>(reuse));
       t.pos0 = pos0 + static_cast<llama_pos>(reuse);
-      n_conv_reuses.fetch_add(1);
+      conversations->count_reuse();
     } else if (slot != nullptr) {
       llama_memory_seq_rm(pool->mem, t.seqs[0], -1, -1); // a taken-over sequence that shares nothing
       llama_memory_seq_cp(pool->mem, slot->seq, t.seqs[0], -1, t.pos0);
     }
     if (!t.conversation.empty()) {
-      conv_active.push_back(t.conversation);
+      conversations->hold(t.conversation);
       t.holds_conversation = true;
       t.prefix_version = slot ? slot->version : 0;
     }
@@ -570,107 +259,21 @@ struct Scheduler::State {
     return true;
   }
 
-  // Frees at least `cells` KV cells of `pool` by dropping its idle resident prefixes, least recently
-  // used first, never `keep`. Returns the cells freed (less than asked when nothing else is idle).
-  int evict_prefixes_for(Pool& pool, int cells, const PrefixSlot* keep) {
-    int freed = 0;
-    while (freed < cells) {
-      PrefixSlot* victim = nullptr;
-      for (auto& s : pool.prefixes)
-        if (&s != keep && s.ready && !s.busy && (victim == nullptr || s.last_used < victim->last_used))
-          victim = &s;
-      if (victim == nullptr) break;
-      freed += static_cast<int>(victim->tokens.size());
-      const int kept_before = pool.kept_cells;
-      drop_kept_of(pool, victim->name);
-      freed += kept_before - pool.kept_cells;
-      llama_memory_seq_rm(pool.mem, victim->seq, -1, -1);
-      {
-        std::lock_guard lk(mu);
-        resident_prefixes.erase(victim->name);
-      }
-      *victim = PrefixSlot{"", {}, victim->seq, false, false, 0, 0};
-    }
-    return freed;
-  }
-
-  std::string prefix_state_path(const Task& t) const {
-    return (fs::path(params.state_dir) /
-            ("prefix-" + tokens_fingerprint(model.info().fingerprint, t.feed).substr(0, 32) + ".llama-seq"))
-        .string();
-  }
-
-  bool try_load_prefix(Task& t, PrefixSlot& slot) {
-    if (params.state_dir.empty()) return false;
-    const std::string path = prefix_state_path(t);
-    std::error_code ec;
-    if (!fs::exists(path, ec)) return false;
-    std::vector<llama_token> tokens(t.feed.size() + 1);
-    size_t n = 0;
-    const size_t rc = llama_state_seq_load_file(t.pool->ctx.get(), path.c_str(), slot.seq, tokens.data(),
-                                                tokens.size(), &n);
-    tokens.resize(n);
-    if (rc == 0 || tokens != t.feed) {
-      llama_memory_seq_rm(t.pool->mem, slot.seq, -1, -1); // stale or foreign file: decode instead
-      return false;
-    }
-    finish_prefix(t, slot, true);
-    return true;
-  }
-
-  void finish_prefix(Task& t, PrefixSlot& slot, bool from_disk) {
-    slot.tokens = t.feed;
-    slot.ready = true;
-    slot.busy = false;
-    slot.last_used = ++use_clock;
-    slot.version = slot.last_used;
-    {
-      std::lock_guard lk(mu);
-      resident_prefixes[slot.name] = slot.tokens;
-    }
-    if (!from_disk && !params.state_dir.empty()) {
-      std::error_code ec;
-      fs::create_directories(params.state_dir, ec);
-      const std::string path = prefix_state_path(t), tmp = path + ".tmp";
-      if (llama_state_seq_save_file(t.pool->ctx.get(), tmp.c_str(), slot.seq, slot.tokens.data(),
-                                    slot.tokens.size()) > 0) {
-        fs::rename(tmp, path, ec);
-      }
-    }
-    t.prefix_info = {t.prefix, static_cast<int>(t.feed.size()), from_disk,
-                     ms_between(t.started, Clock::now())};
-    t.done = true;
-  }
-
   void release(Task& t) {
     if (t.pool == nullptr) return; // never admitted (failed or already resident)
     Pool& pool = *t.pool;
     if (t.kind == Task::Kind::prefix) {
-      if (!t.seqs.empty() && t.error) {
-        for (auto& s : pool.prefixes)
-          if (s.seq == t.seqs[0]) {
-            llama_memory_seq_rm(pool.mem, s.seq, -1, -1);
-            s = PrefixSlot{"", {}, s.seq, false, false, 0, 0};
-          }
-      }
+      if (t.error) prefixes->abandon(t);
     } else {
-      const bool keep = keep_conversation(t);
+      const bool keep = conversations->keeps(t);
       for (size_t i = keep ? 1 : 0; i < t.seqs.size(); ++i) {
         llama_memory_seq_rm(pool.mem, t.seqs[i], -1, -1);
         pool.free_seqs.push_back(t.seqs[i]);
       }
-      if (keep) {
-        // Only the query stays: the branch cues the main sequence decoded after it go.
-        llama_memory_seq_rm(pool.mem, t.seqs[0], t.query_end(), -1);
-        pool.kept.push_back(
-            {t.conversation, t.prefix, t.prefix_version, t.seqs[0], std::move(t.query), ++use_clock});
-        pool.kept_cells += static_cast<int>(pool.kept.back().tokens.size());
-        while (kept_count() > params.n_conversations) evict_one_kept(t.conversation);
-        n_kept.store(kept_count());
-      }
+      if (keep) conversations->keep(t);
     }
     if (t.holds_conversation) {
-      conv_active.erase(std::find(conv_active.begin(), conv_active.end(), t.conversation));
+      conversations->release(t.conversation);
       t.holds_conversation = false;
     }
     t.seqs.clear();
@@ -680,15 +283,6 @@ struct Scheduler::State {
     t.pool = nullptr;
   }
 
-  // A finished conversation request keeps its sequence when it succeeded, the pool has room for one,
-  // and the prefix it was built on is still the resident one.
-  bool keep_conversation(const Task& t) {
-    if (!t.holds_conversation || t.error || t.seqs.empty() || params.n_conversations < 1 || !t.query_done)
-      return false;
-    if (t.prefix.empty()) return true;
-    const PrefixSlot* slot = t.pool->find_prefix(t.prefix);
-    return slot != nullptr && slot->ready && slot->version == t.prefix_version;
-  }
   void complete(Task& t) {
     n_requests.fetch_add(t.kind == Task::Kind::prefix ? 0 : 1);
     n_generate.fetch_add(t.kind == Task::Kind::generate ? 1 : 0);
@@ -740,224 +334,20 @@ struct Scheduler::State {
     }
   }
 
-  void setup_wave(Task& t) {
-    t.wave_begin = t.wave_end;
-    t.wave_end = std::min(t.lanes.size(), t.wave_begin + t.seqs.size());
-    const llama_pos qend = t.query_end();
-    llama_memory_seq_rm(t.pool->mem, t.seqs[0], qend, -1);
-    for (size_t i = 1; i < t.wave_end - t.wave_begin; ++i) {
-      llama_memory_seq_rm(t.pool->mem, t.seqs[i], -1, -1);
-      llama_memory_seq_cp(t.pool->mem, t.seqs[0], t.seqs[i], -1, qend);
-    }
-    t.wave_fed.assign(t.wave_end - t.wave_begin, 0);
-  }
-
-  bool wave_complete(const Task& t) const {
-    for (size_t i = 0; i < t.wave_fed.size(); ++i)
-      if (t.wave_fed[i] < t.lanes[t.wave_begin + i].tokens.size()) return false;
-    return true;
-  }
-
-  void advance_score(Task& t) {
-    // Called after the query or a wave completed.
-    if (!wave_complete(t)) return;
-    if (t.wave_end >= t.lanes.size()) {
-      t.done = true;
-      return;
-    }
-    setup_wave(t);
-  }
-
-  // Adds the task's next tokens to the batch, up to `cap` rows in all; returns how many it added.
-  int fill(Task& t, Batch& batch, int cap, std::vector<RowUse>& rows) {
-    const int before = batch.size();
-    auto room = [&] { return batch.size() < cap; };
-    if (t.feeding()) {
-      const bool want_last = t.kind != Task::Kind::prefix;
-      while (room() && t.feeding()) {
-        const bool last = t.fed + 1 == t.feed.size();
-        const bool logits = t.kind == Task::Kind::embed || (last && want_last);
-        const int row = batch.add(t.feed[t.fed], t.pos0 + static_cast<llama_pos>(t.fed), t.seqs[0], logits);
-        if (logits && t.kind != Task::Kind::embed) {
-          rows.push_back(
-              {&t, t.kind == Task::Kind::generate ? RowUse::What::gen : RowUse::What::query_last, 0, 0, row});
-        }
-        ++t.fed;
-      }
-    } else if (t.kind == Task::Kind::score && t.query_done) {
-      const llama_pos qend = t.query_end();
-      for (size_t i = 0; i < t.wave_fed.size() && room(); ++i) {
-        const size_t l = t.wave_begin + i;
-        const auto& lane = t.lanes[l];
-        const size_t cue = t.groups[lane.group].cue.size();
-        while (room() && t.wave_fed[i] < lane.tokens.size()) {
-          const size_t k = t.wave_fed[i];
-          const bool logits = k + 1 >= cue; // cue tokens before the last predict nothing scored
-          const int row = batch.add(lane.tokens[k], qend + static_cast<llama_pos>(k), t.seqs[i], logits);
-          if (logits) rows.push_back({&t, RowUse::What::lane, l, k, row});
-          ++t.wave_fed[i];
-        }
-      }
-    } else if (t.kind == Task::Kind::generate && t.has_pending) {
-      const auto pos = t.query_end() + static_cast<llama_pos>(t.out.size()) - 1;
-      const int row = batch.add(t.pending, pos, t.seqs[0], true);
-      rows.push_back({&t, RowUse::What::gen, 0, 0, row});
-      t.has_pending = false;
-    }
-    return batch.size() - before;
-  }
-
   void on_row(const RowUse& r) {
     Task& t = *r.task;
     if (t.done) return;
     const float* logits = llama_get_logits_ith(t.pool->ctx.get(), r.row);
     if (logits == nullptr)
       throw Error(ErrorCode::internal, "llama.cpp returned no logits for a requested row");
-    switch (r.what) {
-    case RowUse::What::query_last: {
-      const double lse = log_sum_exp(logits, n_vocab);
-      for (auto& g : t.groups) {
-        if (!g.cue.empty()) continue;
-        for (size_t j = 0; j < g.conts.size(); ++j)
-          g.scores[j].token_logprobs[0] = static_cast<float>(logits[g.conts[j][0]] - lse);
-      }
-      t.query_done = true;
-      t.query_finished = Clock::now();
-      t.wave_end = 0;
-      t.wave_fed.clear();
-      advance_score(t);
-      break;
+    if (r.what != RowUse::What::gen) {
+      read_score_row(r, logits, n_vocab);
+      return;
     }
-    case RowUse::What::lane: {
-      const double lse = log_sum_exp(logits, n_vocab);
-      const auto& lane = t.lanes[r.lane];
-      auto& g = t.groups[lane.group];
-      const size_t cue = g.cue.size();
-      auto put = [&](size_t j, size_t token) {
-        g.scores[j].token_logprobs[token] = static_cast<float>(logits[g.conts[j][token]] - lse);
-      };
-      if (r.k + 1 == cue) { // the cue's last row: every continuation's first token
-        if (lane.cont != Task::kNoCont) put(lane.cont, 0);
-        if (lane.reads_singles)
-          for (size_t j = 0; j < g.conts.size(); ++j)
-            if (g.conts[j].size() == 1) put(j, 0);
-      }
-      if (r.k >= cue) put(lane.cont, r.k - cue + 1);
-      break;
-    }
-    case RowUse::What::gen: {
-      bool full = false;
-      const Token tok = sample_greedy(t.sampler.get(), logits, n_vocab, candidates, &full);
-      if (t.sampler) (full ? n_grammar_full : n_grammar_fast).fetch_add(1);
-      if (model.is_eog(tok)) {
-        t.done = true;
-      } else {
-        t.out.push_back(tok);
-        if (static_cast<int>(t.out.size()) >= t.max_tokens) {
-          t.limit = true;
-          t.done = true;
-        } else {
-          t.pending = tok;
-          t.has_pending = true;
-        }
-      }
-      break;
-    }
-    }
-  }
-
-  void run_embed(Task& t) {
-    try {
-      HiddenState out;
-      out.embedding = params.hidden_layer > 0 ? decode_to_block(t) : decode_final_layer(t);
-      t.n_decoded = static_cast<int>(t.feed.size());
-      out.n_decoded = t.n_decoded;
-      const auto now = Clock::now();
-      out.queue_ms = ms_between(t.enqueued, t.started == Clock::time_point{} ? now : t.started);
-      out.compute_ms = t.started == Clock::time_point{} ? 0 : ms_between(t.started, now);
-      t.p_embed.set_value(std::move(out));
-    } catch (...) {
-      t.error = std::current_exception();
-    }
-    t.done = true;
-  }
-
-  // Mean-pools then L2-normalises, so cosine similarity is a dot product.
-  static std::vector<float> pooled(std::vector<double> sum, size_t rows) {
-    double norm = 0;
-    for (double& v : sum) {
-      v /= static_cast<double>(std::max<size_t>(rows, 1));
-      norm += v * v;
-    }
-    norm = std::sqrt(norm);
-    std::vector<float> out(sum.size());
-    for (size_t i = 0; i < sum.size(); ++i) out[i] = static_cast<float>(norm > 0 ? sum[i] / norm : 0);
-    return out;
-  }
-
-  // Embeddings switch the context's output mode, so an embed request decodes alone.
-  std::vector<float> decode_final_layer(Task& t) {
-    llama_set_embeddings(t.pool->ctx.get(), true);
-    std::vector<double> sum(static_cast<size_t>(model.info().n_embd), 0.0);
-    Batch batch(static_cast<int>(llama_n_batch(t.pool->ctx.get())), 1);
-    try {
-      while (t.feeding()) {
-        batch.clear();
-        std::vector<int> rows;
-        while (batch.size() < batch.capacity() && t.feeding()) {
-          rows.push_back(batch.add(t.feed[t.fed], static_cast<llama_pos>(t.fed), t.seqs[0], true));
-          ++t.fed;
-        }
-        if (llama_decode(t.pool->ctx.get(), batch.get()) != 0)
-          throw Error(ErrorCode::internal, "llama_decode failed (embed)");
-        n_decodes.fetch_add(1);
-        n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
-        for (int row : rows) {
-          const float* e = llama_get_embeddings_ith(t.pool->ctx.get(), row);
-          if (e == nullptr) throw Error(ErrorCode::internal, "llama.cpp returned no embedding");
-          for (size_t i = 0; i < sum.size(); ++i) sum[i] += e[i];
-        }
-      }
-    } catch (...) {
-      llama_set_embeddings(t.pool->ctx.get(), false);
-      throw;
-    }
-    llama_set_embeddings(t.pool->ctx.get(), false);
-    return pooled(std::move(sum), t.feed.size());
-  }
-
-  // No row asks for logits, so llama.cpp projects nothing onto the vocabulary; the capture reads the
-  // block's output for every row and ends each decode there. The cells above the block stay unwritten,
-  // which nothing reads: the sequence is dropped when the request finishes.
-  std::vector<float> decode_to_block(Task& t) {
-    capture.active = true;
-    capture.failed = false;
-    capture.row = 0;
-    capture.pool_from = std::min(t.pool_from, t.feed.size() - 1);
-    capture.sum.assign(static_cast<size_t>(capture.n_embd), 0.0);
-    Batch batch(static_cast<int>(llama_n_batch(t.pool->ctx.get())), 1);
-    try {
-      while (t.feeding()) {
-        batch.clear();
-        while (batch.size() < batch.capacity() && t.feeding()) {
-          batch.add(t.feed[t.fed], static_cast<llama_pos>(t.fed), t.seqs[0], false);
-          ++t.fed;
-        }
-        if (llama_decode(t.pool->ctx.get(), batch.get()) != 0)
-          throw Error(ErrorCode::internal, "llama_decode failed (embed)");
-        n_decodes.fetch_add(1);
-        n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
-      }
-      if (capture.failed || capture.row != t.feed.size())
-        throw Error(ErrorCode::internal, "llama.cpp did not give block " +
-                                             std::to_string(params.hidden_layer) +
-                                             "'s output for every token (" + capture.name + ")");
-    } catch (...) {
-      capture.active = false;
-      throw;
-    }
-    capture.active = false;
-    return pooled(std::move(capture.sum), t.feed.size() - capture.pool_from);
+    bool full = false;
+    const Token tok = sample_greedy(t.sampler.get(), logits, n_vocab, candidates, &full);
+    if (t.sampler) (full ? n_grammar_full : n_grammar_fast).fetch_add(1);
+    take_token(t, tok, model.is_eog(tok));
   }
 
   // Requests whose token was cancelled: queued ones complete now, running ones are marked failed and
@@ -1029,8 +419,7 @@ struct Scheduler::State {
     batch.clear();
     rows.clear();
     std::uint64_t tasks_in_batch = 0;
-    // A small context was made with a smaller batch (llama.cpp caps it at the context).
-    const int cap = std::min(batch.capacity(), static_cast<int>(llama_n_batch(pool.ctx.get())));
+    const int cap = batch_cap(batch, pool);
     for (auto& t : active) {
       if (t->pool != &pool || t->done) continue;
       if (batch.size() >= cap) break;
@@ -1038,8 +427,7 @@ struct Scheduler::State {
     }
     if (batch.size() == 0) return false;
     const int rc = llama_decode(pool.ctx.get(), batch.get());
-    n_decodes.fetch_add(1);
-    n_tokens.fetch_add(static_cast<std::uint64_t>(batch.size()));
+    counts.add(batch.size());
     max_batch_requests.store(std::max(max_batch_requests.load(), tasks_in_batch));
     if (rc != 0) {
       const auto err = std::make_exception_ptr(
@@ -1066,8 +454,7 @@ struct Scheduler::State {
     for (auto& t : active) {
       if (t->pool != &pool || t->done) continue;
       if (t->kind == Task::Kind::prefix && !t->feeding()) {
-        for (auto& s : pool.prefixes)
-          if (s.seq == t->seqs[0]) finish_prefix(*t, s, false);
+        prefixes->finish(*t);
       } else if (t->kind == Task::Kind::score && t->query_done && !t->feeding()) {
         advance_score(*t);
       }
@@ -1097,7 +484,7 @@ struct Scheduler::State {
       bool embedded = false;
       for (auto& t : active) {
         if (t->kind == Task::Kind::embed && !t->done) {
-          run_embed(*t);
+          embedder.run(*t, batch, counts);
           embedded = true;
         }
       }
@@ -1180,11 +567,7 @@ std::future<PrefixInfo> Scheduler::add_prefix(std::string name, std::vector<Toke
 }
 
 std::vector<Token> Scheduler::prefix_tokens(const std::string& name) const {
-  std::lock_guard lk(state_->mu);
-  const auto it = state_->resident_prefixes.find(name);
-  if (it == state_->resident_prefixes.end())
-    throw Error(ErrorCode::unknown_prefix, "unknown prefix '" + name + "'");
-  return it->second;
+  return state_->prefixes->tokens(name);
 }
 
 std::future<ScoreResult> Scheduler::score(ScoreRequest request) {
@@ -1262,8 +645,8 @@ std::future<HiddenState> Scheduler::embed(std::vector<Token> tokens, size_t pool
 
 EngineStats Scheduler::stats() const {
   EngineStats s;
-  s.decodes = state_->n_decodes.load();
-  s.tokens = state_->n_tokens.load();
+  s.decodes = state_->counts.decodes.load();
+  s.tokens = state_->counts.tokens.load();
   s.requests = state_->n_requests.load();
   s.generate_requests = state_->n_generate.load();
   s.max_batch_requests = state_->max_batch_requests.load();
@@ -1271,9 +654,9 @@ EngineStats Scheduler::stats() const {
   s.active = state_->n_active.load();
   s.contexts = state_->pools->count();
   s.context_rebuilds = state_->pools->rebuilds();
-  s.conversations = state_->n_kept.load();
-  s.conversation_reuses = state_->n_conv_reuses.load();
-  s.conversation_evictions = state_->n_conv_evictions.load();
+  s.conversations = state_->conversations->size();
+  s.conversation_reuses = state_->conversations->reuses();
+  s.conversation_evictions = state_->conversations->evictions();
   s.grammar_fast_tokens = state_->n_grammar_fast.load();
   s.grammar_full_passes = state_->n_grammar_full.load();
   return s;
