@@ -1,7 +1,7 @@
 // The internal-model guard, the product's central invariant: every spelling of the internal model is
 // recognised, and a config that makes it an answer model anywhere is refused with where it stands.
-// (The reader's FILE:LINE refusals are in config_test, the gateway's per-endpoint refusals in
-// gateway-test, selection's in select_test: all of them go through these functions.)
+// (The reader's FILE:LINE refusals are in config-test.cpp, the gateway's per-endpoint refusals in
+// gateway-test.cpp, selection's in select-test.cpp: all of them go through these functions.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
