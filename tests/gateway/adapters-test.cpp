@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chat-events.h"
 #include "gateway/backend-anthropic.h"
 #include "gateway/backend-ollama.h"
 #include "gateway/backend-openai.h"
@@ -29,6 +30,7 @@ namespace {
 
 using namespace tinyroute;
 using namespace tinyroute::gateway;
+using namespace tinyroute::gateway::test;
 using nlohmann::json;
 
 // ---- shared helpers ------------------------------------------------------------------------------
@@ -52,34 +54,6 @@ const FrontAdapter& ollama_generate_front() {
 const FrontAdapter& responses_front() {
   static const auto f = make_responses_front();
   return *f;
-}
-
-ChatEvent text_ev(const std::string& t) {
-  ChatEvent e;
-  e.text = t;
-  return e;
-}
-ChatEvent call_ev(int index, const std::string& id, const std::string& name, const std::string& args) {
-  ChatEvent e;
-  e.kind = ChatEvent::Kind::tool_call;
-  e.tool_index = index;
-  e.tool_id = id;
-  e.tool_name = name;
-  e.tool_arguments = args;
-  return e;
-}
-ChatEvent finish_ev(const std::string& reason) {
-  ChatEvent e;
-  e.kind = ChatEvent::Kind::finish;
-  e.finish_reason = reason;
-  return e;
-}
-ChatEvent usage_ev(int in, int out) {
-  ChatEvent e;
-  e.kind = ChatEvent::Kind::usage;
-  e.prompt_tokens = in;
-  e.completion_tokens = out;
-  return e;
 }
 
 // One line per event, every field that matters: vectors of these compare and print well.
@@ -405,8 +379,8 @@ TEST(OpenAIFront, ABadBodyIsA400InOpenAIsErrorShape) {
 TEST(OpenAIFront, RendersAChatCompletion) {
   const ChatRequest r = openai_front().parse(openai_body);
   const ChatResult res =
-      fold({text_ev("Let me "), text_ev("check."), call_ev(0, "call_9", "get_weather", "{\"ci"),
-            call_ev(0, "", "", "ty\":\"Rome\"}"), usage_ev(42, 17), finish_ev("tool_calls")});
+      fold({text_event("Let me "), text_event("check."), call_event(0, "call_9", "get_weather", "{\"ci"),
+            call_event(0, "", "", "ty\":\"Rome\"}"), usage_event(42, 17), finish_event("tool_calls")});
   const json out = openai_front().render(res, r, "big");
   EXPECT_EQ(out["object"], "chat.completion");
   EXPECT_EQ(out["id"].get<std::string>().rfind("chatcmpl-", 0), 0u);
@@ -423,22 +397,22 @@ TEST(OpenAIFront, RendersAChatCompletion) {
             json::parse(R"({"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59})"));
 
   // Tool calls without text: content is null, as OpenAI sends it. No finish reason at all: "stop".
-  const json calls_only = openai_front().render(fold({call_ev(0, "c", "f", "{}")}), r, "big");
+  const json calls_only = openai_front().render(fold({call_event(0, "c", "f", "{}")}), r, "big");
   EXPECT_TRUE(calls_only["choices"][0]["message"]["content"].is_null());
   EXPECT_EQ(calls_only["choices"][0]["finish_reason"], "stop");
-  const json text_only = openai_front().render(fold({text_ev("hi"), finish_ev("length")}), r, "big");
+  const json text_only = openai_front().render(fold({text_event("hi"), finish_event("length")}), r, "big");
   EXPECT_EQ(text_only["choices"][0]["message"], json({{"role", "assistant"}, {"content", "hi"}}));
   EXPECT_EQ(text_only["choices"][0]["finish_reason"], "length");
 }
 
 TEST(OpenAIFront, StreamsChunksThenUsageThenDone) {
   const ChatRequest r = openai_front().parse(openai_body); // include_usage: true
-  const std::vector<ChatEvent> events = {text_ev("Let me "),
-                                         text_ev("check."),
-                                         call_ev(0, "call_9", "get_weather", "{\"city\""),
-                                         call_ev(0, "", "", ":\"Rome\"}"),
-                                         usage_ev(42, 17),
-                                         finish_ev("tool_calls")};
+  const std::vector<ChatEvent> events = {text_event("Let me "),
+                                         text_event("check."),
+                                         call_event(0, "call_9", "get_weather", "{\"city\""),
+                                         call_event(0, "", "", ":\"Rome\"}"),
+                                         usage_event(42, 17),
+                                         finish_event("tool_calls")};
   const auto sse = parse_sse(run_stream(openai_front(), r, "big", events));
   ASSERT_EQ(sse.size(), 8u);
   for (const auto& s : sse) EXPECT_TRUE(s.event.empty()) << "OpenAI streams have no event names";
@@ -485,7 +459,7 @@ TEST(OpenAIFront, StreamsChunksThenUsageThenDone) {
 
   // An error ends the stream with an error object (finish() is not called after one).
   const auto broken =
-      parse_sse(run_stream(openai_front(), r, "big", {text_ev("a"), upstream_error("gone")}, false));
+      parse_sse(run_stream(openai_front(), r, "big", {text_event("a"), upstream_error("gone")}, false));
   ASSERT_EQ(broken.size(), 3u);
   EXPECT_EQ(broken[2].data,
             json::parse(R"({"error": {"message": "gone", "type": "upstream_error", "param": null,
@@ -614,8 +588,9 @@ TEST(AnthropicFront, ABadBodyIsA400InAnthropicsErrorShape) {
 TEST(AnthropicFront, RendersAMessage) {
   const ChatRequest r = anthropic_front().parse(anthropic_body);
   const json out = anthropic_front().render(
-      fold({text_ev("Let me "), text_ev("check."), call_ev(0, "toolu_9", "get_weather", "{\"city\":"),
-            call_ev(0, "", "", "\"Rome\"}"), usage_ev(42, 17), finish_ev("tool_calls")}),
+      fold({text_event("Let me "), text_event("check."),
+            call_event(0, "toolu_9", "get_weather", "{\"city\":"), call_event(0, "", "", "\"Rome\"}"),
+            usage_event(42, 17), finish_event("tool_calls")}),
       r, "big");
   EXPECT_EQ(out["type"], "message");
   EXPECT_EQ(out["role"], "assistant");
@@ -628,11 +603,12 @@ TEST(AnthropicFront, RendersAMessage) {
   EXPECT_EQ(out["usage"], json({{"input_tokens", 42}, {"output_tokens", 17}}));
 
   // The finish reasons in Anthropic's words; a tool-only answer has no text block, an empty one has one.
-  EXPECT_EQ(anthropic_front().render(fold({text_ev("x"), finish_ev("length")}), r, "big")["stop_reason"],
-            "max_tokens");
-  EXPECT_EQ(anthropic_front().render(fold({text_ev("x"), finish_ev("stop")}), r, "big")["stop_reason"],
+  EXPECT_EQ(
+      anthropic_front().render(fold({text_event("x"), finish_event("length")}), r, "big")["stop_reason"],
+      "max_tokens");
+  EXPECT_EQ(anthropic_front().render(fold({text_event("x"), finish_event("stop")}), r, "big")["stop_reason"],
             "end_turn");
-  const json calls_only = anthropic_front().render(fold({call_ev(0, "", "f", "not json")}), r, "big");
+  const json calls_only = anthropic_front().render(fold({call_event(0, "", "f", "not json")}), r, "big");
   ASSERT_EQ(calls_only["content"].size(), 1u);
   EXPECT_EQ(calls_only["content"][0]["type"], "tool_use");
   EXPECT_EQ(calls_only["content"][0]["id"].get<std::string>().rfind("toolu_", 0), 0u) << "an id is made up";
@@ -643,11 +619,11 @@ TEST(AnthropicFront, RendersAMessage) {
 
 TEST(AnthropicFront, StreamsTheMessageEventsInOrder) {
   const ChatRequest r = anthropic_front().parse(anthropic_body);
-  const auto sse = parse_sse(
-      run_stream(anthropic_front(), r, "big",
-                 {text_ev("Let me "), text_ev("check."), call_ev(0, "toolu_9", "get_weather", ""),
-                  call_ev(0, "", "", "{\"city\":"), call_ev(0, "", "", "\"Rome\"}"),
-                  call_ev(1, "toolu_10", "get_time", "{}"), usage_ev(42, 17), finish_ev("tool_calls")}));
+  const auto sse = parse_sse(run_stream(
+      anthropic_front(), r, "big",
+      {text_event("Let me "), text_event("check."), call_event(0, "toolu_9", "get_weather", ""),
+       call_event(0, "", "", "{\"city\":"), call_event(0, "", "", "\"Rome\"}"),
+       call_event(1, "toolu_10", "get_time", "{}"), usage_event(42, 17), finish_event("tool_calls")}));
   std::vector<std::string> names;
   for (const auto& s : sse) {
     EXPECT_EQ(s.event, s.data["type"]) << "the event name is the data's type";
@@ -699,7 +675,7 @@ TEST(AnthropicFront, StreamsTheMessageEventsInOrder) {
 
   // An error is Anthropic's error event.
   const auto broken =
-      parse_sse(run_stream(anthropic_front(), r, "big", {text_ev("a"), upstream_error("gone")}, false));
+      parse_sse(run_stream(anthropic_front(), r, "big", {text_event("a"), upstream_error("gone")}, false));
   ASSERT_FALSE(broken.empty());
   EXPECT_EQ(broken.back().event, "error");
   EXPECT_EQ(broken.back().data,
@@ -802,10 +778,10 @@ TEST(OllamaChatFront, ABadBodyIsA400InOllamasErrorShape) {
 
 TEST(OllamaChatFront, RendersAChatAnswer) {
   const ChatRequest r = ollama_chat_front().parse(ollama_body);
-  const json out = ollama_chat_front().render(
-      fold({text_ev("Let me "), text_ev("check."), call_ev(0, "c", "get_weather", "{\"city\":\"Rome\"}"),
-            usage_ev(42, 17), finish_ev("tool_calls")}),
-      r, "big");
+  const json out = ollama_chat_front().render(fold({text_event("Let me "), text_event("check."),
+                                                    call_event(0, "c", "get_weather", "{\"city\":\"Rome\"}"),
+                                                    usage_event(42, 17), finish_event("tool_calls")}),
+                                              r, "big");
   EXPECT_EQ(out["model"], "big");
   EXPECT_TRUE(out["created_at"].is_string());
   EXPECT_EQ(out["message"], json::parse(R"({"role": "assistant", "content": "Let me check.",
@@ -815,17 +791,17 @@ TEST(OllamaChatFront, RendersAChatAnswer) {
   EXPECT_EQ(out["prompt_eval_count"], 42);
   EXPECT_EQ(out["eval_count"], 17);
   EXPECT_FALSE(out.contains("response"));
-  const json cut = ollama_chat_front().render(fold({text_ev("x"), finish_ev("length")}), r, "big");
+  const json cut = ollama_chat_front().render(fold({text_event("x"), finish_event("length")}), r, "big");
   EXPECT_EQ(cut["done_reason"], "length");
   EXPECT_FALSE(cut["message"].contains("tool_calls"));
 }
 
 TEST(OllamaChatFront, StreamsNdjsonEndingWithDone) {
   const ChatRequest r = ollama_chat_front().parse(ollama_body);
-  const auto lines = parse_ndjson(
-      run_stream(ollama_chat_front(), r, "big",
-                 {text_ev("Let me "), text_ev("check."), call_ev(0, "c", "get_weather", "{\"city\":"),
-                  call_ev(0, "", "", "\"Rome\"}"), usage_ev(42, 17), finish_ev("tool_calls")}));
+  const auto lines = parse_ndjson(run_stream(
+      ollama_chat_front(), r, "big",
+      {text_event("Let me "), text_event("check."), call_event(0, "c", "get_weather", "{\"city\":"),
+       call_event(0, "", "", "\"Rome\"}"), usage_event(42, 17), finish_event("tool_calls")}));
   ASSERT_EQ(lines.size(), 4u);
   std::string text;
   for (std::size_t i = 0; i < 2; ++i) {
@@ -845,8 +821,8 @@ TEST(OllamaChatFront, StreamsNdjsonEndingWithDone) {
   EXPECT_EQ(lines[3]["prompt_eval_count"], 42);
   EXPECT_EQ(lines[3]["eval_count"], 17);
 
-  const auto broken =
-      parse_ndjson(run_stream(ollama_chat_front(), r, "big", {text_ev("a"), upstream_error("gone")}, false));
+  const auto broken = parse_ndjson(
+      run_stream(ollama_chat_front(), r, "big", {text_event("a"), upstream_error("gone")}, false));
   ASSERT_EQ(broken.size(), 2u);
   EXPECT_EQ(broken[1], json({{"error", "gone"}}));
   EXPECT_EQ(ollama_chat_front().stream_content_type(), "application/x-ndjson");
@@ -935,7 +911,7 @@ TEST(OllamaGenerateFront, ABadBodyIsA400InOllamasErrorShape) {
 TEST(OllamaGenerateFront, RendersAndStreamsAResponseField) {
   const ChatRequest r = ollama_generate_front().parse({{"model", "m"}, {"prompt", "hi"}});
   const json out = ollama_generate_front().render(
-      fold({text_ev("Rayleigh "), text_ev("scattering."), usage_ev(5, 3)}), r, "big");
+      fold({text_event("Rayleigh "), text_event("scattering."), usage_event(5, 3)}), r, "big");
   EXPECT_EQ(out["response"], "Rayleigh scattering.");
   EXPECT_FALSE(out.contains("message"));
   EXPECT_EQ(out["done"], true);
@@ -945,8 +921,8 @@ TEST(OllamaGenerateFront, RendersAndStreamsAResponseField) {
 
   const auto lines =
       parse_ndjson(run_stream(ollama_generate_front(), r, "big",
-                              {text_ev("Rayleigh "), text_ev("scattering."), call_ev(0, "c", "f", "{}"),
-                               usage_ev(5, 3), finish_ev("length")}));
+                              {text_event("Rayleigh "), text_event("scattering."),
+                               call_event(0, "c", "f", "{}"), usage_event(5, 3), finish_event("length")}));
   ASSERT_EQ(lines.size(), 3u) << "no tool-call line in /api/generate";
   EXPECT_EQ(lines[0], json({{"model", "big"},
                             {"created_at", lines[0]["created_at"]},
@@ -973,7 +949,8 @@ TEST(ResponsesFront, ABadBodyIsA400InOpenAIsErrorShapeAndAPlainAnswerCompletes) 
   refused([](const json& b) { return responses_front().parse(b); }, {{"model", "m"}}, "'input' is required");
 
   const ChatRequest r = responses_front().parse({{"model", "m"}, {"input", "hi"}, {"stream", true}});
-  const std::vector<ChatEvent> events = {text_ev("Hel"), text_ev("lo"), usage_ev(3, 2), finish_ev("stop")};
+  const std::vector<ChatEvent> events = {text_event("Hel"), text_event("lo"), usage_event(3, 2),
+                                         finish_event("stop")};
   const json out = responses_front().render(fold(events), r, "big");
   EXPECT_EQ(out["status"], "completed");
   ASSERT_EQ(out["output"].size(), 1u);

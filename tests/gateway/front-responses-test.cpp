@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chat-events.h"
 #include "gateway/backend-anthropic.h"
 #include "gateway/backend-ollama.h"
 #include "gateway/backend-openai.h"
@@ -15,6 +16,7 @@ namespace {
 
 using namespace tinyroute;
 using namespace tinyroute::gateway;
+using namespace tinyroute::gateway::test;
 using nlohmann::json;
 
 const FrontAdapter& front() {
@@ -219,41 +221,14 @@ std::vector<std::pair<std::string, json>> events_of(const std::string& sse_text)
   return out;
 }
 
-ChatEvent text(const std::string& t) {
-  ChatEvent e;
-  e.text = t;
-  return e;
-}
-ChatEvent call(int index, const std::string& id, const std::string& name, const std::string& args) {
-  ChatEvent e;
-  e.kind = ChatEvent::Kind::tool_call;
-  e.tool_index = index;
-  e.tool_id = id;
-  e.tool_name = name;
-  e.tool_arguments = args;
-  return e;
-}
-ChatEvent finish(const std::string& reason) {
-  ChatEvent e;
-  e.kind = ChatEvent::Kind::finish;
-  e.finish_reason = reason;
-  return e;
-}
-ChatEvent usage(int in, int out) {
-  ChatEvent e;
-  e.kind = ChatEvent::Kind::usage;
-  e.prompt_tokens = in;
-  e.completion_tokens = out;
-  return e;
-}
-
 TEST(ResponsesFront, StreamsTheResponsesEventsInOrder) {
   const ChatRequest r = front().parse(round_trip);
   auto stream = front().stream(r, "big");
   std::string sse_text = stream->start();
   for (const auto& e :
-       {text("Hel"), text("lo"), call(0, "call_9", "get_weather", "{\"city\""), call(0, "", "", ":\"Rome\"}"),
-        call(1, "call_10", "get_time", ""), usage(12, 7), finish("tool_calls")})
+       {text_event("Hel"), text_event("lo"), call_event(0, "call_9", "get_weather", "{\"city\""),
+        call_event(0, "", "", ":\"Rome\"}"), call_event(1, "call_10", "get_time", ""), usage_event(12, 7),
+        finish_event("tool_calls")})
     sse_text += stream->event(e);
   sse_text += stream->finish();
   const auto events = events_of(sse_text);
@@ -321,8 +296,8 @@ TEST(ResponsesFront, AnAnswerCutShortIsIncompleteAndABrokenOneFails) {
   const ChatRequest r = front().parse({{"model", "m"}, {"input", "hi"}, {"stream", true}});
   auto cut = front().stream(r, "m");
   std::string sse_text = cut->start(); // one call at a time: each numbers its events
-  sse_text += cut->event(text("a"));
-  sse_text += cut->event(finish("length"));
+  sse_text += cut->event(text_event("a"));
+  sse_text += cut->event(finish_event("length"));
   sse_text += cut->finish();
   auto events = events_of(sse_text);
   EXPECT_EQ(events.back().first, "response.incomplete");
@@ -330,7 +305,7 @@ TEST(ResponsesFront, AnAnswerCutShortIsIncompleteAndABrokenOneFails) {
 
   auto broken = front().stream(r, "m");
   sse_text = broken->start();
-  sse_text += broken->event(text("a"));
+  sse_text += broken->event(text_event("a"));
   sse_text += broken->event(upstream_error("the upstream died"));
   events = events_of(sse_text);
   ASSERT_GE(events.size(), 3u);
@@ -345,8 +320,9 @@ TEST(ResponsesFront, AnAnswerCutShortIsIncompleteAndABrokenOneFails) {
 TEST(ResponsesFront, RendersAWholeAnswerAsAResponseObject) {
   const ChatRequest r = front().parse(round_trip);
   ChatResult res;
-  for (const auto& e : {text("It is "), text("sunny."), call(0, "call_3", "get_weather", "{}"), usage(30, 5),
-                        finish("length")})
+  for (const auto& e :
+       {text_event("It is "), text_event("sunny."), call_event(0, "call_3", "get_weather", "{}"),
+        usage_event(30, 5), finish_event("length")})
     accumulate(res, e);
   const json out = front().render(res, r, "big");
   EXPECT_EQ(out["object"], "response");
