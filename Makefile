@@ -1,6 +1,7 @@
 # tinyroute: the two commands of the quick start, and a few helpers.
 #   make demo   offline end-to-end demo (generated models, real llama-server as the large model)
-#   make test   the whole test suite, with ASan + UBSan (debug) and optimised (release)
+#   make test   the whole test suite, with ASan + UBSan (debug) and optimised (release), the engine,
+#               gateway and bus tests again under TSan (tsan), then clang-tidy (tidy)
 #   make bench  benchmarks (never part of make test); figures go to BENCHMARKS.md
 #   make fuzz   every libFuzzer target for FUZZ_SECONDS each (clang, installed on first use)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -11,7 +12,7 @@ FUZZ_OPENMP = -DOpenMP_C_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_FLAGS=-fopenmp=libg
   -DOpenMP_C_LIB_NAMES=gomp -DOpenMP_CXX_LIB_NAMES=gomp \
   -DOpenMP_gomp_LIBRARY=$(shell gcc -print-file-name=libgomp.so)
 
-.PHONY: all deps-check debug release demo test test-debug test-release bench fuzz deps node-deps python-env real-model format clean
+.PHONY: all deps-check debug release tsan demo test test-debug test-release test-tsan tidy bench fuzz deps node-deps python-env real-model format clean
 
 all: release
 
@@ -43,6 +44,12 @@ release: deps-check
 	cmake --preset release
 	cmake --build --preset release -j $(JOBS)
 
+# The engine, gateway and bus (the threaded layers) under ThreadSanitizer: only their test binaries are
+# built (tsan's build preset); llama.cpp stays the uninstrumented prebuilt library.
+tsan: deps-check
+	cmake --preset tsan
+	cmake --build --preset tsan -j $(JOBS)
+
 demo: release
 	bash scripts/demo.sh build/release
 
@@ -52,7 +59,15 @@ test-debug: debug node-deps python-env real-model
 test-release: release node-deps python-env real-model
 	ctest --preset release
 
-test: test-debug test-release
+test-tsan: tsan node-deps python-env real-model
+	ctest --preset tsan
+
+# clang-tidy (.clang-tidy) on src/**/*.cpp with the debug preset's compile commands (configured, not built).
+tidy: deps-check
+	cmake --preset debug >/dev/null
+	bash scripts/tidy.sh build/debug
+
+test: test-debug test-release test-tsan tidy
 
 bench: deps-check
 	bash bench/run.sh
