@@ -87,6 +87,10 @@ struct AnalyzeOptions {
   Availability availability;
   Priority priority = Priority::normal;
   CancelToken cancel; // cancel() ends the engine work with Error(cancelled) (the bus on shutdown)
+  // Set: the result's get() waits for the engine until then at most, else throws
+  // Error(deadline_exceeded); the engine still finishes the work (a conversation keeps the turn). What
+  // route() does with internal_model.deadline_ms, and the bus with the same setting.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   // Ask the message kind, where the analyzer was built with it (AnalyzerOptions::message_kind). The
   // bus asks it only for free text: a sender's verb already names the kind.
   bool kind = true;

@@ -35,6 +35,7 @@ struct BusCounters {
   long long errors = 0;           // entries left pending after a failure (retried after claim_idle_ms)
   long long cancelled = 0; // entries whose engine work stop() cancelled (left pending for the next start)
   long long generated = 0; // messages whose intent or summary the model wrote (bus.generate)
+  long long deadline_missed = 0; // messages not decided within internal_model.deadline_ms (rule or triage)
 };
 
 class BusDispatcher {

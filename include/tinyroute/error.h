@@ -20,6 +20,7 @@ enum class ErrorCode {
   unknown_prefix,           // a request names a prefix that was never added
   engine_stopped,           // the engine shut down before the work ran
   cancelled,                // the caller cancelled the request (its CancelToken) before it completed
+  deadline_exceeded,        // the internal model did not decide by the caller's deadline (AnalyzeOptions)
   io,                       // reading or writing a file failed
   config_invalid,           // a config file that does not parse or validate (message has file:line)
   internal_model_forbidden, // the internal model was named where an answer model is required

@@ -188,7 +188,7 @@ struct BusDispatcher::Impl {
   Clock::time_point next_info{};
 
   std::atomic<long long> in{0}, out{0}, dead{0}, duplicates{0}, waiting{0}, claimed{0}, reconnects{0},
-      connect_failures{0}, errors{0}, cancelled{0}, generated{0};
+      connect_failures{0}, errors{0}, cancelled{0}, generated{0}, deadline_missed{0};
   std::atomic<long long> lag{-1}, pending{-1};
   std::atomic<bool> connected{false};
   LatencyHistogram routing_ms, delivery_ms;
@@ -367,6 +367,10 @@ struct BusDispatcher::Impl {
       options.cancel = cancel;
       // The same pass decides the envelope's kind, where no verb of the sender's names it.
       options.kind = !w.verb_given && !w.env.agent_message;
+      // internal_model.deadline_ms bounds the wait here as it bounds serve's routing: a message the
+      // model has not decided by then goes by the rules, else to the triage agent.
+      if (const int ms = config.internal_model.deadline_ms; ms > 0)
+        options.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
       w.analysis = analyzer->analyze(w.env.payload, std::move(options)).share();
     } catch (const Error& e) {
       if (e.code() != ErrorCode::invalid_argument) throw;
@@ -417,6 +421,15 @@ struct BusDispatcher::Impl {
     AgentMessage m;
     json metadata = json::object();
     std::optional<AgentRoute> route;
+    // The model missed internal_model.deadline_ms: an agent rule decides, else the triage agent.
+    const bool late = missed_deadline(w);
+    std::optional<RuleMatch> late_rule;
+    if (late) {
+      ++deadline_missed;
+      late_rule = analyzer->rules().match_agent(w.env.payload);
+      metadata["deadline_missed"] = true;
+      metadata["source"] = late_rule ? "rule" : "default";
+    }
     try {
       if (w.analysis) {
         const AnalyzeResult a = w.analysis->get();
@@ -431,7 +444,8 @@ struct BusDispatcher::Impl {
         }
       }
       m = agent_message_from(w.env);
-      if (w.analysis && !w.env.agent_message) fill_envelope(w, w.analysis->get(), m, metadata);
+      if ((w.analysis || late) && !w.env.agent_message)
+        fill_envelope(w, w.analysis ? w.analysis->get() : AnalyzeResult{}, m, metadata);
     } catch (const Error& e) {
       if (e.code() == ErrorCode::invalid_argument) return dead_letter(w, e.what());
       if (e.code() == ErrorCode::cancelled) { // stopping: the entry stays pending for the next start
@@ -454,6 +468,9 @@ struct BusDispatcher::Impl {
         if (alive.contains(a.name)) agents.push_back(a.name);
     } else if (!w.env.to_agent.empty()) {
       agents.push_back(w.env.to_agent);
+    } else if (late) {
+      routed_by = late_rule ? "deadline:rule" : "deadline:triage";
+      agents.push_back(late_rule ? late_rule->agent : triage->name);
     } else if (route) {
       AgentRoute live = *route;
       std::erase_if(live.distribution, [&](const auto& p) { return !alive.contains(p.first); });
@@ -505,6 +522,22 @@ struct BusDispatcher::Impl {
     o.mark = w.env.msg_id;
     o.stat = "out";
     return o;
+  }
+
+  // Runs the message's analysis (deferred until asked) within its deadline; true when it missed it. The
+  // analysis is dropped then: the engine finishes it, nobody waits for it. Other failures are decide()'s.
+  bool missed_deadline(Work& w) {
+    if (!w.analysis) return false;
+    try {
+      (void)w.analysis->get();
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::deadline_exceeded) return false;
+      w.analysis.reset();
+      return true;
+    } catch (...) {
+      return false;
+    }
+    return false;
   }
 
   // A loose message's envelope from its analyze pass (priority, language, and kind where the sender
@@ -853,7 +886,7 @@ BusCounters BusDispatcher::counters() const {
   const Impl& i = *impl_;
   return {i.in,      i.out,       i.dead,       i.duplicates,
           i.waiting, i.claimed,   i.reconnects, i.connect_failures,
-          i.errors,  i.cancelled, i.generated};
+          i.errors,  i.cancelled, i.generated,  i.deadline_missed};
 }
 
 std::string BusDispatcher::metrics_text() const {
@@ -878,6 +911,10 @@ std::string BusDispatcher::metrics_text() const {
   counter("tinyroute_bus_errors_total", "Entries left pending after a failure.", i.errors);
   counter("tinyroute_bus_generated_total", "Messages whose intent or summary the model wrote (bus.generate).",
           i.generated);
+  counter(
+      "tinyroute_bus_deadline_missed_total",
+      "Messages the model did not decide within internal_model.deadline_ms (a rule or triage routed them).",
+      i.deadline_missed);
   gauge("tinyroute_bus_connected", "1 while connected to Redis.", i.connected ? 1 : 0);
   gauge("tinyroute_bus_group_lag", "Inbox entries not yet read by the consumer group (-1 unknown).", i.lag);
   gauge("tinyroute_bus_group_pending", "Entries read by the group but not yet acknowledged.", i.pending);

@@ -24,6 +24,8 @@ std::string_view error_code_name(ErrorCode code) {
     return "engine_stopped";
   case ErrorCode::cancelled:
     return "cancelled";
+  case ErrorCode::deadline_exceeded:
+    return "deadline_exceeded";
   case ErrorCode::io:
     return "io";
   case ErrorCode::internal:

@@ -30,6 +30,8 @@ int http_status_for(ErrorCode code) {
   case ErrorCode::no_candidate:
   case ErrorCode::engine_stopped:
     return 503;
+  case ErrorCode::deadline_exceeded:
+    return 504;
   default:
     return 500;
   }

@@ -119,6 +119,7 @@ struct Analyzer::Impl {
                                     int n_query, bool truncated, RequestFacts facts,
                                     Availability availability, std::string cache_key, std::string text,
                                     std::chrono::steady_clock::time_point t0,
+                                    std::optional<std::chrono::steady_clock::time_point> deadline,
                                     std::function<void(AnalyzeResult&)> annotate) const;
 
   Engine& engine_;
@@ -425,20 +426,20 @@ std::future<AnalyzeResult> Analyzer::Impl::analyze(std::string text, AnalyzeOpti
     const int n_query = static_cast<int>(req.query.size());
     Hidden hidden = score_hidden(text);
     auto store = conversations_;
-    return finish(std::move(fut), std::move(hidden), std::move(req), n_query, truncated,
-                  std::move(options.facts), std::move(options.availability), {}, std::move(text), t0,
-                  [store, had_history = window.had_history, moved = window.moved, replayed = window.replayed,
-                   turns = static_cast<int>(window.turns.size()),
-                   id = options.conversation](AnalyzeResult& r) {
-                    r.conversation = id;
-                    r.conversation_turns = turns;
-                    // The window moved: the remaining turns sit at new positions, decoded again.
-                    r.conversation_source = replayed                        ? "replayed"
-                                            : !had_history                  ? "new"
-                                            : r.reused_tokens > 0 && !moved ? "continued"
-                                                                            : "rebuilt";
-                    if (!replayed) store->record(had_history, moved, r.reused_tokens);
-                  });
+    return finish(
+        std::move(fut), std::move(hidden), std::move(req), n_query, truncated, std::move(options.facts),
+        std::move(options.availability), {}, std::move(text), t0, options.deadline,
+        [store, had_history = window.had_history, moved = window.moved, replayed = window.replayed,
+         turns = static_cast<int>(window.turns.size()), id = options.conversation](AnalyzeResult& r) {
+          r.conversation = id;
+          r.conversation_turns = turns;
+          // The window moved: the remaining turns sit at new positions, decoded again.
+          r.conversation_source = replayed                        ? "replayed"
+                                  : !had_history                  ? "new"
+                                  : r.reused_tokens > 0 && !moved ? "continued"
+                                                                  : "rebuilt";
+          if (!replayed) store->record(had_history, moved, r.reused_tokens);
+        });
   }
   std::string key;
   if (cache_) {
@@ -466,28 +467,44 @@ std::future<AnalyzeResult> Analyzer::Impl::analyze(std::string text, AnalyzeOpti
   Hidden hidden = score_hidden(text);
   return finish(std::move(fut), std::move(hidden), std::move(req), n_query, truncated,
                 std::move(options.facts), std::move(options.availability), std::move(key), std::move(text),
-                t0, nullptr);
+                t0, options.deadline, nullptr);
 }
 
 std::future<AnalyzeResult> Analyzer::Impl::finish(std::future<ScoreResult> fut, Hidden hidden,
                                                   ScoreRequest req, int n_query, bool truncated,
                                                   RequestFacts facts, Availability availability,
                                                   std::string key, std::string text, Clock::time_point t0,
+                                                  std::optional<Clock::time_point> deadline,
                                                   std::function<void(AnalyzeResult&)> annotate) const {
   return std::async(std::launch::deferred,
-                    [this, t0, f = std::move(fut), hidden = std::move(hidden), req = std::move(req), n_query,
-                     truncated, facts = std::move(facts), availability = std::move(availability),
+                    [this, t0, deadline, f = std::move(fut), hidden = std::move(hidden), req = std::move(req),
+                     n_query, truncated, facts = std::move(facts), availability = std::move(availability),
                      key = std::move(key), text = std::move(text), annotate = std::move(annotate)]() mutable {
+                      // Waits for one engine result within the deadline (when there is one).
+                      const auto in_time = [&](auto& future) {
+                        if (deadline && future.wait_until(*deadline) != std::future_status::ready)
+                          throw Error(ErrorCode::deadline_exceeded,
+                                      "the internal model did not decide in time");
+                      };
                       ScoreResult s;
                       try {
+                        in_time(f);
                         s = f.get();
                       } catch (const Error& e) {
                         if (e.code() != ErrorCode::unknown_prefix) throw;
                         // Evicted by other prefixes (the engine keeps a bounded number): make it resident
-                        // again, once.
-                        engine_.add_prefix(prefix_id_, prefix_text_).get();
-                        s = engine_.score(std::move(req)).get();
+                        // again, once, within the same deadline.
+                        auto added = engine_.add_prefix(prefix_id_, prefix_text_);
+                        in_time(added);
+                        added.get();
+                        auto again = engine_.score(std::move(req));
+                        in_time(again);
+                        s = again.get();
                       }
+                      // Every decision or none: a hidden-state decision past the deadline makes the whole one
+                      // late.
+                      if (hidden.category) in_time(hidden.category->state);
+                      if (hidden.agent) in_time(hidden.agent->state);
                       const HiddenResult h = hidden_result(hidden);
                       AnalyzeResult r = decide(s, h, n_query, truncated, facts, availability, ms_since(t0));
                       r.reused_tokens = s.n_reused;
@@ -537,52 +554,15 @@ RoutedRequest Analyzer::Impl::route(std::string text, AnalyzeOptions options) co
     out.total_ms = ms_since(t0);
     return out;
   };
+  // The one decision pass (a conversation message with its earlier turns, a repeat from the cache),
+  // waited for within internal_model.deadline_ms.
   const int deadline_ms = config_.internal_model.deadline_ms;
-  const auto until = t0 + std::chrono::milliseconds(deadline_ms);
-  const auto in_time = [&](auto& future) {
-    return deadline_ms <= 0 || future.wait_until(until) == std::future_status::ready;
-  };
+  if (deadline_ms > 0) options.deadline = t0 + std::chrono::milliseconds(deadline_ms);
   std::optional<AnalyzeResult> decided;
-  if (!options.conversation.empty()) {
-    // The conversation's earlier turns are part of the decision: analyze keeps their sequence.
-    auto fut = analyze(text, options);
-    if (in_time(fut)) decided = fut.get();
-  } else {
-    std::string key;
-    if (cache_) {
-      key = DecisionCache::key(text, config_.hash, cache_kind(options.kind));
-      if (auto r = from_cache(key, facts, availability, ms_since(t0))) return from(std::move(*r));
-    }
-    bool truncated = false;
-    ScoreRequest req = request_for(text, &truncated);
-    ask_kind(req, options.kind);
-    req.priority = options.priority;
-    req.cancel = options.cancel;
-    const int n_query = static_cast<int>(req.query.size());
-    std::optional<ScoreResult> s;
-    auto fut = engine_.score(req);
-    Hidden hidden = score_hidden(text);
-    if (in_time(fut)) {
-      try {
-        s = fut.get();
-      } catch (const Error& e) {
-        if (e.code() != ErrorCode::unknown_prefix) throw;
-        // Evicted by other prefixes: make it resident again, once, within the same deadline.
-        auto added = engine_.add_prefix(prefix_id_, prefix_text_);
-        if (in_time(added)) {
-          added.get();
-          auto again = engine_.score(std::move(req));
-          if (in_time(again)) s = again.get();
-        }
-      }
-    }
-    // Every decision or none: a hidden-state decision late past the deadline makes the whole one late.
-    if (s && hidden.category && !in_time(hidden.category->state)) s.reset();
-    if (s && hidden.agent && !in_time(hidden.agent->state)) s.reset();
-    if (s) {
-      decided = decide(*s, hidden_result(hidden), n_query, truncated, facts, availability, ms_since(t0));
-      if (cache_) cache_->put(key, *decided, config_.hash);
-    }
+  try {
+    decided = analyze(text, options).get();
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::deadline_exceeded) throw;
   }
   if (decided) return from(std::move(*decided));
   // The model could not decide in time; no rule matched either (checked first): the default category.

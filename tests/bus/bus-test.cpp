@@ -175,6 +175,52 @@ TEST_F(Bus, UnaddressedMessagesAreRoutedAndFormattedFromOneAnalyzePass) {
       << bus->metrics_text();
 }
 
+// internal_model.deadline_ms bounds the bus's wait for the model as it bounds serve's routing: with the
+// engine busy, a message the model has not decided in time goes by an agent rule, else to triage; the
+// envelope is still complete (the rules' entities), and the metric counts it.
+TEST_F(Bus, AMessageTheModelCannotDecideInTimeGoesByTheRulesElseToTriage) {
+  std::string yaml = bus_config_yaml(redis.url(), "model", "", tiny_model());
+  yaml.replace(yaml.find("  parallel: 8\n"), 14, "  parallel: 1\n  deadline_ms: 1\n");
+  yaml += "rules:\n  - keywords: [invoice]\n    agent: billing\n";
+  const Config cfg = parse_config(yaml, "bus.yaml");
+  const auto engine = tiny_engine(cfg);
+  RunningBus bus(cfg, engine); // its prefixes are decoded here, before the engine is made busy
+  // One request at a time, and a forced 3,000-token answer holding the engine until the test cancels
+  // it: the analyze passes queue behind it whatever the machine's speed.
+  std::string forced;
+  for (int i = 0; i < 3000; ++i) forced += " x";
+  GenerateRequest g;
+  g.prompt = engine->tokenize("Say x many times:", true);
+  g.grammar = "root ::= \"" + forced + "\"";
+  g.max_tokens = 3500;
+  auto busy = engine->generate(g);
+  xadd(*c, envelope_fields("88888888-8888-4888-8888-888888888888", "", "Where is the invoice? Due 2026-12-20",
+                           "ASK"));
+  xadd(*c, envelope_fields("99999999-9999-4999-8999-999999999999", "", "Prod is down, restart it"));
+  ASSERT_TRUE(
+      eventually([&] { return delivered_total(*c) == 2 && pending(*c) == 0; }, std::chrono::seconds(120)));
+  const auto billing = read_stream(*c, stream_of("billing"));
+  const auto triage = read_stream(*c, stream_of("triage"));
+  ASSERT_EQ(billing.size(), 1u);
+  ASSERT_EQ(triage.size(), 1u);
+  EXPECT_EQ(billing[0].at("routed_by"), "deadline:rule");
+  EXPECT_EQ(triage[0].at("routed_by"), "deadline:triage");
+  for (const auto* e : {&billing[0], &triage[0]}) {
+    const json meta = json::parse(e->at("metadata"));
+    EXPECT_EQ(meta["deadline_missed"], true);
+    EXPECT_TRUE(meta.contains("extracted"));
+    const json v1 = json::parse(e->at("agent_message"));
+    EXPECT_TRUE(validate_json(agent_message_schema(), v1).empty()) << v1.dump();
+  }
+  EXPECT_EQ(json::parse(billing[0].at("metadata"))["source"], "rule");
+  EXPECT_EQ(json::parse(triage[0].at("metadata"))["source"], "default");
+  EXPECT_EQ(json::parse(billing[0].at("agent_message"))["deadline"], "2026-12-20");
+  EXPECT_EQ(bus->counters().deadline_missed, 2);
+  EXPECT_NE(bus->metrics_text().find("tinyroute_bus_deadline_missed_total 2"), std::string::npos);
+  g.cancel.cancel();
+  EXPECT_THROW(busy.get(), Error); // still decoding its answer: the messages never waited for it
+}
+
 // bus.generate names billing only: a message to devops is delivered from its analyze pass alone, with no
 // generate request ever sent for it; billing's gets its summary (and only the fields asked).
 TEST_F(Bus, AMessageNeedingNoGenerationIsDeliveredWithoutAGenerateRequest) {

@@ -44,6 +44,17 @@ EngineParams engine_params(int parallel = 4) {
   return p;
 }
 
+// Keeps a one-request engine decoding a forced 300-token answer: anything sent now queues behind it.
+std::future<GenerateResult> keep_busy(Engine& engine) {
+  std::string forced;
+  for (int i = 0; i < 300; ++i) forced += " x";
+  GenerateRequest g;
+  g.prompt = engine.tokenize("Say x many times:", true);
+  g.grammar = "root ::= \"" + forced + "\"";
+  g.max_tokens = 1000;
+  return engine.generate(g);
+}
+
 TEST(Route, ARuleDecidesWithoutTheModel) {
   Engine engine(engine_params());
   const Analyzer analyzer(engine, config(0));
@@ -95,13 +106,7 @@ TEST(Route, WhenTheModelMissesTheDeadlineTheDefaultCategoryAnswers) {
   // behind hundreds of decodes, far beyond a 1 ms deadline.
   Engine engine(engine_params(1));
   const Analyzer analyzer(engine, config(1));
-  std::string forced;
-  for (int i = 0; i < 300; ++i) forced += " x";
-  GenerateRequest g;
-  g.prompt = engine.tokenize("Say x many times:", true);
-  g.grammar = "root ::= \"" + forced + "\"";
-  g.max_tokens = 1000;
-  auto busy = engine.generate(g);
+  auto busy = keep_busy(engine);
   const RoutedRequest r = analyzer.route("hey, how was your weekend");
   EXPECT_EQ(r.source, "default");
   EXPECT_TRUE(r.deadline_missed);
@@ -113,6 +118,50 @@ TEST(Route, WhenTheModelMissesTheDeadlineTheDefaultCategoryAnswers) {
   // Rules still answer at once while the model is busy.
   EXPECT_EQ(analyzer.route("code review please").source, "rule");
   EXPECT_GE(busy.get().tokens.size(), 100u);
+}
+
+// A conversation message is routed by the same pass and the same deadline: decided by the model when it
+// answers in time (its earlier turns included), the default category when it does not.
+TEST(Route, AConversationMessageIsDecidedWithinTheDeadlineLikeAnyOther) {
+  {
+    Engine engine(engine_params());
+    const Analyzer analyzer(engine, config(60000));
+    for (const char* text : {"hey, how was your weekend", "and what did you cook?"}) {
+      AnalyzeOptions options("c1");
+      const RoutedRequest r = analyzer.route(text, std::move(options));
+      EXPECT_EQ(r.source, "model") << text << ": " << r.selection.reason;
+      EXPECT_FALSE(r.deadline_missed) << text;
+      EXPECT_GT(r.tokens_decoded, 0) << text;
+    }
+  }
+  Engine engine(engine_params(1));
+  const Analyzer analyzer(engine, config(1));
+  auto busy = keep_busy(engine);
+  const RoutedRequest late = analyzer.route("hey, how was your weekend", AnalyzeOptions("c2"));
+  EXPECT_EQ(late.source, "default");
+  EXPECT_TRUE(late.deadline_missed);
+  EXPECT_EQ(late.classification.category, "chat");
+  EXPECT_GE(busy.get().tokens.size(), 100u);
+}
+
+// AnalyzeOptions::deadline bounds the wait, not the work: get() throws deadline_exceeded, the engine
+// finishes the request, and the analyzer answers the next one.
+TEST(Route, AnalyzeWithADeadlineEndsTheWaitNotTheWork) {
+  Engine engine(engine_params(1));
+  const Analyzer analyzer(engine, config(0));
+  auto busy = keep_busy(engine);
+  AnalyzeOptions options;
+  options.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+  auto late = analyzer.analyze("hey, how was your weekend", std::move(options));
+  try {
+    late.get();
+    FAIL() << "expected deadline_exceeded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::deadline_exceeded) << e.what();
+  }
+  EXPECT_GE(busy.get().tokens.size(), 100u);
+  const AnalyzeResult again = analyzer.analyze("hey, how was your weekend").get();
+  EXPECT_EQ(again.classification.source, "model");
 }
 
 TEST(Route, EmptyOrOversizedTextIsRefused) {
