@@ -2,8 +2,8 @@
 // requests, POST /v1/route, POST /v1/classify, `tinyroute route` and `tinyroute classify`) goes through
 // Analyzer::route here: the config's rules, then one analyze pass within internal_model.deadline_ms, a
 // repeat from the decision cache, else the default category. The command line and the server cannot
-// answer the same text differently. (The bus decides agents with Analyzer::analyze: the same rules,
-// cache and strategy; a queued message has no caller waiting, so no deadline cuts it.)
+// answer the same text differently. (The bus decides agents with the same pass, Analyzer::analyze with
+// AnalyzeOptions::deadline from the same setting: the same rules, cache, deadline and strategy.)
 #pragma once
 
 #include <string>
