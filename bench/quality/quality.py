@@ -176,13 +176,15 @@ def tinyroute_cmd(args, task: Task, verb: str, data: Path) -> List[str]:
     return cmd + (["--hidden-layer", str(args.hidden_layer)] if args.hidden_layer is not None else [])
 
 
-def train_head(args, task: Task, work: Path) -> None:
-    """`tinyroute train` on the task's train split: the head is stored for this model and label set, where
-    `eval --strategy head` finds it."""
+def train_head(args, task: Task, work: Path, fusion: bool) -> None:
+    """`tinyroute train` on the task's train split: the head (and the fusion beside it, fitted on the head's
+    held-out part of that split) is stored for this model and label set, where `eval --strategy head|fused`
+    finds it."""
     data = work / f"{task.key}-train.jsonl"
     write_items(data, task.train)
     t0 = time.time()
-    out = subprocess.run(tinyroute_cmd(args, task, "train", data), capture_output=True, text=True)
+    cmd = tinyroute_cmd(args, task, "train", data) + ([] if fusion else ["--no-fusion"])
+    out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"tinyroute train failed:\n{out.stderr[-2000:]}")
     log(f"  tinyroute train [{task.key}]: {len(task.train)} examples in {time.time() - t0:.1f} s")
@@ -306,11 +308,11 @@ def main() -> int:
     ap.add_argument("--categories-data", default=str(REPO / "bench" / "data" / "task-categories.jsonl"))
     ap.add_argument("--out", default=str(REPO / "bench" / "results"))
     ap.add_argument("--tasks", default="a,b,c,d,e")
-    ap.add_argument("--strategies", default="choice,score,centroid,head", help="tinyroute strategies to run")
+    ap.add_argument("--strategies", default="choice,score,centroid,head,fused", help="tinyroute strategies to run")
     ap.add_argument("--peers", default="grammar,letters,minilm")
-    ap.add_argument("--skip", default="b:score",
-                    help="task:method pairs not run (default b:score: 150 continuations per request, ~17 s each "
-                         "on 2 cores)")
+    ap.add_argument("--skip", default="b:score,b:fused",
+                    help="task:method pairs not run (default b:score,b:fused: 150 continuations per request, "
+                         "~17 s each on 2 cores)")
     ap.add_argument("--hidden-layer", type=int, default=None,
                     help="centroid/head read this block's output (tinyroute --hidden-layer); default: the config's")
     ap.add_argument("--train-per-intent", type=int, default=10)
@@ -360,8 +362,11 @@ def main() -> int:
                 continue  # one-letter codes: at most 26 labels
             if f"{key}:{s}" in skipped:
                 continue
-            if s == "head" and (task.config, task.labels_from) not in trained:
-                train_head(args, task, work)  # e reuses a's head: the same model and label set
+            if s in ("head", "fused") and (task.config, task.labels_from) not in trained:
+                # e reuses a's head: the same model and label set. The fusion's prompt pass is skipped
+                # where fused is not run (b: 150 label names scored per held-out request).
+                fused = "fused" in strategies and f"{key}:fused" not in skipped
+                train_head(args, task, work, fused)
                 trained.add((task.config, task.labels_from))
             preds, prm = run_tinyroute(args, task, s, items, work, f"{key}-{s}", prompts=(s == "choice"))
             if prm is not None:

@@ -15,7 +15,7 @@ enum class Provider { openai, ollama, anthropic };
 // How a label set is decided. score and choice read the model's answer after a cached instruction
 // prefix; centroid and head read the request's own hidden state (Engine::embed_tokens): nearest
 // centroid of the labels' config examples, or a head trained with `tinyroute train`.
-enum class Strategy { score, choice, centroid, head };
+enum class Strategy { score, choice, centroid, head, fused };
 
 // The small in-process model. It only classifies, routes and formats; it never answers users.
 struct InternalModelConfig {
@@ -213,8 +213,8 @@ struct Config {
 };
 
 std::string_view provider_name(Provider provider); // "openai" | "ollama" | "anthropic"
-std::string_view strategy_name(Strategy strategy); // "score" | "choice" | "centroid" | "head"
-// "score" | "choice" | "centroid" | "head" -> the strategy; nullopt for anything else.
+std::string_view strategy_name(Strategy strategy); // "score" | "choice" | "centroid" | "head" | "fused"
+// "score" | "choice" | "centroid" | "head" | "fused" -> the strategy; nullopt for anything else.
 std::optional<Strategy> parse_strategy(std::string_view name);
 
 // Parses and validates; throws Error(config_invalid) with "FILE:LINE: key: what is wrong", or

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -70,6 +71,29 @@ double fit_temperature(const std::vector<std::vector<double>>& logits, const std
 // A label set's identity: sha256 over the names in order (the order is the head's output order).
 std::string label_set_hash(const std::vector<std::string>& labels);
 
+// strategy fused: the head and the label prompt (choice | score) as one log-linear model,
+// softmax((head logits / head temperature + weight * log p_prompt) / temperature). The weight and the
+// temperature are fitted on the held-out examples, so how much the prompt counts is measured, not chosen.
+// The confidence threshold for a target precision, chosen on held-out examples: the lowest confidence
+// whose accepted set (confidence >= threshold) still reaches `precision`. Set it as the config's
+// threshold (internal_model.threshold, agent_routing.threshold) to abstain below it.
+struct PrecisionThreshold {
+  double precision = 0.95; // the target
+  double threshold = 1;    // unset below: no threshold reached the target
+  double coverage = 0;     // the share of the held-out examples accepted at it
+  bool reached = false;
+};
+PrecisionThreshold threshold_for_precision(const std::vector<std::vector<double>>& probs,
+                                           const std::vector<int>& y, double precision);
+
+struct Fusion {
+  double weight = 0;       // of the prompt's log-probabilities; 0 when they do not help on held-out data
+  double temperature = 1;  // over the fused logits
+  std::string prompt_hash; // LabelScorer::prompt_hash() of the prompt it was fitted with
+  int n_fitted = 0;        // held-out examples it was fitted on
+  PrecisionThreshold at_precision; // fused's, on the same held-out examples
+};
+
 struct Head {
   std::string kind;              // what the labels are: "categories" | "agents"
   std::string model_fingerprint; // ModelInfo::fingerprint of the model whose hidden states it reads
@@ -77,16 +101,19 @@ struct Head {
   std::vector<std::string> labels;
   std::vector<double> mean, scale; // standardisation: (x - mean) / scale
   LogisticModel model;
-  double temperature = 1; // fitted on the held-out part
-  int hidden_layer = 0;   // the hidden state it reads (EngineParams::hidden_layer)
-  int n_train = 0;        // examples the weights were fitted on
-  int n_heldout = 0;      // examples the temperature was fitted on
+  double temperature = 1;          // fitted on the held-out part
+  int hidden_layer = 0;            // the hidden state it reads (EngineParams::hidden_layer)
+  int n_train = 0;                 // examples the weights were fitted on
+  int n_heldout = 0;               // examples the temperature was fitted on
+  std::optional<Fusion> fusion;    // set by `tinyroute train` (fit_fusion); absent in heads from before it
+  PrecisionThreshold at_precision; // the head's, on its held-out examples (HeadTrainOptions::precision)
 };
 
 struct HeadTrainOptions {
   LogisticOptions logistic;
-  int heldout_every = 5; // per label, every Nth example is held out for the temperature
-  int hidden_layer = 0;  // the hidden state x holds, recorded: a head is only used on the same one
+  int heldout_every = 5;   // per label, every Nth example is held out for the temperature
+  int hidden_layer = 0;    // the hidden state x holds, recorded: a head is only used on the same one
+  double precision = 0.95; // the target precision of the threshold chosen on the held-out part
 };
 
 // Standardises, fits the weights on the training part and the temperature on the held-out part.
@@ -94,6 +121,19 @@ Head train_head(const std::vector<std::vector<float>>& x, const std::vector<int>
                 std::vector<std::string> labels, std::string kind, std::string model_fingerprint,
                 const HeadTrainOptions& options = {});
 std::vector<double> head_probs(const Head& head, std::span<const float> x);
+// The head's calibrated logits (divided by its temperature): head_probs before the softmax.
+std::vector<double> head_logits(const Head& head, std::span<const float> x);
+// The examples train_head holds out (per label, every Nth), in order: where the fusion is fitted too.
+std::vector<size_t> heldout_indices(const std::vector<int>& y, int heldout_every);
+
+// Fits the prompt's weight (a grid over [0, 3]) and the fused temperature by held-out negative
+// log-likelihood, then the threshold for `precision`; `head` holds head_logits, `prompt` the prompt's
+// probabilities, per example.
+Fusion fit_fusion(const std::vector<std::vector<double>>& head,
+                  const std::vector<std::vector<double>>& prompt, const std::vector<int>& y,
+                  double precision = 0.95);
+// The fused distribution; head.fusion must be set.
+std::vector<double> fused_probs(const Head& head, std::span<const float> x, std::span<const double> prompt);
 
 // JSON, deterministic (same head, same bytes). parse_head throws Error(invalid_argument) naming `where`.
 std::string serialize_head(const Head& head);

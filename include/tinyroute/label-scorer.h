@@ -5,6 +5,7 @@
 // write in the request's language.
 #pragma once
 
+#include <chrono>
 #include <future>
 #include <memory>
 #include <optional>
@@ -36,10 +37,12 @@ struct LabelScorerOptions {
   std::string head_kind;
 };
 
-// centroid and head read the request's hidden state; score and choice read an answer after a prompt.
+// centroid and head read the request's hidden state; score and choice read an answer after a prompt;
+// fused does both.
 bool reads_hidden_state(Strategy strategy);
-// The strategy for a label set that must be decided by prompt (no examples, no head: metadata fields,
-// analyze): a hidden-state strategy becomes choice, or score beyond 26 labels.
+bool reads_prompt(Strategy strategy);
+// The prompt for a label set under `strategy`: score and choice as they are, a hidden-state strategy
+// (fused's prompt; metadata fields, which have no examples or heads) choice, or score beyond 26 labels.
 Strategy prompt_strategy(Strategy strategy, size_t n_labels);
 
 struct LabelDistribution {
@@ -84,16 +87,29 @@ public:
   // score / choice: builds the instruction prefix and makes it resident in the engine (decoded once).
   // centroid: embeds every label's examples (a label without any: its name and description) into
   // centroids. head: loads the head for this model and label set (load_head, refused for others).
+  // fused: both the head (which must carry a fusion fitted with this very prompt) and the prompt.
   LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerOptions options);
 
   std::future<LabelDistribution> score(const std::string& text, Priority priority = Priority::normal) const;
-  // The brute-force twin: the same prompt decoded from scratch for every label. Tests only. The
-  // hidden-state strategies have one decode and no prefix to share, so theirs is score() itself.
+  // The brute-force twin: the same prompt decoded from scratch for every label, and the hidden state
+  // read as score() reads it (one decode, no prefix to share). Tests only.
   LabelDistribution score_reference(const std::string& text) const;
-  // centroid / head, in two steps for a caller that waits with a deadline (score()'s future is
-  // deferred): the engine request for `text`, then the distribution from its hidden state.
-  std::future<HiddenState> embed(const std::string& text, bool* truncated) const;
-  LabelDistribution hidden_distribution(const HiddenState& e, bool truncated) const;
+
+  // score() in two steps, for a caller that waits with a deadline (score()'s future is deferred): the
+  // engine requests for `text`, then the distribution from their results.
+  struct Pending {
+    std::optional<std::future<HiddenState>> hidden;
+    std::optional<std::future<ScoreResult>> prompt;
+    ScoreRequest request; // the prompt's, sent again if its prefix was evicted meanwhile
+    bool truncated = false;
+  };
+  Pending submit(const std::string& text, Priority priority = Priority::normal,
+                 CancelToken cancel = {}) const;
+  // Waits for the engine (until `deadline` when set: Error(deadline_exceeded) after it) and decides.
+  LabelDistribution finish(Pending& pending,
+                           std::optional<std::chrono::steady_clock::time_point> deadline = {}) const;
+  // Identifies the prompt (its rendered prefix and answers): a fusion is only used with its own prompt.
+  std::string prompt_hash() const;
 
   const std::vector<Label>& labels() const { return labels_; }
   const LabelScorerOptions& options() const { return options_; }
@@ -102,12 +118,16 @@ public:
   const std::vector<std::vector<Token>>& answers() const { return prompt_.answers; }
   const std::optional<Centroids>& centroids() const { return centroids_; }
   const std::optional<Head>& head() const { return head_; }
-  // The tokens decoded after the prefix for `text`: the (truncated) text and the answer cue.
+  // The tokens decoded after the prefix for `text`: the (truncated) text and the answer cue; for
+  // centroid and head, the text decoded alone.
   std::vector<Token> query_tokens(const std::string& text, bool* truncated = nullptr) const;
 
 private:
+  void make_prompt();
   ScoreRequest request_for(const std::string& text, bool* truncated) const;
   LabelDistribution distribution(const ScoreResult& result, int query_tokens, bool truncated) const;
+  LabelDistribution hidden_distribution(const HiddenState& e, const LabelDistribution* prompt,
+                                        bool truncated) const;
 
   Engine& engine_;
   std::vector<Label> labels_;
@@ -119,5 +139,12 @@ private:
   std::optional<Centroids> centroids_;
   std::optional<Head> head_;
 };
+
+// The `fused` strategy's fit: `prompt` (a choice | score scorer, as `fused` builds it for the same
+// labels) scores the examples train_head held out, and the weight of its answers beside `head` is fitted
+// on them (fit_fusion). `texts`, `x` and `y` are what the head was trained on.
+Fusion fit_fusion(const LabelScorer& prompt, const Head& head, const std::vector<std::string>& texts,
+                  const std::vector<std::vector<float>>& x, const std::vector<int>& y, int heldout_every,
+                  double precision = 0.95);
 
 } // namespace tinyroute

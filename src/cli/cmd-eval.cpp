@@ -248,8 +248,9 @@ void register_eval_command(CLI::App& app, Action& action) {
   cmd->add_option("--prompts", o->prompts_file,
                   "Write one JSON line per example: the prompt tokens it is scored with and each label's "
                   "answer tokens (to score the same prompt elsewhere)");
-  cmd->add_option("--strategy", o->strategy, "Override the config's strategy (choice, score, centroid, head)")
-      ->check(CLI::IsMember({"choice", "score", "centroid", "head"}));
+  cmd->add_option("--strategy", o->strategy,
+                  "Override the config's strategy (choice, score, centroid, head, fused)")
+      ->check(CLI::IsMember({"choice", "score", "centroid", "head", "fused"}));
   cmd->add_option("--hidden-layer", o->hidden_layer,
                   "centroid/head: read this block's output instead of internal_model.hidden_layer's (0: the "
                   "final layer)")

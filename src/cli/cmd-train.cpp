@@ -10,6 +10,8 @@
 
 #include "cli.h"
 #include "output.h"
+#include "tinyroute/agent-router.h"
+#include "tinyroute/classify.h"
 #include "tinyroute/from-config.h"
 #include "tinyroute/head.h"
 
@@ -24,7 +26,22 @@ struct TrainOptions {
   double l2 = LogisticOptions{}.l2;
   int heldout_every = HeadTrainOptions{}.heldout_every;
   std::optional<int> hidden_layer; // unset: internal_model.hidden_layer
+  bool no_fusion = false;
+  double precision = HeadTrainOptions{}.precision;
 };
+
+json precision_json(const PrecisionThreshold& t) {
+  return t.reached ? json{{"threshold", t.threshold}, {"coverage", t.coverage}, {"precision", t.precision}}
+                   : json{{"threshold", nullptr}, {"coverage", 0.0}, {"precision", t.precision}};
+}
+
+// "0.83 (coverage 71% of the held-out examples)", or why there is none.
+std::string precision_text(const PrecisionThreshold& t) {
+  if (!t.reached)
+    return "none reaches " + fixed(100 * t.precision, 0) + "% precision on the held-out examples";
+  return fixed(t.threshold, 3) + " (" + fixed(100 * t.coverage, 0) +
+         "% of the held-out examples at or above it)";
+}
 
 int run_train(const TrainOptions& o) {
   const bool agents = o.labels_from == "agents";
@@ -72,7 +89,19 @@ int run_train(const TrainOptions& o) {
   options.logistic.l2 = o.l2;
   options.heldout_every = o.heldout_every;
   options.hidden_layer = engine.params().hidden_layer;
-  const Head head = train_head(x, y, labels, o.labels_from, engine.info().fingerprint, options);
+  options.precision = o.precision;
+  Head head = train_head(x, y, labels, o.labels_from, engine.info().fingerprint, options);
+  if (!o.no_fusion && head.n_heldout == 0) {
+    spdlog::warn("train: no label has {} examples, so none is held out: strategy `fused` is not fitted",
+                 o.heldout_every);
+  } else if (!o.no_fusion) {
+    // The prompt as strategy `fused` builds it, from the same config.
+    LabelScorerOptions prompt_options = agents ? agent_options(config) : classify_options(config);
+    std::vector<Label> prompt_labels = agents ? agent_labels(config) : category_labels(config);
+    prompt_options.strategy = prompt_strategy(Strategy::fused, prompt_labels.size());
+    const LabelScorer prompt(engine, std::move(prompt_labels), prompt_options);
+    head.fusion = fit_fusion(prompt, head, texts, x, y, o.heldout_every, o.precision);
+  }
   const std::string path = save_head(head, head_dir(config.internal_model.state_dir));
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
@@ -84,6 +113,13 @@ int run_train(const TrainOptions& o) {
                 {"n_train", head.n_train},
                 {"n_heldout", head.n_heldout},
                 {"temperature", head.temperature},
+                {"threshold_at_precision", precision_json(head.at_precision)},
+                {"fusion", head.fusion
+                               ? json{{"weight", head.fusion->weight},
+                                      {"temperature", head.fusion->temperature},
+                                      {"n_fitted", head.fusion->n_fitted},
+                                      {"threshold_at_precision", precision_json(head.fusion->at_precision)}}
+                               : json(nullptr)},
                 {"iterations", static_cast<int>(head.model.loss.size()) - 1},
                 {"final_loss", head.model.loss.back()},
                 {"embed_s", embed_s},
@@ -95,6 +131,16 @@ int run_train(const TrainOptions& o) {
               << "examples    " << head.n_train << " fitted, " << head.n_heldout
               << " held out for the temperature\n"
               << "temperature " << fixed(head.temperature, 3) << "\n"
+              << "fusion      "
+              << (head.fusion ? "prompt weight " + fixed(head.fusion->weight, 1) + ", temperature " +
+                                    fixed(head.fusion->temperature, 3) + " (strategy fused)"
+                              : std::string("not fitted"))
+              << "\n"
+              << "threshold   for " << fixed(100 * o.precision, 0) << "% precision: head "
+              << precision_text(head.at_precision)
+              << (head.fusion ? "; fused " + precision_text(head.fusion->at_precision) : std::string())
+              << "\n            (set it as internal_model.threshold or agent_routing.threshold to abstain "
+                 "below it)\n"
               << "iterations  " << head.model.loss.size() - 1 << " (loss "
               << fixed(head.model.loss.front(), 4) << " -> " << fixed(head.model.loss.back(), 4) << ")\n"
               << "time        " << fixed(embed_s, 1) << " s embedding, " << fixed(total_s, 1)
@@ -107,9 +153,8 @@ int run_train(const TrainOptions& o) {
 
 void register_train_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<TrainOptions>();
-  auto* cmd = app.add_subcommand(
-      "train",
-      "Fit the `head` strategy on a labelled JSONL file ({\"text\",\"label\"} lines) for this model");
+  auto* cmd = app.add_subcommand("train", "Fit the `head` and `fused` strategies on a labelled JSONL file "
+                                          "({\"text\",\"label\"} lines) for this model");
   cmd->add_option("file", o->file, "JSONL file")->required();
   cmd->add_option("--labels-from", o->labels_from, "What the labels name: task categories, or agents")
       ->check(CLI::IsMember({"categories", "agents"}))
@@ -124,6 +169,12 @@ void register_train_command(CLI::App& app, Action& action) {
                   "Per label, every Nth example is held out to fit the temperature")
       ->check(CLI::Range(2, 1000))
       ->capture_default_str();
+  cmd->add_option("--precision", o->precision,
+                  "Target precision of the confidence threshold chosen on the held-out examples")
+      ->check(CLI::Range(0.5, 1.0))
+      ->capture_default_str();
+  cmd->add_flag("--no-fusion", o->no_fusion,
+                "Skip fitting the `fused` strategy (the label prompt scoring the held-out examples)");
   add_config_option(cmd, o->common);
   add_model_option(cmd, o->common);
   add_json_flag(cmd, o->common);

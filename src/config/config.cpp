@@ -140,7 +140,7 @@ void parse_internal(Reader& r, const Section& top, InternalModelConfig& im) {
       im.strategy = *st;
     } else {
       r.report().add(line_of(s.fields.at("strategy"), s.line), "internal_model.strategy",
-                     quoted(*v) + " is not a strategy; use choice, score, centroid or head");
+                     quoted(*v) + " is not a strategy; use choice, score, centroid, head or fused");
     }
   }
   if (auto v = r.number(s, "threshold", false)) {
@@ -560,7 +560,7 @@ void parse_agent_routing(Reader& r, const Section& top, AgentRoutingConfig& ar) 
       ar.strategy = *st;
     } else {
       r.report().add(line_of(s.fields.at("strategy"), s.line), "agent_routing.strategy",
-                     quoted(*v) + " is not a strategy; use choice, score, centroid or head");
+                     quoted(*v) + " is not a strategy; use choice, score, centroid, head or fused");
     }
   }
 }
@@ -983,12 +983,14 @@ std::string_view strategy_name(Strategy strategy) {
     return "centroid";
   case Strategy::head:
     return "head";
+  case Strategy::fused:
+    return "fused";
   }
   return "unknown";
 }
 
 std::optional<Strategy> parse_strategy(std::string_view name) {
-  for (Strategy s : {Strategy::choice, Strategy::score, Strategy::centroid, Strategy::head})
+  for (Strategy s : {Strategy::choice, Strategy::score, Strategy::centroid, Strategy::head, Strategy::fused})
     if (name == strategy_name(s)) return s;
   return std::nullopt;
 }

@@ -84,22 +84,20 @@ struct Analyzer::Impl {
     std::vector<std::vector<Token>> answers;
     std::vector<Token> cue;
   };
-  // The decisions read from the request's hidden state (strategy centroid | head) rather than the
-  // shared prompt: their own engine request, sent beside the prompt's.
-  struct HiddenRequest {
-    std::future<HiddenState> state;
-    bool truncated;
-  };
+  // The decisions read from the request's hidden state (strategy centroid | head | fused) rather than
+  // the shared prompt: their own engine requests (fused: its own prompt too, the one its fusion was
+  // fitted with), sent beside the shared prompt's.
   struct Hidden {
-    std::optional<HiddenRequest> category;
-    std::optional<HiddenRequest> agent;
+    std::optional<LabelScorer::Pending> category;
+    std::optional<LabelScorer::Pending> agent;
   };
   struct HiddenResult {
     std::optional<LabelDistribution> category;
     std::optional<LabelDistribution> agent;
   };
-  Hidden score_hidden(const std::string& text) const; // embeddings have no priority in the engine
-  HiddenResult hidden_result(Hidden& hidden) const;   // waits for the engine
+  Hidden score_hidden(const std::string& text, Priority priority, const CancelToken& cancel) const;
+  // Waits for the engine (until `deadline` when set: Error(deadline_exceeded) after it).
+  HiddenResult hidden_result(Hidden& hidden, std::optional<Clock::time_point> deadline) const;
   HiddenResult reference_hidden(const std::string& text) const;
   AnalyzeResult decide(const ScoreResult& r, const HiddenResult& hidden, int query_tokens, bool truncated,
                        const RequestFacts& facts, const Availability& availability,
@@ -271,28 +269,19 @@ ScoreRequest Analyzer::Impl::request_for(const std::vector<ConversationTurn>& wi
   return r;
 }
 
-Analyzer::Impl::Hidden Analyzer::Impl::score_hidden(const std::string& text) const {
+Analyzer::Impl::Hidden Analyzer::Impl::score_hidden(const std::string& text, Priority priority,
+                                                    const CancelToken& cancel) const {
   Hidden h;
-  // Built whole: clang 14 (make fuzz) will not default-construct a nested struct with member initialisers.
-  bool truncated = false;
-  if (hidden_category_) {
-    auto state = hidden_category_->embed(text, &truncated);
-    h.category = HiddenRequest{std::move(state), truncated};
-  }
-  if (hidden_agent_) {
-    auto state = hidden_agent_->embed(text, &truncated);
-    h.agent = HiddenRequest{std::move(state), truncated};
-  }
+  if (hidden_category_) h.category = hidden_category_->submit(text, priority, cancel);
+  if (hidden_agent_) h.agent = hidden_agent_->submit(text, priority, cancel);
   return h;
 }
 
-Analyzer::Impl::HiddenResult Analyzer::Impl::hidden_result(Hidden& hidden) const {
+Analyzer::Impl::HiddenResult Analyzer::Impl::hidden_result(Hidden& hidden,
+                                                           std::optional<Clock::time_point> deadline) const {
   HiddenResult h;
-  if (hidden.category)
-    h.category =
-        hidden_category_->hidden_distribution(hidden.category->state.get(), hidden.category->truncated);
-  if (hidden.agent)
-    h.agent = hidden_agent_->hidden_distribution(hidden.agent->state.get(), hidden.agent->truncated);
+  if (hidden.category) h.category = hidden_category_->finish(*hidden.category, deadline);
+  if (hidden.agent) h.agent = hidden_agent_->finish(*hidden.agent, deadline);
   return h;
 }
 
@@ -424,7 +413,7 @@ std::future<AnalyzeResult> Analyzer::Impl::analyze(std::string text, AnalyzeOpti
       fut = engine_.score(req);
     }
     const int n_query = static_cast<int>(req.query.size());
-    Hidden hidden = score_hidden(text);
+    Hidden hidden = score_hidden(text, options.priority, options.cancel);
     auto store = conversations_;
     return finish(
         std::move(fut), std::move(hidden), std::move(req), n_query, truncated, std::move(options.facts),
@@ -464,7 +453,7 @@ std::future<AnalyzeResult> Analyzer::Impl::analyze(std::string text, AnalyzeOpti
   req.cancel = options.cancel;
   const int n_query = static_cast<int>(req.query.size());
   auto fut = engine_.score(req);
-  Hidden hidden = score_hidden(text);
+  Hidden hidden = score_hidden(text, options.priority, options.cancel);
   return finish(std::move(fut), std::move(hidden), std::move(req), n_query, truncated,
                 std::move(options.facts), std::move(options.availability), std::move(key), std::move(text),
                 t0, options.deadline, nullptr);
@@ -503,9 +492,7 @@ std::future<AnalyzeResult> Analyzer::Impl::finish(std::future<ScoreResult> fut, 
                       }
                       // Every decision or none: a hidden-state decision past the deadline makes the whole one
                       // late.
-                      if (hidden.category) in_time(hidden.category->state);
-                      if (hidden.agent) in_time(hidden.agent->state);
-                      const HiddenResult h = hidden_result(hidden);
+                      const HiddenResult h = hidden_result(hidden, deadline);
                       AnalyzeResult r = decide(s, h, n_query, truncated, facts, availability, ms_since(t0));
                       r.reused_tokens = s.n_reused;
                       if (annotate) annotate(r);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
@@ -281,12 +282,13 @@ Head train_head(const std::vector<std::vector<float>>& x, const std::vector<int>
   h.hidden_layer = options.hidden_layer;
   const int n_classes = static_cast<int>(h.labels.size());
 
-  // Per label, every Nth example is held out: both parts see every label in proportion.
-  std::vector<int> seen(h.labels.size(), 0);
-  std::vector<size_t> train, heldout;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const int k = seen[static_cast<size_t>(y[i])]++;
-    (k % options.heldout_every == options.heldout_every - 1 ? heldout : train).push_back(i);
+  const std::vector<size_t> heldout = heldout_indices(y, options.heldout_every);
+  std::vector<size_t> train;
+  for (size_t i = 0, next = 0; i < x.size(); ++i) {
+    if (next < heldout.size() && heldout[next] == i)
+      ++next;
+    else
+      train.push_back(i);
   }
   const size_t f = x[0].size();
   h.mean.assign(f, 0.0);
@@ -313,12 +315,55 @@ Head train_head(const std::vector<std::vector<float>>& x, const std::vector<int>
   std::vector<int> yh;
   for (size_t i : heldout) logits.push_back(logistic_logits(h.model, standardized(i))), yh.push_back(y[i]);
   h.temperature = fit_temperature(logits, yh);
+  std::vector<std::vector<double>> probs;
+  for (auto z : logits) {
+    for (double& v : z) v /= h.temperature;
+    softmax_inplace(z);
+    probs.push_back(std::move(z));
+  }
+  h.at_precision = threshold_for_precision(probs, yh, options.precision);
   h.n_train = static_cast<int>(train.size());
   h.n_heldout = static_cast<int>(heldout.size());
   return h;
 }
 
-std::vector<double> head_probs(const Head& head, std::span<const float> x) {
+PrecisionThreshold threshold_for_precision(const std::vector<std::vector<double>>& probs,
+                                           const std::vector<int>& y, double precision) {
+  PrecisionThreshold t;
+  t.precision = precision;
+  std::vector<std::pair<double, bool>> scored; // (confidence, correct)
+  for (size_t i = 0; i < probs.size(); ++i) {
+    const auto best = std::max_element(probs[i].begin(), probs[i].end());
+    scored.emplace_back(*best, best - probs[i].begin() == y[i]);
+  }
+  std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  size_t correct = 0;
+  for (size_t i = 0; i < scored.size(); ++i) {
+    correct += scored[i].second ? 1 : 0;
+    // A threshold can only cut between two distinct confidences.
+    const bool cut = i + 1 == scored.size() || scored[i + 1].first < scored[i].first;
+    if (cut && static_cast<double>(correct) >= precision * static_cast<double>(i + 1)) {
+      t.threshold = scored[i].first;
+      t.coverage = static_cast<double>(i + 1) / static_cast<double>(scored.size());
+      t.reached = true;
+    }
+  }
+  return t;
+}
+
+std::vector<size_t> heldout_indices(const std::vector<int>& y, int heldout_every) {
+  // Per label, every Nth example: both parts see every label in proportion.
+  std::vector<int> seen;
+  std::vector<size_t> out;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const auto label = static_cast<size_t>(y[i]);
+    if (label >= seen.size()) seen.resize(label + 1, 0);
+    if (seen[label]++ % heldout_every == heldout_every - 1) out.push_back(i);
+  }
+  return out;
+}
+
+std::vector<double> head_logits(const Head& head, std::span<const float> x) {
   if (x.size() != head.mean.size()) {
     throw Error(ErrorCode::invalid_argument, "head: the embedding has " + std::to_string(x.size()) +
                                                  " values, the head expects " +
@@ -328,9 +373,84 @@ std::vector<double> head_probs(const Head& head, std::span<const float> x) {
   for (size_t j = 0; j < s.size(); ++j) s[j] = (x[j] - head.mean[j]) / head.scale[j];
   std::vector<double> z = logistic_logits(head.model, s);
   for (double& v : z) v /= head.temperature;
+  return z;
+}
+
+std::vector<double> head_probs(const Head& head, std::span<const float> x) {
+  std::vector<double> z = head_logits(head, x);
   softmax_inplace(z);
   return z;
 }
+
+namespace {
+
+// A probability floor before the log: a prompt that rules a label out must not veto the head forever.
+constexpr double kMinPromptProb = 1e-9;
+
+std::vector<double> fused_logits(std::span<const double> head, std::span<const double> prompt,
+                                 double weight) {
+  if (head.size() != prompt.size())
+    throw Error(ErrorCode::invalid_argument, "fusion: the head and the prompt disagree on the label count");
+  std::vector<double> z(head.size());
+  for (size_t k = 0; k < z.size(); ++k)
+    z[k] = head[k] + weight * std::log(std::max(prompt[k], kMinPromptProb));
+  return z;
+}
+
+} // namespace
+
+Fusion fit_fusion(const std::vector<std::vector<double>>& head,
+                  const std::vector<std::vector<double>>& prompt, const std::vector<int>& y,
+                  double precision) {
+  if (head.empty() || head.size() != prompt.size() || head.size() != y.size())
+    throw Error(ErrorCode::invalid_argument, "fusion: no held-out examples, or their parts do not agree");
+  Fusion best;
+  double best_nll = std::numeric_limits<double>::infinity();
+  // A grid, not a joint optimiser: one weight in 31 is resolution enough, and the result is deterministic.
+  for (int step = 0; step <= 30; ++step) {
+    const double w = 0.1 * step;
+    std::vector<std::vector<double>> z;
+    z.reserve(head.size());
+    for (size_t i = 0; i < head.size(); ++i) z.push_back(fused_logits(head[i], prompt[i], w));
+    const double t = fit_temperature(z, y);
+    const double nll = mean_nll(z, y, 1.0 / t);
+    if (nll < best_nll - 1e-12) best_nll = nll, best.weight = w, best.temperature = t;
+  }
+  best.n_fitted = static_cast<int>(head.size());
+  std::vector<std::vector<double>> probs;
+  for (size_t i = 0; i < head.size(); ++i) {
+    std::vector<double> z = fused_logits(head[i], prompt[i], best.weight);
+    for (double& v : z) v /= best.temperature;
+    softmax_inplace(z);
+    probs.push_back(std::move(z));
+  }
+  best.at_precision = threshold_for_precision(probs, y, precision);
+  return best;
+}
+
+std::vector<double> fused_probs(const Head& head, std::span<const float> x, std::span<const double> prompt) {
+  if (!head.fusion) throw Error(ErrorCode::internal, "fused_probs: the head has no fusion");
+  std::vector<double> z = fused_logits(head_logits(head, x), prompt, head.fusion->weight);
+  for (double& v : z) v /= head.fusion->temperature;
+  softmax_inplace(z);
+  return z;
+}
+
+namespace {
+
+nlohmann::ordered_json precision_json(const PrecisionThreshold& t) {
+  return {{"precision", t.precision},
+          {"reached", t.reached},
+          {"threshold", t.threshold},
+          {"coverage", t.coverage}};
+}
+
+PrecisionThreshold precision_from(const nlohmann::json& j) {
+  return {j.at("precision").get<double>(), j.at("threshold").get<double>(), j.at("coverage").get<double>(),
+          j.at("reached").get<bool>()};
+}
+
+} // namespace
 
 std::string serialize_head(const Head& h) {
   nlohmann::ordered_json j;
@@ -344,6 +464,14 @@ std::string serialize_head(const Head& h) {
   j["temperature"] = h.temperature;
   j["n_train"] = h.n_train;
   j["n_heldout"] = h.n_heldout;
+  j["at_precision"] = precision_json(h.at_precision);
+  if (h.fusion) {
+    j["fusion"] = {{"weight", h.fusion->weight},
+                   {"temperature", h.fusion->temperature},
+                   {"prompt_hash", h.fusion->prompt_hash},
+                   {"n_fitted", h.fusion->n_fitted},
+                   {"at_precision", precision_json(h.fusion->at_precision)}};
+  }
   j["mean"] = h.mean;
   j["scale"] = h.scale;
   j["bias"] = h.model.bias;
@@ -375,6 +503,13 @@ Head parse_head(const std::string& text, const std::string& where) {
     h.scale = j.at("scale").get<std::vector<double>>();
     h.model.bias = j.at("bias").get<std::vector<double>>();
     h.model.weights = j.at("weights").get<std::vector<double>>();
+    if (j.contains("at_precision")) h.at_precision = precision_from(j.at("at_precision"));
+    if (j.contains("fusion")) {
+      const auto& f = j.at("fusion");
+      h.fusion = Fusion{f.at("weight").get<double>(), f.at("temperature").get<double>(),
+                        f.at("prompt_hash").get<std::string>(), f.at("n_fitted").get<int>(),
+                        precision_from(f.at("at_precision"))};
+    }
   } catch (const nlohmann::json::exception& e) {
     throw bad(e.what());
   }
@@ -383,6 +518,8 @@ Head parse_head(const std::string& text, const std::string& where) {
       h.model.bias.size() != h.labels.size() || h.model.weights.size() != f * h.labels.size() ||
       !(h.temperature > 0))
     throw bad("sizes do not agree");
+  if (h.fusion && (!(h.fusion->temperature > 0) || !(h.fusion->weight >= 0)))
+    throw bad("fusion weight or temperature out of range");
   if (label_set_hash(h.labels) != h.label_hash) throw bad("label_hash does not match its labels");
   return h;
 }

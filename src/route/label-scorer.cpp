@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/sha256.h"
 #include "tinyroute/classify.h"
 
 namespace tinyroute {
@@ -28,11 +29,15 @@ std::vector<double> softmax(const std::vector<double>& x) {
 } // namespace
 
 bool reads_hidden_state(Strategy strategy) {
-  return strategy == Strategy::centroid || strategy == Strategy::head;
+  return strategy == Strategy::centroid || strategy == Strategy::head || strategy == Strategy::fused;
+}
+
+bool reads_prompt(Strategy strategy) {
+  return strategy == Strategy::score || strategy == Strategy::choice || strategy == Strategy::fused;
 }
 
 Strategy prompt_strategy(Strategy strategy, size_t n_labels) {
-  if (!reads_hidden_state(strategy)) return strategy;
+  if (strategy == Strategy::score || strategy == Strategy::choice) return strategy;
   return n_labels > kMaxCodes ? Strategy::score : Strategy::choice;
 }
 
@@ -99,17 +104,31 @@ LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerO
     throw Error(ErrorCode::invalid_argument, "label set: prefix_name is empty");
   if (options_.max_query_tokens < 8)
     throw Error(ErrorCode::invalid_argument, "max_query_tokens must be >= 8");
-  if (reads_hidden_state(options_.strategy)) {
-    if (labels_.size() < 2) throw Error(ErrorCode::invalid_argument, "a label set needs at least two labels");
+  if (labels_.size() < 2) throw Error(ErrorCode::invalid_argument, "a label set needs at least two labels");
+  const Strategy strategy = options_.strategy;
+  if (strategy == Strategy::head || strategy == Strategy::fused) {
+    if (options_.head_kind.empty()) {
+      throw Error(ErrorCode::invalid_argument,
+                  "strategy '" + std::string(strategy_name(strategy)) + "': the label set has no head kind");
+    }
     std::vector<std::string> names;
     for (const auto& l : labels_) names.push_back(l.name);
-    if (options_.strategy == Strategy::head) {
-      if (options_.head_kind.empty())
-        throw Error(ErrorCode::invalid_argument, "strategy 'head': the label set has no head kind");
-      head_ = load_head(head_dir(options_.head_dir), options_.head_kind, engine_.info().fingerprint, names,
-                        engine_.params().hidden_layer);
-      return;
+    head_ = load_head(head_dir(options_.head_dir), options_.head_kind, engine_.info().fingerprint, names,
+                      engine_.params().hidden_layer);
+  }
+  if (reads_prompt(strategy)) make_prompt();
+  if (strategy == Strategy::fused) {
+    // The fusion's weight says how much this prompt's answers count: with another prompt it means nothing.
+    const std::string why = !head_->fusion                                ? "has no fusion fitted"
+                            : head_->fusion->prompt_hash != prompt_hash() ? "was fitted with another prompt"
+                                                                          : "";
+    if (!why.empty()) {
+      throw Error(ErrorCode::invalid_argument,
+                  "strategy 'fused': the " + options_.head_kind + " head " + why +
+                      " (the labels' descriptions or examples changed since); run `tinyroute train` again");
     }
+  }
+  if (strategy == Strategy::centroid) {
     // All examples embedded in one submission; a label without examples stands for itself by name and
     // description, so a new label is still one config edit.
     std::vector<std::string> texts;
@@ -126,9 +145,13 @@ LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerO
     std::vector<std::vector<std::vector<float>>> per_label(labels_.size());
     for (size_t k = 0; k < embedded.size(); ++k) per_label[owner[k]].push_back(embedded[k]);
     centroids_ = make_centroids(per_label);
-    return;
   }
-  prompt_ = label_prompt(engine_, labels_, options_);
+}
+
+void LabelScorer::make_prompt() {
+  LabelScorerOptions as_prompt = options_;
+  as_prompt.strategy = prompt_strategy(options_.strategy, labels_.size());
+  prompt_ = label_prompt(engine_, labels_, as_prompt);
   const std::string rendered = engine_.apply_chat_template(
       {{"system", prompt_.instructions}, {"user", options_.item_noun + ":" + kSlot}}, true);
   const size_t at = rendered.find(kSlot);
@@ -140,6 +163,16 @@ LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerO
   const std::string tail_text = rendered.substr(at + std::string(kSlot).size()) + options_.answer_noun + ":";
   tail_ = engine_.tokenize(tail_text, false, true);
   engine_.add_prefix(prefix_id_, prefix_text_).get();
+}
+
+std::string LabelScorer::prompt_hash() const {
+  std::string all = prefix_text_ + "\n";
+  for (Token t : tail_) all += std::to_string(t) + ",";
+  for (const auto& answer : prompt_.answers) {
+    all += "\n";
+    for (Token t : answer) all += std::to_string(t) + ",";
+  }
+  return sha256_hex(all);
 }
 
 namespace {
@@ -177,7 +210,7 @@ std::vector<Token> clip_request_tokens(const Engine& engine, const std::string& 
 }
 
 std::vector<Token> LabelScorer::query_tokens(const std::string& text, bool* truncated) const {
-  if (reads_hidden_state(options_.strategy)) // decoded alone: no prompt around it, no answer cue
+  if (!reads_prompt(options_.strategy)) // decoded alone: no prompt around it, no answer cue
     return clip_request_tokens(engine_, text, options_.max_query_tokens, truncated);
   std::vector<Token> body = clip_text_tokens(engine_, text, options_.max_query_tokens, truncated);
   body.insert(body.end(), tail_.begin(), tail_.end());
@@ -203,10 +236,13 @@ LabelDistribution LabelScorer::distribution(const ScoreResult& result, int query
   return d;
 }
 
-LabelDistribution LabelScorer::hidden_distribution(const HiddenState& e, bool truncated) const {
+LabelDistribution LabelScorer::hidden_distribution(const HiddenState& e, const LabelDistribution* prompt,
+                                                   bool truncated) const {
   LabelDistribution d;
   for (const auto& l : labels_) d.labels.push_back(l.name);
-  d.probs = head_ ? head_probs(*head_, e.embedding) : centroid_probs(*centroids_, e.embedding);
+  d.probs = prompt  ? fused_probs(*head_, e.embedding, prompt->probs)
+            : head_ ? head_probs(*head_, e.embedding)
+                    : centroid_probs(*centroids_, e.embedding);
   d.best = static_cast<size_t>(std::max_element(d.probs.begin(), d.probs.end()) - d.probs.begin());
   d.confidence = d.probs[d.best];
   d.query_tokens = e.n_decoded;
@@ -214,48 +250,101 @@ LabelDistribution LabelScorer::hidden_distribution(const HiddenState& e, bool tr
   d.n_decoded = e.n_decoded;
   d.queue_ms = e.queue_ms;
   d.compute_ms = e.compute_ms;
+  if (prompt) { // both requests ran side by side: the tokens add up, the wait is the longer one's
+    d.query_tokens += prompt->query_tokens;
+    d.n_decoded += prompt->n_decoded;
+    d.queue_ms = std::max(d.queue_ms, prompt->queue_ms);
+    d.compute_ms += prompt->compute_ms;
+  }
   return d;
 }
 
-std::future<HiddenState> LabelScorer::embed(const std::string& text, bool* truncated) const {
-  if (!reads_hidden_state(options_.strategy))
-    throw Error(ErrorCode::internal, "embed() is for the hidden-state strategies");
-  return engine_.embed_tokens(query_tokens(text, truncated));
+LabelScorer::Pending LabelScorer::submit(const std::string& text, Priority priority,
+                                         CancelToken cancel) const {
+  Pending p;
+  if (reads_hidden_state(options_.strategy))
+    p.hidden =
+        engine_.embed_tokens(clip_request_tokens(engine_, text, options_.max_query_tokens, &p.truncated));
+  if (reads_prompt(options_.strategy)) {
+    bool truncated = false;
+    p.request = request_for(text, &truncated);
+    p.request.priority = priority;
+    p.request.cancel = std::move(cancel);
+    p.truncated = p.truncated || truncated;
+    p.prompt = engine_.score(p.request);
+  }
+  return p;
+}
+
+LabelDistribution LabelScorer::finish(Pending& p,
+                                      std::optional<std::chrono::steady_clock::time_point> deadline) const {
+  const auto in_time = [&](auto& future) {
+    if (deadline && future.wait_until(*deadline) != std::future_status::ready)
+      throw Error(ErrorCode::deadline_exceeded, "the internal model did not decide in time");
+  };
+  std::optional<LabelDistribution> prompt;
+  if (p.prompt) {
+    const int n_query = static_cast<int>(p.request.query.size());
+    try {
+      in_time(*p.prompt);
+      prompt = distribution(p.prompt->get(), n_query, p.truncated);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::unknown_prefix) throw;
+      // Evicted by other prefixes (the engine keeps a bounded number): make it resident again, once,
+      // within the same deadline.
+      auto added = engine_.add_prefix(prefix_id_, prefix_text_);
+      in_time(added);
+      added.get();
+      auto again = engine_.score(p.request);
+      in_time(again);
+      prompt = distribution(again.get(), n_query, p.truncated);
+    }
+  }
+  if (!p.hidden) return *prompt;
+  in_time(*p.hidden);
+  return hidden_distribution(p.hidden->get(), prompt ? &*prompt : nullptr, p.truncated);
 }
 
 std::future<LabelDistribution> LabelScorer::score(const std::string& text, Priority priority) const {
-  if (reads_hidden_state(options_.strategy)) {
-    bool truncated = false;
-    auto fut = embed(text, &truncated);
-    return std::async(std::launch::deferred, [this, f = std::move(fut), truncated]() mutable {
-      return hidden_distribution(f.get(), truncated);
-    });
-  }
-  bool truncated = false;
-  ScoreRequest r = request_for(text, &truncated);
-  r.priority = priority;
-  const int n_query = static_cast<int>(r.query.size());
-  auto fut = engine_.score(r);
   // Deferred: the engine's worker does the work; the small conversion runs in the caller's get().
   return std::async(std::launch::deferred,
-                    [this, f = std::move(fut), r = std::move(r), n_query, truncated]() mutable {
-                      try {
-                        return distribution(f.get(), n_query, truncated);
-                      } catch (const Error& e) {
-                        if (e.code() != ErrorCode::unknown_prefix) throw;
-                        // Evicted by other prefixes (the engine keeps a bounded number): make it resident
-                        // again, once.
-                        engine_.add_prefix(prefix_id_, prefix_text_).get();
-                        return distribution(engine_.score(std::move(r)).get(), n_query, truncated);
-                      }
-                    });
+                    [this, p = submit(text, priority)]() mutable { return finish(p); });
 }
 
 LabelDistribution LabelScorer::score_reference(const std::string& text) const {
-  if (reads_hidden_state(options_.strategy)) return score(text).get();
+  if (!reads_prompt(options_.strategy)) return score(text).get();
   bool truncated = false;
   const ScoreRequest r = request_for(text, &truncated);
-  return distribution(engine_.score_reference(r), static_cast<int>(r.query.size()), truncated);
+  const LabelDistribution prompt =
+      distribution(engine_.score_reference(r), static_cast<int>(r.query.size()), truncated);
+  if (!reads_hidden_state(options_.strategy)) return prompt;
+  // The hidden state has no prefix to share, so its twin is the one decode score() runs.
+  const HiddenState e =
+      engine_.embed_tokens(clip_request_tokens(engine_, text, options_.max_query_tokens, &truncated)).get();
+  return hidden_distribution(e, &prompt, truncated);
+}
+
+Fusion fit_fusion(const LabelScorer& prompt, const Head& head, const std::vector<std::string>& texts,
+                  const std::vector<std::vector<float>>& x, const std::vector<int>& y, int heldout_every,
+                  double precision) {
+  if (!reads_prompt(prompt.options().strategy) || reads_hidden_state(prompt.options().strategy))
+    throw Error(ErrorCode::invalid_argument, "fit_fusion: the prompt scorer must use choice or score");
+  if (texts.size() != x.size() || x.size() != y.size())
+    throw Error(ErrorCode::invalid_argument, "fit_fusion: texts, hidden states and labels do not agree");
+  const std::vector<size_t> heldout = heldout_indices(y, heldout_every);
+  std::vector<std::future<LabelDistribution>> pending;
+  pending.reserve(heldout.size());
+  for (size_t i : heldout) pending.push_back(prompt.score(texts[i]));
+  std::vector<std::vector<double>> head_part, prompt_part;
+  std::vector<int> yh;
+  for (size_t k = 0; k < heldout.size(); ++k) {
+    head_part.push_back(head_logits(head, x[heldout[k]]));
+    prompt_part.push_back(pending[k].get().probs);
+    yh.push_back(y[heldout[k]]);
+  }
+  Fusion f = fit_fusion(head_part, prompt_part, yh, precision);
+  f.prompt_hash = prompt.prompt_hash();
+  return f;
 }
 
 } // namespace tinyroute

@@ -61,6 +61,25 @@ inline std::string config_yaml(const std::string& model_path, int upstream_port,
          "default_category: chat\n";
 }
 
+// Labelled requests for `tinyroute train` on config_yaml's categories: 4 chat, 3 coding, 3 math
+// (with --heldout-every 2, two, one and one are held out).
+inline std::string training_jsonl() {
+  const std::vector<std::pair<std::string, std::string>> examples = {
+      {"Hi, how is your day going?", "chat"},
+      {"Привет, что нового?", "chat"},
+      {"Fix this segfault in my C code", "coding"},
+      {"Напиши функцию сортировки на Go", "coding"},
+      {"What is 17 * 23?", "math"},
+      {"Реши уравнение x^2 = 16", "math"},
+      {"Tell me a joke", "chat"},
+      {"Refactor this Java class", "coding"},
+      {"Integrate x^2 from 0 to 1", "math"},
+      {"Good morning!", "chat"}};
+  std::string lines;
+  for (const auto& [text, label] : examples) lines += json{{"text", text}, {"label", label}}.dump() + "\n";
+  return lines;
+}
+
 inline const std::vector<std::string> kAgents = {"billing", "devops", "triage"};
 
 // config_yaml with three agents (devops takes only tasks and reports) and tight limits.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "cli-common.h"
 #include "file-server.h"
@@ -221,6 +222,83 @@ TEST_F(CliTest, EvalReportsConsistentMetrics) {
   auto [brc, bout] = tinyroute({"eval", data, "--config", config});
   EXPECT_EQ(brc, 1);
   EXPECT_NE(bout.find(data + ":21:"), std::string::npos) << bout;
+}
+
+// `tinyroute train` fits the head and, beside it, the fused strategy's prompt weight; eval, classify and
+// route then use them, and a head fitted with another prompt or without a fusion is refused by name.
+TEST_F(CliTest, TrainFitsTheHeadAndTheFusionThatEveryEntryPointUses) {
+  const std::string data = dir.file("train.jsonl");
+  t::write_file(data, training_jsonl());
+  const auto with = [&](const std::string& strategy, const std::string& description = "") {
+    std::string yaml = description.empty() ? config_yaml(t::tiny_model(), t::free_port())
+                                           : config_yaml(t::tiny_model(), t::free_port(), description);
+    yaml.replace(yaml.find("  parallel: 4\n"), 14,
+                 "  parallel: 4\n  strategy: " + strategy + "\n  state_dir: " + dir.file("state") + "\n");
+    const std::string path = dir.file(strategy + "-" + std::to_string(description.size()) + ".yaml");
+    t::write_file(path, yaml);
+    return path;
+  };
+  const std::string fused = with("fused");
+
+  // Before training: refused, saying what to run.
+  auto [nrc, nout] = tinyroute({"classify", "--config", fused, "--json", "hello"});
+  EXPECT_EQ(nrc, 1) << nout;
+  EXPECT_NE(nout.find("tinyroute train"), std::string::npos) << nout;
+
+  auto [rc, out] = tinyroute({"train", data, "--config", fused, "--heldout-every", "2", "--json"});
+  ASSERT_EQ(rc, 0) << out;
+  const json trained = parse_or_fail(out.substr(out.find('{'))); // after stderr's progress lines
+  EXPECT_EQ(trained["n_train"], 6);
+  EXPECT_EQ(trained["n_heldout"], 4);
+  EXPECT_TRUE(std::filesystem::exists(trained["path"].get<std::string>())) << out;
+  ASSERT_TRUE(trained["fusion"].is_object()) << out;
+  EXPECT_GE(trained["fusion"]["weight"].get<double>(), 0.0);
+  EXPECT_LE(trained["fusion"]["weight"].get<double>(), 3.0);
+  EXPECT_GT(trained["fusion"]["temperature"].get<double>(), 0.0);
+  EXPECT_EQ(trained["fusion"]["n_fitted"], 4);
+  // The thresholds for 95% precision, chosen on the same held-out examples (none reached is null).
+  for (const json& t : {trained["threshold_at_precision"], trained["fusion"]["threshold_at_precision"]}) {
+    EXPECT_EQ(t["precision"], 0.95) << out;
+    EXPECT_TRUE(t["threshold"].is_null() || (t["threshold"] > 0.0 && t["threshold"] <= 1.0)) << out;
+    EXPECT_GE(t["coverage"].get<double>(), t["threshold"].is_null() ? 0.0 : 0.25) << out; // >= 1 of 4
+  }
+
+  // eval --strategy fused and the classify command read the same distribution for the same text.
+  const std::string preds = dir.file("preds.jsonl");
+  auto [erc, eout] = tinyroute({"eval", data, "--config", fused, "--json", "--predictions", preds});
+  ASSERT_EQ(erc, 0) << eout;
+  EXPECT_EQ(parse_or_fail(eout)["strategy"], "fused");
+  EXPECT_EQ(parse_or_fail(eout)["total"], 10);
+  const json first = parse_or_fail(t::read_file(preds).substr(0, t::read_file(preds).find('\n')));
+  auto [crc, cout] = tinyroute({"classify", "--config", fused, "--json", "Hi, how is your day going?"});
+  ASSERT_EQ(crc, 0) << cout;
+  const json c = parse_or_fail(cout);
+  EXPECT_EQ(c["strategy"], "fused");
+  EXPECT_EQ(c["source"], "model");
+  for (const auto& d : c["distribution"])
+    EXPECT_NEAR(d["prob"].get<double>(), first["probs"][d["label"].get<std::string>()].get<double>(), 1e-6)
+        << cout;
+  auto [rrc, rout] = tinyroute({"route", "--config", fused, "--json", "Hi, how is your day going?"});
+  ASSERT_EQ(rrc, 0) << rout;
+  EXPECT_EQ(parse_or_fail(rout)["category"], c["category"]);
+
+  // Another prompt (a description edited since training): the fusion's weight means nothing for it.
+  const std::string edited = with("fused", "Small talk of any kind.");
+  auto [arc, aout] = tinyroute({"classify", "--config", edited, "--json", "hello"});
+  EXPECT_EQ(arc, 1) << aout;
+  EXPECT_NE(aout.find("fitted with another prompt"), std::string::npos) << aout;
+  // The head alone does not read the prompt: it still loads.
+  auto [hrc, hout] =
+      tinyroute({"classify", "--config", with("head", "Small talk of any kind."), "--json", "hi"});
+  EXPECT_EQ(hrc, 0) << hout;
+
+  // --no-fusion: the head is stored without one, and fused says so.
+  auto [frc, fout] = tinyroute({"train", data, "--config", fused, "--heldout-every", "2", "--no-fusion"});
+  ASSERT_EQ(frc, 0) << fout;
+  EXPECT_NE(fout.find("fusion      not fitted"), std::string::npos) << fout;
+  auto [mrc, mout] = tinyroute({"classify", "--config", fused, "--json", "hello"});
+  EXPECT_EQ(mrc, 1) << mout;
+  EXPECT_NE(mout.find("has no fusion fitted"), std::string::npos) << mout;
 }
 
 TEST_F(CliTest, UsageErrorsExitTwoAndHelpExitsZero) {

@@ -161,14 +161,23 @@ TEST_F(ServeTest, AnalyzeRouteAndTheDecisionCache) {
 
 // One routing path: `tinyroute route --json` prints what POST /v1/route answers for the same text, and
 // `tinyroute classify --json` what POST /v1/classify answers (the same rules, cache, model pass and
-// selection), with a prompt strategy and with a hidden-state one.
+// selection), with a prompt strategy, a hidden-state one, and fused (a head trained by `tinyroute train`
+// with the prompt beside it).
 TEST_F(ServeTest, TheCommandLineRoutesAsTheServerDoes) {
-  for (const std::string strategy : {"choice", "centroid"}) {
+  for (const std::string strategy : {"choice", "centroid", "fused"}) {
     SCOPED_TRACE(strategy);
     std::string yaml = config_yaml(t::tiny_model(), t::free_port());
-    yaml.replace(yaml.find("  parallel: 4\n"), 14, "  parallel: 4\n  strategy: " + strategy + "\n");
+    yaml.replace(yaml.find("  parallel: 4\n"), 14,
+                 "  parallel: 4\n  strategy: " + strategy + "\n  state_dir: " + dir.file("state") + "\n");
     // A rule decides before the model on every entry point.
     yaml += "rules:\n  - keywords: [invoice]\n    category: math\n";
+    if (strategy == "fused") {
+      const std::string data = dir.file("train.jsonl");
+      t::write_file(data, training_jsonl());
+      t::write_file(dir.file("train.yaml"), yaml);
+      auto [rc, out] = tinyroute({"train", data, "--config", dir.file("train.yaml"), "--heldout-every", "2"});
+      ASSERT_EQ(rc, 0) << out;
+    }
     start_with(yaml, "tinyroute-" + strategy);
     for (const std::string text :
          {"Write a Python function that sorts a list", "what is 17 times 23?", "Привет! Как дела?",

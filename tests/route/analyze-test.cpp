@@ -8,6 +8,8 @@
 #include "test-support.h"
 #include "tinyroute/analyze.h"
 #include "tinyroute/decision-cache.h"
+#include "tinyroute/head.h"
+#include "tinyroute/label-scorer.h"
 
 namespace tinyroute {
 namespace {
@@ -297,6 +299,66 @@ TEST(AnalyzeHiddenState, CategoryAndAgentAreClassifyTaskAndRouteAgentAnswers) {
     EXPECT_EQ(routed.source, c.source) << what;
     EXPECT_EQ(routed.classification.category, c.category) << what;
     expect_same(routed.classification.distribution, c.distribution, what + " route");
+  }
+}
+
+// Trains a head and its fusion for `labels` (4 texts per label, every 2nd held out) and stores it where
+// a `fused` scorer with `options` looks.
+void train_fused(Engine& engine, const std::vector<Label>& labels, LabelScorerOptions options,
+                 const std::vector<std::vector<std::string>>& by_label) {
+  std::vector<std::string> texts, names;
+  std::vector<int> y;
+  for (size_t k = 0; k < by_label.size(); ++k)
+    for (const auto& t : by_label[k]) texts.push_back(t), y.push_back(static_cast<int>(k));
+  for (const auto& l : labels) names.push_back(l.name);
+  const auto x = embed_texts(engine, texts, options.max_query_tokens);
+  HeadTrainOptions train;
+  train.heldout_every = 2;
+  Head head = train_head(x, y, names, options.head_kind, engine.info().fingerprint, train);
+  options.strategy = prompt_strategy(Strategy::fused, labels.size());
+  const LabelScorer prompt(engine, labels, options);
+  head.fusion = fit_fusion(prompt, head, texts, x, y, train.heldout_every);
+  save_head(head, head_dir(options.head_dir));
+}
+
+// fused also takes its decisions out of the shared prompt, with its own prompt (the one its fusion was
+// fitted with) beside the hidden state: analyze, route and a conversation message answer exactly as
+// classify_task and route_agent do.
+TEST(AnalyzeHiddenState, FusedDecisionsAreClassifyTaskAndRouteAgentAnswers) {
+  test::TempDir state;
+  std::string y = yaml("fused", 0, true, "fused");
+  y.replace(y.find("  strategy: "), 0, "  state_dir: " + state.path() + "\n");
+  const Config cfg = parse_config(y, "analyze.yaml");
+  Engine engine(engine_params());
+  train_fused(
+      engine, category_labels(cfg), classify_options(cfg),
+      {{"Fix the null pointer bug", "Write a Rust parser", "Why does my loop hang?", "Add unit tests"},
+       {"What is 12 times 13?", "Solve x^2 = 4", "Integrate sin(x)", "Is 97 prime?"},
+       {"hi there", "how are you?", "tell me a joke", "good night"}});
+  train_fused(engine, agent_labels(cfg), agent_options(cfg),
+              {{"Где мой счёт за март?", "refund my order", "invoice is wrong", "card was charged twice"},
+               {"prod is down", "the deploy failed", "disk full on db-2", "restart the pods"},
+               {"hello", "who are you?", "what can you do?", "thanks"}});
+  Analyzer analyzer(engine, cfg);
+  EXPECT_EQ(analyzer.decisions().size(), 4u); // language, urgency, needs_tools, complexity
+  const Classifier classifier(engine, cfg);
+  const AgentRouter agents(engine, cfg);
+  for (const auto& text : texts()) {
+    const std::string what = text.substr(0, 40);
+    const AnalyzeResult r = analyzer.analyze(text).get();
+    const ClassifyResult c = classifier.classify_task(text).get();
+    EXPECT_EQ(r.classification.strategy, Strategy::fused);
+    expect_same(r.classification.distribution, c.distribution, what + " category");
+    EXPECT_EQ(r.classification.category, c.category) << what;
+    const AgentRoute a = agents.route_agent(text).get();
+    ASSERT_TRUE(r.agent);
+    expect_same(r.agent->distribution, a.distribution, what + " agent");
+    expect_same(r, analyzer.analyze_reference(text), what);
+    const RoutedRequest routed = analyzer.route(text);
+    EXPECT_EQ(routed.classification.category, c.category) << what;
+    AnalyzeOptions in_conversation("conversation-fused");
+    expect_same(analyzer.analyze(text, in_conversation).get().classification.distribution, c.distribution,
+                what + " conversation");
   }
 }
 

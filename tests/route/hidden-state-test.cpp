@@ -1,4 +1,4 @@
-// Decisions read from the model's hidden states (strategies centroid and head), on a generated model
+// Decisions read from the model's hidden states (strategies centroid, head and fused), on a generated model
 // with random weights: what holds for any weights. The centroid scorer agrees with a brute-force twin
 // computed by hand; logistic regression solves what it must; a trained head is deterministic, refused
 // for another model or label set, and its training data is checked line by line.
@@ -6,12 +6,14 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include "test-support.h"
 #include "tinyroute/classify.h"
 #include "tinyroute/from-config.h"
 #include "tinyroute/head.h"
+#include "tinyroute/label-scorer.h"
 
 namespace tinyroute {
 namespace {
@@ -241,7 +243,7 @@ TEST(LogisticRegression, TemperatureUndoesAKnownScaling) {
   std::mt19937 rng(7);
   std::normal_distribution<double> g(0.0, 1.5);
   std::vector<std::vector<double>> logits;
-  std::vector<int> y;
+  std::vector<int> y, y_head; // y: from the head and the prompt; y_head: from the head alone
   for (int i = 0; i < 20000; ++i) {
     std::vector<double> z = {g(rng), g(rng), g(rng), g(rng)};
     std::vector<double> p(z.size());
@@ -384,6 +386,115 @@ TEST(HeadStrategy, RefusesAHeadForAnotherModelOrLabelSet) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("block 2"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("the final layer"), std::string::npos) << e.what();
+  }
+}
+
+// ---- fused ---------------------------------------------------------------------------------------
+
+// Labels drawn from softmax(h + w log p): fit_fusion finds w (on its 0.1 grid) and a temperature near 1;
+// a prompt that says nothing about the labels gets (almost) no weight, and the head keeps its scale.
+TEST(Fusion, RecoversTheWeightOfAPromptThatHelpsAndIgnoresOneThatDoesNot) {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> g(0.0, 1.0);
+  const auto softmax = [](std::vector<double> z) {
+    const double mx = *std::max_element(z.begin(), z.end());
+    double sum = 0;
+    for (double& v : z) sum += v = std::exp(v - mx);
+    for (double& v : z) v /= sum;
+    return z;
+  };
+  std::vector<std::vector<double>> head, prompt, noise;
+  std::vector<int> y, y_head; // y: from the head and the prompt; y_head: from the head alone
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<double> h(4), q(4), z(4), n(4);
+    for (size_t k = 0; k < 4; ++k) h[k] = g(rng), q[k] = 2 * g(rng), n[k] = 2 * g(rng);
+    const std::vector<double> p = softmax(q);
+    for (size_t k = 0; k < 4; ++k) z[k] = h[k] + 1.5 * std::log(p[k]);
+    const std::vector<double> truth = softmax(z);
+    std::discrete_distribution<int> pick(truth.begin(), truth.end());
+    y.push_back(pick(rng));
+    const std::vector<double> alone = softmax(h);
+    std::discrete_distribution<int> pick_alone(alone.begin(), alone.end());
+    y_head.push_back(pick_alone(rng));
+    head.push_back(h), prompt.push_back(p), noise.push_back(softmax(n));
+  }
+  const Fusion helps = fit_fusion(head, prompt, y);
+  EXPECT_NEAR(helps.weight, 1.5, 0.11);
+  EXPECT_NEAR(helps.temperature, 1.0, 0.1);
+  EXPECT_EQ(helps.n_fitted, 20000);
+  const Fusion useless = fit_fusion(head, noise, y_head);
+  EXPECT_LE(useless.weight, 0.1);
+  EXPECT_NEAR(useless.temperature, 1.0, 0.1);
+  EXPECT_THROW(fit_fusion({}, {}, {}), Error);
+}
+
+// The threshold for a target precision against its brute-force twin: try every distinct confidence as
+// the threshold and keep the lowest whose accepted set reaches the target.
+TEST(PrecisionThreshold, IsTheLowestConfidenceThatReachesTheTargetAsBruteForceFindsIt) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<std::vector<double>> probs;
+    std::vector<int> y;
+    const int n = 1 + static_cast<int>(rng() % 60);
+    for (int i = 0; i < n; ++i) {
+      // Rounded, so that equal confidences (ties) occur.
+      const double top = std::round((0.34 + 0.66 * u(rng)) * 20) / 20;
+      probs.push_back({top, (1 - top) / 2, (1 - top) / 2});
+      // Confident rows are more often right, as with a real classifier.
+      y.push_back(u(rng) < top ? 0 : 1 + static_cast<int>(rng() % 2));
+    }
+    for (double target : {0.5, 0.8, 0.95, 1.0}) {
+      const PrecisionThreshold got = threshold_for_precision(probs, y, target);
+      std::optional<double> want;
+      double want_coverage = 0;
+      for (const auto& candidate : probs) {
+        const double t = candidate[0];
+        int accepted = 0, correct = 0;
+        for (size_t i = 0; i < probs.size(); ++i)
+          if (probs[i][0] >= t) ++accepted, correct += y[i] == 0;
+        if (correct >= target * accepted && (!want || t < *want))
+          want = t, want_coverage = static_cast<double>(accepted) / n;
+      }
+      ASSERT_EQ(got.reached, want.has_value()) << "round " << round << " target " << target;
+      if (want) {
+        EXPECT_DOUBLE_EQ(got.threshold, *want) << "round " << round << " target " << target;
+        EXPECT_DOUBLE_EQ(got.coverage, want_coverage) << "round " << round << " target " << target;
+      }
+    }
+  }
+}
+
+TEST(FusedStrategy, IsTheHeadAndThePromptCombinedAsFittedAndAgreesWithItsTwin) {
+  test::TempDir state;
+  const Config config = make_config("fused", 0.0, state.path());
+  auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
+  const TrainingData d = training_data();
+  const auto x = embed_texts(*engine, d.texts, 64);
+  Head head = train_head(x, d.y, category_names(config), "categories", engine->info().fingerprint);
+  LabelScorerOptions prompt_options = classify_options(config);
+  prompt_options.strategy = prompt_strategy(Strategy::fused, config.categories.size());
+  EXPECT_EQ(prompt_options.strategy, Strategy::choice);
+  const LabelScorer prompt(*engine, category_labels(config), prompt_options);
+  head.fusion = fit_fusion(prompt, head, d.texts, x, d.y, HeadTrainOptions{}.heldout_every);
+  EXPECT_EQ(head.fusion->n_fitted, head.n_heldout);
+  EXPECT_EQ(head.fusion->prompt_hash, prompt.prompt_hash());
+  const Head round_trip = parse_head(serialize_head(head), "memory");
+  ASSERT_TRUE(round_trip.fusion);
+  EXPECT_EQ(serialize_head(round_trip), serialize_head(head));
+  save_head(head, state.path());
+
+  TaskRouter router(engine, config);
+  EXPECT_EQ(router.classifier().scorer().prompt_hash(), prompt.prompt_hash());
+  for (const auto& t : kTexts) {
+    const ClassifyResult r = router.classify_task(t).get();
+    EXPECT_EQ(r.strategy, Strategy::fused);
+    const std::vector<double> want = fused_probs(head, engine->embed(t).get(), prompt.score(t).get().probs);
+    ASSERT_EQ(r.distribution.size(), want.size());
+    for (size_t k = 0; k < want.size(); ++k) EXPECT_NEAR(r.distribution[k].second, want[k], 1e-9) << t;
+    // The twin decodes the prompt from scratch for every label.
+    const LabelDistribution twin = router.classifier().scorer().score_reference(t);
+    for (size_t k = 0; k < want.size(); ++k) EXPECT_NEAR(twin.probs[k], want[k], 1e-3) << t;
   }
 }
 
