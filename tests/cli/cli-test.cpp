@@ -163,19 +163,8 @@ TEST_F(CliTest, ConfigCheckGoodAndBad) {
 
 TEST_F(CliTest, EvalReportsConsistentMetrics) {
   const std::string data = dir.file("eval.jsonl");
-  std::string lines;
-  const std::vector<std::pair<std::string, std::string>> examples = {
-      {"Hi, how is your day going?", "chat"},
-      {"Привет, что нового?", "chat"},
-      {"Fix this segfault in my C code", "coding"},
-      {"Напиши функцию сортировки на Go", "coding"},
-      {"What is 17 * 23?", "math"},
-      {"Реши уравнение x^2 = 16", "math"},
-      {"Tell me a joke", "chat"},
-      {"Refactor this Java class", "coding"},
-      {"Integrate x^2 from 0 to 1", "math"},
-      {"Good morning!", "chat"}};
-  for (const auto& [text, label] : examples) lines += json{{"text", text}, {"label", label}}.dump() + "\n\n";
+  std::string lines; // training_jsonl's ten lines, each followed by a blank one (skipped)
+  for (char c : training_jsonl()) lines += c == '\n' ? std::string("\n\n") : std::string(1, c);
   t::write_file(data, lines);
 
   auto [rc, out] = tinyroute({"eval", data, "--config", config, "--json"});

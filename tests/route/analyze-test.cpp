@@ -275,9 +275,9 @@ TEST(Analyze, ACacheHitReturnsTheSameDecisionWithSourceCache) {
 // Hidden-state strategies (centroid: no trained head needed) take the category and the agent out of the
 // shared prompt: analyze, route and the conversation path answer exactly as classify_task and
 // route_agent do, so /v1/classify, /v1/route and the bus cannot disagree.
-TEST(AnalyzeHiddenState, CategoryAndAgentAreClassifyTaskAndRouteAgentAnswers) {
-  const Config cfg = config("centroid");
-  Engine engine(engine_params());
+// Every text of texts(): analyze (alone and as a conversation message), route and the twin give the
+// category and the agent that classify_task and route_agent give.
+void expect_classify_task_and_route_agent_answers(Engine& engine, const Config& cfg, Strategy strategy) {
   Analyzer analyzer(engine, cfg);
   EXPECT_EQ(analyzer.decisions().size(), 4u); // language, urgency, needs_tools, complexity
   const Classifier classifier(engine, cfg);
@@ -288,7 +288,7 @@ TEST(AnalyzeHiddenState, CategoryAndAgentAreClassifyTaskAndRouteAgentAnswers) {
     const ClassifyResult c = classifier.classify_task(text).get();
     expect_same(r.classification.distribution, c.distribution, what + " category");
     EXPECT_EQ(r.classification.category, c.category) << what;
-    EXPECT_EQ(r.classification.strategy, Strategy::centroid);
+    EXPECT_EQ(r.classification.strategy, strategy);
     EXPECT_EQ(r.classification.truncated, c.truncated) << what;
     const AgentRoute a = agents.route_agent(text).get();
     ASSERT_TRUE(r.agent);
@@ -299,7 +299,15 @@ TEST(AnalyzeHiddenState, CategoryAndAgentAreClassifyTaskAndRouteAgentAnswers) {
     EXPECT_EQ(routed.source, c.source) << what;
     EXPECT_EQ(routed.classification.category, c.category) << what;
     expect_same(routed.classification.distribution, c.distribution, what + " route");
+    expect_same(
+        analyzer.analyze(text, AnalyzeOptions("conversation-" + what)).get().classification.distribution,
+        c.distribution, what + " conversation");
   }
+}
+
+TEST(AnalyzeHiddenState, CategoryAndAgentAreClassifyTaskAndRouteAgentAnswers) {
+  Engine engine(engine_params());
+  expect_classify_task_and_route_agent_answers(engine, config("centroid"), Strategy::centroid);
 }
 
 // Trains a head and its fusion for `labels` (4 texts per label, every 2nd held out) and stores it where
@@ -339,27 +347,7 @@ TEST(AnalyzeHiddenState, FusedDecisionsAreClassifyTaskAndRouteAgentAnswers) {
               {{"Где мой счёт за март?", "refund my order", "invoice is wrong", "card was charged twice"},
                {"prod is down", "the deploy failed", "disk full on db-2", "restart the pods"},
                {"hello", "who are you?", "what can you do?", "thanks"}});
-  Analyzer analyzer(engine, cfg);
-  EXPECT_EQ(analyzer.decisions().size(), 4u); // language, urgency, needs_tools, complexity
-  const Classifier classifier(engine, cfg);
-  const AgentRouter agents(engine, cfg);
-  for (const auto& text : texts()) {
-    const std::string what = text.substr(0, 40);
-    const AnalyzeResult r = analyzer.analyze(text).get();
-    const ClassifyResult c = classifier.classify_task(text).get();
-    EXPECT_EQ(r.classification.strategy, Strategy::fused);
-    expect_same(r.classification.distribution, c.distribution, what + " category");
-    EXPECT_EQ(r.classification.category, c.category) << what;
-    const AgentRoute a = agents.route_agent(text).get();
-    ASSERT_TRUE(r.agent);
-    expect_same(r.agent->distribution, a.distribution, what + " agent");
-    expect_same(r, analyzer.analyze_reference(text), what);
-    const RoutedRequest routed = analyzer.route(text);
-    EXPECT_EQ(routed.classification.category, c.category) << what;
-    AnalyzeOptions in_conversation("conversation-fused");
-    expect_same(analyzer.analyze(text, in_conversation).get().classification.distribution, c.distribution,
-                what + " conversation");
-  }
+  expect_classify_task_and_route_agent_answers(engine, cfg, Strategy::fused);
 }
 
 TEST(AnalyzeHiddenState, OnlyTheAgentsByHiddenStateTheCategoryByPrompt) {
