@@ -142,6 +142,11 @@ def build_tasks(args, work: Path) -> Dict[str, Task]:
                       yaml_labels(cats_cfg, "categories"), "Classify the request into one task category.",
                       c_train, c_calib, c_report, oos=False)
 
+    if args.augment:  # typing noise in training too: K perturbed copies of each train row, for every
+        # trained method alike, from a seed of their own (the report's perturbation uses args.seed)
+        aug_rng = random.Random(args.seed + 1)
+        for t in tasks.values():
+            t.train = t.train + [{**r, "text": perturb(r["text"], aug_rng)} for r in t.train for _ in range(args.augment)]
     rng = random.Random(args.seed)
     tasks["e"] = Task("e", "a on perturbed text", a.config, a.labels_from, a.labels, a.instructions, a.train,
                       a.calib, [{"text": perturb(r["text"], rng), "label": r["label"]} for r in a.report], oos=True)
@@ -286,7 +291,8 @@ def write_outputs(args, out: Path, tasks: Dict[str, Task], all_results: Dict[str
     titles = {k: t.title for k, t in tasks.items()}
     md = [f"Model: {Path(args.model).name}; {args.threads} threads; seed {args.seed}; "
           f"{args.train_per_intent} train + 1 calib per intent, {args.val_per_intent} report per intent "
-          f"(CLINC150 validation); {seconds:.0f} s in all.\n"]
+          f"(CLINC150 validation)" + (f"; {args.augment} perturbed cop{'y' if args.augment == 1 else 'ies'} of "
+                                       f"each train row" if args.augment else "") + f"; {seconds:.0f} s in all.\n"]
     for key, results in all_results.items():
         md.append(f"### ({key}) {titles[key]}: {len(tasks[key].report)} requests\n")
         md.append(table(tasks[key], results) + "\n")
@@ -317,6 +323,8 @@ def main() -> int:
                     help="centroid/head read this block's output (tinyroute --hidden-layer); default: the config's")
     ap.add_argument("--train-per-intent", type=int, default=10)
     ap.add_argument("--val-per-intent", type=int, default=2)
+    ap.add_argument("--augment", type=int, default=0,
+                    help="add K perturbed copies of every train row (typing noise, its own seed) for the trained methods")
     ap.add_argument("--latency-n", type=int, default=40, help="requests timed one at a time per method")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=150)

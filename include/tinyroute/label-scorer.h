@@ -98,13 +98,16 @@ public:
   // score() in two steps, for a caller that waits with a deadline (score()'s future is deferred): the
   // engine requests for `text`, then the distribution from their results.
   struct Pending {
-    std::optional<std::future<HiddenState>> hidden;
+    std::optional<std::shared_future<HiddenState>> hidden;
+    std::vector<Token> hidden_tokens; // what `hidden` decodes
     std::optional<std::future<ScoreResult>> prompt;
     ScoreRequest request; // the prompt's, sent again if its prefix was evicted meanwhile
     bool truncated = false;
   };
-  Pending submit(const std::string& text, Priority priority = Priority::normal,
-                 CancelToken cancel = {}) const;
+  // `share`: another scorer's request for the same text; when it decodes the same tokens (the engine
+  // reads one hidden layer), its hidden state is read instead of decoding the request a second time.
+  Pending submit(const std::string& text, Priority priority = Priority::normal, CancelToken cancel = {},
+                 const Pending* share = nullptr) const;
   // Waits for the engine (until `deadline` when set: Error(deadline_exceeded) after it) and decides.
   LabelDistribution finish(Pending& pending,
                            std::optional<std::chrono::steady_clock::time_point> deadline = {}) const;

@@ -66,7 +66,7 @@ void Embedder::run(Task& t, Batch& batch, DecodeCounts& counts) {
     const auto now = Clock::now();
     out.queue_ms = ms_between(t.enqueued, t.started == Clock::time_point{} ? now : t.started);
     out.compute_ms = t.started == Clock::time_point{} ? 0 : ms_between(t.started, now);
-    t.p_embed.set_value(std::move(out));
+    t.embedded = std::move(out);
   } catch (...) {
     t.error = std::current_exception();
   }

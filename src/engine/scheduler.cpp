@@ -329,8 +329,11 @@ struct Scheduler::State {
       }
       break;
     case Task::Kind::embed:
-      if (t.error) t.p_embed.set_exception(t.error);
-      break; // the value was set when it ran
+      if (t.error)
+        t.p_embed.set_exception(t.error);
+      else
+        t.p_embed.set_value(std::move(t.embedded));
+      break;
     }
   }
 

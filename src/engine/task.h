@@ -96,6 +96,7 @@ struct Task {
   std::promise<ScoreResult> p_score;
   std::promise<GenerateResult> p_gen;
   std::promise<HiddenState> p_embed;
+  HiddenState embedded; // an embed's result, handed over in complete() (after the stats count it)
   PrefixInfo prefix_info;
 
   llama_pos query_end() const { return pos0 + static_cast<llama_pos>(feed.size()); }

@@ -273,7 +273,9 @@ Analyzer::Impl::Hidden Analyzer::Impl::score_hidden(const std::string& text, Pri
                                                     const CancelToken& cancel) const {
   Hidden h;
   if (hidden_category_) h.category = hidden_category_->submit(text, priority, cancel);
-  if (hidden_agent_) h.agent = hidden_agent_->submit(text, priority, cancel);
+  // One decode of the request serves both hidden-state decisions.
+  if (hidden_agent_)
+    h.agent = hidden_agent_->submit(text, priority, cancel, h.category ? &*h.category : nullptr);
   return h;
 }
 

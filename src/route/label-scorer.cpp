@@ -259,12 +259,16 @@ LabelDistribution LabelScorer::hidden_distribution(const HiddenState& e, const L
   return d;
 }
 
-LabelScorer::Pending LabelScorer::submit(const std::string& text, Priority priority,
-                                         CancelToken cancel) const {
+LabelScorer::Pending LabelScorer::submit(const std::string& text, Priority priority, CancelToken cancel,
+                                         const Pending* share) const {
   Pending p;
-  if (reads_hidden_state(options_.strategy))
-    p.hidden =
-        engine_.embed_tokens(clip_request_tokens(engine_, text, options_.max_query_tokens, &p.truncated));
+  if (reads_hidden_state(options_.strategy)) {
+    p.hidden_tokens = clip_request_tokens(engine_, text, options_.max_query_tokens, &p.truncated);
+    if (share && share->hidden && share->hidden_tokens == p.hidden_tokens)
+      p.hidden = share->hidden;
+    else
+      p.hidden = engine_.embed_tokens(p.hidden_tokens).share();
+  }
   if (reads_prompt(options_.strategy)) {
     bool truncated = false;
     p.request = request_for(text, &truncated);

@@ -276,15 +276,20 @@ TEST(Analyze, ACacheHitReturnsTheSameDecisionWithSourceCache) {
 // shared prompt: analyze, route and the conversation path answer exactly as classify_task and
 // route_agent do, so /v1/classify, /v1/route and the bus cannot disagree.
 // Every text of texts(): analyze (alone and as a conversation message), route and the twin give the
-// category and the agent that classify_task and route_agent give.
-void expect_classify_task_and_route_agent_answers(Engine& engine, const Config& cfg, Strategy strategy) {
+// category and the agent that classify_task and route_agent give. `requests`: the engine requests one
+// analyze costs (the shared prompt, one decode of the request for both hidden-state decisions, and
+// fused's own prompts).
+void expect_classify_task_and_route_agent_answers(Engine& engine, const Config& cfg, Strategy strategy,
+                                                  std::uint64_t requests) {
   Analyzer analyzer(engine, cfg);
   EXPECT_EQ(analyzer.decisions().size(), 4u); // language, urgency, needs_tools, complexity
   const Classifier classifier(engine, cfg);
   const AgentRouter agents(engine, cfg);
   for (const auto& text : texts()) {
     const std::string what = text.substr(0, 40);
+    const std::uint64_t before = engine.stats().requests;
     const AnalyzeResult r = analyzer.analyze(text).get();
+    EXPECT_EQ(engine.stats().requests - before, requests) << what;
     const ClassifyResult c = classifier.classify_task(text).get();
     expect_same(r.classification.distribution, c.distribution, what + " category");
     EXPECT_EQ(r.classification.category, c.category) << what;
@@ -307,7 +312,7 @@ void expect_classify_task_and_route_agent_answers(Engine& engine, const Config& 
 
 TEST(AnalyzeHiddenState, CategoryAndAgentAreClassifyTaskAndRouteAgentAnswers) {
   Engine engine(engine_params());
-  expect_classify_task_and_route_agent_answers(engine, config("centroid"), Strategy::centroid);
+  expect_classify_task_and_route_agent_answers(engine, config("centroid"), Strategy::centroid, 2);
 }
 
 // Trains a head and its fusion for `labels` (4 texts per label, every 2nd held out) and stores it where
@@ -347,7 +352,7 @@ TEST(AnalyzeHiddenState, FusedDecisionsAreClassifyTaskAndRouteAgentAnswers) {
               {{"Где мой счёт за март?", "refund my order", "invoice is wrong", "card was charged twice"},
                {"prod is down", "the deploy failed", "disk full on db-2", "restart the pods"},
                {"hello", "who are you?", "what can you do?", "thanks"}});
-  expect_classify_task_and_route_agent_answers(engine, cfg, Strategy::fused);
+  expect_classify_task_and_route_agent_answers(engine, cfg, Strategy::fused, 4);
 }
 
 TEST(AnalyzeHiddenState, OnlyTheAgentsByHiddenStateTheCategoryByPrompt) {
