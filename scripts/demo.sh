@@ -91,11 +91,14 @@ for spec in "internal:1" "large:2"; do
 done
 echo "large model (stand-in): $MODELS/large.gguf, generated, random weights ($(du -h "$MODELS/large.gguf" | cut -f1))"
 if INTERNAL=$(bash "$(dirname "${BASH_SOURCE[0]}")/fetch-model.sh" 2>"$WORK/fetch-model.log"); then
-  INTERNAL_THREADS=2 THRESHOLD=0.35
+  # centroid over block 12's output: a 270M model does not follow a routing prompt (choice answers the
+  # first category whatever the request), but its hidden states separate the categories' examples
+  # (BENCHMARKS.md, section 7). No training step: the examples below are the whole of its data.
+  INTERNAL_THREADS=2 THRESHOLD=0.35 STRATEGY=centroid HIDDEN_LAYER=12
   echo "internal model: Gemma 3 270M Q4_K_M, real weights, $INTERNAL ($(du -h "$INTERNAL" | cut -f1))"
-  echo "                the routing decisions below are the real model's"
+  echo "                the routing decisions below are the real model's (strategy centroid, block 12)"
 else
-  INTERNAL=$MODELS/internal.gguf INTERNAL_THREADS=1 THRESHOLD=0.3 # random weights give flat scores
+  INTERNAL=$MODELS/internal.gguf INTERNAL_THREADS=1 THRESHOLD=0.3 STRATEGY=choice HIDDEN_LAYER=0 # random weights give flat scores
   echo "internal model: $INTERNAL, generated, random weights: the real one could not be fetched"
   echo "                ($(tail -n1 "$WORK/fetch-model.log")); the decisions below are arbitrary"
 fi
@@ -118,6 +121,8 @@ internal_model:
   context: 2048
   parallel: 8
   threshold: $THRESHOLD
+  strategy: $STRATEGY
+  hidden_layer: $HIDDEN_LAYER
 categories:
   - name: chat
     description: Casual conversation, greetings and everyday questions.
