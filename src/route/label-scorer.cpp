@@ -240,9 +240,13 @@ LabelDistribution LabelScorer::hidden_distribution(const HiddenState& e, const L
                                                    bool truncated) const {
   LabelDistribution d;
   for (const auto& l : labels_) d.labels.push_back(l.name);
-  d.probs = prompt  ? fused_probs(*head_, e.embedding, prompt->probs)
-            : head_ ? head_probs(*head_, e.embedding)
-                    : centroid_probs(*centroids_, e.embedding);
+  if (options_.strategy == Strategy::fused) {
+    // Without the prompt's answer (its weight is 0, so it was not asked) any distribution gives the same.
+    const std::vector<double> uniform(labels_.size(), 1.0 / static_cast<double>(labels_.size()));
+    d.probs = fused_probs(*head_, e.embedding, prompt ? prompt->probs : uniform);
+  } else {
+    d.probs = head_ ? head_probs(*head_, e.embedding) : centroid_probs(*centroids_, e.embedding);
+  }
   d.best = static_cast<size_t>(std::max_element(d.probs.begin(), d.probs.end()) - d.probs.begin());
   d.confidence = d.probs[d.best];
   d.query_tokens = e.n_decoded;
@@ -269,7 +273,9 @@ LabelScorer::Pending LabelScorer::submit(const std::string& text, Priority prior
     else
       p.hidden = engine_.embed_tokens(p.hidden_tokens).share();
   }
-  if (reads_prompt(options_.strategy)) {
+  // A fusion that gives the prompt no weight does not need its answer: fused then costs what head costs.
+  const bool prompt_counts = options_.strategy != Strategy::fused || head_->fusion->weight > 0;
+  if (reads_prompt(options_.strategy) && prompt_counts) {
     bool truncated = false;
     p.request = request_for(text, &truncated);
     p.request.priority = priority;

@@ -316,9 +316,9 @@ TEST(AnalyzeHiddenState, CategoryAndAgentAreClassifyTaskAndRouteAgentAnswers) {
 }
 
 // Trains a head and its fusion for `labels` (4 texts per label, every 2nd held out) and stores it where
-// a `fused` scorer with `options` looks.
-void train_fused(Engine& engine, const std::vector<Label>& labels, LabelScorerOptions options,
-                 const std::vector<std::vector<std::string>>& by_label) {
+// a `fused` scorer with `options` looks; returns the prompt's fitted weight.
+double train_fused(Engine& engine, const std::vector<Label>& labels, LabelScorerOptions options,
+                   const std::vector<std::vector<std::string>>& by_label) {
   std::vector<std::string> texts, names;
   std::vector<int> y;
   for (size_t k = 0; k < by_label.size(); ++k)
@@ -332,6 +332,7 @@ void train_fused(Engine& engine, const std::vector<Label>& labels, LabelScorerOp
   const LabelScorer prompt(engine, labels, options);
   head.fusion = fit_fusion(prompt, head, texts, x, y, train.heldout_every);
   save_head(head, head_dir(options.head_dir));
+  return head.fusion->weight;
 }
 
 // fused also takes its decisions out of the shared prompt, with its own prompt (the one its fusion was
@@ -343,16 +344,19 @@ TEST(AnalyzeHiddenState, FusedDecisionsAreClassifyTaskAndRouteAgentAnswers) {
   y.replace(y.find("  strategy: "), 0, "  state_dir: " + state.path() + "\n");
   const Config cfg = parse_config(y, "analyze.yaml");
   Engine engine(engine_params());
-  train_fused(
+  const double category_weight = train_fused(
       engine, category_labels(cfg), classify_options(cfg),
       {{"Fix the null pointer bug", "Write a Rust parser", "Why does my loop hang?", "Add unit tests"},
        {"What is 12 times 13?", "Solve x^2 = 4", "Integrate sin(x)", "Is 97 prime?"},
        {"hi there", "how are you?", "tell me a joke", "good night"}});
-  train_fused(engine, agent_labels(cfg), agent_options(cfg),
-              {{"Где мой счёт за март?", "refund my order", "invoice is wrong", "card was charged twice"},
-               {"prod is down", "the deploy failed", "disk full on db-2", "restart the pods"},
-               {"hello", "who are you?", "what can you do?", "thanks"}});
-  expect_classify_task_and_route_agent_answers(engine, cfg, Strategy::fused, 4);
+  const double agent_weight =
+      train_fused(engine, agent_labels(cfg), agent_options(cfg),
+                  {{"Где мой счёт за март?", "refund my order", "invoice is wrong", "card was charged twice"},
+                   {"prod is down", "the deploy failed", "disk full on db-2", "restart the pods"},
+                   {"hello", "who are you?", "what can you do?", "thanks"}});
+  // The shared prompt, one decode of the request, and each fused decision's prompt where it has weight.
+  const std::uint64_t requests = 2 + (category_weight > 0 ? 1 : 0) + (agent_weight > 0 ? 1 : 0);
+  expect_classify_task_and_route_agent_answers(engine, cfg, Strategy::fused, requests);
 }
 
 TEST(AnalyzeHiddenState, OnlyTheAgentsByHiddenStateTheCategoryByPrompt) {

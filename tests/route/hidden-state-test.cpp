@@ -498,6 +498,33 @@ TEST(FusedStrategy, IsTheHeadAndThePromptCombinedAsFittedAndAgreesWithItsTwin) {
   }
 }
 
+// A fusion whose prompt weight is 0 does not ask the prompt: one engine request per decision, and the
+// same distribution as when the prompt is asked.
+TEST(FusedStrategy, APromptWithoutWeightIsNotAsked) {
+  test::TempDir state;
+  const Config config = make_config("fused", 0.0, state.path());
+  auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
+  const TrainingData d = training_data();
+  const auto x = embed_texts(*engine, d.texts, 64);
+  Head head = train_head(x, d.y, category_names(config), "categories", engine->info().fingerprint);
+  LabelScorerOptions prompt_options = classify_options(config);
+  prompt_options.strategy = prompt_strategy(Strategy::fused, config.categories.size());
+  const LabelScorer prompt(*engine, category_labels(config), prompt_options);
+  head.fusion = fit_fusion(prompt, head, d.texts, x, d.y, HeadTrainOptions{}.heldout_every);
+  for (const double weight : {0.0, 0.7}) {
+    head.fusion->weight = weight;
+    save_head(head, state.path());
+    TaskRouter router(engine, config);
+    for (const auto& t : kTexts) {
+      const std::uint64_t before = engine->stats().requests;
+      const ClassifyResult r = router.classify_task(t).get();
+      EXPECT_EQ(engine->stats().requests - before, weight > 0 ? 2U : 1U) << t;
+      const std::vector<double> want = fused_probs(head, engine->embed(t).get(), prompt.score(t).get().probs);
+      for (size_t k = 0; k < want.size(); ++k) EXPECT_NEAR(r.distribution[k].second, want[k], 1e-9) << t;
+    }
+  }
+}
+
 // ---- training data ------------------------------------------------------------------------------
 
 class TrainingSet : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
