@@ -71,9 +71,6 @@ double fit_temperature(const std::vector<std::vector<double>>& logits, const std
 // A label set's identity: sha256 over the names in order (the order is the head's output order).
 std::string label_set_hash(const std::vector<std::string>& labels);
 
-// strategy fused: the head and the label prompt (choice | score) as one log-linear model,
-// softmax((head logits / head temperature + weight * log p_prompt) / temperature). The weight and the
-// temperature are fitted on the held-out examples, so how much the prompt counts is measured, not chosen.
 // The confidence threshold for a target precision, chosen on held-out examples: the lowest confidence
 // whose accepted set (confidence >= threshold) still reaches `precision`. Set it as the config's
 // threshold (internal_model.threshold, agent_routing.threshold) to abstain below it.
@@ -86,6 +83,9 @@ struct PrecisionThreshold {
 PrecisionThreshold threshold_for_precision(const std::vector<std::vector<double>>& probs,
                                            const std::vector<int>& y, double precision);
 
+// strategy fused: the head and the label prompt (choice | score) as one log-linear model,
+// softmax((head logits / head temperature + weight * log p_prompt) / temperature). The weight and the
+// temperature are fitted on the held-out examples, so how much the prompt counts is measured, not chosen.
 struct Fusion {
   double weight = 0;       // of the prompt's log-probabilities; 0 when they do not help on held-out data
   double temperature = 1;  // over the fused logits

@@ -127,6 +127,7 @@ public:
 
 private:
   void make_prompt();
+  bool asks_prompt() const; // score and choice; fused unless its fusion gives the prompt no weight
   ScoreRequest request_for(const std::string& text, bool* truncated) const;
   LabelDistribution distribution(const ScoreResult& result, int query_tokens, bool truncated) const;
   LabelDistribution hidden_distribution(const HiddenState& e, const LabelDistribution* prompt,

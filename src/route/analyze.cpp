@@ -5,6 +5,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "route/await-score.h"
 #include "route/field-scorers.h"
 #include "tinyroute/decision-cache.h"
 
@@ -471,27 +472,7 @@ std::future<AnalyzeResult> Analyzer::Impl::finish(std::future<ScoreResult> fut, 
                     [this, t0, deadline, f = std::move(fut), hidden = std::move(hidden), req = std::move(req),
                      n_query, truncated, facts = std::move(facts), availability = std::move(availability),
                      key = std::move(key), text = std::move(text), annotate = std::move(annotate)]() mutable {
-                      // Waits for one engine result within the deadline (when there is one).
-                      const auto in_time = [&](auto& future) {
-                        if (deadline && future.wait_until(*deadline) != std::future_status::ready)
-                          throw Error(ErrorCode::deadline_exceeded,
-                                      "the internal model did not decide in time");
-                      };
-                      ScoreResult s;
-                      try {
-                        in_time(f);
-                        s = f.get();
-                      } catch (const Error& e) {
-                        if (e.code() != ErrorCode::unknown_prefix) throw;
-                        // Evicted by other prefixes (the engine keeps a bounded number): make it resident
-                        // again, once, within the same deadline.
-                        auto added = engine_.add_prefix(prefix_id_, prefix_text_);
-                        in_time(added);
-                        added.get();
-                        auto again = engine_.score(std::move(req));
-                        in_time(again);
-                        s = again.get();
-                      }
+                      const ScoreResult s = await_score(engine_, f, req, prefix_id_, prefix_text_, deadline);
                       // Every decision or none: a hidden-state decision past the deadline makes the whole one
                       // late.
                       const HiddenResult h = hidden_result(hidden, deadline);

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "core/sha256.h"
+#include "route/await-score.h"
 #include "tinyroute/classify.h"
 
 namespace tinyroute {
@@ -128,6 +129,8 @@ LabelScorer::LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerO
                       " (the labels' descriptions or examples changed since); run `tinyroute train` again");
     }
   }
+  // Resident only where it is asked (not for a fusion that gives it no weight).
+  if (asks_prompt()) engine_.add_prefix(prefix_id_, prefix_text_).get();
   if (strategy == Strategy::centroid) {
     // All examples embedded in one submission; a label without examples stands for itself by name and
     // description, so a new label is still one config edit.
@@ -162,7 +165,6 @@ void LabelScorer::make_prompt() {
   prefix_id_ = options_.prefix_name + "@" + std::to_string(std::hash<std::string>{}(prefix_text_));
   const std::string tail_text = rendered.substr(at + std::string(kSlot).size()) + options_.answer_noun + ":";
   tail_ = engine_.tokenize(tail_text, false, true);
-  engine_.add_prefix(prefix_id_, prefix_text_).get();
 }
 
 std::string LabelScorer::prompt_hash() const {
@@ -273,9 +275,7 @@ LabelScorer::Pending LabelScorer::submit(const std::string& text, Priority prior
     else
       p.hidden = engine_.embed_tokens(p.hidden_tokens).share();
   }
-  // A fusion that gives the prompt no weight does not need its answer: fused then costs what head costs.
-  const bool prompt_counts = options_.strategy != Strategy::fused || head_->fusion->weight > 0;
-  if (reads_prompt(options_.strategy) && prompt_counts) {
+  if (asks_prompt()) {
     bool truncated = false;
     p.request = request_for(text, &truncated);
     p.request.priority = priority;
@@ -286,32 +286,14 @@ LabelScorer::Pending LabelScorer::submit(const std::string& text, Priority prior
   return p;
 }
 
-LabelDistribution LabelScorer::finish(Pending& p,
-                                      std::optional<std::chrono::steady_clock::time_point> deadline) const {
-  const auto in_time = [&](auto& future) {
-    if (deadline && future.wait_until(*deadline) != std::future_status::ready)
-      throw Error(ErrorCode::deadline_exceeded, "the internal model did not decide in time");
-  };
+LabelDistribution LabelScorer::finish(Pending& p, Deadline deadline) const {
   std::optional<LabelDistribution> prompt;
   if (p.prompt) {
-    const int n_query = static_cast<int>(p.request.query.size());
-    try {
-      in_time(*p.prompt);
-      prompt = distribution(p.prompt->get(), n_query, p.truncated);
-    } catch (const Error& e) {
-      if (e.code() != ErrorCode::unknown_prefix) throw;
-      // Evicted by other prefixes (the engine keeps a bounded number): make it resident again, once,
-      // within the same deadline.
-      auto added = engine_.add_prefix(prefix_id_, prefix_text_);
-      in_time(added);
-      added.get();
-      auto again = engine_.score(p.request);
-      in_time(again);
-      prompt = distribution(again.get(), n_query, p.truncated);
-    }
+    prompt = distribution(await_score(engine_, *p.prompt, p.request, prefix_id_, prefix_text_, deadline),
+                          static_cast<int>(p.request.query.size()), p.truncated);
   }
   if (!p.hidden) return *prompt;
-  in_time(*p.hidden);
+  wait_in_time(*p.hidden, deadline);
   return hidden_distribution(p.hidden->get(), prompt ? &*prompt : nullptr, p.truncated);
 }
 
@@ -321,8 +303,14 @@ std::future<LabelDistribution> LabelScorer::score(const std::string& text, Prior
                     [this, p = submit(text, priority)]() mutable { return finish(p); });
 }
 
+bool LabelScorer::asks_prompt() const {
+  // A fusion that gives the prompt no weight does not need its answer: fused then costs what head costs.
+  return reads_prompt(options_.strategy) &&
+         (options_.strategy != Strategy::fused || head_->fusion->weight > 0);
+}
+
 LabelDistribution LabelScorer::score_reference(const std::string& text) const {
-  if (!reads_prompt(options_.strategy)) return score(text).get();
+  if (!asks_prompt()) return score(text).get();
   bool truncated = false;
   const ScoreRequest r = request_for(text, &truncated);
   const LabelDistribution prompt =

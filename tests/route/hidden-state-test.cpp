@@ -465,18 +465,29 @@ TEST(PrecisionThreshold, IsTheLowestConfidenceThatReachesTheTargetAsBruteForceFi
   }
 }
 
+// fused's prompt for the config's categories, as the strategy builds it.
+LabelScorer fused_prompt(Engine& engine, const Config& config) {
+  LabelScorerOptions options = classify_options(config);
+  options.strategy = prompt_strategy(Strategy::fused, config.categories.size());
+  return LabelScorer(engine, category_labels(config), options);
+}
+
+// A head trained on training_data(), with its fusion fitted beside `prompt`.
+Head fused_head(Engine& engine, const Config& config, const LabelScorer& prompt) {
+  const TrainingData d = training_data();
+  const auto x = embed_texts(engine, d.texts, 64);
+  Head head = train_head(x, d.y, category_names(config), "categories", engine.info().fingerprint);
+  head.fusion = fit_fusion(prompt, head, d.texts, x, d.y, HeadTrainOptions{}.heldout_every);
+  return head;
+}
+
 TEST(FusedStrategy, IsTheHeadAndThePromptCombinedAsFittedAndAgreesWithItsTwin) {
   test::TempDir state;
   const Config config = make_config("fused", 0.0, state.path());
   auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
-  const TrainingData d = training_data();
-  const auto x = embed_texts(*engine, d.texts, 64);
-  Head head = train_head(x, d.y, category_names(config), "categories", engine->info().fingerprint);
-  LabelScorerOptions prompt_options = classify_options(config);
-  prompt_options.strategy = prompt_strategy(Strategy::fused, config.categories.size());
-  EXPECT_EQ(prompt_options.strategy, Strategy::choice);
-  const LabelScorer prompt(*engine, category_labels(config), prompt_options);
-  head.fusion = fit_fusion(prompt, head, d.texts, x, d.y, HeadTrainOptions{}.heldout_every);
+  const LabelScorer prompt = fused_prompt(*engine, config);
+  EXPECT_EQ(prompt.options().strategy, Strategy::choice);
+  const Head head = fused_head(*engine, config, prompt);
   EXPECT_EQ(head.fusion->n_fitted, head.n_heldout);
   EXPECT_EQ(head.fusion->prompt_hash, prompt.prompt_hash());
   const Head round_trip = parse_head(serialize_head(head), "memory");
@@ -504,13 +515,8 @@ TEST(FusedStrategy, APromptWithoutWeightIsNotAsked) {
   test::TempDir state;
   const Config config = make_config("fused", 0.0, state.path());
   auto engine = std::make_shared<Engine>(engine_params_from(config.internal_model));
-  const TrainingData d = training_data();
-  const auto x = embed_texts(*engine, d.texts, 64);
-  Head head = train_head(x, d.y, category_names(config), "categories", engine->info().fingerprint);
-  LabelScorerOptions prompt_options = classify_options(config);
-  prompt_options.strategy = prompt_strategy(Strategy::fused, config.categories.size());
-  const LabelScorer prompt(*engine, category_labels(config), prompt_options);
-  head.fusion = fit_fusion(prompt, head, d.texts, x, d.y, HeadTrainOptions{}.heldout_every);
+  const LabelScorer prompt = fused_prompt(*engine, config);
+  Head head = fused_head(*engine, config, prompt);
   for (const double weight : {0.0, 0.7}) {
     head.fusion->weight = weight;
     save_head(head, state.path());
