@@ -101,7 +101,7 @@ public:
 
   // Throws Error(invalid_argument) right away for a message over agent_routing.max_message_bytes, a
   // hop_count over agent_routing.max_hops ("hop limit exceeded") or an invalid override.
-  // `cancel` ends the free-text generation (the long part) with Error(cancelled).
+  // `cancel` ends the engine work (the scorers and the free-text generation) with Error(cancelled).
   std::future<FormattedMessage> format_agent_message(MessageInput input, Priority priority = Priority::normal,
                                                      CancelToken cancel = {}) const;
 

@@ -34,7 +34,9 @@ public:
   // Throws Error(invalid_argument) when the config has no agents section.
   AgentRouter(Engine& engine, const Config& config);
 
-  std::future<AgentRoute> route_agent(const std::string& text, Priority priority = Priority::normal) const;
+  // `cancel` ends the engine work with Error(cancelled) (a server shutting down).
+  std::future<AgentRoute> route_agent(const std::string& text, Priority priority = Priority::normal,
+                                      CancelToken cancel = {}) const;
   // The brute-force twin (LabelScorer::score_reference). Tests only.
   AgentRoute route_agent_reference(const std::string& text) const;
 

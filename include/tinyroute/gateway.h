@@ -90,9 +90,12 @@ struct ChatRequest {
   // category's models are used and classification is skipped. Empty = none.
   std::string category;
   Priority priority = Priority::normal; // X-Request-Priority: high | medium | low
-  nlohmann::json format;                // structured output: "json" or a JSON Schema; null = free text
-  std::string format_name;              // a JSON Schema format's name (OpenAI's json_schema.name)
-  std::optional<bool> format_strict;    // OpenAI's json_schema.strict
+  // Cancelled when the gateway stops with this request still in flight (stop()'s drain is over): the
+  // router's engine work carries it, so a shutdown does not wait for a decision nobody will read.
+  CancelToken cancel;
+  nlohmann::json format;             // structured output: "json" or a JSON Schema; null = free text
+  std::string format_name;           // a JSON Schema format's name (OpenAI's json_schema.name)
+  std::optional<bool> format_strict; // OpenAI's json_schema.strict
   // Fields tinyroute does not translate, as the client sent them: they reach backends of the same
   // protocol unchanged, and a backend of another protocol is refused (400 naming the field). An Ollama
   // request's "options" holds only the options without a canonical meaning (num_ctx, mirostat, ...).
@@ -151,7 +154,7 @@ using Router = std::function<RouteDecision(const ChatRequest&)>;
 // on a worker thread, never on the network threads. The body is parsed for it (null for GET/HEAD or an
 // empty body); a body that is not JSON is a 400. Errors become OpenAI-style error bodies: Error by code
 // (invalid_argument 400, internal_model_forbidden 403, model_not_found 404, context_overflow 413,
-// no_candidate / engine_stopped 503, others 500), any other exception 500.
+// no_candidate / engine_stopped / cancelled 503, others 500), any other exception 500.
 using JsonHandler = std::function<nlohmann::json(const nlohmann::json& body)>;
 
 // What the gateway read from the request's headers for an added endpoint.
@@ -159,6 +162,9 @@ struct JsonRequestContext {
   Priority priority = Priority::normal;       // X-Request-Priority, medium when absent
   bool priority_given = false;                // the header was sent
   std::map<std::string, std::string> headers; // all of them, lower-case names
+  // Cancelled when the gateway stops with the request still in flight: engine work the handler starts
+  // should carry it (Error(cancelled) is then answered as a 503 "shutting down").
+  CancelToken cancel;
 };
 using JsonContextHandler =
     std::function<nlohmann::json(const nlohmann::json& body, const JsonRequestContext& context)>;
@@ -230,7 +236,9 @@ public:
   // address cannot be bound.
   void start();
   int port() const;
-  // Stops accepting, lets in-flight requests finish for up to `drain`, then closes everything.
+  // Stops accepting and lets in-flight requests finish for up to `drain`. Then it cancels the engine work
+  // of those still running (ChatRequest::cancel, JsonRequestContext::cancel), gives them up to a second
+  // to answer with a 503, and closes everything.
   void stop(std::chrono::milliseconds drain = std::chrono::seconds(5));
   // Swaps in a new config (models, fallbacks, internal model names) for requests that start later.
   void reload(Config config);

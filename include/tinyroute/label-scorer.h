@@ -90,7 +90,8 @@ public:
   // fused: both the head (which must carry a fusion fitted with this very prompt) and the prompt.
   LabelScorer(Engine& engine, std::vector<Label> labels, LabelScorerOptions options);
 
-  std::future<LabelDistribution> score(const std::string& text, Priority priority = Priority::normal) const;
+  std::future<LabelDistribution> score(const std::string& text, Priority priority = Priority::normal,
+                                       CancelToken cancel = {}) const;
   // The brute-force twin: the same prompt decoded from scratch for every label, and the hidden state
   // read as score() reads it (one decode, no prefix to share). Tests only.
   LabelDistribution score_reference(const std::string& text) const;

@@ -29,8 +29,10 @@ class MetadataExtractor {
 public:
   MetadataExtractor(Engine& engine, const Config& config, MessageOptions options = {});
   ~MetadataExtractor();
-  // Throws Error(invalid_argument) for text over agent_routing.max_message_bytes.
-  std::future<MessageMetadata> extract_metadata(std::string text, Priority priority = Priority::normal) const;
+  // Throws Error(invalid_argument) for text over agent_routing.max_message_bytes. `cancel` ends the
+  // engine work with Error(cancelled) (a server shutting down).
+  std::future<MessageMetadata> extract_metadata(std::string text, Priority priority = Priority::normal,
+                                                CancelToken cancel = {}) const;
   const std::string& grammar() const;
 
 private:

@@ -42,8 +42,9 @@ public:
   // stays in service. Sections read only at start (bus connection, shared_state) are logged.
   void reload(Config next);
 
-  // Stops accepting and gives requests in flight `drain` to finish, then stops the bus. False when the
-  // internal model failed to warm up.
+  // Stops the bus (its engine work cancelled, its entries left pending), stops accepting and gives
+  // requests in flight `drain` to finish; the engine work of those still running is then cancelled
+  // (they answer 503 shutting_down). False when the internal model failed to warm up.
   bool stop(std::chrono::milliseconds drain);
 
 private:

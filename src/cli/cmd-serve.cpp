@@ -1,7 +1,7 @@
 // tinyroute serve: the Server (tinyroute/server.h) under the command line's signals. SIGHUP reloads the
 // config (a bad one is logged and ignored); SIGTERM / SIGINT stop accepting and drain in-flight
-// requests. Signals are taken synchronously by the main thread (sigwait), so no handler and no global
-// state are involved.
+// requests, then cancel the engine work of those still running (they answer 503). Signals are taken
+// synchronously by the main thread (sigwait), so no handler and no global state are involved.
 #include <csignal>
 #include <optional>
 #include <pthread.h>
@@ -98,7 +98,8 @@ void register_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--threads", o->threads, "Network threads")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  cmd->add_option("--drain-seconds", o->drain_s, "On SIGTERM, how long in-flight requests may finish")
+  cmd->add_option("--drain-seconds", o->drain_s,
+                  "On SIGTERM, how long in-flight requests may finish before their engine work is cancelled")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return run_serve(*o); }; });

@@ -29,6 +29,7 @@ awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out,
     }
     ChatRequest request = openai->parse(body);
     request.priority = priority;
+    request.cancel = context.cancel;
     request.conversation = std::move(conversation);
     RouteDecision d = co_await call_router(request);
     co_return co_await send_json(out, 200, to_json(d));
@@ -65,10 +66,12 @@ awaitable<int> Gateway::Impl::call_json(HttpRequest& req, ResponseWriter& out, c
   } catch (const Error& e) {
     status = http_status_for(e.code());
     type = e.code() == ErrorCode::context_overflow ? "context_length_exceeded"
+           : e.code() == ErrorCode::cancelled      ? "shutting_down"
            : status < 500                          ? "invalid_request_error"
                                                    : std::string(error_code_name(e.code()));
-    message = e.what();
-    if (status >= 500) spdlog::error("gateway: {} failed: {}", endpoint.path, message);
+    message = e.code() == ErrorCode::cancelled ? kShuttingDown : e.what();
+    if (status >= 500 && e.code() != ErrorCode::cancelled)
+      spdlog::error("gateway: {} failed: {}", endpoint.path, message);
   } catch (const std::exception& e) {
     // A bug: the exception's text goes to the log, not to the client.
     spdlog::error("gateway: {} failed: {}", endpoint.path, e.what());

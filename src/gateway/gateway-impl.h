@@ -58,6 +58,10 @@ double seconds_since(std::chrono::steady_clock::time_point t);
 // Where a library Error lands on the HTTP status scale (for added JSON endpoints).
 int http_status_for(ErrorCode code);
 
+// What a request still in flight when stop()'s drain ends is answered (503): its engine work was cancelled.
+inline constexpr const char* kShuttingDown =
+    "tinyroute is shutting down and cancelled this request before it was answered; send it again";
+
 // Every endpoint's body goes through here (and so every endpoint added later): strict JSON under the
 // limits in request-json.h.
 json parse_body(const std::string& body);
@@ -176,7 +180,8 @@ struct Gateway::Impl {
   std::unique_ptr<HttpServer> server;
   std::vector<std::thread> threads;
   bool running = false;
-  int bound_port = 0; // kept: the acceptor is closed after stop()
+  CancelToken shutdown; // this run's: cancelled when stop()'s drain is over (a new one per start())
+  int bound_port = 0;   // kept: the acceptor is closed after stop()
   // After contexts and server: waiting forwards (suspended coroutines) are dropped while both still exist.
   BackendQueues queues;
 

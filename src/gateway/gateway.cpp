@@ -29,6 +29,7 @@ int http_status_for(ErrorCode code) {
     return 413;
   case ErrorCode::no_candidate:
   case ErrorCode::engine_stopped:
+  case ErrorCode::cancelled: // only the gateway's stop() cancels a request's engine work
     return 503;
   case ErrorCode::deadline_exceeded:
     return 504;
@@ -94,6 +95,8 @@ FrontError routing_error(const Error& e) {
   case ErrorCode::no_candidate:
   case ErrorCode::engine_stopped:
     return FrontError(503, "routing_failed", std::string("routing failed: ") + e.what());
+  case ErrorCode::cancelled:
+    return FrontError(503, "shutting_down", std::string(kShuttingDown));
   default:
     break;
   }
@@ -155,6 +158,7 @@ awaitable<void> Gateway::Impl::handle(HttpRequest& req, ResponseWriter& out) {
     const bool open_path = method_ok && ep->open;
     const Grant* grant = nullptr;
     JsonRequestContext context; // its headers are filled only for the handlers that read them
+    context.cancel = shutdown;
     std::string priority_error;
     if (auto it = req.headers.find("x-request-priority"); it != req.headers.end()) {
       if (auto p = parse_priority(it->second)) {
@@ -458,6 +462,7 @@ awaitable<int> Gateway::Impl::chat(HttpRequest& req, ResponseWriter& out, const 
   try {
     request = front.parse(parse_body(req.body));
     request.priority = priority;
+    request.cancel = shutdown;
     request.conversation = header_value(req, "x-tinyroute-conversation");
     decision = co_await resolve(cfg, request, grant, category_label, model_label);
     models = candidates(cfg, decision);
@@ -557,6 +562,7 @@ awaitable<int> Gateway::Impl::count_tokens(HttpRequest& req, ResponseWriter& out
   try {
     ChatRequest request = parse_count_tokens(*anthropic, parse_body(req.body));
     request.priority = priority;
+    request.cancel = shutdown;
     request.conversation = header_value(req, "x-tinyroute-conversation");
     const RouteDecision decision = co_await resolve(cfg, request, grant, category_label, model_label);
     const ModelConfig* model = find_answer_model(cfg, decision.model);
@@ -661,6 +667,7 @@ void Gateway::start() {
   limits.max_body_bytes = s.options.max_body_bytes;
   limits.max_header_bytes = s.options.max_header_bytes;
   limits.request_read_timeout_s = s.options.request_read_timeout_s;
+  if (s.shutdown.cancelled()) s.shutdown = CancelToken(); // started again after stop()
   if (s.contexts.empty()) {
     for (int i = 0; i < std::max(1, s.options.threads); ++i)
       s.contexts.push_back(std::make_unique<Impl::NetworkContext>());
@@ -690,8 +697,20 @@ void Gateway::stop(std::chrono::milliseconds drain) {
   if (!s.running) return;
   s.server->stop_accepting();
   const auto deadline = std::chrono::steady_clock::now() + drain;
-  while (s.server->active_requests() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const auto wait_until = [&s](std::chrono::steady_clock::time_point until) {
+    while (s.server->active_requests() > 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+  wait_until(deadline);
+  // The drain is over: the engine work of the requests still in flight is cancelled (it ends between two
+  // decodes), and their handlers get a moment to answer 503 before the connections close.
+  s.shutdown.cancel();
+  if (const std::size_t left = s.server->active_requests(); left > 0) {
+    spdlog::warn("gateway: {} request{} still in flight after the drain: internal-model work cancelled, "
+                 "connections closing",
+                 left, left == 1 ? "" : "s");
+    wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   }
   s.work.clear();
   for (auto& context : s.contexts) context->stop();

@@ -283,11 +283,11 @@ std::future<FormattedMessage> MessageFormatter::format_agent_message(MessageInpu
   const std::string& text = loose.text;
   const bool empty = blank(text);
   std::optional<std::future<LabelDistribution>> kind_f, priority_f, language_f;
-  if (!loose.kind) kind_f = impl_->kind.score(text, prio);
-  if (!loose.priority) priority_f = impl_->priority.score(text, prio);
-  if (!loose.language && !empty) language_f = impl_->language.score(text, prio);
+  if (!loose.kind) kind_f = impl_->kind.score(text, prio, cancel);
+  if (!loose.priority) priority_f = impl_->priority.score(text, prio, cancel);
+  if (!loose.language && !empty) language_f = impl_->language.score(text, prio, cancel);
   std::optional<std::future<AgentRoute>> route_f;
-  if (to_source == "routing") route_f = router_->route_agent(text, prio);
+  if (to_source == "routing") route_f = router_->route_agent(text, prio, cancel);
   auto fields_f = impl_->fields.generate(text, prio, std::move(cancel));
 
   return std::async(std::launch::deferred, [this, m = std::move(m), loose, correlation, to_source, t0,

@@ -64,7 +64,8 @@ const std::string& MetadataExtractor::grammar() const {
   return impl_->fields.grammar();
 }
 
-std::future<MessageMetadata> MetadataExtractor::extract_metadata(std::string raw, Priority prio) const {
+std::future<MessageMetadata> MetadataExtractor::extract_metadata(std::string raw, Priority prio,
+                                                                 CancelToken cancel) const {
   const auto t0 = std::chrono::steady_clock::now();
   const int limit = impl_->config.agent_routing.max_message_bytes;
   if (raw.size() > static_cast<std::size_t>(limit)) {
@@ -75,11 +76,11 @@ std::future<MessageMetadata> MetadataExtractor::extract_metadata(std::string raw
   const std::string text = sanitize_utf8(raw);
   const bool empty = text.find_first_not_of(" \t\r\n") == std::string::npos;
   std::optional<std::future<LabelDistribution>> language_f;
-  if (!empty) language_f = impl_->language.score(text, prio);
-  auto urgency_f = impl_->urgency.score(text, prio);
-  auto tools_f = impl_->tools.score(text, prio);
-  auto complexity_f = impl_->complexity.score(text, prio);
-  auto fields_f = impl_->fields.generate(text, prio);
+  if (!empty) language_f = impl_->language.score(text, prio, cancel);
+  auto urgency_f = impl_->urgency.score(text, prio, cancel);
+  auto tools_f = impl_->tools.score(text, prio, cancel);
+  auto complexity_f = impl_->complexity.score(text, prio, cancel);
+  auto fields_f = impl_->fields.generate(text, prio, cancel);
   const int n_tokens = static_cast<int>(impl_->engine.tokenize(text, false, false).size());
   return std::async(std::launch::deferred, [t0, n_tokens, language_f = std::move(language_f),
                                             urgency_f = std::move(urgency_f), tools_f = std::move(tools_f),

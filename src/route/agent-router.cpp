@@ -70,8 +70,9 @@ AgentRoute AgentRouter::decide(const LabelDistribution& d, double ms) const {
   return agent_decision(d, threshold_, triage_, ms);
 }
 
-std::future<AgentRoute> AgentRouter::route_agent(const std::string& text, Priority priority) const {
-  auto fut = scorer_.score(text, priority);
+std::future<AgentRoute> AgentRouter::route_agent(const std::string& text, Priority priority,
+                                                 CancelToken cancel) const {
+  auto fut = scorer_.score(text, priority, std::move(cancel));
   return std::async(std::launch::deferred, [this, f = std::move(fut)]() mutable {
     const LabelDistribution d = f.get();
     return decide(d, d.queue_ms + d.compute_ms);

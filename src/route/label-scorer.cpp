@@ -297,10 +297,11 @@ LabelDistribution LabelScorer::finish(Pending& p, Deadline deadline) const {
   return hidden_distribution(p.hidden->get(), prompt ? &*prompt : nullptr, p.truncated);
 }
 
-std::future<LabelDistribution> LabelScorer::score(const std::string& text, Priority priority) const {
+std::future<LabelDistribution> LabelScorer::score(const std::string& text, Priority priority,
+                                                  CancelToken cancel) const {
   // Deferred: the engine's worker does the work; the small conversion runs in the caller's get().
   return std::async(std::launch::deferred,
-                    [this, p = submit(text, priority)]() mutable { return finish(p); });
+                    [this, p = submit(text, priority, std::move(cancel))]() mutable { return finish(p); });
 }
 
 bool LabelScorer::asks_prompt() const {

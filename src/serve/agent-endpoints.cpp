@@ -70,7 +70,7 @@ AgentServices::AgentServices(std::shared_ptr<Engine> e, Config c)
 }
 
 nlohmann::json agent_route_endpoint(const AgentServices& services, const nlohmann::json& body,
-                                    Priority priority) {
+                                    Priority priority, CancelToken cancel) {
   const MessageFormatter& formatter = require_agents(services);
   const std::string text = text_field(body, services.config);
   if (auto m = services.rules.match_agent(text)) {
@@ -82,11 +82,11 @@ nlohmann::json agent_route_endpoint(const AgentServices& services, const nlohman
     out["rule"] = describe(*m);
     return out;
   }
-  return agent_route_json(formatter.router()->route_agent(text, priority).get());
+  return agent_route_json(formatter.router()->route_agent(text, priority, std::move(cancel)).get());
 }
 
 nlohmann::json agent_message_endpoint(const AgentServices& services, const nlohmann::json& body,
-                                      Priority priority) {
+                                      Priority priority, CancelToken cancel) {
   const MessageFormatter& formatter = require_agents(services);
   if (!body.is_object()) bad("send a JSON object: {\"text\": ...} or the message's own fields");
   MessageInput input;
@@ -125,13 +125,14 @@ nlohmann::json agent_message_endpoint(const AgentServices& services, const nlohm
     input.text = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     check_size(input.text, services.config);
   }
-  return formatter.format_agent_message(std::move(input), priority).get().json;
+  return formatter.format_agent_message(std::move(input), priority, std::move(cancel)).get().json;
 }
 
-nlohmann::json metadata_endpoint(const AgentServices& services, const nlohmann::json& body,
-                                 Priority priority) {
+nlohmann::json metadata_endpoint(const AgentServices& services, const nlohmann::json& body, Priority priority,
+                                 CancelToken cancel) {
   return metadata_json(
-      services.metadata->extract_metadata(text_field(body, services.config), priority).get());
+      services.metadata->extract_metadata(text_field(body, services.config), priority, std::move(cancel))
+          .get());
 }
 
 } // namespace tinyroute::serve

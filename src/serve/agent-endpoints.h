@@ -27,15 +27,16 @@ struct AgentServices {
 };
 
 // {"text"} -> agent, confidence, distribution, uncertain, source (rule | model | default), latency_ms.
+// Each endpoint's engine work carries `cancel` (the gateway's shutdown): Error(cancelled) when it fires.
 nlohmann::json agent_route_endpoint(const AgentServices& services, const nlohmann::json& body,
-                                    Priority priority = Priority::normal);
+                                    Priority priority = Priority::normal, CancelToken cancel = {});
 // {"text"} or the message's own JSON fields, plus optional from / to / reply_to / correlation_id /
 // hop_count -> the agent-message.v1 envelope. Only the request's own "to" names a recipient; a "to"
 // inside the text never does (an HTTP client must not address agents through the message text).
 nlohmann::json agent_message_endpoint(const AgentServices& services, const nlohmann::json& body,
-                                      Priority priority = Priority::normal);
+                                      Priority priority = Priority::normal, CancelToken cancel = {});
 // {"text"} -> language, intent, urgency, topics, needs_tools, complexity, estimated_tokens.
 nlohmann::json metadata_endpoint(const AgentServices& services, const nlohmann::json& body,
-                                 Priority priority = Priority::normal);
+                                 Priority priority = Priority::normal, CancelToken cancel = {});
 
 } // namespace tinyroute::serve

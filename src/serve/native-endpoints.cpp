@@ -71,7 +71,7 @@ void add_native_endpoints(Gateway& gateway, std::shared_ptr<const LiveRouter> li
   gateway.add_json_endpoint("POST", "/v1/classify", [live](const json& body, const JsonRequestContext& ctx) {
     std::string text = text_input(body);
     return classify_json(
-        classify_request(*live->ready().analyzer, std::move(text), request_priority(body, ctx)));
+        classify_request(*live->ready().analyzer, std::move(text), request_priority(body, ctx), ctx.cancel));
   });
   gateway.add_json_endpoint("POST", "/v1/select", [live, availability](const json& body) {
     return select_endpoint(*live->ready().tasks, body, availability());
@@ -82,19 +82,20 @@ void add_native_endpoints(Gateway& gateway, std::shared_ptr<const LiveRouter> li
     // A client that retries a conversation message names it, so the retry is not a second turn.
     options.turn_id = body_or_header(body, ctx.headers, "message_id", "x-tinyroute-message-id");
     options.priority = request_priority(body, ctx);
+    options.cancel = ctx.cancel;
     return analyze_json(live->ready().analyzer->analyze(text_input(body), std::move(options)).get());
   });
   gateway.add_json_endpoint(
       "POST", "/v1/agents/route", [live](const json& body, const JsonRequestContext& ctx) {
-        return agent_route_endpoint(*live->ready().agents, body, request_priority(body, ctx));
+        return agent_route_endpoint(*live->ready().agents, body, request_priority(body, ctx), ctx.cancel);
       });
   // A message's own fields may include "priority" (the envelope has one): only the header counts here.
-  gateway.add_json_endpoint("POST", "/v1/agents/messages",
-                            [live](const json& body, const JsonRequestContext& ctx) {
-                              return agent_message_endpoint(*live->ready().agents, body, ctx.priority);
-                            });
+  gateway.add_json_endpoint(
+      "POST", "/v1/agents/messages", [live](const json& body, const JsonRequestContext& ctx) {
+        return agent_message_endpoint(*live->ready().agents, body, ctx.priority, ctx.cancel);
+      });
   gateway.add_json_endpoint("POST", "/v1/metadata", [live](const json& body, const JsonRequestContext& ctx) {
-    return metadata_endpoint(*live->ready().agents, body, request_priority(body, ctx));
+    return metadata_endpoint(*live->ready().agents, body, request_priority(body, ctx), ctx.cancel);
   });
 }
 

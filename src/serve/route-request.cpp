@@ -46,6 +46,7 @@ RouteDecision route_request(const Analyzer& analyzer, const Engine& engine, cons
   options.facts = facts;
   options.availability = availability;
   options.priority = request.priority;
+  options.cancel = request.cancel;
   const RoutedRequest r = analyzer.route(text, std::move(options));
   d.category = r.classification.category;
   d.confidence = r.classification.confidence;
@@ -57,9 +58,11 @@ RouteDecision route_request(const Analyzer& analyzer, const Engine& engine, cons
   return d;
 }
 
-ClassifyResult classify_request(const Analyzer& analyzer, std::string text, Priority priority) {
+ClassifyResult classify_request(const Analyzer& analyzer, std::string text, Priority priority,
+                                CancelToken cancel) {
   AnalyzeOptions options;
   options.priority = priority;
+  options.cancel = std::move(cancel);
   const RoutedRequest r = analyzer.route(std::move(text), std::move(options));
   ClassifyResult c = r.classification;
   c.source = r.source;

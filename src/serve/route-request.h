@@ -18,14 +18,14 @@ namespace tinyroute::serve {
 RequestFacts facts_for(const ChatRequest& request, const Engine& engine);
 
 // The last user text routed (see above); no user text: the default category, said so. A conversation
-// (request.conversation) routes with its turns.
+// (request.conversation) routes with its turns. The engine work carries request.cancel.
 RouteDecision route_request(const Analyzer& analyzer, const Engine& engine, const Config& config,
                             const ChatRequest& request, const Availability& availability);
 
 // The category alone, decided exactly as route_request decides it (source rule | model | cache |
 // default); latency_ms is the whole decision's.
 ClassifyResult classify_request(const Analyzer& analyzer, std::string text,
-                                Priority priority = Priority::normal);
+                                Priority priority = Priority::normal, CancelToken cancel = {});
 
 // While the internal model warms up (its instruction prefixes are being decoded) it cannot decide in
 // time: the rules, then the default category answer.

@@ -267,10 +267,12 @@ struct Server::Impl {
   }
 
   bool stop(std::chrono::milliseconds drain) {
+    // The bus first: its engine work is cancelled at once (its entries stay pending for the next start),
+    // so the HTTP requests draining have the engine to themselves.
+    bus_thread->stop();
     gateway->stop(drain);
     stopped = true;
     if (warming.joinable()) warming.join();
-    bus_thread->stop();
     return !live->failed();
   }
 };

@@ -136,16 +136,6 @@ inline long long delivered_total(RedisClient& c, const std::string& prefix = "st
   return n;
 }
 
-// Polls `done` until it holds or `limit` passes (fault tests stay bounded).
-template <typename F> bool eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(60)) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
 // XADD of a deployment envelope (flat fields) to the inbox.
 inline std::string xadd(RedisClient& c, const std::vector<std::pair<std::string, std::string>>& fields,
                         const std::string& stream = "stream:tinyroute:inbox") {

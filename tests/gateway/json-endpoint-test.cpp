@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <future>
 #include <thread>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -111,6 +112,47 @@ TEST_F(JsonEndpointTest, ErrorsUseTheOpenAIShapeAndStatus) {
   EXPECT_NE(missing.j()["error"]["message"].get<std::string>().find("/v1/echo"), std::string::npos);
   // The gateway is still healthy after every failure.
   EXPECT_EQ(request(port(), "GET", "/health").status, 200);
+}
+
+// A handler still running when stop()'s drain ends sees its request's cancel token fire; the Error it
+// throws then is answered (503, "shutting_down") before the connections close, and the gateway's stop
+// does not wait for the handler beyond that.
+TEST(JsonEndpointStop, AHandlerRunningAfterTheDrainIsCancelledAndAnswers503) {
+  GatewayOptions o;
+  o.port = 0;
+  Gateway gw(small_config(), nullptr, o);
+  std::atomic<bool> entered{false};
+  std::atomic<bool> cancelled_seen{false};
+  gw.add_json_endpoint("POST", "/v1/slow", [&](const json&, const JsonRequestContext& ctx) -> json {
+    entered = true;
+    // Waits for the cancel (bounded: a broken stop answers 200 after a minute and fails below).
+    for (int i = 0; i < 60000 && !ctx.cancel.cancelled(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (!ctx.cancel.cancelled()) return json{{"cancelled", false}};
+    cancelled_seen = true;
+    throw Error(ErrorCode::cancelled, "the request was cancelled");
+  });
+  gw.start();
+  auto reply = std::async(std::launch::async, [&] { return request(gw.port(), "POST", "/v1/slow", "{}"); });
+  ASSERT_TRUE(tinyroute::test::eventually([&] { return entered.load(); }));
+  gw.stop(std::chrono::milliseconds(50));
+  const Reply r = reply.get();
+  EXPECT_TRUE(cancelled_seen);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.j()["error"]["type"], "shutting_down") << r.body;
+  // The client reads why, never the library's own text.
+  EXPECT_NE(r.j()["error"]["message"].get<std::string>().find("shutting down"), std::string::npos) << r.body;
+  EXPECT_EQ(r.j()["error"]["message"].get<std::string>().find("the request was cancelled"),
+            std::string::npos);
+  // Started again, the gateway gives its requests a fresh token.
+  entered = false;
+  cancelled_seen = false;
+  gw.start();
+  auto again = std::async(std::launch::async, [&] { return request(gw.port(), "POST", "/v1/slow", "{}"); });
+  ASSERT_TRUE(tinyroute::test::eventually([&] { return entered.load(); }));
+  EXPECT_FALSE(cancelled_seen);
+  gw.stop(std::chrono::milliseconds(0));
+  EXPECT_EQ(again.get().status, 503);
 }
 
 TEST_F(JsonEndpointTest, RefusesDuplicatesAndLateAdds) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tinyroute::test {
@@ -36,6 +37,16 @@ std::string read_file(const std::string& path);
 int free_port();
 // Waits until something accepts connections on 127.0.0.1:port; false on timeout.
 bool wait_for_port(int port, std::chrono::milliseconds timeout);
+
+// Polls `done` until it holds or `limit` passes (tests waiting on another thread or process stay bounded).
+template <typename F> bool eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
 
 // A real child process (fork + exec), killed (SIGTERM, then SIGKILL) when the object dies.
 class Process {
