@@ -286,10 +286,11 @@ TEST(HeadStrategy, TrainingIsDeterministicToTheByte) {
   const Config config = make_config("choice");
   Engine engine(engine_params_from(config.internal_model));
   const TrainingData d = training_data();
-  const auto x1 = embed_texts(engine, d.texts, 64);
-  const auto x2 = embed_texts(engine, d.texts, 64);
-  const Head a = train_head(x1, d.y, category_names(config), "categories", engine.info().fingerprint);
-  const Head b = train_head(x2, d.y, category_names(config), "categories", engine.info().fingerprint);
+  // The same features twice: embedding them again may batch them differently, which moves the last
+  // bits of a hidden state (the engine's embeds agree to ~1e-6 across batch shapes, not to the bit).
+  const auto x = embed_texts(engine, d.texts, 64);
+  const Head a = train_head(x, d.y, category_names(config), "categories", engine.info().fingerprint);
+  const Head b = train_head(x, d.y, category_names(config), "categories", engine.info().fingerprint);
   EXPECT_EQ(serialize_head(a), serialize_head(b));
   EXPECT_EQ(a.n_heldout, 4); // every 5th of each label's 6
   EXPECT_EQ(a.n_train, 20);
