@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bus/deployment-envelope.h"
+#include "busy-engine.h"
 #include "message/schema-validate.h"
 #include "redis-fixture.h"
 #include "tinyroute/agent-message.h"
@@ -187,13 +188,8 @@ TEST_F(Bus, AMessageTheModelCannotDecideInTimeGoesByTheRulesElseToTriage) {
   RunningBus bus(cfg, engine); // its prefixes are decoded here, before the engine is made busy
   // One request at a time, and a forced 3,000-token answer holding the engine until the test cancels
   // it: the analyze passes queue behind it whatever the machine's speed.
-  std::string forced;
-  for (int i = 0; i < 3000; ++i) forced += " x";
-  GenerateRequest g;
-  g.prompt = engine->tokenize("Say x many times:", true);
-  g.grammar = "root ::= \"" + forced + "\"";
-  g.max_tokens = 3500;
-  auto busy = engine->generate(g);
+  const CancelToken busy_cancel;
+  auto busy = keep_engine_busy(*engine, 3000, busy_cancel);
   xadd(*c, envelope_fields("88888888-8888-4888-8888-888888888888", "", "Where is the invoice? Due 2026-12-20",
                            "ASK"));
   xadd(*c, envelope_fields("99999999-9999-4999-8999-999999999999", "", "Prod is down, restart it"));
@@ -217,7 +213,7 @@ TEST_F(Bus, AMessageTheModelCannotDecideInTimeGoesByTheRulesElseToTriage) {
   EXPECT_EQ(json::parse(billing[0].at("agent_message"))["deadline"], "2026-12-20");
   EXPECT_EQ(bus->counters().deadline_missed, 2);
   EXPECT_NE(bus->metrics_text().find("tinyroute_bus_deadline_missed_total 2"), std::string::npos);
-  g.cancel.cancel();
+  busy_cancel.cancel();
   EXPECT_THROW(busy.get(), Error); // still decoding its answer: the messages never waited for it
 }
 

@@ -8,6 +8,7 @@
 #include <future>
 #include <thread>
 
+#include "busy-engine.h"
 #include "http-client.h"
 #include "serve/live-router.h"
 #include "serve/native-endpoints.h"
@@ -37,19 +38,6 @@ Config serve_config() {
                           "  - name: triage\n    description: Anything else.\n"
                           "    endpoint: http://127.0.0.1:9003/inbox\n    triage: true\n",
                       "serve.yaml");
-}
-
-// Holds the engine's one request slot until `cancel` fires.
-std::future<GenerateResult> keep_busy(Engine& engine, const CancelToken& cancel) {
-  std::string forced;
-  for (int i = 0; i < 3000; ++i) forced += " x";
-  GenerateRequest g;
-  g.prompt = engine.tokenize("Say x many times:", true);
-  g.grammar = "root ::= \"" + forced + "\"";
-  g.max_tokens = 3500;
-  g.priority = Priority::high;
-  g.cancel = cancel;
-  return engine.generate(g);
 }
 
 TEST(ServeShutdown, EngineWorkStillRunningAfterTheDrainIsCancelledAndAnswered503) {
@@ -85,7 +73,7 @@ TEST(ServeShutdown, EngineWorkStillRunningAfterTheDrainIsCancelledAndAnswered503
     gateway->start();
 
     const CancelToken busy_cancel;
-    auto busy = keep_busy(*engine, busy_cancel);
+    auto busy = test::keep_engine_busy(*engine, 3000, busy_cancel, Priority::high);
     ASSERT_TRUE(test::eventually([&] { return engine->stats().active == 1; }, std::chrono::seconds(60)));
     auto reply = std::async(std::launch::async, [&] {
       return test::http_request(gateway->port(), "POST", c.path, c.body.dump());

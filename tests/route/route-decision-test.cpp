@@ -4,6 +4,7 @@
 // weights are random, so only what holds for any weights is asserted.
 #include <gtest/gtest.h>
 
+#include "busy-engine.h"
 #include "test-support.h"
 #include "tinyroute/analyze.h"
 #include "tinyroute/decision-cache.h"
@@ -46,13 +47,7 @@ EngineParams engine_params(int parallel = 4) {
 
 // Keeps a one-request engine decoding a forced 300-token answer: anything sent now queues behind it.
 std::future<GenerateResult> keep_busy(Engine& engine) {
-  std::string forced;
-  for (int i = 0; i < 300; ++i) forced += " x";
-  GenerateRequest g;
-  g.prompt = engine.tokenize("Say x many times:", true);
-  g.grammar = "root ::= \"" + forced + "\"";
-  g.max_tokens = 1000;
-  return engine.generate(g);
+  return test::keep_engine_busy(engine, 300);
 }
 
 TEST(Route, ARuleDecidesWithoutTheModel) {
