@@ -1773,8 +1773,8 @@ TEST(RoundTrip, EachFrontsConversationReachesEachBackendWithItsMessagesAndParame
       if (provider == Provider::anthropic) {
         for (const auto& m : b["messages"]) {
           for (const auto& block : m["content"]) {
-            const bool empty_text = block.value("type", std::string()) == "text" &&
-                                    block.value("text", std::string("-")).empty();
+            const bool empty_text =
+                block.value("type", std::string()) == "text" && block.value("text", std::string("-")).empty();
             EXPECT_FALSE(empty_text) << "the Messages API refuses an empty text block: " << m.dump();
           }
         }
