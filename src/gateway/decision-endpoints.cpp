@@ -43,9 +43,7 @@ awaitable<int> Gateway::Impl::route(HttpRequest& req, ResponseWriter& out,
 
 awaitable<int> Gateway::Impl::call_json(HttpRequest& req, ResponseWriter& out, const Endpoint& endpoint,
                                         const JsonRequestContext& context) {
-  int status = 500;
-  std::string type = "internal_error";
-  std::string message;
+  std::optional<FrontError> failure; // co_await is not allowed inside a catch block
   try {
     json body;
     if (!req.body.empty() && req.method != "GET" && req.method != "HEAD") body = parse_body(req.body);
@@ -55,30 +53,29 @@ awaitable<int> Gateway::Impl::call_json(HttpRequest& req, ResponseWriter& out, c
         use_awaitable);
     co_return co_await send_json(out, 200, answer);
   } catch (const FrontError& e) {
-    status = e.status;
-    type = e.type;
-    message = e.what();
+    failure = e;
   } catch (const json::exception& e) {
-    const FrontError wrong = wrong_type(e);
-    status = wrong.status;
-    type = wrong.type;
-    message = wrong.what();
+    failure = wrong_type(e);
   } catch (const Error& e) {
-    status = http_status_for(e.code());
-    type = e.code() == ErrorCode::context_overflow ? "context_length_exceeded"
-           : e.code() == ErrorCode::cancelled      ? "shutting_down"
-           : status < 500                          ? "invalid_request_error"
-                                                   : std::string(error_code_name(e.code()));
-    message = e.code() == ErrorCode::cancelled ? kShuttingDown : e.what();
-    if (status >= 500 && e.code() != ErrorCode::cancelled)
-      spdlog::error("gateway: {} failed: {}", endpoint.path, message);
+    if (e.code() == ErrorCode::cancelled) {
+      failure = shutting_down_error();
+    } else {
+      const int status = http_status_for(e.code());
+      if (status >= 500) spdlog::error("gateway: {} failed: {}", endpoint.path, e.what());
+      failure = FrontError(status,
+                           e.code() == ErrorCode::context_overflow ? "context_length_exceeded"
+                           : status < 500                          ? "invalid_request_error"
+                                                                   : std::string(error_code_name(e.code())),
+                           e.what());
+    }
   } catch (const std::exception& e) {
     // A bug: the exception's text goes to the log, not to the client.
     spdlog::error("gateway: {} failed: {}", endpoint.path, e.what());
-    message =
-        "tinyroute failed while answering this request (an internal error; the server log has the details)";
+    failure = FrontError(
+        500, "internal_error",
+        "tinyroute failed while answering this request (an internal error; the server log has the details)");
   }
-  co_return co_await send_error(out, *openai, status, type, message);
+  co_return co_await send_error(out, *openai, failure->status, failure->type, failure->what());
 }
 
 } // namespace tinyroute

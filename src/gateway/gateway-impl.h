@@ -58,9 +58,9 @@ double seconds_since(std::chrono::steady_clock::time_point t);
 // Where a library Error lands on the HTTP status scale (for added JSON endpoints).
 int http_status_for(ErrorCode code);
 
-// What a request still in flight when stop()'s drain ends is answered (503): its engine work was cancelled.
-inline constexpr const char* kShuttingDown =
-    "tinyroute is shutting down and cancelled this request before it was answered; send it again";
+// What a request still in flight when stop()'s drain ends is answered (503): its engine work was
+// cancelled (Error(cancelled): only the gateway's stop() cancels a request's engine work).
+FrontError shutting_down_error();
 
 // Every endpoint's body goes through here (and so every endpoint added later): strict JSON under the
 // limits in request-json.h.

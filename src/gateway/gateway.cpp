@@ -67,6 +67,12 @@ Priority body_priority(const json& body, const JsonRequestContext& context) {
   return *p;
 }
 
+FrontError shutting_down_error() {
+  return FrontError(
+      503, "shutting_down",
+      "tinyroute is shutting down and cancelled this request before it was answered; send it again");
+}
+
 } // namespace gateway
 
 namespace {
@@ -96,7 +102,7 @@ FrontError routing_error(const Error& e) {
   case ErrorCode::engine_stopped:
     return FrontError(503, "routing_failed", std::string("routing failed: ") + e.what());
   case ErrorCode::cancelled:
-    return FrontError(503, "shutting_down", std::string(kShuttingDown));
+    return shutting_down_error();
   default:
     break;
   }
