@@ -144,8 +144,7 @@ bool ContextPools::grow(Pool& pool, int cells, bool needs) {
   return true;
 }
 
-std::vector<std::string> ContextPools::rebuild(Pool& pool) {
-  std::vector<std::string> dropped;
+bool ContextPools::rebuild(Pool& pool, std::vector<std::string>& lost) {
   ContextPtr ctx;
   try {
     ctx = new_context(pool.grow_to, pool.n_seqs);
@@ -153,18 +152,31 @@ std::vector<std::string> ContextPools::rebuild(Pool& pool) {
     cells_allocated_ -= pool.grow_to - pool.kv_cells;
     pool.grow_to = 0;
     pool.cannot_grow = true;
-    return dropped;
+    return true;
   }
+  const bool whole = rebuild_keeps_conversations();
+  bool copied = whole;
   std::vector<std::uint8_t> state;
+  if (whole) {
+    // The whole context's state lists each cell once with every sequence holding it, so a kept
+    // conversation's share of its prefix stays shared (a sequence's own state would copy the
+    // prefix's cells into it). It holds the memory only, no logits, and is read into cells from 0.
+    state.resize(llama_state_get_size(pool.ctx.get()));
+    copied = !state.empty() &&
+             llama_state_get_data(pool.ctx.get(), state.data(), state.size()) == state.size() &&
+             llama_state_set_data(ctx.get(), state.data(), state.size()) == state.size();
+    if (!copied) llama_memory_clear(llama_get_memory(ctx.get()), true);
+  }
   for (auto& s : pool.prefixes) {
-    if (!s.ready) continue;
-    state.resize(llama_state_seq_get_size(pool.ctx.get(), s.seq));
-    const bool copied =
-        llama_state_seq_get_data(pool.ctx.get(), state.data(), state.size(), s.seq) == state.size() &&
-        llama_state_seq_set_data(ctx.get(), state.data(), state.size(), s.seq) != 0;
-    if (copied) continue;
-    llama_memory_seq_rm(llama_get_memory(ctx.get()), s.seq, -1, -1);
-    dropped.push_back(s.name);
+    if (!s.ready || copied) continue;
+    if (!whole) {
+      state.resize(llama_state_seq_get_size(pool.ctx.get(), s.seq));
+      if (llama_state_seq_get_data(pool.ctx.get(), state.data(), state.size(), s.seq) == state.size() &&
+          llama_state_seq_set_data(ctx.get(), state.data(), state.size(), s.seq) != 0)
+        continue;
+      llama_memory_seq_rm(llama_get_memory(ctx.get()), s.seq, -1, -1);
+    }
+    lost.push_back(s.name);
     s = PrefixSlot{"", {}, s.seq, false, false, 0, 0};
   }
   pool.ctx = std::move(ctx);
@@ -172,7 +184,7 @@ std::vector<std::string> ContextPools::rebuild(Pool& pool) {
   pool.kv_cells = static_cast<int>(llama_n_ctx(pool.ctx.get()));
   pool.grow_to = 0;
   n_rebuilds_.fetch_add(1);
-  return dropped;
+  return copied;
 }
 
 std::pair<Pool*, PrefixSlot*> ContextPools::find_prefix(const std::string& name) {

@@ -99,10 +99,17 @@ public:
   // for room, while the contexts together stay within n_ctx. True when the caller should wait for the
   // rebuild; false when the pool cannot hold `cells`.
   bool grow(Pool& pool, int cells, bool needs);
-  // Remakes an idle pool without kept conversations at pool.grow_to cells, its prefixes' cells copied
-  // (llama_state_seq_get_data/set_data, no decode). Returns the prefixes it could not copy (their
-  // slots emptied); when the larger context cannot be made the pool stays as it was.
-  std::vector<std::string> rebuild(Pool& pool);
+  // Remakes an idle pool at pool.grow_to cells with what it holds copied, no decode. Without
+  // sliding-window layers that is every cell, the whole context's state (llama_state_get_data/
+  // set_data): its prefixes and the conversations kept on them, cells shared between sequences still
+  // shared. With them, each prefix's own state only: a whole-context restore is not exact against
+  // the twin on Gemma 3 (llama.cpp 3.22.1), a sequence's own state is. Returns true when
+  // the kept conversations came along; else the caller drops them. Prefixes not copied have their
+  // slots emptied and their names appended to `lost`. When the larger context cannot be made the pool
+  // stays as it was.
+  bool rebuild(Pool& pool, std::vector<std::string>& lost);
+  // True when a rebuild copies kept conversations with their prefixes (rebuild).
+  bool rebuild_keeps_conversations() const { return model_.info().n_swa <= 0; }
   // True when the contexts together may still grow for throughput by a prefix's share.
   bool has_spare_share() const { return params_.n_ctx - cells_allocated_ >= room_; }
 

@@ -96,10 +96,12 @@ struct Scheduler::State {
     if (worker.joinable()) worker.join();
   }
 
-  // Rebuilds an idle pool larger (ContextPools::rebuild); its kept conversations go first.
+  // Rebuilds an idle pool larger (ContextPools::rebuild), its prefixes and kept conversations with it.
   void rebuild(Pool& pool) {
+    std::vector<std::string> lost;
+    if (pools->rebuild(pool, lost)) return;
     conversations->drop_all(pool);
-    prefixes->forget(pools->rebuild(pool));
+    prefixes->forget(lost);
   }
 
   void submit(std::unique_ptr<Task> t) {
@@ -195,13 +197,18 @@ struct Scheduler::State {
     // Taking the kept sequence over frees its cells past the reused part.
     const int kept_spare = kept_seq ? static_cast<int>(kept_seq->tokens.size() - reuse) : 0;
     int budget_total = pool->kv_cells - kKvMargin - pool->held_cells() + kept_spare;
-    // Kept conversations are a cache: they make room for requests before anything waits.
-    if (need > budget_total - pool->kv_reserved)
-      budget_total +=
-          conversations->evict_for(*pool, need - (budget_total - pool->kv_reserved), t.conversation);
+    // Kept conversations are a cache: a pool grows into budget no context uses for them where the
+    // rebuild keeps them, else they make room for requests before anything waits.
+    if (need > budget_total - pool->kv_reserved) {
+      const int short_by = need - (budget_total - pool->kv_reserved);
+      if (pool->kept_cells > 0 && pools->rebuild_keeps_conversations() &&
+          pools->grow(*pool, pool->kv_cells + short_by, false))
+        return false;
+      budget_total += conversations->evict_for(*pool, short_by, t.conversation);
+    }
     if (need > budget_total || pos0 + static_cast<int>(reuse) + need > pool->kv_cells) {
-      // A pool that can grow does, before it drops its other prefixes (the rebuilt pool keeps no
-      // conversation: nothing is reused then).
+      // A pool that can grow does, before it drops its other prefixes (with sliding-window layers its
+      // conversations go: nothing is reused then).
       if (pools->grow(*pool, pool->prefix_cells() + kKvMargin + static_cast<int>(reuse) + need, true))
         return false;
       budget_total += prefixes->evict_for(*pool, need - budget_total, slot);

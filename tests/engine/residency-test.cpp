@@ -110,6 +110,41 @@ TEST(Residency, AContextTooSmallForARequestGrowsAndKeepsItsPrefix) {
   expect_same_scores(after, before, "the copied prefix");
 }
 
+// Kept conversations that outgrow their prefix's context grow it into the budget no context uses,
+// and the rebuild copies them with the prefix: the next turn of each continues its kept sequence
+// (nothing evicted, nothing decoded again) and scores as the twin does.
+TEST(Residency, KeptConversationsOutgrowingTheirContextGrowItAndStayKept) {
+  Engine engine(test::exact_params(test::tiny_model()));
+  engine.add_prefix("classify", kClassify).get();
+  auto turn = [&](int k, int upto) {
+    std::string text;
+    for (int i = 0; i <= upto; ++i) text += words("c" + std::to_string(k) + "t" + std::to_string(i), 40);
+    ScoreRequest r = classify_request(engine, text);
+    r.conversation = "c" + std::to_string(k);
+    return r;
+  };
+  // Turn 1 of four conversations: together more than the context made for a short prefix holds.
+  size_t first_turns = 0;
+  for (int k = 0; k < 4; ++k) {
+    const ScoreRequest r = turn(k, 0);
+    first_turns += r.query.size();
+    engine.score(r).get();
+  }
+  ASSERT_GT(first_turns, 600u);
+  EXPECT_GE(engine.stats().context_rebuilds, 1u);
+  EXPECT_EQ(engine.stats().contexts, 1);
+  EXPECT_EQ(engine.stats().conversations, 4);
+  EXPECT_EQ(engine.stats().conversation_evictions, 0u);
+  for (int k = 0; k < 4; ++k) {
+    const ScoreRequest r = turn(k, 1);
+    const ScoreResult second = engine.score(r).get();
+    EXPECT_GE(static_cast<size_t>(second.n_reused), turn(k, 0).query.size() - 1) << "conversation " << k;
+    expect_same_scores(second, engine.score_reference(r), "conversation " + std::to_string(k));
+  }
+  EXPECT_EQ(engine.stats().conversation_reuses, 4u);
+  EXPECT_EQ(engine.stats().conversation_evictions, 0u);
+}
+
 // n_ctx bounds one context: a request that does not fit it with its prefix is a context overflow, and
 // the engine goes on serving.
 TEST(Residency, ARequestLargerThanOneContextIsAContextOverflow) {
