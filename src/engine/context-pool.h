@@ -102,11 +102,11 @@ public:
   // Remakes an idle pool at pool.grow_to cells with what it holds copied, no decode. Without
   // sliding-window layers that is every cell, the whole context's state (llama_state_get_data/
   // set_data): its prefixes and the conversations kept on them, cells shared between sequences still
-  // shared. With them, each prefix's own state only: a whole-context restore is not exact against
-  // the twin on Gemma 3 (llama.cpp 3.22.1), a sequence's own state is. Returns true when
-  // the kept conversations came along; else the caller drops them. Prefixes not copied have their
-  // slots emptied and their names appended to `lost`. When the larger context cannot be made the pool
-  // stays as it was.
+  // shared. With them, each prefix's own state only: the whole state packs the cells into other
+  // indices, and Gemma 3's scores follow the cell layout by more than the twin's tolerance, where a
+  // prefix alone lands where a fresh decode puts it. Returns true when the kept conversations came
+  // along; else the caller drops them. Prefixes not copied have their slots emptied and their names
+  // appended to `lost`. When the larger context cannot be made the pool stays as it was.
   bool rebuild(Pool& pool, std::vector<std::string>& lost);
   // True when a rebuild copies kept conversations with their prefixes (rebuild).
   bool rebuild_keeps_conversations() const { return model_.info().n_swa <= 0; }
