@@ -19,6 +19,8 @@
 #   TINYROUTE_BENCH_N_CACHE  requests in the cache-http run, each repeated 20 times (default: 50)
 #   TINYROUTE_BENCH_CONTEXTS  internal_model.contexts for tinyroute's engines (default: the config's; 1 =
 #                          one KV cache for every prefix, the layout before issue 19)
+#   TINYROUTE_BENCH_FLASH_ATTN  1: internal_model.flash_attn on for tinyroute's engines (faster on long
+#                          resident spans, not exact: README, flash_attn)
 #   TINYROUTE_BENCH_MODEL  a GGUF to use instead of the generated TinyLlama-shaped one (smoke runs)
 #   TINYROUTE_QUALITY_ARGS extra arguments for bench/quality/quality.py (e.g. "--tasks a,c --val-per-intent 1")
 #
@@ -60,6 +62,7 @@ mkdir -p "$results"
 common=(--model "$model" --config "$repo/config/tinyroute.yaml" --threads "$threads"
   --data "$data/val.jsonl" --russian "$here/data/russian.jsonl" --out "$results")
 [[ -z "${TINYROUTE_BENCH_CONTEXTS:-}" ]] || common+=(--contexts "$TINYROUTE_BENCH_CONTEXTS")
+[[ -z "${TINYROUTE_BENCH_FLASH_ATTN:-}" ]] || common+=(--flash-attn "$TINYROUTE_BENCH_FLASH_ATTN")
 summary="$results/summary.md"
 : >"$summary"
 for mode in "${modes[@]}"; do
