@@ -1015,7 +1015,12 @@ int run_conversations(const Args& a) {
               << fmt(percentile(decoded[static_cast<size_t>(t)], 50), 0) << " | " << fmt(percentile(q, 50))
               << " | " << fmt(percentile(q, 95)) << " | " << fmt(percentile(q, 50) / percentile(o, 50), 2)
               << " |\n";
-    rows.push_back({{"turn", t + 1}, {"tinyroute", stats_of(o)}, {"peer", stats_of(q)}});
+    // Each message's ms too, in conversation order: a slow message shows which conversation it was.
+    rows.push_back({{"turn", t + 1},
+                    {"tinyroute", stats_of(o)},
+                    {"peer", stats_of(q)},
+                    {"tinyroute_ms", o},
+                    {"peer_ms", q}});
   }
   const double first = percentile(ours.front(), 50), last = percentile(ours.back(), 50);
   const double peer_last = percentile(peer.back(), 50);
