@@ -4,7 +4,7 @@
 # classification latency against llama-server, concurrency, memory and start-up. Writes
 # bench/results/*.json and prints markdown tables (also saved to bench/results/summary.md).
 #
-# Usage: bench/run.sh [latency|concurrency|memory|memory-serve|startup|gateway|analyze|conversations|cache-http|bus|shared-state|quality ...]
+# Usage: bench/run.sh [latency|concurrency|memory|memory-serve|startup|gateway|analyze|conversations|cache-http|bus|shared-state|quality|cell-layout ...]
 #        (default: all of them)
 #
 # Environment:
@@ -31,9 +31,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 data="${TINYROUTE_CLINC150:-$repo/../shared/data/clinc150}"
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory memory-serve startup gateway analyze conversations cache-http bus shared-state quality)
+[[ ${#modes[@]} -gt 0 ]] || modes=(latency concurrency memory memory-serve startup gateway analyze conversations cache-http bus shared-state quality cell-layout)
 
-bench_build tinyroute-bench tinyroute-mkmodel tinyroute-cli
+bench_build tinyroute-bench tinyroute-mkmodel tinyroute-cli tinyroute-cell-layout
 bench="$build/bench/tinyroute-bench"
 tinyroute_bin="$(find "$build/src" -maxdepth 3 -type f -name tinyroute -perm -u+x | head -n1)"
 
@@ -119,6 +119,14 @@ for mode in "${modes[@]}"; do
       log "shared-state: the decision cache and conversations in Redis (two serve processes) vs in-process"
       TINYROUTE_BENCH_BUILD="$build" TINYROUTE_SHARED_MODEL="${TINYROUTE_SHARED_MODEL:-$model}" \
         bash "$here/shared-state.sh" | tee -a "$summary"
+      ;;
+    cell-layout)
+      log "cell-layout: does a request's result follow which KV cells it occupies (generated and real model)"
+      real="$("$repo/scripts/fetch-model.sh")"
+      for m in "$model" "$real"; do
+        echo "### $(basename "$m")"
+        "$build/bench/tinyroute-cell-layout" --model "$m" --threads "$threads"
+      done | tee "$results/cell-layout.md" | tee -a "$summary"
       ;;
     quality)
       log "quality: tinyroute's strategies and its peers on the real model, the same data, one run"
