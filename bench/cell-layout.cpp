@@ -15,16 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/llama-handles.h" // the engine's RAII handles
+
 namespace {
 
-struct ModelFree {
-  void operator()(llama_model* m) const { llama_model_free(m); }
-};
-struct ContextFree {
-  void operator()(llama_context* c) const { llama_free(c); }
-};
-using ModelPtr = std::unique_ptr<llama_model, ModelFree>;
-using ContextPtr = std::unique_ptr<llama_context, ContextFree>;
+using tinyroute::engine::ContextPtr;
+using tinyroute::engine::ModelPtr;
 
 constexpr int kPrefix = 60, kOther = 50, kRequest = 100;
 
