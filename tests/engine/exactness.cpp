@@ -60,6 +60,16 @@ double max_logprob_difference(const ScoreResult& fast, const ScoreResult& slow, 
   return worst;
 }
 
+void expect_bitwise_equal(const ScoreResult& a, const ScoreResult& b) {
+  ASSERT_EQ(a.continuations.size(), b.continuations.size());
+  for (size_t j = 0; j < a.continuations.size(); ++j)
+    EXPECT_EQ(a.continuations[j].token_logprobs, b.continuations[j].token_logprobs) << "continuation " << j;
+  ASSERT_EQ(a.branches.size(), b.branches.size());
+  for (size_t g = 0; g < a.branches.size(); ++g)
+    for (size_t j = 0; j < a.branches[g].size(); ++j)
+      EXPECT_EQ(a.branches[g][j].token_logprobs, b.branches[g][j].token_logprobs) << "branch " << g;
+}
+
 EngineParams exact_params(const std::string& model, int n_batch) {
   EngineParams p = engine_default_params();
   p.model_path = model;

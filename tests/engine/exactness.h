@@ -18,6 +18,10 @@ EngineParams exact_params(const std::string& model, int n_batch = 512);
 // Every continuation's log-probabilities (and total) and every branch's, within kTol per token.
 void expect_same_scores(const ScoreResult& fast, const ScoreResult& slow, const std::string& what);
 
+// The same log-probabilities to the bit, every continuation's and every branch's (the same cells
+// attended in the same layout, whatever else the engine holds).
+void expect_bitwise_equal(const ScoreResult& a, const ScoreResult& b);
+
 // The largest difference of one token's log-probability between two results of the same request
 // (continuations and branches); a failure, and infinity, when their shapes differ.
 double max_logprob_difference(const ScoreResult& fast, const ScoreResult& slow, const std::string& what);

@@ -320,9 +320,7 @@ TEST_F(RealModel, AScoreIsTheSameWhateverIsResidentInOtherContexts) {
   for (const auto& c : r.continuations) ASSERT_EQ(c.size(), 1u);
   const ScoreResult crowded = engine.score(r).get();
   generating.get();
-  ASSERT_EQ(crowded.continuations.size(), alone.continuations.size());
-  for (size_t j = 0; j < alone.continuations.size(); ++j)
-    EXPECT_EQ(crowded.continuations[j].token_logprobs, alone.continuations[j].token_logprobs) << j;
+  test::expect_bitwise_equal(crowded, alone);
   expect_same_scores(crowded, engine.score_reference(r), "crowded engine");
 }
 

@@ -15,6 +15,7 @@
 namespace tinyroute {
 namespace {
 
+using test::expect_bitwise_equal;
 using test::expect_same_scores;
 
 std::string words(const std::string& word, int n) {
@@ -30,16 +31,6 @@ ScoreRequest classify_request(const Engine& engine, const std::string& text) {
   r.continuations = {engine.tokenize(" billing", false), engine.tokenize(" outage report", false)};
   r.branches = {{engine.tokenize(" Urgent:", false), {engine.tokenize(" yes", false)}}};
   return r;
-}
-
-void expect_bitwise_equal(const ScoreResult& a, const ScoreResult& b) {
-  ASSERT_EQ(a.continuations.size(), b.continuations.size());
-  for (size_t j = 0; j < a.continuations.size(); ++j)
-    EXPECT_EQ(a.continuations[j].token_logprobs, b.continuations[j].token_logprobs) << "continuation " << j;
-  ASSERT_EQ(a.branches.size(), b.branches.size());
-  for (size_t g = 0; g < a.branches.size(); ++g)
-    for (size_t j = 0; j < a.branches[g].size(); ++j)
-      EXPECT_EQ(a.branches[g][j].token_logprobs, b.branches[g][j].token_logprobs) << "branch " << g;
 }
 
 const char* kClassify = "<|system|>\nClassify the request: billing or outage report.</s>\n<|user|>\n";
