@@ -13,6 +13,29 @@ int pad_cells(int n) {
   return (std::max(n, 1) + 255) / 256 * 256;
 }
 
+// The whole context's state into `to`, no decode. It lists each cell once with every sequence holding
+// it, so a kept conversation's share of its prefix stays shared (a sequence's own state would copy the
+// prefix's cells into it); it holds the memory only, no logits, and is read into cells from 0. False,
+// `to` emptied, when it could not be copied.
+bool copy_whole_state(llama_context* from, llama_context* to) {
+  std::vector<std::uint8_t> state(llama_state_get_size(from));
+  const bool copied = !state.empty() &&
+                      llama_state_get_data(from, state.data(), state.size()) == state.size() &&
+                      llama_state_set_data(to, state.data(), state.size()) == state.size();
+  if (!copied) llama_memory_clear(llama_get_memory(to), true);
+  return copied;
+}
+
+// One sequence's own state into the same sequence of `to`. False, its cells in `to` removed, when it
+// could not be copied.
+bool copy_sequence(llama_context* from, llama_context* to, llama_seq_id seq) {
+  std::vector<std::uint8_t> state(llama_state_seq_get_size(from, seq));
+  const bool copied = llama_state_seq_get_data(from, state.data(), state.size(), seq) == state.size() &&
+                      llama_state_seq_set_data(to, state.data(), state.size(), seq) != 0;
+  if (!copied) llama_memory_seq_rm(llama_get_memory(to), seq, -1, -1);
+  return copied;
+}
+
 } // namespace
 
 int Pool::prefix_cells() const {
@@ -154,28 +177,11 @@ bool ContextPools::rebuild(Pool& pool, std::vector<std::string>& lost) {
     pool.cannot_grow = true;
     return true;
   }
+  // Every cell where the model allows it; else each prefix's own state (context-pool.h).
   const bool whole = rebuild_keeps_conversations();
-  bool copied = whole;
-  std::vector<std::uint8_t> state;
-  if (whole) {
-    // The whole context's state lists each cell once with every sequence holding it, so a kept
-    // conversation's share of its prefix stays shared (a sequence's own state would copy the
-    // prefix's cells into it). It holds the memory only, no logits, and is read into cells from 0.
-    state.resize(llama_state_get_size(pool.ctx.get()));
-    copied = !state.empty() &&
-             llama_state_get_data(pool.ctx.get(), state.data(), state.size()) == state.size() &&
-             llama_state_set_data(ctx.get(), state.data(), state.size()) == state.size();
-    if (!copied) llama_memory_clear(llama_get_memory(ctx.get()), true);
-  }
+  const bool copied = whole && copy_whole_state(pool.ctx.get(), ctx.get());
   for (auto& s : pool.prefixes) {
-    if (!s.ready || copied) continue;
-    if (!whole) {
-      state.resize(llama_state_seq_get_size(pool.ctx.get(), s.seq));
-      if (llama_state_seq_get_data(pool.ctx.get(), state.data(), state.size(), s.seq) == state.size() &&
-          llama_state_seq_set_data(ctx.get(), state.data(), state.size(), s.seq) != 0)
-        continue;
-      llama_memory_seq_rm(llama_get_memory(ctx.get()), s.seq, -1, -1);
-    }
+    if (!s.ready || copied || (!whole && copy_sequence(pool.ctx.get(), ctx.get(), s.seq))) continue;
     lost.push_back(s.name);
     s = PrefixSlot{"", {}, s.seq, false, false, 0, 0};
   }
